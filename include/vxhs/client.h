@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * The vxhs client library: asynchronous access to vdisks on HyperScale
+ * storage agents (QNIO v34) and on vxhsd.
+ *
+ * Threading: a context runs one I/O thread of its own, with every signal
+ * blocked. All submission functions may be called from any thread, never
+ * block and never sleep; completion callbacks run on the I/O thread and must
+ * not block either (they may submit more requests).
+ *
+ * Errors: every function returns 0 or a negative errno. When a call fails,
+ * vxhs_errmsg() returns a message with context for the calling thread.
+ * Completion callbacks receive 0 or a negative errno:
+ *   -EIO        media error reported by the agent
+ *   -ERANGE     offset/length beyond the end of the vdisk
+ *   -ENOENT     the agent does not have this vdisk
+ *   -EACCES     the agent refused access
+ *   -EAGAIN     the agent (or our retry queue) is out of resources; retry
+ *   -EOPNOTSUPP the agent does not implement the operation
+ *   -EPROTO     the agent answered in a way the protocol does not allow
+ *   -ETIMEDOUT  the request timed out on every attempt
+ *   -ENOTCONN   failover gave up: the vdisk is failed until reopened
+ *   -ECANCELED  the vdisk was closed with the request outstanding
+ *   other       passed through from the agent
+ */
+#ifndef VXHS_CLIENT_H
+#define VXHS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VXHS_MAX_AGENTS		4
+#define VXHS_HOST_MAX		256
+
+struct vxhs_ctx;
+struct vxhs_vdisk;
+
+/* Where an agent listens: TCP host and port, or a UNIX socket path. */
+struct vxhs_agent_addr {
+	bool is_unix;
+	uint16_t port;
+	char host[VXHS_HOST_MAX];	/* name, IPv4/IPv6 literal, or path */
+};
+
+/*
+ * Parses "host", "host:port", "[v6addr]", "[v6addr]:port", a bare IPv6
+ * literal, "unix:/path" or "/path". Never resolves names.
+ */
+int vxhs_agent_addr_parse(const char *text, struct vxhs_agent_addr *addr);
+/* Formats for messages: "host:port", "[v6]:port" or "unix:/path". */
+void vxhs_agent_addr_format(const struct vxhs_agent_addr *addr, char *buf,
+			    size_t len);
+
+typedef void (*vxhs_log_fn)(void *opaque, int level, const char *msg);
+
+struct vxhs_ctx_opts {
+	/* syslog levels (LOG_ERR...LOG_DEBUG); messages above are dropped */
+	int log_level;
+	/* NULL logs to stderr */
+	vxhs_log_fn log;
+	void *log_opaque;
+};
+
+void vxhs_ctx_opts_init(struct vxhs_ctx_opts *opts);
+int vxhs_ctx_new(const struct vxhs_ctx_opts *opts, struct vxhs_ctx **ctx);
+/* All vdisks must be closed first. */
+void vxhs_ctx_free(struct vxhs_ctx *ctx);
+
+enum vxhs_vdisk_event {
+	VXHS_EVENT_QUIESCE,	/* transport lost; requests wait for failover */
+	VXHS_EVENT_ACTIVE,	/* I/O flows again (possibly to another agent) */
+	VXHS_EVENT_FAILED,	/* failover deadline passed; reopen to recover */
+};
+
+typedef void (*vxhs_event_fn)(struct vxhs_vdisk *vd,
+			      enum vxhs_vdisk_event event, unsigned int agent,
+			      void *opaque);
+
+struct vxhs_open_opts {
+	struct vxhs_agent_addr agents[VXHS_MAX_AGENTS];
+	unsigned int nr_agents;			/* 1..4 */
+	unsigned int conns_per_agent;		/* default 8, at most 64 */
+	uint32_t max_io_size;			/* split size, default 1 MiB */
+	unsigned int connect_timeout_ms;	/* default 5000 */
+	unsigned int io_timeout_ms;		/* per attempt, default 30000 */
+	unsigned int failover_deadline_ms;	/* default 60000 */
+	unsigned int retry_queue_max;		/* requests, default 4096 */
+	unsigned int max_attempts;		/* per request, default 5 */
+	vxhs_event_fn event;			/* may be NULL */
+	void *event_opaque;
+};
+
+void vxhs_open_opts_init(struct vxhs_open_opts *opts);
+
+/*
+ * Opens a vdisk: tries the agents in order until one answers VDISK_STAT for
+ * it. Blocks the caller (resolves names, connects) for at most about
+ * nr_agents * (connect_timeout_ms + io_timeout_ms); never call it from a
+ * completion callback.
+ */
+int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
+		    const struct vxhs_open_opts *opts, struct vxhs_vdisk **vd);
+
+/*
+ * Fails every outstanding request with -ECANCELED (their callbacks run
+ * before this returns) and frees the vdisk. Connections shared with other
+ * vdisks stay open. May be called from any thread but a completion callback.
+ */
+void vxhs_vdisk_close(struct vxhs_vdisk *vd);
+
+struct vxhs_vdisk_info {
+	uint64_t size;			/* bytes, from the last VDISK_STAT */
+	uint64_t features;		/* VXHS_FEAT_* the agent advertised */
+	uint64_t agent_max_io;		/* agent's limit, 0 if not advertised */
+	uint32_t max_io_size;		/* our split size */
+	unsigned int agent;		/* index of the agent in use */
+	char agent_name[64];		/* "vxhs_agent" if advertised */
+};
+
+void vxhs_vdisk_get_info(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info);
+const char *vxhs_vdisk_id(const struct vxhs_vdisk *vd);
+
+typedef void (*vxhs_done_fn)(void *opaque, int result);
+
+/*
+ * Each returns 0 when the request was queued, and then calls done exactly
+ * once; or a negative errno without calling it. Buffers must stay valid
+ * until done runs; the iovec array itself is copied.
+ */
+int vxhs_readv(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+	       uint64_t offset, vxhs_done_fn done, void *opaque);
+int vxhs_writev(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+		uint64_t offset, vxhs_done_fn done, void *opaque);
+/* Extensions: -EOPNOTSUPP unless the agent advertised them. */
+int vxhs_flush(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque);
+int vxhs_write_zeroes(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
+		      vxhs_done_fn done, void *opaque);
+int vxhs_discard(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
+		 vxhs_done_fn done, void *opaque);
+/* Refreshes the information vxhs_vdisk_get_info returns (size, features). */
+int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque);
+
+/* The calling thread's message for its last failed call. */
+const char *vxhs_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VXHS_CLIENT_H */

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * The HyperScale (VxHS, QNIO API version 34) wire format.
+ *
+ * Pure encoding and decoding: nothing in here does I/O or allocates. Every
+ * message is a 256-byte little-endian header followed by payload_size bytes.
+ * Property sets (kvsets) are big-endian. See docs/protocol.md.
+ */
+#ifndef VXHS_WIRE_H
+#define VXHS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VXHS_HDR_SIZE		256
+#define VXHS_MARKER		0x5CA1AB1Eu
+#define VXHS_DEFAULT_PORT	9999
+#define VXHS_TARGET_SIZE	64	/* bytes on the wire, NUL included */
+#define VXHS_VDISK_ID_MAX	(VXHS_TARGET_SIZE - 1)
+
+/* data_type */
+#define VXHS_DATA_RAW		1
+#define VXHS_DATA_KVSET		2
+
+/* Opcodes of QNIO v34. */
+#define VXHS_OP_READ		0x1FFF
+#define VXHS_OP_WRITE		0x2FFF
+#define VXHS_OP_STAT		1005
+#define VXHS_OP_FAILOVER_READY	2020
+
+/*
+ * Our extensions (docs/protocol.md). A client uses them only when the agent
+ * advertised the matching bit in the "vxhs_features" STAT key.
+ */
+#define VXHS_OP_FLUSH		0x3F01
+#define VXHS_OP_WRITE_ZEROES	0x3F02
+#define VXHS_OP_DISCARD		0x3F03
+
+#define VXHS_FEAT_FLUSH		(1ull << 0)
+#define VXHS_FEAT_WRITE_ZEROES	(1ull << 1)
+#define VXHS_FEAT_DISCARD	(1ull << 2)
+#define VXHS_FEAT_ALL                                                          \
+	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD)
+
+/* Message flags. */
+#define VXHS_FLAG_REQ		0x01
+#define VXHS_FLAG_RESP		0x02
+#define VXHS_FLAG_ACK		0x04
+#define VXHS_FLAG_REQ_NEED_ACK	0x08
+#define VXHS_FLAG_REQ_NEED_RESP	0x10
+#define VXHS_FLAG_SYNC_REQ	0x20
+#define VXHS_FLAG_SYNC_RESP	0x40
+
+/* io_flags tag the original client puts on application reads and writes. */
+#define VXHS_IO_FLAG_APP	0x100
+
+/* err values generated inside the original client. */
+#define VXHS_ERR_HUP		901	/* connection lost, retriable */
+#define VXHS_ERR_NOCONN		902	/* failover gave up */
+
+/* STAT keys. Ours must sort after "vdisk_size_bytes" by strcmp. */
+#define VXHS_KEY_SIZE		"vdisk_size_bytes"
+#define VXHS_KEY_AGENT		"vxhs_agent"
+#define VXHS_KEY_FEATURES	"vxhs_features"
+#define VXHS_KEY_MAX_IO		"vxhs_max_io_bytes"
+
+struct vxhs_hdr {
+	uint64_t payload_size;
+	uint32_t data_type;
+	int32_t err;
+	uint64_t cookie;
+	uint8_t crc;
+	uint16_t opcode;
+	uint64_t io_offset;
+	uint64_t io_size;
+	uint64_t io_nbytes;
+	uint64_t io_seqno;
+	uint64_t io_flags;
+	uint64_t flags;
+	uint64_t io_remote_hdl;
+	uint32_t io_remote_flags;
+	char target[VXHS_TARGET_SIZE];
+};
+
+/* Writes exactly VXHS_HDR_SIZE bytes; target is NUL-padded to 64 bytes. */
+void vxhs_hdr_encode(const struct vxhs_hdr *hdr, uint8_t *buf);
+
+/*
+ * Decodes VXHS_HDR_SIZE bytes. Returns 0, -EBADMSG for a wrong marker, or
+ * -ENAMETOOLONG when the target field has no NUL terminator. The header is
+ * filled in even on -ENAMETOOLONG (target truncated) so a server can answer.
+ */
+int vxhs_hdr_decode(const uint8_t *buf, struct vxhs_hdr *hdr);
+
+/*
+ * Builds a request header the way the original client does (flags, crc,
+ * io_flags). Returns -ENAMETOOLONG if the vdisk id does not fit.
+ */
+int vxhs_hdr_init_request(struct vxhs_hdr *hdr, uint16_t opcode,
+			  const char *vdisk_id, uint64_t cookie,
+			  uint64_t offset, uint64_t size, bool sync);
+
+/* Response flags for a request: SYNC_RESP exactly when SYNC_REQ was set. */
+uint64_t vxhs_hdr_response_flags(uint64_t request_flags);
+
+/* Whether the opcode is one of the four of v34 or one of our extensions. */
+bool vxhs_opcode_known(uint16_t opcode);
+const char *vxhs_opcode_name(uint16_t opcode);
+
+/* Checks a vdisk id: 1-63 of [A-Za-z0-9_.{}-], not starting with '.'. */
+bool vxhs_vdisk_id_valid(const char *id);
+
+/* Maps the err field of a response to a negative errno (0 for success). */
+int vxhs_wire_err_to_errno(int32_t err);
+/* Maps a negative (or positive) errno to the err field an agent sends. */
+int32_t vxhs_errno_to_wire_err(int error);
+
+/* Explicit little/big-endian field access, usable by any module. */
+static inline void vxhs_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+static inline void vxhs_put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = v >> (8 * i);
+}
+
+static inline void vxhs_put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = v >> (8 * i);
+}
+
+static inline uint16_t vxhs_get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t vxhs_get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline uint64_t vxhs_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void vxhs_put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = v >> (24 - 8 * i);
+}
+
+static inline void vxhs_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = v >> (56 - 8 * i);
+}
+
+static inline uint32_t vxhs_get_be32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline uint64_t vxhs_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VXHS_WIRE_H */

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * Internals of the client library; an index of what each file exports.
+ *
+ * Thread model: everything below belongs to the context's I/O thread, except
+ *   - ctx->subq (submission queue), guarded by ctx->subq_lock;
+ *   - vd->state and vd->nr_waiting, atomics read by submitters to fail fast;
+ *   - vd->info, guarded by vd->info_lock.
+ * Locks are leaves: nothing is called while holding one, so there is no
+ * lock order to respect.
+ *
+ * Request lifecycle: a struct vxhs_req (one caller request) is split into
+ * vxhs_io's (one wire request each, at most max_io_size bytes). An io is in
+ * exactly one place: the submission queue (with its req), a vdisk's retry
+ * queue, or a connection (its in-flight list, and its tx list until fully
+ * sent). The cookie on the wire is an index into ctx->slots plus a
+ * generation, never a pointer.
+ *
+ * Vdisk states: OPENING -> ACTIVE <-> QUIESCE -> FAILOVER -> ACTIVE | FAILED,
+ * see failover.c.
+ */
+#ifndef VXHS_CLIENT_INTERNAL_H
+#define VXHS_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "common/list.h"
+#include "common/util.h"
+#include "vxhs/client.h"
+#include "vxhs/wire.h"
+
+#define MAX_SOCKADDRS		4
+#define RX_BUF_SIZE		(64 * 1024)
+#define DIRECT_READ_MIN		(16 * 1024)
+#define STAT_PAYLOAD_MAX	(64 * 1024)
+#define TICK_NS			(50 * NSEC_PER_MSEC)
+#define PROBE_RETRY_NS		(500 * NSEC_PER_MSEC)
+#define CONN_RETRY_NS		(1000 * NSEC_PER_MSEC)
+
+enum conn_state {
+	CONN_DOWN,
+	CONN_CONNECTING,
+	CONN_UP,
+};
+
+enum vd_state {
+	VD_OPENING,
+	VD_ACTIVE,
+	VD_QUIESCE,
+	VD_FAILOVER,
+	VD_FAILED,
+	VD_CLOSED,
+};
+
+struct vxhs_resolved {
+	struct sockaddr_storage sa[MAX_SOCKADDRS];
+	socklen_t sa_len[MAX_SOCKADDRS];
+	unsigned int nr;
+};
+
+struct vxhs_agent {
+	struct list_head link;			/* ctx->agents */
+	struct vxhs_ctx *ctx;
+	struct vxhs_agent_addr addr;
+	char name[VXHS_HOST_MAX + 16];
+	struct vxhs_resolved res;
+	unsigned int sa_next;			/* address for the next connect */
+	unsigned int refs;
+	unsigned int nr_conns;
+	unsigned int rr;			/* round-robin cursor */
+	unsigned int connect_timeout_ms;
+	struct vxhs_conn **conns;
+};
+
+struct vxhs_conn {
+	struct vxhs_ctx *ctx;
+	struct vxhs_agent *agent;
+	bool dead;				/* freed at the end of the loop */
+	struct vxhs_vdisk *probe_vd;		/* set for failover probes */
+	enum conn_state state;
+	int fd;
+	uint32_t events;			/* registered with epoll */
+	uint64_t connect_deadline;
+	uint64_t retry_at;			/* earliest reconnect */
+	struct list_head tx;			/* io->tx_link, send order */
+	struct list_head inflight;		/* io->link */
+	struct list_head dirty_link;		/* ctx->dirty or ctx->graveyard */
+
+	/* receive side: a buffer, a header being assembled, a payload */
+	uint8_t *rxbuf;
+	size_t rx_start, rx_end;
+	bool rx_in_payload;
+	struct vxhs_hdr rx_hdr;
+	struct vxhs_io *rx_io;			/* NULL: discard payload */
+	uint64_t rx_left;
+	uint8_t *rx_kv;				/* STAT payload */
+	size_t rx_kv_len;
+};
+
+struct vxhs_msg {
+	struct list_head link;			/* ctx->subq */
+	enum { MSG_REQ, MSG_OPEN, MSG_CLOSE } type;
+	struct vxhs_vdisk *vd;
+	struct vxhs_req *req;
+	/* for MSG_OPEN / MSG_CLOSE: the caller waits for done */
+	bool done;
+};
+
+struct vxhs_io {
+	struct list_head link;		/* conn->inflight or vd->retry */
+	struct list_head tx_link;	/* conn->tx while not fully sent */
+	struct vxhs_req *req;
+	struct vxhs_conn *conn;		/* NULL while not on a connection */
+	uint64_t offset;
+	uint64_t len;
+	int first_idx;			/* start of our slice of req->iov */
+	size_t first_off;
+	struct iov_cursor cur;		/* payload position while moving */
+	uint64_t moved;			/* payload bytes sent or received */
+	size_t hdr_sent;
+	uint32_t slot;
+	unsigned int attempts;
+	bool orphan;			/* vdisk closed: discard the answer */
+	uint64_t deadline;
+	uint8_t hdr[VXHS_HDR_SIZE];
+};
+
+struct vxhs_req {
+	struct vxhs_msg msg;
+	struct vxhs_vdisk *vd;
+	uint16_t opcode;
+	bool probe;			/* failover/open probe, never retried */
+	bool completed;			/* done callback already ran */
+	uint64_t offset;
+	uint64_t len;
+	vxhs_done_fn done;
+	void *opaque;
+	int result;
+	unsigned int pending;		/* ios not yet retired */
+	unsigned int nr_ios;
+	struct iovec *iov;
+	int iovcnt;
+	struct vxhs_io ios[];
+};
+
+struct vxhs_vdisk {
+	struct list_head link;			/* ctx->vdisks */
+	struct list_head trouble_link;		/* ctx->troubled if !ACTIVE */
+	struct vxhs_ctx *ctx;
+	char id[VXHS_TARGET_SIZE];
+	struct vxhs_open_opts opts;
+	struct vxhs_agent *agents[VXHS_MAX_AGENTS];
+	unsigned int nr_agents;
+	unsigned int cur;			/* agent serving I/O */
+	_Atomic int state;
+	atomic_uint nr_waiting;			/* requests in the retry queue */
+	struct list_head retry;			/* io->link */
+	unsigned int nr_inflight;		/* ios on connections */
+	unsigned int nr_reqs;			/* caller requests not done */
+	uint64_t trouble_start;
+	unsigned int probe_idx;			/* next agent to probe */
+	unsigned int probes_left;		/* OPENING: one pass */
+	uint64_t next_probe_at;
+	struct vxhs_conn *probe;
+	struct vxhs_msg *open_msg;		/* the opener waits on it */
+	int open_result;
+	char open_errors[512];
+	struct vxhs_resolved res[VXHS_MAX_AGENTS];
+	_Atomic uint32_t split_size;
+
+	pthread_mutex_t info_lock;
+	struct vxhs_vdisk_info info;
+};
+
+struct slot {
+	struct vxhs_io *io;
+	uint32_t gen;
+	uint32_t next_free;
+};
+
+struct vxhs_ctx {
+	struct vxhs_ctx_opts opts;
+	pthread_t thread;
+	int epfd;
+	int wakefd;
+	atomic_bool stop;
+
+	pthread_mutex_t subq_lock;
+	pthread_cond_t subq_cond;		/* MSG_OPEN/CLOSE completion */
+	struct list_head subq;
+
+	struct list_head agents;
+	struct list_head vdisks;
+	struct list_head troubled;
+	struct list_head dirty;
+	struct list_head graveyard;		/* dead connections */
+	uint64_t next_tick;
+
+	struct slot *slots;
+	uint32_t nr_slots;
+	uint32_t free_slot;			/* UINT32_MAX: none */
+};
+
+/* ctx.c */
+void ctx_log(struct vxhs_ctx *ctx, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur,
+		  uint32_t events, void *ptr);
+void ctx_submit(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
+void ctx_submit_wait(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
+void ctx_msg_complete(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
+int ctx_slot_get(struct vxhs_ctx *ctx, struct vxhs_io *io, uint64_t *cookie);
+void ctx_slot_put(struct vxhs_ctx *ctx, uint32_t slot);
+struct vxhs_io *ctx_slot_lookup(struct vxhs_ctx *ctx, uint64_t cookie);
+
+/* error.c */
+int set_error(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* agent.c */
+int agent_resolve(const struct vxhs_agent_addr *addr,
+		  struct vxhs_resolved *res);
+int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
+	      const struct vxhs_resolved *res, unsigned int nr_conns,
+	      unsigned int connect_timeout_ms, struct vxhs_agent **out);
+void agent_put(struct vxhs_agent *agent);
+struct vxhs_conn *agent_pick_conn(struct vxhs_agent *agent);
+void agent_wake_pool(struct vxhs_agent *agent);
+
+/* conn.c */
+struct vxhs_conn *conn_new(struct vxhs_ctx *ctx, struct vxhs_agent *agent);
+int conn_start(struct vxhs_conn *conn);
+void conn_free(struct vxhs_conn *conn);
+int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io);
+void conn_flush(struct vxhs_conn *conn);
+void conn_handle_events(struct vxhs_conn *conn, uint32_t events);
+void conn_fail(struct vxhs_conn *conn, int err, const char *why);
+void conn_check_timeouts(struct vxhs_conn *conn, uint64_t now);
+void conn_destroy_dead(struct vxhs_ctx *ctx);
+
+/* request.c */
+void req_dispatch(struct vxhs_req *req);
+void io_dispatch(struct vxhs_io *io);
+void io_answered(struct vxhs_io *io, int result);
+void io_transport_error(struct vxhs_io *io, int err);
+void io_retire(struct vxhs_io *io, int result);
+void io_orphan(struct vxhs_io *io);
+struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
+			   const struct iovec *iov, int iovcnt,
+			   uint64_t offset, uint64_t len);
+int stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len);
+
+/* failover.c */
+void vd_set_state(struct vxhs_vdisk *vd, enum vd_state state);
+void vd_quiesce(struct vxhs_vdisk *vd, int err);
+void vd_step(struct vxhs_vdisk *vd, uint64_t now);
+void vd_probe_done(void *opaque, int result);
+void vd_fail_waiting(struct vxhs_vdisk *vd, int err);
+
+static inline enum vd_state vd_state(struct vxhs_vdisk *vd)
+{
+	return (enum vd_state)atomic_load(&vd->state);
+}
+
+#endif /* VXHS_CLIENT_INTERNAL_H */

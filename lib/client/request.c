@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * Caller requests and the wire requests they are split into: where an io
+ * goes (a connection, the retry queue, or back to the caller), and when a
+ * request is complete.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "internal.h"
+#include "vxhs/kvset.h"
+
+static bool carries_data(uint16_t opcode)
+{
+	return opcode == VXHS_OP_READ || opcode == VXHS_OP_WRITE;
+}
+
+struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
+			   const struct iovec *iov, int iovcnt,
+			   uint64_t offset, uint64_t len)
+{
+	uint64_t split = atomic_load(&vd->split_size);
+	uint64_t nr_ios = 1;
+	struct iov_cursor cur;
+	struct vxhs_req *req;
+	size_t size;
+
+	if (carries_data(opcode))
+		nr_ios = (len + split - 1) / split;
+	if (nr_ios > UINT32_MAX / 2)
+		return NULL;
+	size = sizeof(*req) + nr_ios * sizeof(struct vxhs_io) +
+	       (size_t)iovcnt * sizeof(struct iovec);
+	req = malloc(size);
+	if (!req)
+		return NULL;
+	memset(req, 0, sizeof(*req));
+	req->vd = vd;
+	req->opcode = opcode;
+	req->offset = offset;
+	req->len = len;
+	req->nr_ios = (unsigned int)nr_ios;
+	req->pending = req->nr_ios;
+	req->iov = (struct iovec *)&req->ios[nr_ios];
+	req->iovcnt = iovcnt;
+	if (iovcnt)
+		memcpy(req->iov, iov, (size_t)iovcnt * sizeof(*iov));
+	req->msg.type = MSG_REQ;
+	req->msg.req = req;
+	req->msg.vd = vd;
+
+	iov_cursor_init(&cur, req->iov, iovcnt);
+	for (unsigned int i = 0; i < req->nr_ios; i++) {
+		struct vxhs_io *io = &req->ios[i];
+		uint64_t chunk = carries_data(opcode) ?
+			MIN(split, len - i * split) : len;
+
+		memset(io, 0, offsetof(struct vxhs_io, hdr));
+		list_init(&io->link);
+		list_init(&io->tx_link);
+		io->req = req;
+		io->offset = offset + (carries_data(opcode) ? i * split : 0);
+		io->len = chunk;
+		io->first_idx = cur.idx;
+		io->first_off = cur.off;
+		if (carries_data(opcode))
+			iov_cursor_advance(&cur, chunk);
+	}
+	return req;
+}
+
+static void req_complete(struct vxhs_req *req)
+{
+	req->completed = true;
+	if (req->vd && !req->probe)
+		req->vd->nr_reqs--;
+	req->done(req->opaque, req->result);
+}
+
+void io_retire(struct vxhs_io *io, int result)
+{
+	struct vxhs_req *req = io->req;
+
+	if (result && !req->result)
+		req->result = result;
+	if (--req->pending)
+		return;
+	if (!req->completed)
+		req_complete(req);
+	free(req);
+}
+
+/* The vdisk is closing: its caller hears -ECANCELED now, the answer later
+ * arrives into nothing. */
+void io_orphan(struct vxhs_io *io)
+{
+	struct vxhs_req *req = io->req;
+
+	io->orphan = true;
+	req->vd->nr_inflight--;
+	if (!req->result)
+		req->result = -ECANCELED;
+	if (!req->completed)
+		req_complete(req);
+	/* req->vd is about to be freed: nothing reads it for an orphan. */
+}
+
+/* Takes an io off its connection and out of the table of cookies. */
+static void io_detach(struct vxhs_io *io)
+{
+	struct vxhs_conn *conn = io->conn;
+
+	if (!conn)
+		return;
+	list_del(&io->link);
+	if (list_linked(&io->tx_link))
+		list_del(&io->tx_link);
+	ctx_slot_put(conn->ctx, io->slot);
+	io->conn = NULL;
+	if (!io->orphan && !io->req->probe)
+		io->req->vd->nr_inflight--;
+}
+
+static void io_wait_for_failover(struct vxhs_io *io)
+{
+	struct vxhs_vdisk *vd = io->req->vd;
+
+	list_add_tail(&io->link, &vd->retry);
+	atomic_fetch_add(&vd->nr_waiting, 1);
+}
+
+void io_dispatch(struct vxhs_io *io)
+{
+	struct vxhs_vdisk *vd = io->req->vd;
+	struct vxhs_conn *conn;
+	int ret;
+
+	switch (vd_state(vd)) {
+	case VD_ACTIVE:
+		break;
+	case VD_OPENING:
+	case VD_QUIESCE:
+	case VD_FAILOVER:
+		io_wait_for_failover(io);
+		return;
+	case VD_FAILED:
+		io_retire(io, -ENOTCONN);
+		return;
+	case VD_CLOSED:
+		io_retire(io, -ECANCELED);
+		return;
+	}
+
+	conn = agent_pick_conn(vd->agents[vd->cur]);
+	if (!conn) {
+		/* Every connection to the agent is down: fail over. */
+		io_wait_for_failover(io);
+		vd_quiesce(vd, -ENOTCONN);
+		return;
+	}
+	ret = conn_queue_io(conn, io);
+	if (ret)
+		io_retire(io, ret);
+}
+
+void req_dispatch(struct vxhs_req *req)
+{
+	struct vxhs_vdisk *vd = req->vd;
+	enum vd_state state = vd_state(vd);
+
+	vd->nr_reqs++;
+	/* The retry queue is bounded for new work; requests already in
+	 * flight always get their place back. */
+	if ((state == VD_QUIESCE || state == VD_FAILOVER) &&
+	    atomic_load(&vd->nr_waiting) + req->nr_ios >
+		    vd->opts.retry_queue_max) {
+		req->result = -EAGAIN;
+		req->pending = 1;
+		io_retire(&req->ios[0], -EAGAIN);
+		return;
+	}
+	for (unsigned int i = 0, n = req->nr_ios; i < n; i++)
+		io_dispatch(&req->ios[i]);
+}
+
+void io_answered(struct vxhs_io *io, int result)
+{
+	io_detach(io);
+	/* HUP from the agent itself: the same as losing the connection. */
+	if (result == -ECONNRESET && !io->orphan && !io->req->probe) {
+		io_transport_error(io, result);
+		return;
+	}
+	io_retire(io, result);
+}
+
+void io_transport_error(struct vxhs_io *io, int err)
+{
+	struct vxhs_req *req = io->req;
+	struct vxhs_vdisk *vd;
+
+	io_detach(io);
+	if (io->orphan || req->probe) {
+		io_retire(io, err);
+		return;
+	}
+	vd = req->vd;
+	if (++io->attempts >= vd->opts.max_attempts) {
+		ctx_log(vd->ctx, LOG_ERR,
+			"vdisk %s: %s at offset %llu failed %u times, last: %s",
+			vd->id, vxhs_opcode_name(req->opcode),
+			(unsigned long long)io->offset, io->attempts,
+			strerror(-err));
+		io_retire(io, err);
+		return;
+	}
+	io_wait_for_failover(io);
+	vd_quiesce(vd, err);
+}
+
+struct stat_result {
+	uint64_t size;
+	uint64_t features;
+	uint64_t max_io;
+	char agent[64];
+	int have_size;
+};
+
+static int stat_visit(const struct vxhs_kv *kv, void *opaque)
+{
+	struct stat_result *r = opaque;
+	size_t n;
+
+#define KEY_IS(k) (kv->key_len == strlen(k) && !memcmp(kv->key, k, kv->key_len))
+	if (kv->depth)
+		return 0;
+	if (KEY_IS(VXHS_KEY_SIZE)) {
+		if (kv->type != VXHS_KV_UINT64)
+			return -EPROTO;
+		r->size = kv->num;
+		r->have_size = 1;
+	} else if (KEY_IS(VXHS_KEY_FEATURES) && kv->type == VXHS_KV_UINT64) {
+		r->features = kv->num & VXHS_FEAT_ALL;
+	} else if (KEY_IS(VXHS_KEY_MAX_IO) && kv->type == VXHS_KV_UINT64) {
+		r->max_io = kv->num;
+	} else if (KEY_IS(VXHS_KEY_AGENT) && kv->type == VXHS_KV_STRING) {
+		n = MIN(kv->value_len, sizeof(r->agent) - 1);
+		memcpy(r->agent, kv->value, n);
+		r->agent[n] = '\0';
+	}
+#undef KEY_IS
+	return 0;
+}
+
+int stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len)
+{
+	struct stat_result r = { 0 };
+	uint32_t split = vd->opts.max_io_size;
+	int ret;
+
+	ret = vxhs_kvset_parse(kv, len, stat_visit, &r);
+	if (!ret && !r.have_size)
+		ret = -EPROTO;
+	if (ret) {
+		ctx_log(vd->ctx, LOG_ERR,
+			"vdisk %s: malformed VDISK_STAT answer (%s)", vd->id,
+			strerror(-ret));
+		return -EPROTO;
+	}
+	/* Stay within what the agent said it accepts. */
+	if (r.max_io && r.max_io < split)
+		split = (uint32_t)MAX(r.max_io, 512);
+
+	pthread_mutex_lock(&vd->info_lock);
+	vd->info.size = r.size;
+	vd->info.features = r.features;
+	vd->info.agent_max_io = r.max_io;
+	vd->info.max_io_size = split;
+	memcpy(vd->info.agent_name, r.agent, sizeof(r.agent));
+	pthread_mutex_unlock(&vd->info_lock);
+	atomic_store(&vd->split_size, split);
+	return 0;
+}

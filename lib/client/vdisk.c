@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * The public vdisk API: argument checks on the caller's thread, then a
+ * message to the I/O thread. Nothing here blocks except open and close.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MIN_SPLIT	4096u
+#define MAX_SPLIT	(64u << 20)
+
+void vxhs_open_opts_init(struct vxhs_open_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->conns_per_agent = 8;
+	opts->max_io_size = 1u << 20;
+	opts->connect_timeout_ms = 5000;
+	opts->io_timeout_ms = 30000;
+	opts->failover_deadline_ms = 60000;
+	opts->retry_queue_max = 4096;
+	opts->max_attempts = 5;
+}
+
+static int check_opts(const char *id, const struct vxhs_open_opts *o)
+{
+	if (!vxhs_vdisk_id_valid(id))
+		return set_error(-EINVAL,
+				 "vdisk id '%.80s' is invalid: use 1 to %d of A-Z a-z 0-9 . _ - { }, not starting with '.'",
+				 id, VXHS_VDISK_ID_MAX);
+	if (o->nr_agents < 1 || o->nr_agents > VXHS_MAX_AGENTS)
+		return set_error(-EINVAL, "vdisk %s: %u agents given, 1 to %d allowed",
+				 id, o->nr_agents, VXHS_MAX_AGENTS);
+	if (o->conns_per_agent < 1 || o->conns_per_agent > 64)
+		return set_error(-EINVAL,
+				 "vdisk %s: %u connections per agent, 1 to 64 allowed",
+				 id, o->conns_per_agent);
+	if (o->max_io_size < MIN_SPLIT || o->max_io_size > MAX_SPLIT)
+		return set_error(-EINVAL,
+				 "vdisk %s: maximum I/O size %u is outside %u..%u",
+				 id, o->max_io_size, MIN_SPLIT, MAX_SPLIT);
+	if (!o->connect_timeout_ms || !o->io_timeout_ms ||
+	    !o->failover_deadline_ms || !o->retry_queue_max || !o->max_attempts)
+		return set_error(-EINVAL,
+				 "vdisk %s: timeouts, deadline, retry queue and attempts must be positive",
+				 id);
+	return 0;
+}
+
+int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
+		    const struct vxhs_open_opts *opts, struct vxhs_vdisk **out)
+{
+	struct vxhs_msg msg = { .type = MSG_OPEN };
+	struct vxhs_vdisk *vd;
+	int ret;
+
+	ret = check_opts(vdisk_id, opts);
+	if (ret)
+		return ret;
+	vd = calloc(1, sizeof(*vd));
+	if (!vd)
+		return set_error(-ENOMEM, "vdisk %s: out of memory", vdisk_id);
+	for (unsigned int i = 0; i < opts->nr_agents; i++) {
+		ret = agent_resolve(&opts->agents[i], &vd->res[i]);
+		if (ret) {
+			set_error(ret, "vdisk %s: %s", vdisk_id, vxhs_errmsg());
+			goto free_vd;
+		}
+	}
+	strcpy(vd->id, vdisk_id);
+	vd->ctx = ctx;
+	vd->opts = *opts;
+	vd->nr_agents = opts->nr_agents;
+	atomic_init(&vd->state, VD_OPENING);
+	atomic_init(&vd->split_size, opts->max_io_size);
+	list_init(&vd->retry);
+	list_init(&vd->trouble_link);
+	list_init(&vd->link);
+	pthread_mutex_init(&vd->info_lock, NULL);
+	vd->info.max_io_size = opts->max_io_size;
+	vd->open_msg = &msg;
+	msg.vd = vd;
+
+	ctx_submit_wait(ctx, &msg);
+	if (vd->open_result) {
+		ret = set_error(vd->open_result, "cannot open vdisk %s: %s",
+				vd->id, vd->open_errors[0] ? vd->open_errors :
+				strerror(-vd->open_result));
+		pthread_mutex_destroy(&vd->info_lock);
+		goto free_vd;
+	}
+	*out = vd;
+	return 0;
+
+free_vd:
+	free(vd);
+	return ret;
+}
+
+void vxhs_vdisk_close(struct vxhs_vdisk *vd)
+{
+	struct vxhs_msg msg = { .type = MSG_CLOSE, .vd = vd };
+
+	if (!vd)
+		return;
+	ctx_submit_wait(vd->ctx, &msg);
+	pthread_mutex_destroy(&vd->info_lock);
+	free(vd);
+}
+
+void vxhs_vdisk_get_info(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info)
+{
+	pthread_mutex_lock(&vd->info_lock);
+	*info = vd->info;
+	pthread_mutex_unlock(&vd->info_lock);
+	info->agent = vd->cur;
+}
+
+const char *vxhs_vdisk_id(const struct vxhs_vdisk *vd)
+{
+	return vd->id;
+}
+
+static uint64_t features(struct vxhs_vdisk *vd)
+{
+	uint64_t f;
+
+	pthread_mutex_lock(&vd->info_lock);
+	f = vd->info.features;
+	pthread_mutex_unlock(&vd->info_lock);
+	return f;
+}
+
+static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
+		  const struct iovec *iov, int iovcnt, uint64_t offset,
+		  uint64_t len, vxhs_done_fn done, void *opaque)
+{
+	struct vxhs_req *req;
+
+	if (!done)
+		return set_error(-EINVAL, "%s: no completion callback",
+				 vxhs_opcode_name(opcode));
+	switch (vd_state(vd)) {
+	case VD_FAILED:
+		return set_error(-ENOTCONN,
+				 "vdisk %s: failed (no agent took over); reopen it",
+				 vd->id);
+	case VD_CLOSED:
+		return set_error(-EBADF, "vdisk %s: closed", vd->id);
+	default:
+		break;
+	}
+	req = req_alloc(vd, opcode, iov, iovcnt, offset, len);
+	if (!req)
+		return set_error(-ENOMEM, "vdisk %s: out of memory", vd->id);
+	req->done = done;
+	req->opaque = opaque;
+	ctx_submit(vd->ctx, &req->msg);
+	return 0;
+}
+
+static int submit_data(struct vxhs_vdisk *vd, uint16_t opcode,
+		       const struct iovec *iov, int iovcnt, uint64_t offset,
+		       vxhs_done_fn done, void *opaque)
+{
+	uint64_t len;
+
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return set_error(-EINVAL, "%s: bad iovec array",
+				 vxhs_opcode_name(opcode));
+	len = iov_total(iov, iovcnt);
+	if (!len)
+		return set_error(-EINVAL, "%s: zero-length request",
+				 vxhs_opcode_name(opcode));
+	if (offset + len < offset)
+		return set_error(-EINVAL, "%s: offset %llu + length wraps",
+				 vxhs_opcode_name(opcode),
+				 (unsigned long long)offset);
+	return submit(vd, opcode, iov, iovcnt, offset, len, done, opaque);
+}
+
+int vxhs_readv(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+	       uint64_t offset, vxhs_done_fn done, void *opaque)
+{
+	return submit_data(vd, VXHS_OP_READ, iov, iovcnt, offset, done, opaque);
+}
+
+int vxhs_writev(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+		uint64_t offset, vxhs_done_fn done, void *opaque)
+{
+	return submit_data(vd, VXHS_OP_WRITE, iov, iovcnt, offset, done,
+			   opaque);
+}
+
+static int submit_ext(struct vxhs_vdisk *vd, uint16_t opcode, uint64_t feat,
+		      uint64_t offset, uint64_t len, vxhs_done_fn done,
+		      void *opaque)
+{
+	if (!(features(vd) & feat))
+		return set_error(-EOPNOTSUPP,
+				 "vdisk %s: the agent does not offer %s",
+				 vd->id, vxhs_opcode_name(opcode));
+	if (offset + len < offset)
+		return set_error(-EINVAL, "%s: offset %llu + length wraps",
+				 vxhs_opcode_name(opcode),
+				 (unsigned long long)offset);
+	return submit(vd, opcode, NULL, 0, offset, len, done, opaque);
+}
+
+int vxhs_flush(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
+{
+	return submit_ext(vd, VXHS_OP_FLUSH, VXHS_FEAT_FLUSH, 0, 0, done,
+			  opaque);
+}
+
+int vxhs_write_zeroes(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
+		      vxhs_done_fn done, void *opaque)
+{
+	if (!len)
+		return set_error(-EINVAL, "WRITE_ZEROES: zero length");
+	return submit_ext(vd, VXHS_OP_WRITE_ZEROES, VXHS_FEAT_WRITE_ZEROES,
+			  offset, len, done, opaque);
+}
+
+int vxhs_discard(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
+		 vxhs_done_fn done, void *opaque)
+{
+	if (!len)
+		return set_error(-EINVAL, "DISCARD: zero length");
+	return submit_ext(vd, VXHS_OP_DISCARD, VXHS_FEAT_DISCARD, offset, len,
+			  done, opaque);
+}
+
+int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
+{
+	return submit(vd, VXHS_OP_STAT, NULL, 0, 0, 0, done, opaque);
+}

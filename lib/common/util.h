@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/* Small helpers shared by the library, the agent and the tools. */
+#ifndef VXHS_COMMON_UTIL_H
+#define VXHS_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define NSEC_PER_MSEC 1000000ull
+#define NSEC_PER_SEC 1000000000ull
+
+static inline uint64_t vxhs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* A position inside an iovec array, advanced as bytes move. */
+struct iov_cursor {
+	const struct iovec *iov;
+	int cnt;
+	int idx;
+	size_t off;
+};
+
+void iov_cursor_init(struct iov_cursor *c, const struct iovec *iov, int cnt);
+void iov_cursor_advance(struct iov_cursor *c, uint64_t n);
+/*
+ * Describes up to len bytes from the cursor in at most max entries of out
+ * (the cursor does not move). Returns the number of entries; *bytes gets the
+ * byte count they cover.
+ */
+int iov_cursor_fill(const struct iov_cursor *c, struct iovec *out, int max,
+		    uint64_t len, uint64_t *bytes);
+/* Copies len bytes from buf at the cursor and advances it. */
+void iov_cursor_copy_in(struct iov_cursor *c, const void *buf, size_t len);
+uint64_t iov_total(const struct iovec *iov, int cnt);
+
+/*
+ * Parses a byte count with an optional K/M/G/T/P suffix (powers of 1024,
+ * "KiB" and "KB" alike) and returns 0 or -EINVAL/-ERANGE.
+ */
+int vxhs_parse_size(const char *text, uint64_t *out);
+/* Parses a decimal unsigned integer in [min, max]. */
+int vxhs_parse_uint(const char *text, uint64_t min, uint64_t max,
+		    uint64_t *out);
+/* Formats a byte count for people: "10 GiB", "4 KiB", "123 bytes". */
+void vxhs_format_size(uint64_t bytes, char *buf, size_t len);
+
+#endif /* VXHS_COMMON_UTIL_H */
