@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * vxhsd's options: built-in defaults, then the configuration file (glib key
+ * file, group [vxhsd]), then the command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "vxhsd.h"
+
+#define DEFAULT_CONFIG "/etc/vxhsd/vxhsd.conf"
+
+static const char usage[] =
+	"Usage: vxhsd [OPTION]...\n"
+	"Serve the vdisks kept as files in a directory to HyperScale (VxHS,\n"
+	"QNIO v34) clients over TCP and a UNIX socket.\n"
+	"\n"
+	"  -c, --config=FILE        configuration file (default " DEFAULT_CONFIG
+	", if present)\n"
+	"  -d, --dir=DIR            vdisk directory (required)\n"
+	"  -l, --listen=ADDR        TCP address to listen on; repeatable\n"
+	"                           (default: every IPv6 and IPv4 address)\n"
+	"  -p, --port=PORT          TCP port (default 9999; 0 picks a free one)\n"
+	"  -u, --unix=PATH          also listen on this UNIX socket\n"
+	"      --no-tcp             do not listen on TCP\n"
+	"  -t, --workers=N          I/O worker threads (default 16)\n"
+	"      --loops=N            network threads (default: number of CPUs)\n"
+	"      --max-io=SIZE        largest read or write accepted (default 8M)\n"
+	"      --max-conns=N        connections served at once (default 1024)\n"
+	"      --max-requests=N     requests in flight per connection (default 1024)\n"
+	"      --memory-limit=SIZE  buffer memory for all requests (default 512M)\n"
+	"      --idle-timeout=SEC   close connections silent this long (default 0: never)\n"
+	"      --port-file=FILE     write the TCP port in use to FILE once listening\n"
+	"      --log-level=LEVEL    error, warning, notice, info or debug (default info)\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n"
+	"\n"
+	"Socket activation: listening sockets passed by systemd are used instead\n"
+	"of --listen, --port and --unix.\n";
+
+enum {
+	OPT_NO_TCP = 256,
+	OPT_LOOPS,
+	OPT_MAX_IO,
+	OPT_MAX_CONNS,
+	OPT_MAX_REQS,
+	OPT_MEMORY,
+	OPT_IDLE,
+	OPT_PORT_FILE,
+	OPT_LOG_LEVEL,
+};
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "dir", required_argument, NULL, 'd' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "unix", required_argument, NULL, 'u' },
+	{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
+	{ "workers", required_argument, NULL, 't' },
+	{ "loops", required_argument, NULL, OPT_LOOPS },
+	{ "max-io", required_argument, NULL, OPT_MAX_IO },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-requests", required_argument, NULL, OPT_MAX_REQS },
+	{ "memory-limit", required_argument, NULL, OPT_MEMORY },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "port-file", required_argument, NULL, OPT_PORT_FILE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char short_opts[] = "c:d:l:p:u:t:hV";
+
+static const char *opt_name(int opt)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+/* Applies one option, from the file or the command line. */
+static int apply(struct vxhsd_config *cfg, int opt, const char *val,
+		 const char *where)
+{
+	uint64_t v;
+	int ret = 0, level;
+
+	switch (opt) {
+	case 'd':
+		free(cfg->directory);
+		cfg->directory = strdup(val);
+		break;
+	case 'l': {
+		size_t n = 0;
+
+		while (cfg->listen && cfg->listen[n])
+			n++;
+		cfg->listen = realloc(cfg->listen, (n + 2) * sizeof(char *));
+		cfg->listen[n] = strdup(val);
+		cfg->listen[n + 1] = NULL;
+		break;
+	}
+	case 'p':
+		ret = vxhs_parse_uint(val, 0, 65535, &v);
+		cfg->port = (unsigned int)v;
+		break;
+	case 'u':
+		free(cfg->unix_socket);
+		cfg->unix_socket = strdup(val);
+		break;
+	case OPT_NO_TCP:
+		cfg->no_tcp = true;
+		break;
+	case 't':
+		ret = vxhs_parse_uint(val, 1, 1024, &v);
+		cfg->workers = (unsigned int)v;
+		break;
+	case OPT_LOOPS:
+		ret = vxhs_parse_uint(val, 1, 64, &v);
+		cfg->loops = (unsigned int)v;
+		break;
+	case OPT_MAX_IO:
+		ret = vxhs_parse_size(val, &v);
+		if (!ret && (v < 4096 || v > (64u << 20)))
+			ret = -ERANGE;
+		cfg->max_io = v;
+		break;
+	case OPT_MAX_CONNS:
+		ret = vxhs_parse_uint(val, 1, 1000000, &v);
+		cfg->max_conns = (unsigned int)v;
+		break;
+	case OPT_MAX_REQS:
+		ret = vxhs_parse_uint(val, 1, 65536, &v);
+		cfg->max_reqs_per_conn = (unsigned int)v;
+		break;
+	case OPT_MEMORY:
+		ret = vxhs_parse_size(val, &v);
+		if (!ret && v < (16u << 20))
+			ret = -ERANGE;
+		cfg->memory_limit = v;
+		break;
+	case OPT_IDLE:
+		ret = vxhs_parse_uint(val, 0, 86400 * 365, &v);
+		cfg->idle_timeout_s = (unsigned int)v;
+		break;
+	case OPT_PORT_FILE:
+		free(cfg->port_file);
+		cfg->port_file = strdup(val);
+		break;
+	case OPT_LOG_LEVEL:
+		level = log_level_parse(val);
+		if (level < 0)
+			ret = -EINVAL;
+		else
+			cfg->log_level = level;
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	if (ret)
+		fprintf(stderr, "vxhsd: %s: invalid value '%s' for --%s%s\n",
+			where, val, opt_name(opt),
+			ret == -ERANGE ? " (out of range)" : "");
+	return ret;
+}
+
+static const struct option *find_long(const char *name)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (!strcmp(o->name, name))
+			return o;
+	return NULL;
+}
+
+/* Keys of the [vxhsd] group have the names of the long options. */
+static int load_file(struct vxhsd_config *cfg, const char *path,
+		     bool must_exist)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) err = NULL;
+	g_auto(GStrv) keys = NULL;
+	int ret = 0;
+
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+		if (!must_exist && g_error_matches(err, G_FILE_ERROR,
+						   G_FILE_ERROR_NOENT))
+			return 0;
+		fprintf(stderr, "vxhsd: %s: %s\n", path, err->message);
+		return -EINVAL;
+	}
+	keys = g_key_file_get_keys(kf, "vxhsd", NULL, NULL);
+	for (size_t i = 0; keys && keys[i]; i++) {
+		const struct option *o = find_long(keys[i]);
+		g_autofree char *val = NULL;
+		char where[512];
+
+		snprintf(where, sizeof(where), "%s: key '%s'", path, keys[i]);
+		if (!o || o->val == 'c' || o->val == 'h' || o->val == 'V') {
+			fprintf(stderr, "vxhsd: %s: unknown key\n", where);
+			return -EINVAL;
+		}
+		val = g_key_file_get_string(kf, "vxhsd", keys[i], NULL);
+		if (o->has_arg == no_argument) {
+			if (!strcmp(val, "false"))
+				continue;
+			if (strcmp(val, "true")) {
+				fprintf(stderr,
+					"vxhsd: %s: expected true or false\n",
+					where);
+				return -EINVAL;
+			}
+		}
+		ret = apply(cfg, o->val, val, where);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void set_defaults(struct vxhsd_config *cfg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->port = VXHS_DEFAULT_PORT;
+	cfg->workers = 16;
+	cfg->loops = cpus > 0 ? (unsigned int)MIN(cpus, 8) : 1;
+	cfg->max_io = 8u << 20;
+	cfg->max_conns = 1024;
+	cfg->max_reqs_per_conn = 1024;
+	cfg->memory_limit = 512u << 20;
+	cfg->log_level = LOG_INFO;
+}
+
+/* Returns 0 to run, 1 to exit successfully (help, version), <0 on error. */
+int config_load(struct vxhsd_config *cfg, int argc, char **argv)
+{
+	const char *file = NULL;
+	int opt, ret;
+
+	set_defaults(cfg);
+	/* First pass: only find the configuration file. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) !=
+	       -1) {
+		if (opt == 'c')
+			file = optarg;
+		if (opt == 'h') {
+			fputs(usage, stdout);
+			return 1;
+		}
+		if (opt == 'V') {
+			printf("vxhsd %s\n", VXHSD_VERSION);
+			return 1;
+		}
+	}
+	ret = load_file(cfg, file ? file : DEFAULT_CONFIG, file != NULL);
+	if (ret)
+		return ret;
+
+	opterr = 1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) !=
+	       -1) {
+		if (opt == 'c')
+			continue;
+		if (opt == '?') {
+			fprintf(stderr, "Try 'vxhsd --help'.\n");
+			return -EINVAL;
+		}
+		ret = apply(cfg, opt, optarg, "command line");
+		if (ret)
+			return ret;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vxhsd: unexpected argument '%s'\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->directory) {
+		fprintf(stderr,
+			"vxhsd: no vdisk directory: give --dir or 'dir=' in the configuration file\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void config_free(struct vxhsd_config *cfg)
+{
+	for (size_t i = 0; cfg->listen && cfg->listen[i]; i++)
+		free(cfg->listen[i]);
+	free(cfg->listen);
+	free(cfg->directory);
+	free(cfg->unix_socket);
+	free(cfg->port_file);
+}

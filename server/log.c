@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * Levelled logging to stderr. Under systemd, stderr is the journal: then
+ * each line carries the "<N>" priority prefix journald understands instead
+ * of our own timestamp.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "vxhsd.h"
+
+static int max_level = LOG_INFO;
+static bool to_journal;
+
+static const char *const names[] = {
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+	[LOG_ERR] = "error",   [LOG_WARNING] = "warning",
+	[LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+int log_level_parse(const char *name)
+{
+	for (int i = 0; i <= LOG_DEBUG; i++)
+		if (!strcasecmp(name, names[i]))
+			return i;
+	if (!strcasecmp(name, "err"))
+		return LOG_ERR;
+	return -1;
+}
+
+/* JOURNAL_STREAM names the device and inode of the journal's stream. */
+static bool stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!env || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(2, &st) < 0)
+		return false;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
+void log_init(int level)
+{
+	max_level = level;
+	to_journal = stderr_is_journal();
+}
+
+void vlog(int level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (to_journal) {
+		fprintf(stderr, "<%d>%s\n", level, msg);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		char when[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%F %T", &tm);
+		fprintf(stderr, "%s.%03ld vxhsd %s: %s\n", when,
+			ts.tv_nsec / 1000000, names[level], msg);
+	}
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * vxhsd: a HyperScale-compatible storage agent. The main thread accepts
+ * connections and waits for signals; see vxhsd.h for the other threads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "vxhsd.h"
+
+#define DRAIN_TIMEOUT_NS (30 * NSEC_PER_SEC)
+
+struct vxhsd_config config;
+
+static void describe_peer(int fd, const struct sockaddr_storage *ss,
+			  char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+		snprintf(buf, len, "[%s]:%u", addr, ntohs(s6->sin6_port));
+	} else if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+		snprintf(buf, len, "%s:%u", addr, ntohs(s4->sin_port));
+	} else {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+
+		if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
+			snprintf(buf, len, "unix:pid=%d,uid=%u", cred.pid,
+				 cred.uid);
+		else
+			snprintf(buf, len, "unix");
+	}
+}
+
+static void accept_one(const struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct session *s;
+	char peer[80];
+	int fd, on = 1;
+
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		     SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			vlog(LOG_ERR, "accept on %s: %m", l->name);
+		return;
+	}
+	describe_peer(fd, &ss, peer, sizeof(peer));
+	if (loops_nr_sessions() >= config.max_conns) {
+		vlog(LOG_WARNING,
+		     "%s: refused: already serving %u connections (--max-conns)",
+		     peer, config.max_conns);
+		close(fd);
+		return;
+	}
+	if (!l->is_unix)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	s = session_new(fd, peer);
+	if (!s) {
+		vlog(LOG_ERR, "%s: out of memory; closing", peer);
+		close(fd);
+		return;
+	}
+	vlog(LOG_DEBUG, "%s: connected via %s", peer, l->name);
+	loops_add_session(s);
+}
+
+static int write_port_file(unsigned int port)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", config.port_file);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%u\n", port);
+	if (fclose(f) || rename(tmp, config.port_file))
+		return -errno;
+	return 0;
+}
+
+/* Serves until SIGTERM or SIGINT. */
+static int serve(struct listener *ls, unsigned int n, int sigfd)
+{
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev;
+
+	if (epfd < 0)
+		return -errno;
+	for (unsigned int i = 0; i < n; i++) {
+		ev.events = EPOLLIN;
+		ev.data.ptr = &ls[i];
+		fcntl(ls[i].fd, F_SETFL, fcntl(ls[i].fd, F_GETFL) | O_NONBLOCK);
+		epoll_ctl(epfd, EPOLL_CTL_ADD, ls[i].fd, &ev);
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
+
+	for (;;) {
+		struct epoll_event evs[16];
+		int got = epoll_wait(epfd, evs, 16, -1);
+
+		for (int i = 0; i < got; i++) {
+			struct signalfd_siginfo si;
+
+			if (evs[i].data.ptr) {
+				accept_one(evs[i].data.ptr);
+				continue;
+			}
+			if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			vlog(LOG_NOTICE, "%s: stopping",
+			     strsignal((int)si.ssi_signo));
+			close(epfd);
+			return 0;
+		}
+	}
+}
+
+static void drain(void)
+{
+	uint64_t until = vxhs_now_ns() + DRAIN_TIMEOUT_NS;
+
+	loops_drain();
+	while (!loops_drained() && vxhs_now_ns() < until)
+		usleep(10000);
+	if (!loops_drained())
+		vlog(LOG_WARNING, "requests still in flight after 30 s; stopping anyway");
+}
+
+int main(int argc, char **argv)
+{
+	struct listener *ls = NULL;
+	unsigned int nls = 0;
+	sigset_t mask;
+	int sigfd, ret;
+
+	ret = config_load(&config, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : 2;
+	log_init(config.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Signals are read from a signalfd by the main thread only. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+	ret = store_open(config.directory);
+	if (ret) {
+		vlog(LOG_ERR, "cannot open the vdisk directory %s: %s",
+		     config.directory, strerror(-ret));
+		goto free_config;
+	}
+	ret = listeners_open(&ls, &nls);
+	if (ret)
+		goto close_store;
+	ret = workers_start(config.workers);
+	if (!ret)
+		ret = loops_start(config.loops);
+	if (ret) {
+		vlog(LOG_ERR, "cannot start threads: %s", strerror(-ret));
+		goto stop_threads;
+	}
+	if (config.port_file) {
+		ret = write_port_file(listeners_tcp_port(ls, nls));
+		if (ret) {
+			vlog(LOG_ERR, "cannot write %s: %s", config.port_file,
+			     strerror(-ret));
+			goto stop_threads;
+		}
+	}
+
+	vlog(LOG_NOTICE, "vxhsd %s serving %s (max I/O %llu bytes, %u workers)",
+	     VXHSD_VERSION, config.directory,
+	     (unsigned long long)config.max_io, config.workers);
+	sd_notifyf(0, "READY=1\nSTATUS=Serving %s", config.directory);
+	ret = serve(ls, nls, sigfd);
+	sd_notify(0, "STOPPING=1\nSTATUS=Finishing requests in flight");
+
+	/* Stop taking connections, finish what was asked, then go. */
+	listeners_close(ls, nls);
+	ls = NULL;
+	nls = 0;
+	drain();
+stop_threads:
+	loops_stop();
+	workers_stop();
+	listeners_close(ls, nls);
+close_store:
+	store_close();
+free_config:
+	config_free(&config);
+	close(sigfd);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * Requests in three steps, as a server should take them: validate (every
+ * field a peer sent, before anything is allocated or opened), execute
+ * (against the vdisk file), answer (a header built from the request, with
+ * SYNC_RESP exactly when SYNC_REQ was asked for).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "vxhs/kvset.h"
+#include "vxhsd.h"
+
+#define STAT_BUF_SIZE 512
+#define ZERO_CHUNK (1u << 20)
+
+/* The one place where errno becomes a wire err (docs/protocol.md). */
+int32_t errno_to_wire(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case EFBIG:
+		return ERANGE;
+	case EDQUOT:
+		return ENOSPC;
+	case EINTR:
+	case ENOMEM:
+		return EAGAIN;
+	}
+	return vxhs_errno_to_wire_err(err);
+}
+
+int32_t request_validate(const struct vxhs_hdr *h, uint64_t max_io,
+			 const char **why)
+{
+	if (!vxhs_opcode_known(h->opcode)) {
+		*why = "unknown opcode";
+		return EOPNOTSUPP;
+	}
+	if (!vxhs_vdisk_id_valid(h->target)) {
+		*why = "invalid vdisk id (A-Z a-z 0-9 . _ - { }, no leading '.')";
+		return EINVAL;
+	}
+	if (h->io_offset + h->io_size < h->io_offset) {
+		*why = "io_offset + io_size overflows";
+		return EINVAL;
+	}
+	if ((h->opcode == VXHS_OP_READ || h->opcode == VXHS_OP_WRITE) &&
+	    h->io_size > max_io) {
+		*why = "io_size larger than --max-io";
+		return EMSGSIZE;
+	}
+	if (h->opcode == VXHS_OP_WRITE && h->payload_size != h->io_size) {
+		*why = "payload_size differs from io_size";
+		return EINVAL;
+	}
+	if (h->opcode != VXHS_OP_WRITE && h->payload_size) {
+		*why = "unexpected payload";
+		return EINVAL;
+	}
+	return 0;
+}
+
+static int do_pread(struct vdisk *vd, uint8_t *buf, uint64_t len,
+		    uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(vd->fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			/* The file shrank under us: past its end now. */
+			return -ERANGE;
+		}
+		buf += n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int do_pwrite(struct vdisk *vd, const uint8_t *buf, uint64_t len,
+		     uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(vd->fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int write_zero_bytes(struct vdisk *vd, uint64_t off, uint64_t len)
+{
+	uint8_t *zero = calloc(1, MIN(len, ZERO_CHUNK));
+	int ret = 0;
+
+	if (!zero)
+		return -ENOMEM;
+	while (len && !ret) {
+		uint64_t n = MIN(len, ZERO_CHUNK);
+
+		ret = do_pwrite(vd, zero, n, off);
+		off += n;
+		len -= n;
+	}
+	free(zero);
+	return ret;
+}
+
+/*
+ * Both zeroing operations leave zeros that read back; discard also gives
+ * the space back where the file system can punch holes.
+ */
+static int do_zero(struct vdisk *vd, uint64_t off, uint64_t len, bool punch)
+{
+	int mode = punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+			   FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+
+	if (!len)
+		return 0;
+	if (fallocate(vd->fd, mode, (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+		return -errno;
+	if (!punch && fallocate(vd->fd, FALLOC_FL_PUNCH_HOLE |
+			       FALLOC_FL_KEEP_SIZE, (off_t)off,
+			       (off_t)len) == 0)
+		return 0;
+	return write_zero_bytes(vd, off, len);
+}
+
+static int do_stat(struct request *r)
+{
+	struct vxhs_kvset_builder b;
+	int len;
+
+	r->buf = malloc(STAT_BUF_SIZE);
+	if (!r->buf)
+		return -ENOMEM;
+	/* vdisk_size_bytes must stay first in strcmp order: the original
+	 * client takes the first key as the size. */
+	vxhs_kvset_begin(&b, r->buf, STAT_BUF_SIZE);
+	vxhs_kvset_add_u64(&b, VXHS_KEY_SIZE, atomic_load(&r->vd->size));
+	vxhs_kvset_add_string(&b, VXHS_KEY_AGENT, "vxhsd " VXHSD_VERSION);
+	vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES, VXHS_FEAT_ALL);
+	vxhs_kvset_add_u64(&b, VXHS_KEY_MAX_IO, config.max_io);
+	len = vxhs_kvset_end(&b);
+	if (len < 0)
+		return len;
+	r->out_payload = (uint64_t)len;
+	return 0;
+}
+
+static int check_range(struct request *r)
+{
+	uint64_t end = r->hdr.io_offset + r->hdr.io_size;
+	int ret;
+
+	if (end <= atomic_load(&r->vd->size))
+		return 0;
+	/* Maybe grown since we looked (vxhsadm resize). */
+	ret = store_refresh(r->vd);
+	if (ret)
+		return ret;
+	return end <= atomic_load(&r->vd->size) ? 0 : -ERANGE;
+}
+
+static int execute(struct request *r)
+{
+	struct vxhs_hdr *h = &r->hdr;
+	int ret;
+
+	ret = store_get(h->target, &r->vd);
+	if (ret)
+		return ret;
+
+	switch (h->opcode) {
+	case VXHS_OP_STAT:
+		ret = store_refresh(r->vd);
+		return ret ? ret : do_stat(r);
+	case VXHS_OP_FAILOVER_READY:
+		return store_refresh(r->vd);
+	case VXHS_OP_FLUSH:
+		return fdatasync(r->vd->fd) ? -errno : 0;
+	}
+
+	ret = check_range(r);
+	if (ret)
+		return ret;
+	switch (h->opcode) {
+	case VXHS_OP_READ:
+		ret = do_pread(r->vd, r->buf, h->io_size, h->io_offset);
+		if (!ret)
+			r->out_payload = h->io_size;
+		return ret;
+	case VXHS_OP_WRITE:
+		return do_pwrite(r->vd, r->buf, h->io_size, h->io_offset);
+	case VXHS_OP_WRITE_ZEROES:
+		return do_zero(r->vd, h->io_offset, h->io_size, false);
+	case VXHS_OP_DISCARD:
+		return do_zero(r->vd, h->io_offset, h->io_size, true);
+	}
+	return -EOPNOTSUPP;
+}
+
+static void build_answer(struct request *r)
+{
+	struct vxhs_hdr a = r->hdr;
+
+	a.flags = vxhs_hdr_response_flags(r->hdr.flags);
+	a.err = r->err;
+	a.payload_size = r->err ? 0 : r->out_payload;
+	a.io_nbytes = r->err ? 0 : r->hdr.io_size;
+	if (r->hdr.opcode == VXHS_OP_STAT)
+		a.data_type = VXHS_DATA_KVSET;
+	vxhs_hdr_encode(&a, r->out);
+}
+
+void request_execute(struct request *r)
+{
+	int ret = 0;
+
+	if (!r->err) {
+		ret = execute(r);
+		r->err = ret ? errno_to_wire(ret) : 0;
+	}
+	if (ret && ret != -ENOENT && ret != -ERANGE)
+		vlog(LOG_WARNING, "%s: %s of vdisk %s at %llu+%llu failed: %s",
+		     r->s->peer, vxhs_opcode_name(r->hdr.opcode),
+		     r->hdr.target, (unsigned long long)r->hdr.io_offset,
+		     (unsigned long long)r->hdr.io_size, strerror(-ret));
+	build_answer(r);
+}
+
+void request_free(struct request *r)
+{
+	if (r->vd)
+		store_put(r->vd);
+	mem_release(r->buf_len);
+	free(r->buf);
+	free(r);
+}

@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * One client connection. The loop thread reads and parses; workers send the
+ * answers. A session is freed when the loop has let go of it and the last
+ * request that points at it is gone, so its descriptor is never reused
+ * while a worker may still write to it.
+ *
+ * Limits, each affecting only the connection that reaches it: requests in
+ * flight (stop reading until answers drain), buffer memory shared by all
+ * connections (same), payload larger than --max-io (answer EMSGSIZE and
+ * close: the stream cannot be trusted to resynchronise), a bad marker
+ * (close).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "vxhsd.h"
+
+#define RX_BUF_SIZE	(64 * 1024)
+#define DIRECT_MIN	(16 * 1024)
+#define TX_IOV_MAX	128
+#define READS_PER_EVENT	16
+#define HEADER_TIMEOUT_NS (30 * NSEC_PER_SEC)
+
+struct session *session_new(int fd, const char *peer)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->rxbuf = malloc(RX_BUF_SIZE);
+	if (!s->rxbuf) {
+		free(s);
+		return NULL;
+	}
+	s->fd = fd;
+	atomic_init(&s->refs, 1);
+	atomic_init(&s->nr_reqs, 0);
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	pthread_mutex_init(&s->tx_lock, NULL);
+	list_init(&s->txq);
+	list_init(&s->link);
+	s->last_rx = vxhs_now_ns();
+	return s;
+}
+
+void session_put(struct session *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	close(s->fd);
+	pthread_mutex_destroy(&s->tx_lock);
+	free(s->rxbuf);
+	free(s);
+}
+
+/* Caller holds tx_lock. */
+static void update_watch(struct session *s)
+{
+	uint32_t ev = 0;
+
+	if (s->closing)
+		return;
+	if (!s->throttled && !atomic_load(&draining))
+		ev |= EPOLLIN;
+	if (s->tx_blocked)
+		ev |= EPOLLOUT;
+	loop_watch(s, ev);
+}
+
+static void answer_sent(struct session *s, struct request *r)
+{
+	list_del(&r->link);
+	request_free(r);
+	atomic_fetch_sub(&s->nr_reqs, 1);
+	loops_request_done();
+	session_put(s);
+}
+
+static uint64_t answer_payload(const struct request *r)
+{
+	return r->err ? 0 : r->out_payload;
+}
+
+/* Caller holds tx_lock. Sends as much of the queue as the socket takes. */
+static void tx_flush_locked(struct session *s)
+{
+	struct iovec iov[TX_IOV_MAX];
+	bool was_blocked = s->tx_blocked;
+
+	while (!list_empty(&s->txq)) {
+		struct request *r;
+		ssize_t n;
+		int cnt = 0;
+
+		list_for_each_entry(r, &s->txq, link) {
+			if (cnt + 2 > TX_IOV_MAX)
+				break;
+			if (r->sent < VXHS_HDR_SIZE) {
+				iov[cnt].iov_base = r->out + r->sent;
+				iov[cnt++].iov_len = VXHS_HDR_SIZE - r->sent;
+			}
+			if (answer_payload(r)) {
+				uint64_t done = r->sent > VXHS_HDR_SIZE ?
+					r->sent - VXHS_HDR_SIZE : 0;
+
+				iov[cnt].iov_base = r->buf + done;
+				iov[cnt++].iov_len = answer_payload(r) - done;
+			}
+		}
+		n = writev(s->fd, iov, cnt);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				s->tx_blocked = true;
+				break;
+			}
+			/* The loop sees the hang-up and closes the session. */
+			vlog(LOG_INFO, "%s: send failed: %m", s->peer);
+			shutdown(s->fd, SHUT_RDWR);
+			s->tx_blocked = false;
+			break;
+		}
+		while (n > 0) {
+			struct request *r2 = list_first_entry(
+				&s->txq, struct request, link);
+			uint64_t total = VXHS_HDR_SIZE + answer_payload(r2);
+			uint64_t step = MIN((uint64_t)n, total - r2->sent);
+
+			r2->sent += step;
+			n -= (ssize_t)step;
+			if (r2->sent == total)
+				answer_sent(s, r2);
+		}
+		s->tx_blocked = false;
+	}
+	if (s->tx_blocked != was_blocked)
+		update_watch(s);
+}
+
+void session_send(struct request *r)
+{
+	struct session *s = r->s;
+
+	pthread_mutex_lock(&s->tx_lock);
+	if (s->closing) {
+		/* Nobody to answer: the connection is gone. */
+		list_init(&r->link);
+		answer_sent(s, r);
+	} else {
+		list_add_tail(&r->link, &s->txq);
+		if (!s->tx_blocked)
+			tx_flush_locked(s);
+	}
+	pthread_mutex_unlock(&s->tx_lock);
+}
+
+void session_close(struct session *s, const char *why)
+{
+	struct request *r, *next;
+
+	pthread_mutex_lock(&s->tx_lock);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->tx_lock);
+		return;
+	}
+	loop_watch(s, 0);
+	s->closing = true;
+	list_for_each_entry_safe(r, next, &s->txq, link)
+		answer_sent(s, r);
+	pthread_mutex_unlock(&s->tx_lock);
+
+	vlog(LOG_INFO, "%s: connection closed (%s)", s->peer, why);
+	if (s->rx_req) {
+		struct request *req = s->rx_req;
+
+		s->rx_req = NULL;
+		list_init(&req->link);
+		pthread_mutex_lock(&s->tx_lock);
+		answer_sent(s, req);
+		pthread_mutex_unlock(&s->tx_lock);
+	}
+	list_del(&s->link);
+	atomic_fetch_sub(&s->loop->nr_sessions, 1);
+	session_put(s);
+}
+
+static void set_throttled(struct session *s, bool on)
+{
+	pthread_mutex_lock(&s->tx_lock);
+	s->throttled = on;
+	update_watch(s);
+	pthread_mutex_unlock(&s->tx_lock);
+}
+
+/* Hands a fully received request on: errors are answered at once. */
+static void submit(struct session *s, struct request *r)
+{
+	if (r->err) {
+		request_execute(r);
+		session_send(r);
+	} else {
+		workers_queue(r);
+	}
+}
+
+/*
+ * Takes the header at raw. Returns 1 when consumed, 0 when the session must
+ * wait (limits), -1 when it was closed.
+ */
+static int begin_request(struct session *s, const uint8_t *raw)
+{
+	struct vxhs_hdr h;
+	struct request *r;
+	uint64_t buf_len = 0;
+	const char *why = "vdisk id longer than 63 bytes";
+	int32_t err;
+	int ret;
+
+	ret = vxhs_hdr_decode(raw, &h);
+	if (ret == -EBADMSG) {
+		vlog(LOG_WARNING, "%s: bad marker %#x; closing the connection",
+		     s->peer, raw[0] | raw[1] << 8 | raw[2] << 16 |
+		     (unsigned int)raw[3] << 24);
+		session_close(s, "protocol error");
+		return -1;
+	}
+	if (atomic_load(&s->nr_reqs) >= config.max_reqs_per_conn)
+		return 0;
+
+	if (ret == -ENAMETOOLONG)
+		err = ENAMETOOLONG;
+	else
+		err = request_validate(&h, config.max_io, &why);
+	if (!err && h.opcode == VXHS_OP_WRITE)
+		buf_len = h.payload_size;
+	else if (!err && h.opcode == VXHS_OP_READ)
+		buf_len = h.io_size;
+	if (buf_len && !mem_reserve(buf_len))
+		return 0;
+
+	r = calloc(1, sizeof(*r));
+	if (r && buf_len) {
+		r->buf = malloc(buf_len);
+		if (!r->buf) {
+			free(r);
+			r = NULL;
+		}
+	}
+	if (!r) {
+		mem_release(buf_len);
+		return 0;
+	}
+	r->hdr = h;
+	r->err = err;
+	r->buf_len = buf_len;
+	r->s = s;
+	list_init(&r->link);
+	atomic_fetch_add(&s->refs, 1);
+	atomic_fetch_add(&s->nr_reqs, 1);
+	loops_request_started();
+
+	if (err)
+		vlog(LOG_WARNING,
+		     "%s: rejecting %s (opcode %#x) for vdisk '%.63s': %s",
+		     s->peer, vxhs_opcode_name(h.opcode), h.opcode, h.target,
+		     why);
+	if (h.payload_size > config.max_io) {
+		/* We will not read that much to find the next header. */
+		r->err = EMSGSIZE;
+		submit(s, r);
+		session_close(s, "payload larger than --max-io");
+		return -1;
+	}
+	if (h.payload_size) {
+		s->rx_req = r;
+		s->rx_left = h.payload_size;
+		s->rx_discard = r->err != 0;
+	} else {
+		submit(s, r);
+	}
+	return 1;
+}
+
+static void take_payload(struct session *s, const uint8_t *p, size_t n)
+{
+	struct request *r = s->rx_req;
+
+	if (!s->rx_discard)
+		memcpy(r->buf + (r->buf_len - s->rx_left), p, n);
+	s->rx_left -= n;
+	if (!s->rx_left) {
+		s->rx_req = NULL;
+		submit(s, r);
+	}
+}
+
+/* Returns false when the session is closed or must wait. */
+static bool parse(struct session *s)
+{
+	for (;;) {
+		size_t avail = s->rx_end - s->rx_start;
+		int ret;
+
+		if (s->rx_req) {
+			size_t n = (size_t)MIN((uint64_t)avail, s->rx_left);
+
+			if (!n)
+				return true;
+			s->rx_start += n;
+			take_payload(s, s->rxbuf + s->rx_start - n, n);
+			continue;
+		}
+		if (avail < VXHS_HDR_SIZE)
+			return true;
+		ret = begin_request(s, s->rxbuf + s->rx_start);
+		if (ret < 0)
+			return false;
+		if (ret == 0) {
+			set_throttled(s, true);
+			return false;
+		}
+		s->rx_start += VXHS_HDR_SIZE;
+	}
+}
+
+static ssize_t read_direct(struct session *s)
+{
+	struct request *r = s->rx_req;
+	ssize_t n = read(s->fd, r->buf + (r->buf_len - s->rx_left),
+			 s->rx_left);
+
+	if (n > 0) {
+		s->rx_left -= (uint64_t)n;
+		if (!s->rx_left) {
+			s->rx_req = NULL;
+			submit(s, r);
+		}
+	}
+	return n;
+}
+
+static void rx(struct session *s)
+{
+	for (int i = 0; i < READS_PER_EVENT; i++) {
+		ssize_t n;
+
+		if (s->closing || s->throttled)
+			return;
+		if (s->rx_req && !s->rx_discard && s->rx_start == s->rx_end &&
+		    s->rx_left >= DIRECT_MIN) {
+			n = read_direct(s);
+		} else {
+			if (s->rx_start == s->rx_end) {
+				s->rx_start = s->rx_end = 0;
+			} else if (s->rx_end == RX_BUF_SIZE) {
+				memmove(s->rxbuf, s->rxbuf + s->rx_start,
+					s->rx_end - s->rx_start);
+				s->rx_end -= s->rx_start;
+				s->rx_start = 0;
+			}
+			n = read(s->fd, s->rxbuf + s->rx_end,
+				 RX_BUF_SIZE - s->rx_end);
+			if (n > 0)
+				s->rx_end += (size_t)n;
+		}
+		if (n == 0) {
+			session_close(s, s->rx_start == s->rx_end && !s->rx_req ?
+				      "closed by the client" :
+				      "closed by the client mid-message");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				char why[64];
+
+				snprintf(why, sizeof(why), "receive: %s",
+					 strerror(errno));
+				session_close(s, why);
+			}
+			return;
+		}
+		s->last_rx = vxhs_now_ns();
+		if (!parse(s))
+			return;
+	}
+}
+
+void session_on_events(struct session *s, uint32_t events)
+{
+	if (s->closing)
+		return;
+	/* Closing below drops the loop's reference; keep s alive. */
+	atomic_fetch_add(&s->refs, 1);
+	if (events & EPOLLOUT) {
+		pthread_mutex_lock(&s->tx_lock);
+		s->tx_blocked = false;
+		tx_flush_locked(s);
+		pthread_mutex_unlock(&s->tx_lock);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		rx(s);
+	if (!s->closing && (events & (EPOLLHUP | EPOLLERR)) &&
+	    !(events & EPOLLIN))
+		session_close(s, "connection reset");
+	session_put(s);
+}
+
+/* Called by the loop's tick: lifts a throttle once there is room again. */
+void session_resume(struct session *s)
+{
+	if (s->closing || !s->throttled)
+		return;
+	if (atomic_load(&s->nr_reqs) >= config.max_reqs_per_conn)
+		return;
+	atomic_fetch_add(&s->refs, 1);
+	s->throttled = false;
+	if (parse(s))
+		set_throttled(s, false);
+	session_put(s);
+}
+
+/* True when the session should be closed for silence. */
+bool session_idle(struct session *s)
+{
+	uint64_t quiet = vxhs_now_ns() - s->last_rx;
+
+	if (atomic_load(&s->nr_reqs))
+		return false;
+	/* Half a header or payload and then nothing: a stalled peer. */
+	if ((s->rx_start != s->rx_end || s->rx_req) &&
+	    quiet > HEADER_TIMEOUT_NS)
+		return true;
+	return config.idle_timeout_s &&
+	       quiet > config.idle_timeout_s * NSEC_PER_SEC;
+}

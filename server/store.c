@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * The vdisk directory. A vdisk is a regular file named by its id directly
+ * in the directory. Ids are validated before they get here (no '/', no
+ * leading '.'), files are opened relative to the directory's descriptor and
+ * never through a symbolic link, so no request can reach outside it.
+ * Open files are cached by id and shared by all connections.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "vxhsd.h"
+
+static int dirfd_ = -1;
+static GHashTable *open_vdisks;		/* id -> struct vdisk */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+int store_open(const char *dir)
+{
+	dirfd_ = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd_ < 0)
+		return -errno;
+	open_vdisks = g_hash_table_new(g_str_hash, g_str_equal);
+	return 0;
+}
+
+static void vdisk_free(struct vdisk *vd)
+{
+	close(vd->fd);
+	free(vd);
+}
+
+void store_close(void)
+{
+	GHashTableIter it;
+	gpointer key, value;
+
+	if (open_vdisks) {
+		g_hash_table_iter_init(&it, open_vdisks);
+		while (g_hash_table_iter_next(&it, &key, &value))
+			vdisk_free(value);
+		g_hash_table_destroy(open_vdisks);
+		open_vdisks = NULL;
+	}
+	if (dirfd_ >= 0)
+		close(dirfd_);
+	dirfd_ = -1;
+}
+
+static int vdisk_open(const char *id, struct vdisk **out)
+{
+	struct vdisk *vd;
+	struct stat st;
+	int fd, ret;
+
+	fd = openat(dirfd_, id, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ELOOP) {
+			vlog(LOG_WARNING,
+			     "vdisk %s is a symbolic link; refusing to follow it",
+			     id);
+			return -EACCES;
+		}
+		if (ret != -ENOENT)
+			vlog(LOG_ERR, "vdisk %s: cannot open: %s", id,
+			     strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		vlog(LOG_WARNING, "vdisk %s is not a regular file; refusing it",
+		     id);
+		close(fd);
+		return -EACCES;
+	}
+	vd = calloc(1, sizeof(*vd));
+	if (!vd) {
+		close(fd);
+		return -ENOMEM;
+	}
+	strcpy(vd->id, id);
+	vd->fd = fd;
+	vd->dev = st.st_dev;
+	vd->ino = st.st_ino;
+	atomic_init(&vd->size, (uint64_t)st.st_size);
+	*out = vd;
+	return 0;
+}
+
+int store_get(const char *id, struct vdisk **out)
+{
+	struct vdisk *vd;
+	int ret = 0;
+
+	pthread_mutex_lock(&lock);
+	vd = g_hash_table_lookup(open_vdisks, id);
+	if (!vd) {
+		ret = vdisk_open(id, &vd);
+		if (!ret)
+			g_hash_table_insert(open_vdisks, vd->id, vd);
+	}
+	if (!ret) {
+		vd->refs++;
+		*out = vd;
+	}
+	pthread_mutex_unlock(&lock);
+	return ret;
+}
+
+/* Cached vdisks stay open while anyone uses them, and until replaced. */
+void store_put(struct vdisk *vd)
+{
+	bool free_it;
+
+	pthread_mutex_lock(&lock);
+	free_it = --vd->refs == 0 && vd->stale;
+	pthread_mutex_unlock(&lock);
+	if (free_it)
+		vdisk_free(vd);
+}
+
+int store_refresh(struct vdisk *vd)
+{
+	struct stat path_st, fd_st;
+
+	if (fstatat(dirfd_, vd->id, &path_st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    path_st.st_dev != vd->dev || path_st.st_ino != vd->ino) {
+		/* Deleted or replaced: forget it; the next lookup opens the
+		 * file now under that name, if any. */
+		pthread_mutex_lock(&lock);
+		if (!vd->stale) {
+			vd->stale = true;
+			g_hash_table_remove(open_vdisks, vd->id);
+		}
+		pthread_mutex_unlock(&lock);
+		return -ENOENT;
+	}
+	if (fstat(vd->fd, &fd_st) < 0)
+		return -errno;
+	atomic_store(&vd->size, (uint64_t)fd_st.st_size);
+	return 0;
+}

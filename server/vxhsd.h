@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * vxhsd internals: an index of what each file exports.
+ *
+ * Threads: the main thread accepts connections and handles signals; each
+ * event loop thread (loop.c) owns a share of the connections and does all
+ * their reading; worker threads (workers.c) execute requests against the
+ * vdisk files and send the answers themselves under the connection's
+ * tx_lock, leaving any unsent rest to the loop.
+ *
+ * Lock order: session.tx_lock, then store.c's lock (a request freed under
+ * tx_lock drops its vdisk). workers.c's lock is never held while taking
+ * another.
+ */
+#ifndef VXHSD_H
+#define VXHSD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/list.h"
+#include "vxhs/wire.h"
+
+#define VXHSD_VERSION "0.1.0"
+
+/* config.c */
+struct vxhsd_config {
+	char *directory;
+	char **listen;			/* NULL-terminated; NULL = any */
+	unsigned int port;
+	char *unix_socket;
+	bool no_tcp;
+	unsigned int workers;
+	unsigned int loops;
+	uint64_t max_io;
+	unsigned int max_conns;
+	unsigned int max_reqs_per_conn;
+	uint64_t memory_limit;
+	unsigned int idle_timeout_s;	/* 0: never */
+	char *port_file;
+	int log_level;
+};
+
+int config_load(struct vxhsd_config *cfg, int argc, char **argv);
+void config_free(struct vxhsd_config *cfg);
+
+/* log.c */
+void log_init(int level);
+void vlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int log_level_parse(const char *name);
+
+/* store.c: the vdisk directory */
+struct vdisk {
+	char id[VXHS_TARGET_SIZE];
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	_Atomic uint64_t size;
+	unsigned int refs;		/* under the store lock */
+	bool stale;			/* replaced or removed on disk */
+};
+
+int store_open(const char *dir);
+void store_close(void);
+/* Returns a referenced vdisk or a negative errno (-ENOENT, -EACCES...). */
+int store_get(const char *id, struct vdisk **out);
+void store_put(struct vdisk *vd);
+/* Re-reads the file's size; on a replaced or removed file returns -ENOENT
+ * (the next store_get opens the new one). */
+int store_refresh(struct vdisk *vd);
+
+/* request.c */
+struct session;
+
+struct request {
+	struct list_head link;		/* worker queue, then session txq */
+	struct session *s;
+	struct vxhs_hdr hdr;
+	struct vdisk *vd;
+	uint8_t *buf;			/* write payload in, read data out */
+	uint64_t buf_len;
+	int32_t err;			/* validation result (wire err) */
+	uint8_t out[VXHS_HDR_SIZE];	/* answer header */
+	uint64_t out_payload;
+	uint64_t sent;			/* bytes of header + payload sent */
+};
+
+/*
+ * Everything a peer sends is checked here first; returns a wire err and
+ * points why at a reason for the log.
+ */
+int32_t request_validate(const struct vxhs_hdr *h, uint64_t max_io,
+			 const char **why);
+void request_execute(struct request *r);
+void request_free(struct request *r);
+int32_t errno_to_wire(int err);
+
+/* session.c: one client connection */
+struct session {
+	int fd;
+	struct loop *loop;
+	atomic_uint refs;
+	char peer[80];
+	struct list_head link;		/* loop->sessions */
+	uint32_t events;
+	bool closing;
+	bool throttled;
+	atomic_uint nr_reqs;		/* received, not yet answered */
+	uint64_t last_rx;
+
+	uint8_t *rxbuf;
+	size_t rx_start, rx_end;
+	struct request *rx_req;		/* receiving its payload */
+	uint64_t rx_left;
+	bool rx_discard;
+
+	pthread_mutex_t tx_lock;
+	struct list_head txq;
+	bool tx_blocked;		/* waiting for EPOLLOUT */
+};
+
+struct session *session_new(int fd, const char *peer);
+void session_put(struct session *s);
+void session_on_events(struct session *s, uint32_t events);
+void session_send(struct request *r);
+void session_close(struct session *s, const char *why);
+bool session_idle(struct session *s);
+void session_resume(struct session *s);
+
+/* loop.c */
+struct loop {
+	pthread_t thread;
+	int epfd;
+	int wakefd;
+	struct list_head sessions;	/* loop thread only */
+	pthread_mutex_t inbox_lock;
+	struct list_head inbox;		/* new sessions from the acceptor */
+	atomic_uint nr_sessions;
+};
+
+int loops_start(unsigned int n);
+void loops_stop(void);
+void loops_add_session(struct session *s);
+int loop_watch(struct session *s, uint32_t events);
+/* Stop reading new requests everywhere; true once every answer is out. */
+void loops_drain(void);
+bool loops_drained(void);
+void loops_request_started(void);
+void loops_request_done(void);
+unsigned int loops_nr_sessions(void);
+
+/* listener.c */
+struct listener {
+	int fd;
+	bool is_unix;
+	bool activated;			/* passed by systemd: not ours to unlink */
+	char name[128];
+};
+
+int listeners_open(struct listener **out, unsigned int *n);
+void listeners_close(struct listener *ls, unsigned int n);
+/* The TCP port of the first TCP listener, 0 if none. */
+unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n);
+
+/* workers.c */
+int workers_start(unsigned int n);
+void workers_stop(void);
+void workers_queue(struct request *r);
+
+/* memory accounting for request buffers */
+bool mem_reserve(uint64_t bytes);
+void mem_release(uint64_t bytes);
+
+extern struct vxhsd_config config;
+extern atomic_bool draining;
+
+#endif /* VXHSD_H */

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+"""Wire-level checks of vxhsd, written independently of the C codec.
+
+Starts vxhsd on a scratch directory, speaks QNIO v34 to it with struct, and
+checks the header bytes it sends back: marker, echoed cookie and opcode, the
+SYNC_RESP rule, exact payload sizes, the STAT kvset layout and order, and
+that bad requests get an error answer (or a closed connection) while the
+agent keeps serving other clients.
+"""
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+MARKER = 0x5CA1AB1E
+READ, WRITE, STAT, FAILOVER = 0x1FFF, 0x2FFF, 1005, 2020
+REQ, RESP, NEED_ACK, NEED_RESP, SYNC_REQ, SYNC_RESP = 1, 2, 8, 0x10, 0x20, 0x40
+# marker payload data_type err cookie crc pad opcode pad io_offset io_size
+# io_nbytes io_seqno io_flags flags remote_hdl remote_flags target unused
+HDR = struct.Struct("<IQIiQBBH4xQQQQQQQI64s96x")
+assert HDR.size == 256
+
+passed = failures = 0
+
+
+def check(cond, what):
+    global passed, failures
+    if cond:
+        passed += 1
+        print(f"ok - {what}")
+    else:
+        failures += 1
+        print(f"not ok - {what}")
+
+
+def header(opcode, cookie, target, offset=0, size=0, payload=0, flags=None,
+           data_type=1, marker=MARKER):
+    if flags is None:
+        flags = {READ: REQ | NEED_RESP, WRITE: REQ | NEED_ACK}.get(
+            opcode, SYNC_REQ | NEED_RESP)
+    io_flags = 0x100 if opcode in (READ, WRITE) else 0
+    return HDR.pack(marker, payload, data_type, 0, cookie, cookie & 0xFF, 0,
+                    opcode, offset, size, 0, 0, io_flags, flags, 0, 0,
+                    target.encode() if isinstance(target, str) else target)
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"connection closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def answer(sock):
+    raw = recv_exact(sock, 256)
+    f = HDR.unpack(raw)
+    keys = ("marker payload data_type err cookie crc pad opcode io_offset "
+            "io_size io_nbytes io_seqno io_flags flags remote_hdl "
+            "remote_flags target").split()
+    a = dict(zip(keys, f))
+    a["raw"] = raw
+    a["data"] = recv_exact(sock, a["payload"]) if a["payload"] else b""
+    return a
+
+
+def parse_kvset(buf):
+    magic, length, count = struct.unpack_from(">III", buf, 0)
+    off, keys = 12, []
+    for _ in range(count):
+        typ, klen = struct.unpack_from(">II", buf, off)
+        off += 8
+        key = buf[off:off + klen].decode()
+        off += klen + 4  # flags
+        if typ == 5:
+            val = struct.unpack_from(">Q", buf, off)[0]
+            off += 8
+        elif typ == 6:
+            n = struct.unpack_from(">I", buf, off)[0]
+            val = buf[off + 4:off + 4 + n].decode()
+            off += 4 + n
+        else:
+            raise ValueError(f"unexpected type {typ}")
+        keys.append((key, typ, val))
+    return magic, length, keys, off
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s
+
+
+def main():
+    vxhsd = sys.argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        vdir = os.path.join(tmp, "vdisks")
+        os.mkdir(vdir)
+        with open(os.path.join(vdir, "disk0"), "wb") as f:
+            f.truncate(1 << 20)
+        with open(os.path.join(tmp, "outside"), "wb") as f:
+            f.write(b"secret" * 100)
+        os.symlink(os.path.join(tmp, "outside"), os.path.join(vdir, "link"))
+        portfile = os.path.join(tmp, "port")
+        proc = subprocess.Popen([vxhsd, "--dir", vdir, "--port", "0",
+                                 "--listen", "127.0.0.1", "--max-io", "1M",
+                                 "--port-file", portfile,
+                                 "--log-level", "warning"])
+        try:
+            for _ in range(500):
+                if os.path.exists(portfile):
+                    break
+                time.sleep(0.01)
+            port = int(open(portfile).read())
+            run_checks(port)
+        finally:
+            proc.terminate()
+            rc = proc.wait(timeout=20)
+            check(rc == 0, f"vxhsd exits 0 on SIGTERM (got {rc})")
+    print(f"{passed} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+def run_checks(port):
+    s = connect(port)
+
+    # VDISK_STAT, sync request: SYNC_RESP, kvset with the size first.
+    s.sendall(header(STAT, 0x1122334455667788, "disk0", data_type=2))
+    a = answer(s)
+    check(a["raw"][:4] == bytes([0x1E, 0xAB, 0xA1, 0x5C]),
+          "answer starts with the marker bytes 1E AB A1 5C")
+    check(a["cookie"] == 0x1122334455667788, "STAT answer echoes the cookie")
+    check(a["opcode"] == STAT, "STAT answer carries opcode 1005")
+    check(a["flags"] & SYNC_RESP and not a["flags"] & RESP,
+          f"sync request gets SYNC_RESP, not RESP (flags {a['flags']:#x})")
+    check(a["err"] == 0 and a["data_type"] == 2, "STAT succeeds as a kvset")
+    magic, length, keys, used = parse_kvset(a["data"])
+    check(magic == 0x50533130 and length == len(a["data"]) == used,
+          "kvset magic and total length are exact")
+    names = [k for k, _, _ in keys]
+    check(names == sorted(names) and names[0] == "vdisk_size_bytes",
+          f"keys in strcmp order with vdisk_size_bytes first: {names}")
+    check(keys[0][1] == 5 and keys[0][2] == 1 << 20,
+          "vdisk_size_bytes is uint64 1048576")
+    check(a["raw"][96:101] == b"disk0" and a["raw"][101] == 0,
+          "target echoed NUL-terminated at offset 96")
+
+    # Async write then async read: RESP, exact payload lengths.
+    data = bytes(range(256)) * 16
+    s.sendall(header(WRITE, 7, "disk0", offset=8192, size=4096,
+                     payload=4096) + data)
+    a = answer(s)
+    check(a["err"] == 0 and a["payload"] == 0 and a["cookie"] == 7,
+          "write answered with err 0 and no payload")
+    check(a["flags"] & RESP and not a["flags"] & SYNC_RESP,
+          f"async write gets RESP (flags {a['flags']:#x})")
+    s.sendall(header(READ, 8, "disk0", offset=8192, size=4096))
+    a = answer(s)
+    check(a["payload"] == 4096 and a["data"] == data,
+          "read returns exactly io_size bytes, the ones written")
+    # Sync write (flags 0x28): the original sample server got this wrong.
+    s.sendall(header(WRITE, 9, "disk0", offset=0, size=512, payload=512,
+                     flags=SYNC_REQ | NEED_ACK) + b"x" * 512)
+    a = answer(s)
+    check(a["flags"] & SYNC_RESP, "sync write gets SYNC_RESP")
+    s.sendall(header(FAILOVER, 10, "disk0"))
+    a = answer(s)
+    check(a["err"] == 0 and a["opcode"] == FAILOVER,
+          "CHECK_IO_FAILOVER_READY answers 0 for a served vdisk")
+
+    # Bad requests: each gets an error answer, connection keeps working.
+    cases = [
+        ("read past the end", header(READ, 20, "disk0", offset=1 << 20,
+                                     size=512), 34),
+        ("missing vdisk", header(READ, 21, "nope", size=512), 2),
+        ("path traversal in the id", header(READ, 22, "../outside",
+                                            size=512), 22),
+        ("symlink out of the directory", header(READ, 23, "link",
+                                                size=512), 13),
+        ("unknown opcode", header(0x4242, 24, "disk0"), 95),
+        ("read larger than --max-io", header(READ, 25, "disk0",
+                                             size=2 << 20), 90),
+        ("write with payload != io_size",
+         header(WRITE, 26, "disk0", size=512, payload=256) + b"y" * 256, 22),
+        ("64-character vdisk id", header(READ, 27, b"a" * 64, size=512), 36),
+    ]
+    for what, msg, err in cases:
+        s.sendall(msg)
+        a = answer(s)
+        check(a["err"] == err and a["payload"] == 0,
+              f"{what}: err {a['err']} (want {err}), no payload")
+    s.sendall(header(READ, 30, "disk0", offset=8192, size=16))
+    check(answer(s)["data"] == data[:16], "connection still serves after errors")
+
+    # Protocol violations that close the connection, not the agent.
+    for what, msg in [
+        ("bad marker", header(READ, 40, "disk0", size=16, marker=0xDEADBEEF)),
+        ("huge payload_size", header(WRITE, 41, "disk0", size=1 << 40,
+                                     payload=1 << 40)),
+    ]:
+        c = connect(port)
+        c.sendall(msg)
+        closed = False
+        try:
+            while True:
+                if not c.recv(4096):
+                    closed = True
+                    break
+        except (ConnectionResetError, socket.timeout):
+            closed = True
+        check(closed, f"{what}: connection closed")
+        c.close()
+    # Half a header and a clean hang-up.
+    c = connect(port)
+    c.sendall(header(READ, 50, "disk0", size=16)[:100])
+    c.close()
+
+    s.sendall(header(READ, 60, "disk0", offset=8192, size=16))
+    check(answer(s)["data"] == data[:16],
+          "other clients still served after protocol violations")
+    s.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
