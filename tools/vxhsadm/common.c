@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/* What every vxhsadm command shares: errors, agent options, waiting. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "vxhsadm.h"
+
+void errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vxhsadm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void die_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vxhsadm %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'vxhsadm %s --help'.\n", cmd);
+	exit(EXIT_USAGE);
+}
+
+uint64_t parse_size_arg(const char *cmd, const char *what, const char *text)
+{
+	uint64_t v;
+	int ret = vxhs_parse_size(text, &v);
+
+	if (ret)
+		die_usage(cmd, "%s '%s' is %s (examples: 4096, 64K, 10G)",
+			  what, text, ret == -ERANGE ? "too large" : "not a size");
+	return v;
+}
+
+void conn_args_init(struct conn_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	vxhs_open_opts_init(&a->opts);
+}
+
+bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
+		     const char *arg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case 'a':
+		if (a->opts.nr_agents == VXHS_MAX_AGENTS)
+			die_usage(cmd, "at most %d agents", VXHS_MAX_AGENTS);
+		if (vxhs_agent_addr_parse(arg,
+					  &a->opts.agents[a->opts.nr_agents]))
+			die_usage(cmd, "%s", vxhs_errmsg());
+		a->opts.nr_agents++;
+		return true;
+	case 1001:
+		if (vxhs_parse_uint(arg, 1, 64, &v))
+			die_usage(cmd, "--conns takes a number from 1 to 64");
+		a->opts.conns_per_agent = (unsigned int)v;
+		return true;
+	case 1002:
+		if (vxhs_parse_uint(arg, 1, 3600000, &v))
+			die_usage(cmd, "--timeout takes milliseconds, 1 to 3600000");
+		a->opts.io_timeout_ms = (unsigned int)v;
+		return true;
+	case 'v':
+		a->verbose = true;
+		return true;
+	}
+	return false;
+}
+
+int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,
+	       struct vxhs_vdisk **vd)
+{
+	struct vxhs_ctx_opts copts;
+	int ret;
+
+	if (!a->opts.nr_agents) {
+		vxhs_agent_addr_parse("127.0.0.1", &a->opts.agents[0]);
+		a->opts.nr_agents = 1;
+	}
+	vxhs_ctx_opts_init(&copts);
+	copts.log_level = a->verbose ? LOG_DEBUG : LOG_ERR;
+	ret = vxhs_ctx_new(&copts, ctx);
+	if (ret) {
+		errorf("%s", vxhs_errmsg());
+		return ret;
+	}
+	ret = vxhs_vdisk_open(*ctx, id, &a->opts, vd);
+	if (ret) {
+		errorf("%s", vxhs_errmsg());
+		vxhs_ctx_free(*ctx);
+		return ret;
+	}
+	return 0;
+}
+
+void close_vdisk(struct vxhs_ctx *ctx, struct vxhs_vdisk *vd)
+{
+	vxhs_vdisk_close(vd);
+	vxhs_ctx_free(ctx);
+}
+
+void waiter_init(struct waiter *w)
+{
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->pending = 0;
+	w->result = 0;
+}
+
+void waiter_add(struct waiter *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->pending++;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void waiter_done(void *opaque, int result)
+{
+	struct waiter *w = opaque;
+
+	pthread_mutex_lock(&w->lock);
+	if (result && !w->result)
+		w->result = result;
+	w->pending--;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int waiter_wait(struct waiter *w, unsigned int max)
+{
+	int ret;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->pending > max)
+		pthread_cond_wait(&w->cond, &w->lock);
+	ret = w->result;
+	pthread_mutex_unlock(&w->lock);
+	return ret;
+}
+
+void progress_start(struct progress *p, const char *what, uint64_t total)
+{
+	p->on = isatty(STDERR_FILENO) && total >= (16u << 20);
+	p->what = what;
+	p->total = total;
+	p->last_ns = 0;
+}
+
+void progress_update(struct progress *p, uint64_t done)
+{
+	uint64_t now = vxhs_now_ns();
+
+	if (!p->on || now - p->last_ns < 200 * NSEC_PER_MSEC)
+		return;
+	p->last_ns = now;
+	fprintf(stderr, "\r%s: %llu / %llu MiB (%u%%)  ", p->what,
+		(unsigned long long)(done >> 20),
+		(unsigned long long)(p->total >> 20),
+		(unsigned int)(done * 100 / p->total));
+}
+
+void progress_end(struct progress *p)
+{
+	if (p->on)
+		fprintf(stderr, "\r%*s\r", 60, "");
+}

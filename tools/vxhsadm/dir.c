@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * Commands that work on an agent's vdisk directory directly: create,
+ * resize, delete, list. The agent notices size changes by itself.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "vxhs/wire.h"
+#include "vxhsadm.h"
+
+#define DEFAULT_DIR "/var/lib/vxhsd"
+
+static const struct option dir_opts[] = {
+	{ "dir", required_argument, NULL, 'd' },
+	{ "shrink", no_argument, NULL, 's' },
+	{ "preallocate", no_argument, NULL, 'p' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct dir_args {
+	const char *dir;
+	bool shrink;
+	bool preallocate;
+};
+
+/* Parses options; returns the index of the first positional argument. */
+static int parse(const char *cmd, const char *help, int argc, char **argv,
+		 struct dir_args *a, int want_pos)
+{
+	int opt;
+
+	a->dir = DEFAULT_DIR;
+	while ((opt = getopt_long(argc, argv, "d:h", dir_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			a->dir = optarg;
+			break;
+		case 's':
+			a->shrink = true;
+			break;
+		case 'p':
+			a->preallocate = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			exit(EXIT_OK);
+		default:
+			die_usage(cmd, "unknown option");
+		}
+	}
+	if (argc - optind != want_pos)
+		die_usage(cmd, "expected %d argument%s, got %d", want_pos,
+			  want_pos == 1 ? "" : "s", argc - optind);
+	return optind;
+}
+
+static int open_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		errorf("cannot open vdisk directory %s: %m", dir);
+	return fd;
+}
+
+static void check_id(const char *cmd, const char *id)
+{
+	if (!vxhs_vdisk_id_valid(id))
+		die_usage(cmd,
+			  "vdisk id '%s' is invalid: 1 to %d of A-Z a-z 0-9 . _ - { }, not starting with '.'",
+			  id, VXHS_VDISK_ID_MAX);
+}
+
+static uint64_t vdisk_size_arg(const char *cmd, const char *text)
+{
+	uint64_t size = parse_size_arg(cmd, "size", text);
+
+	if (!size || size % 512)
+		die_usage(cmd, "size must be a positive multiple of 512 bytes");
+	return size;
+}
+
+static const char create_help[] =
+	"Usage: vxhsadm create [--dir=DIR] [--preallocate] VDISK SIZE\n"
+	"Create a vdisk of SIZE bytes (suffixes K, M, G, T) as a sparse file.\n"
+	"\n"
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n"
+	"      --preallocate    allocate every block now instead of on write\n";
+
+int cmd_create(int argc, char **argv)
+{
+	struct dir_args a = { 0 };
+	int i = parse("create", create_help, argc, argv, &a, 2);
+	const char *id = argv[i];
+	uint64_t size;
+	char human[32];
+	int dfd, fd, ret = EXIT_FAIL;
+
+	check_id("create", id);
+	size = vdisk_size_arg("create", argv[i + 1]);
+	dfd = open_dir(a.dir);
+	if (dfd < 0)
+		return EXIT_FAIL;
+	fd = openat(dfd, id, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	if (fd < 0) {
+		errorf("cannot create vdisk %s in %s: %s", id, a.dir,
+		       errno == EEXIST ? "it already exists" : strerror(errno));
+		goto close_dir;
+	}
+	errno = 0;
+	if (a.preallocate ? posix_fallocate(fd, 0, (off_t)size) :
+			    ftruncate(fd, (off_t)size)) {
+		errorf("cannot size vdisk %s: %s", id,
+		       strerror(errno ? errno : ENOSPC));
+		unlinkat(dfd, id, 0);
+		goto close_file;
+	}
+	vxhs_format_size(size, human, sizeof(human));
+	printf("created vdisk %s (%s) in %s\n", id, human, a.dir);
+	ret = EXIT_OK;
+close_file:
+	close(fd);
+close_dir:
+	close(dfd);
+	return ret;
+}
+
+static const char resize_help[] =
+	"Usage: vxhsadm resize [--dir=DIR] [--shrink] VDISK SIZE\n"
+	"Change the size of a vdisk. Shrinking destroys the data past the new\n"
+	"end and needs --shrink. Clients see the new size on their next\n"
+	"VDISK_STAT (for a LUN: after the LUN is resized too).\n"
+	"\n"
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n"
+	"      --shrink         allow making the vdisk smaller\n";
+
+int cmd_resize(int argc, char **argv)
+{
+	struct dir_args a = { 0 };
+	int i = parse("resize", resize_help, argc, argv, &a, 2);
+	const char *id = argv[i];
+	uint64_t size;
+	struct stat st;
+	char from[32], to[32];
+	int dfd, fd, ret = EXIT_FAIL;
+
+	check_id("resize", id);
+	size = vdisk_size_arg("resize", argv[i + 1]);
+	dfd = open_dir(a.dir);
+	if (dfd < 0)
+		return EXIT_FAIL;
+	fd = openat(dfd, id, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errorf("no vdisk %s in %s%s%s", id, a.dir, fd < 0 ? ": " : "",
+		       fd < 0 ? strerror(errno) : "");
+		goto close_file;
+	}
+	if (size < (uint64_t)st.st_size && !a.shrink) {
+		errorf("%s is %lld bytes; shrinking it destroys data: add --shrink",
+		       id, (long long)st.st_size);
+		goto close_file;
+	}
+	if (ftruncate(fd, (off_t)size)) {
+		errorf("cannot resize vdisk %s: %m", id);
+		goto close_file;
+	}
+	vxhs_format_size((uint64_t)st.st_size, from, sizeof(from));
+	vxhs_format_size(size, to, sizeof(to));
+	printf("resized vdisk %s from %s to %s\n", id, from, to);
+	ret = EXIT_OK;
+close_file:
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return ret;
+}
+
+static const char delete_help[] =
+	"Usage: vxhsadm delete [--dir=DIR] VDISK\n"
+	"Delete a vdisk and its data.\n"
+	"\n"
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n";
+
+int cmd_delete(int argc, char **argv)
+{
+	struct dir_args a = { 0 };
+	int i = parse("delete", delete_help, argc, argv, &a, 1);
+	const char *id = argv[i];
+	struct stat st;
+	int dfd, ret = EXIT_FAIL;
+
+	check_id("delete", id);
+	dfd = open_dir(a.dir);
+	if (dfd < 0)
+		return EXIT_FAIL;
+	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		errorf("no vdisk %s in %s: %m", id, a.dir);
+	} else if (!S_ISREG(st.st_mode)) {
+		errorf("%s/%s is not a vdisk (not a regular file); left alone",
+		       a.dir, id);
+	} else if (unlinkat(dfd, id, 0) < 0) {
+		errorf("cannot delete vdisk %s: %m", id);
+	} else {
+		printf("deleted vdisk %s\n", id);
+		ret = EXIT_OK;
+	}
+	close(dfd);
+	return ret;
+}
+
+static const char list_help[] =
+	"Usage: vxhsadm list [--dir=DIR]\n"
+	"List the vdisks in an agent's directory with their size and the\n"
+	"space they use.\n"
+	"\n"
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n";
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int cmd_list(int argc, char **argv)
+{
+	struct dir_args a = { 0 };
+	struct dirent **names;
+	int dfd, n;
+
+	parse("list", list_help, argc, argv, &a, 0);
+	dfd = open_dir(a.dir);
+	if (dfd < 0)
+		return EXIT_FAIL;
+	n = scandir(a.dir, &names, NULL, by_name);
+	if (n < 0) {
+		errorf("cannot list %s: %m", a.dir);
+		close(dfd);
+		return EXIT_FAIL;
+	}
+	printf("%-40s %16s %16s\n", "VDISK", "SIZE", "USED");
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		char size[32], used[32];
+
+		if (vxhs_vdisk_id_valid(names[i]->d_name) &&
+		    !fstatat(dfd, names[i]->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+		    S_ISREG(st.st_mode)) {
+			vxhs_format_size((uint64_t)st.st_size, size,
+					 sizeof(size));
+			vxhs_format_size((uint64_t)st.st_blocks * 512, used,
+					 sizeof(used));
+			printf("%-40s %16s %16s\n", names[i]->d_name, size,
+			       used);
+		}
+		free(names[i]);
+	}
+	free(names);
+	close(dfd);
+	return EXIT_OK;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/* vxhsadm: administration and diagnostics for vxhs vdisks. */
+#ifndef VXHSADM_H
+#define VXHSADM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vxhs/client.h"
+
+/* Exit codes */
+#define EXIT_OK		0
+#define EXIT_FAIL	1	/* the operation failed */
+#define EXIT_USAGE	2	/* bad command line */
+
+struct command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+/* common.c */
+void die_usage(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t parse_size_arg(const char *cmd, const char *what, const char *text);
+
+/* Options every protocol command takes, and the open vdisk they give. */
+struct conn_args {
+	struct vxhs_open_opts opts;
+	bool verbose;
+};
+
+void conn_args_init(struct conn_args *a);
+/* Handles -a/--agent, --conns, --timeout, -v; true if opt was one. */
+bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
+		     const char *arg);
+#define CONN_LONG_OPTS                                                         \
+	{ "agent", required_argument, NULL, 'a' },                             \
+	{ "conns", required_argument, NULL, 1001 },                            \
+	{ "timeout", required_argument, NULL, 1002 },                          \
+	{ "verbose", no_argument, NULL, 'v' }
+#define CONN_SHORT_OPTS "a:v"
+#define CONN_HELP                                                              \
+	"  -a, --agent=ADDR     agent: HOST, HOST:PORT, [IPV6]:PORT or\n"      \
+	"                       unix:/PATH; repeat for failover (up to 4;\n"   \
+	"                       default 127.0.0.1:9999)\n"                     \
+	"      --conns=N        connections per agent (default 8)\n"           \
+	"      --timeout=MS     per-request timeout (default 30000)\n"         \
+	"  -v, --verbose        log the library's messages\n"
+
+int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,
+	       struct vxhs_vdisk **vd);
+void close_vdisk(struct vxhs_ctx *ctx, struct vxhs_vdisk *vd);
+
+/* Waits for asynchronous completions from the caller's thread. */
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int pending;
+	int result;			/* first error */
+};
+
+void waiter_init(struct waiter *w);
+void waiter_add(struct waiter *w);
+void waiter_done(void *opaque, int result);	/* a vxhs_done_fn */
+/* Waits until at most max requests are pending; returns the first error. */
+int waiter_wait(struct waiter *w, unsigned int max);
+
+/* Progress on stderr when it is a terminal. */
+struct progress {
+	bool on;
+	const char *what;
+	uint64_t total;
+	uint64_t last_ns;
+};
+
+void progress_start(struct progress *p, const char *what, uint64_t total);
+void progress_update(struct progress *p, uint64_t done);
+void progress_end(struct progress *p);
+
+/* dir.c, io.c, bench.c */
+int cmd_create(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+int cmd_write(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif /* VXHSADM_H */
