@@ -103,7 +103,8 @@ int conn_start(struct vxhs_conn *conn)
 		conn->connect_deadline = vxhs_now_ns() +
 			agent->connect_timeout_ms * NSEC_PER_MSEC;
 	} else {
-		ret = -errno;
+		/* A missing UNIX socket means nobody listens, as a refusal. */
+		ret = errno == ENOENT ? -ECONNREFUSED : -errno;
 		agent->sa_next++;
 		ctx_log(conn->ctx, LOG_INFO, "agent %s: connect: %s",
 			agent->name, strerror(-ret));

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "harness.h"
+
+void scratch_make(char *dir, size_t len)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, len, "%s/vxhs-test-XXXXXX", tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+}
+
+void scratch_remove(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+void vdisk_make(const char *dir, const char *id, uint64_t size)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, id);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+}
+
+void agent_start(struct agent *a, const char *dir, unsigned int port)
+{
+	char portfile[300], portarg[16];
+	FILE *f;
+
+	snprintf(a->dir, sizeof(a->dir), "%s", dir);
+	snprintf(portfile, sizeof(portfile), "%s/.port-%d-%u", dir, getpid(),
+		 port);
+	snprintf(a->sock, sizeof(a->sock), "%s/.sock-%u", dir, port);
+	snprintf(portarg, sizeof(portarg), "%u", port);
+	unlink(portfile);
+	a->pid = fork();
+	assert_true(a->pid >= 0);
+	if (a->pid == 0) {
+		execl(VXHSD_PATH, "vxhsd", "--dir", dir, "--listen",
+		      "127.0.0.1", "--port", portarg, "--port-file", portfile,
+		      "--log-level", getenv("VXHSD_LOG") ? getenv("VXHSD_LOG") :
+		      "error", "--unix", a->sock, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) {
+		f = fopen(portfile, "r");
+		if (f) {
+			assert_int_equal(fscanf(f, "%u", &a->port), 1);
+			fclose(f);
+			unlink(portfile);
+			return;
+		}
+		usleep(5000);
+	}
+	fail_msg("vxhsd did not start");
+}
+
+void agent_kill(struct agent *a, int sig)
+{
+	int status;
+
+	if (a->pid <= 0)
+		return;
+	kill(a->pid, sig);
+	waitpid(a->pid, &status, 0);
+	a->pid = 0;
+}
+
+void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
+		unsigned int n)
+{
+	vxhs_open_opts_init(o);
+	for (unsigned int i = 0; i < n; i++) {
+		char addr[64];
+
+		snprintf(addr, sizeof(addr), "127.0.0.1:%u", agents[i]->port);
+		assert_int_equal(vxhs_agent_addr_parse(addr, &o->agents[i]), 0);
+	}
+	o->nr_agents = n;
+}
+
+struct vxhs_ctx *test_ctx(void)
+{
+	struct vxhs_ctx_opts o;
+	struct vxhs_ctx *ctx;
+
+	vxhs_ctx_opts_init(&o);
+	o.log_level = getenv("VXHS_DEBUG") ? LOG_DEBUG : LOG_CRIT;
+	assert_int_equal(vxhs_ctx_new(&o, &ctx), 0);
+	return ctx;
+}
+
+void tally_init(struct tally *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
+}
+
+void tally_add(struct tally *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->pending++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void tally_done(void *opaque, int result)
+{
+	struct tally *t = opaque;
+
+	pthread_mutex_lock(&t->lock);
+	if (result) {
+		t->failed++;
+		if (!t->first_error)
+			t->first_error = result;
+	} else {
+		t->ok++;
+	}
+	t->pending--;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+unsigned int tally_wait(struct tally *t, unsigned int timeout_ms)
+{
+	struct timespec until;
+	unsigned int left;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&t->lock);
+	while (t->pending &&
+	       pthread_cond_timedwait(&t->cond, &t->lock, &until) != ETIMEDOUT)
+		;
+	left = t->pending;
+	pthread_mutex_unlock(&t->lock);
+	return left;
+}
+
+/* A request refused at submission never completes: return that error. */
+static int wait_one(struct tally *t, int submitted)
+{
+	if (submitted)
+		return submitted;
+	assert_int_equal(tally_wait(t, 120000), 0);
+	return t->first_error;
+}
+
+int sync_preadv(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
+		uint64_t off)
+{
+	struct tally t;
+
+	tally_init(&t);
+	tally_add(&t);
+	return wait_one(&t, vxhs_readv(vd, iov, cnt, off, tally_done, &t));
+}
+
+int sync_pwritev(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
+		 uint64_t off)
+{
+	struct tally t;
+
+	tally_init(&t);
+	tally_add(&t);
+	return wait_one(&t, vxhs_writev(vd, iov, cnt, off, tally_done, &t));
+}
+
+int sync_pread(struct vxhs_vdisk *vd, void *buf, uint64_t len, uint64_t off)
+{
+	struct iovec iov = { buf, len };
+
+	return sync_preadv(vd, &iov, 1, off);
+}
+
+int sync_pwrite(struct vxhs_vdisk *vd, const void *buf, uint64_t len,
+		uint64_t off)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	return sync_pwritev(vd, &iov, 1, off);
+}
+
+int sync_flush(struct vxhs_vdisk *vd)
+{
+	struct tally t;
+
+	tally_init(&t);
+	tally_add(&t);
+	return wait_one(&t, vxhs_flush(vd, tally_done, &t));
+}
+
+int sync_zero(struct vxhs_vdisk *vd, uint64_t off, uint64_t len, bool discard)
+{
+	struct tally t;
+
+	tally_init(&t);
+	tally_add(&t);
+	return wait_one(&t, discard ?
+			vxhs_discard(vd, off, len, tally_done, &t) :
+			vxhs_write_zeroes(vd, off, len, tally_done, &t));
+}

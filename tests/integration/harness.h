@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * Test harness: real vxhsd processes on scratch directories, a scriptable
+ * fake agent for misbehaviour real agents must not show, and synchronous
+ * wrappers over the asynchronous client API.
+ */
+#ifndef VXHS_TEST_HARNESS_H
+#define VXHS_TEST_HARNESS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "vxhs/client.h"
+
+struct agent {
+	pid_t pid;
+	char dir[256];
+	char sock[300];
+	unsigned int port;
+};
+
+/* A scratch directory under $TMPDIR, removed by scratch_remove. */
+void scratch_make(char *dir, size_t len);
+void scratch_remove(const char *dir);
+void vdisk_make(const char *dir, const char *id, uint64_t size);
+
+/* Starts vxhsd on dir; port 0 picks one. Fails the test on error. */
+void agent_start(struct agent *a, const char *dir, unsigned int port);
+void agent_kill(struct agent *a, int sig);
+void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
+		unsigned int n);
+
+struct vxhs_ctx *test_ctx(void);
+
+/* Synchronous wrappers: return the completion result. */
+int sync_pread(struct vxhs_vdisk *vd, void *buf, uint64_t len, uint64_t off);
+int sync_pwrite(struct vxhs_vdisk *vd, const void *buf, uint64_t len,
+		uint64_t off);
+int sync_preadv(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
+		uint64_t off);
+int sync_pwritev(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
+		 uint64_t off);
+int sync_flush(struct vxhs_vdisk *vd);
+int sync_zero(struct vxhs_vdisk *vd, uint64_t off, uint64_t len, bool discard);
+
+/* Counts completions across threads. */
+struct tally {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int pending;
+	unsigned int ok;
+	unsigned int failed;
+	int first_error;
+};
+
+void tally_init(struct tally *t);
+void tally_add(struct tally *t);
+void tally_done(void *opaque, int result);
+/* Waits for pending to reach 0 or timeout_ms; returns pending left. */
+unsigned int tally_wait(struct tally *t, unsigned int timeout_ms);
+
+/* fake_agent.c: a TCP agent whose answers the test scripts. */
+enum fake_mode {
+	FAKE_GOOD,		/* a plain v34 agent, no extensions */
+	FAKE_BAD_COOKIE_ONCE,	/* first READ answered with a wrong cookie */
+	FAKE_BAD_COOKIE_ALWAYS,	/* every READ answered with a wrong cookie */
+	FAKE_SHORT_READ,	/* every READ answered with io_size - 1 bytes */
+	FAKE_MEDIA_ERROR,	/* every READ and WRITE answered err EIO */
+};
+
+struct fake_agent {
+	pthread_t thread;
+	int listen_fd;
+	int wake[2];
+	unsigned int port;
+	enum fake_mode mode;
+	uint64_t size;
+	uint8_t *data;
+	/* what it saw */
+	unsigned int reads, bad_answers, connections, failover_probes;
+	unsigned int unknown_opcodes;
+};
+
+void fake_start(struct fake_agent *f, enum fake_mode mode, uint64_t size);
+void fake_stop(struct fake_agent *f);
+
+#endif

@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * The client library against a real vxhsd: data integrity, pipelining,
+ * extensions and errors; and against the fake agent: protocol violations.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "harness.h"
+#include "vxhs/wire.h"
+
+#define DISK_SIZE (64ull << 20)
+
+struct env {
+	char dir[256];
+	struct agent agent;
+	struct vxhs_ctx *ctx;
+};
+
+static struct env env;
+
+static int setup(void **state)
+{
+	scratch_make(env.dir, sizeof(env.dir));
+	vdisk_make(env.dir, "disk0", DISK_SIZE);
+	vdisk_make(env.dir, "disk1", DISK_SIZE);
+	vdisk_make(env.dir, "disk2", DISK_SIZE);
+	agent_start(&env.agent, env.dir, 0);
+	env.ctx = test_ctx();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	vxhs_ctx_free(env.ctx);
+	agent_kill(&env.agent, SIGTERM);
+	scratch_remove(env.dir);
+	return 0;
+}
+
+static struct vxhs_vdisk *open_disk(const char *id, uint32_t split)
+{
+	const struct agent *a[] = { &env.agent };
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+
+	agent_opts(&o, a, 1);
+	if (split)
+		o.max_io_size = split;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, id, &o, &vd), 0);
+	return vd;
+}
+
+static void fill_random(uint8_t *p, size_t n, unsigned int *seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)rand_r(seed);
+}
+
+/* Reads the backing file directly, bypassing the agent. */
+static void file_pread(const char *id, void *buf, size_t len, off_t off)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", env.dir, id);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+/* Splits buf into up to 8 iovecs at random points, some empty. */
+static int scatter(uint8_t *buf, size_t len, struct iovec *iov,
+		   unsigned int *seed)
+{
+	int n = 0;
+
+	while (len && n < 7) {
+		size_t part = (size_t)rand_r(seed) % (len + 1);
+
+		iov[n].iov_base = buf;
+		iov[n++].iov_len = part;
+		buf += part;
+		len -= part;
+	}
+	iov[n].iov_base = buf;
+	iov[n++].iov_len = len;
+	return n;
+}
+
+static void random_round_trips_keep_data(void **state)
+{
+	struct vxhs_vdisk *vd = open_disk("disk0", 64 * 1024);
+	uint8_t *out = malloc(1 << 20), *in = malloc(1 << 20),
+		*file = malloc(1 << 20);
+	unsigned int seed = 1234;
+
+	for (int i = 0; i < 150; i++) {
+		size_t len = 1 + (size_t)rand_r(&seed) % (300 * 1024);
+		uint64_t off = (uint64_t)rand_r(&seed) % (DISK_SIZE - len);
+		struct iovec wiov[8], riov[8];
+		int wn, rn;
+
+		fill_random(out, len, &seed);
+		memset(in, 0, len);
+		wn = scatter(out, len, wiov, &seed);
+		rn = scatter(in, len, riov, &seed);
+		assert_int_equal(sync_pwritev(vd, wiov, wn, off), 0);
+		assert_int_equal(sync_preadv(vd, riov, rn, off), 0);
+		assert_memory_equal(in, out, len);
+		file_pread("disk0", file, len, (off_t)off);
+		assert_memory_equal(file, out, len);
+	}
+	free(out);
+	free(in);
+	free(file);
+	vxhs_vdisk_close(vd);
+}
+
+/* Many iovec segments: more than IOV_MAX and more than one split. */
+static void many_segments_are_not_truncated(void **state)
+{
+	struct vxhs_vdisk *vd = open_disk("disk0", 0);
+	int n = 3000;
+	struct iovec *iov = calloc((size_t)n, sizeof(*iov));
+	uint8_t *out = malloc((size_t)n * 512), *in = calloc(1, (size_t)n * 512);
+	unsigned int seed = 99;
+
+	fill_random(out, (size_t)n * 512, &seed);
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = out + i * 512;
+		iov[i].iov_len = 512;
+	}
+	assert_int_equal(sync_pwritev(vd, iov, n, 4096), 0);
+	for (int i = 0; i < n; i++)
+		iov[i].iov_base = in + i * 512;
+	assert_int_equal(sync_preadv(vd, iov, n, 4096), 0);
+	assert_memory_equal(in, out, (size_t)n * 512);
+	free(iov);
+	free(out);
+	free(in);
+	vxhs_vdisk_close(vd);
+}
+
+#define PIPELINE 256
+
+/* 256 requests in flight on each of three vdisks at once. */
+static void pipelines_256_requests_per_vdisk(void **state)
+{
+	struct vxhs_vdisk *vd[3] = { open_disk("disk0", 0),
+				     open_disk("disk1", 0),
+				     open_disk("disk2", 0) };
+	uint8_t *bufs = malloc(3 * PIPELINE * 4096);
+	struct tally t;
+
+	for (int d = 0; d < 3; d++)
+		for (int i = 0; i < PIPELINE; i++)
+			memset(bufs + (d * PIPELINE + i) * 4096, d * 16 + i % 16,
+			       4096);
+	tally_init(&t);
+	for (int d = 0; d < 3; d++) {
+		for (int i = 0; i < PIPELINE; i++) {
+			struct iovec iov = { bufs + (d * PIPELINE + i) * 4096,
+					     4096 };
+
+			tally_add(&t);
+			assert_int_equal(vxhs_writev(vd[d], &iov, 1,
+						     (uint64_t)i * 4096,
+						     tally_done, &t), 0);
+		}
+	}
+	assert_int_equal(tally_wait(&t, 60000), 0);
+	assert_int_equal(t.ok, 3 * PIPELINE);
+
+	memset(bufs, 0, 3 * PIPELINE * 4096);
+	for (int d = 0; d < 3; d++) {
+		for (int i = 0; i < PIPELINE; i++) {
+			struct iovec iov = { bufs + (d * PIPELINE + i) * 4096,
+					     4096 };
+
+			tally_add(&t);
+			assert_int_equal(vxhs_readv(vd[d], &iov, 1,
+						    (uint64_t)i * 4096,
+						    tally_done, &t), 0);
+		}
+	}
+	assert_int_equal(tally_wait(&t, 60000), 0);
+	assert_int_equal(t.ok, 6 * PIPELINE);
+	for (int d = 0; d < 3; d++)
+		for (int i = 0; i < PIPELINE; i++) {
+			uint8_t *p = bufs + (d * PIPELINE + i) * 4096;
+
+			assert_int_equal(p[0], d * 16 + i % 16);
+			assert_int_equal(p[4095], d * 16 + i % 16);
+		}
+	free(bufs);
+	for (int d = 0; d < 3; d++)
+		vxhs_vdisk_close(vd[d]);
+}
+
+static void stat_reports_size_and_extensions(void **state)
+{
+	struct vxhs_vdisk *vd = open_disk("disk1", 0);
+	struct vxhs_vdisk_info info;
+
+	vxhs_vdisk_get_info(vd, &info);
+	assert_int_equal(info.size, DISK_SIZE);
+	assert_int_equal(info.features, VXHS_FEAT_ALL);
+	assert_int_equal(info.agent_max_io, 8u << 20);
+	assert_string_equal(info.agent_name, "vxhsd 0.1.0");
+	vxhs_vdisk_close(vd);
+}
+
+static uint64_t blocks_of(const char *id)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", env.dir, id);
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks;
+}
+
+static void flush_zeroes_and_discard(void **state)
+{
+	struct vxhs_vdisk *vd = open_disk("disk2", 0);
+	size_t len = 1 << 20;
+	uint8_t *buf = malloc(len), *zero = calloc(1, len);
+	uint64_t before;
+
+	memset(buf, 0xEE, len);
+	assert_int_equal(sync_pwrite(vd, buf, len, 8 << 20), 0);
+	assert_int_equal(sync_flush(vd), 0);
+	file_pread("disk2", buf, len, 8 << 20);
+	assert_int_equal(buf[0], 0xEE);
+
+	/* write zeroes over the first half */
+	assert_int_equal(sync_zero(vd, 8 << 20, len / 2, false), 0);
+	assert_int_equal(sync_pread(vd, buf, len, 8 << 20), 0);
+	assert_memory_equal(buf, zero, len / 2);
+	assert_int_equal(buf[len / 2], 0xEE);
+
+	/* discard reads back as zeroes and gives the space back */
+	before = blocks_of("disk2");
+	assert_int_equal(sync_zero(vd, 8 << 20, len, true), 0);
+	assert_int_equal(sync_pread(vd, buf, len, 8 << 20), 0);
+	assert_memory_equal(buf, zero, len);
+	assert_true(blocks_of("disk2") < before);
+
+	/* a range past the end is refused */
+	assert_int_equal(sync_zero(vd, DISK_SIZE - 512, 1024, false), -ERANGE);
+	free(buf);
+	free(zero);
+	vxhs_vdisk_close(vd);
+}
+
+static void bad_requests_get_precise_errors(void **state)
+{
+	const struct agent *a[] = { &env.agent };
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	char id[70];
+	uint8_t buf[4096];
+
+	agent_opts(&o, a, 1);
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "missing", &o, &vd), -ENOENT);
+	assert_non_null(strstr(vxhs_errmsg(), "no such vdisk"));
+	memset(id, 'a', 64);
+	id[64] = '\0';
+	assert_int_equal(vxhs_vdisk_open(env.ctx, id, &o, &vd), -EINVAL);
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "../etc", &o, &vd), -EINVAL);
+	o.nr_agents = 0;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk0", &o, &vd), -EINVAL);
+
+	vd = open_disk("disk0", 0);
+	assert_int_equal(sync_pread(vd, buf, 4096, DISK_SIZE), -ERANGE);
+	assert_int_equal(sync_pread(vd, buf, 4096, DISK_SIZE - 2048), -ERANGE);
+	assert_int_equal(sync_pread(vd, buf, 0, 0), -EINVAL);
+	assert_int_equal(sync_pread(vd, buf, 4096, UINT64_MAX - 100), -EINVAL);
+	/* and the vdisk still works */
+	assert_int_equal(sync_pread(vd, buf, 4096, 0), 0);
+	vxhs_vdisk_close(vd);
+}
+
+static void unreachable_agent_fails_open_quickly(void **state)
+{
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	uint64_t t0 = vxhs_now_ns();
+
+	vxhs_open_opts_init(&o);
+	vxhs_agent_addr_parse("127.0.0.1:1", &o.agents[0]);
+	vxhs_agent_addr_parse("unix:/nonexistent/sock", &o.agents[1]);
+	o.nr_agents = 2;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk0", &o, &vd),
+			 -ECONNREFUSED);
+	assert_non_null(strstr(vxhs_errmsg(), "127.0.0.1:1"));
+	assert_non_null(strstr(vxhs_errmsg(), "unix:/nonexistent/sock"));
+	assert_true(vxhs_now_ns() - t0 < 5 * NSEC_PER_SEC);
+}
+
+static void unix_socket_transport(void **state)
+{
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	char addr[320];
+	uint8_t buf[4096] = { 1, 2, 3 }, back[4096];
+
+	vxhs_open_opts_init(&o);
+	snprintf(addr, sizeof(addr), "unix:%s", env.agent.sock);
+	assert_int_equal(vxhs_agent_addr_parse(addr, &o.agents[0]), 0);
+	o.nr_agents = 1;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk1", &o, &vd), 0);
+	assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), 12345), 0);
+	assert_int_equal(sync_pread(vd, back, sizeof(back), 12345), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	vxhs_vdisk_close(vd);
+}
+
+static void open_close_loop_releases_everything(void **state)
+{
+	for (int i = 0; i < 300; i++) {
+		struct vxhs_vdisk *vd = open_disk(i % 2 ? "disk1" : "disk2", 0);
+		uint8_t buf[512];
+
+		if (i % 10 == 0)
+			assert_int_equal(sync_pread(vd, buf, 512, 0), 0);
+		vxhs_vdisk_close(vd);
+	}
+}
+
+static void close_with_requests_in_flight_cancels_them(void **state)
+{
+	struct vxhs_vdisk *vd = open_disk("disk0", 0);
+	uint8_t *buf = malloc(64 * 65536);
+	struct tally t;
+
+	tally_init(&t);
+	for (int i = 0; i < 64; i++) {
+		struct iovec iov = { buf + i * 65536, 65536 };
+
+		tally_add(&t);
+		assert_int_equal(vxhs_readv(vd, &iov, 1, (uint64_t)i * 65536,
+					    tally_done, &t), 0);
+	}
+	vxhs_vdisk_close(vd);
+	/* every callback ran before close returned */
+	assert_int_equal(tally_wait(&t, 0), 0);
+	assert_int_equal(t.ok + t.failed, 64);
+	assert_true(t.failed == 0 || t.first_error == -ECANCELED);
+	free(buf);
+}
+
+/* Against the fake agent. */
+
+static struct vxhs_vdisk *open_fake(struct fake_agent *f, unsigned int deadline)
+{
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	char addr[64];
+
+	vxhs_open_opts_init(&o);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", f->port);
+	vxhs_agent_addr_parse(addr, &o.agents[0]);
+	o.nr_agents = 1;
+	o.conns_per_agent = 2;
+	o.failover_deadline_ms = deadline;
+	o.io_timeout_ms = 2000;
+	o.max_attempts = 3;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "fake", &o, &vd), 0);
+	return vd;
+}
+
+static void v34_agent_gets_only_v34_opcodes(void **state)
+{
+	struct fake_agent f;
+	struct vxhs_vdisk *vd;
+	struct vxhs_vdisk_info info;
+	uint8_t buf[8192];
+
+	fake_start(&f, FAKE_GOOD, 1 << 20);
+	vd = open_fake(&f, 5000);
+	vxhs_vdisk_get_info(vd, &info);
+	assert_int_equal(info.size, 1 << 20);
+	assert_int_equal(info.features, 0);
+	assert_int_equal(sync_flush(vd), -EOPNOTSUPP);
+	assert_int_equal(sync_zero(vd, 0, 4096, false), -EOPNOTSUPP);
+	assert_int_equal(sync_zero(vd, 0, 4096, true), -EOPNOTSUPP);
+	assert_int_equal(sync_pread(vd, buf, sizeof(buf), 100), 0);
+	assert_int_equal(buf[0], (uint8_t)(100 * 7 + 3));
+	vxhs_vdisk_close(vd);
+	fake_stop(&f);
+	assert_int_equal(f.unknown_opcodes, 0);
+}
+
+static void unknown_cookie_drops_the_connection_and_recovers(void **state)
+{
+	struct fake_agent f;
+	struct vxhs_vdisk *vd;
+	uint8_t buf[4096];
+	unsigned int conns;
+
+	fake_start(&f, FAKE_BAD_COOKIE_ONCE, 1 << 20);
+	vd = open_fake(&f, 10000);
+	conns = f.connections;
+	assert_int_equal(sync_pread(vd, buf, sizeof(buf), 4096), 0);
+	assert_int_equal(buf[1], (uint8_t)(4097 * 7 + 3));
+	assert_int_equal(f.bad_answers, 1);
+	assert_true(f.reads >= 2);
+	/* the bad connection was dropped, then failover probed the agent */
+	assert_true(f.connections > conns);
+	assert_int_equal(f.failover_probes, 1);
+	vxhs_vdisk_close(vd);
+	fake_stop(&f);
+}
+
+static void persistent_protocol_errors_fail_the_request(void **state)
+{
+	enum fake_mode modes[] = { FAKE_BAD_COOKIE_ALWAYS, FAKE_SHORT_READ };
+
+	for (size_t m = 0; m < ARRAY_SIZE(modes); m++) {
+		struct fake_agent f;
+		struct vxhs_vdisk *vd;
+		uint8_t buf[4096];
+		uint64_t t0;
+
+		fake_start(&f, modes[m], 1 << 20);
+		vd = open_fake(&f, 20000);
+		t0 = vxhs_now_ns();
+		assert_int_equal(sync_pread(vd, buf, sizeof(buf), 0), -EPROTO);
+		assert_true(vxhs_now_ns() - t0 < 10 * NSEC_PER_SEC);
+		assert_int_equal(f.bad_answers, 3);	/* max_attempts */
+		vxhs_vdisk_close(vd);
+		fake_stop(&f);
+	}
+}
+
+static void media_errors_are_not_failed_over(void **state)
+{
+	struct fake_agent f;
+	struct vxhs_vdisk *vd;
+	uint8_t buf[4096] = { 0 };
+
+	fake_start(&f, FAKE_MEDIA_ERROR, 1 << 20);
+	vd = open_fake(&f, 5000);
+	assert_int_equal(sync_pread(vd, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), 0), -EIO);
+	/* answered once, not retried, no failover probe */
+	assert_int_equal(f.reads, 1);
+	assert_int_equal(f.failover_probes, 0);
+	vxhs_vdisk_close(vd);
+	fake_stop(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(random_round_trips_keep_data),
+		cmocka_unit_test(many_segments_are_not_truncated),
+		cmocka_unit_test(pipelines_256_requests_per_vdisk),
+		cmocka_unit_test(stat_reports_size_and_extensions),
+		cmocka_unit_test(flush_zeroes_and_discard),
+		cmocka_unit_test(bad_requests_get_precise_errors),
+		cmocka_unit_test(unreachable_agent_fails_open_quickly),
+		cmocka_unit_test(unix_socket_transport),
+		cmocka_unit_test(open_close_loop_releases_everything),
+		cmocka_unit_test(close_with_requests_in_flight_cancels_them),
+		cmocka_unit_test(v34_agent_gets_only_v34_opcodes),
+		cmocka_unit_test(unknown_cookie_drops_the_connection_and_recovers),
+		cmocka_unit_test(persistent_protocol_errors_fail_the_request),
+		cmocka_unit_test(media_errors_are_not_failed_over),
+	};
+
+	return cmocka_run_group_tests_name("client", tests, setup, teardown);
+}
