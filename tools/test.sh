@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+#
+# Runs every test tier: set-up and build (-Werror), then unit and
+# integration tests, then the same tiers again built with AddressSanitizer
+# and UBSan. Extra arguments go to ctest (e.g. -R failover).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+tools/setup.sh
+
+echo "==> unit and integration tests"
+(cd build && ctest --output-on-failure -L 'unit|integration' "$@")
+
+echo "==> the same tiers under AddressSanitizer and UBSan (build-asan/)"
+cmake -S . -B build-asan -DVXHS_SANITIZE=ON -DVXHS_WERROR=ON \
+	-DCMAKE_BUILD_TYPE=Debug >/dev/null
+if ! cmake --build build-asan -j"$(nproc)" >build-asan/build.log 2>&1; then
+	cat build-asan/build.log >&2
+	exit 1
+fi
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure -L 'unit|integration' "$@")
