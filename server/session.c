@@ -47,6 +47,7 @@ struct session *session_new(int fd, const char *peer)
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	pthread_mutex_init(&s->tx_lock, NULL);
 	list_init(&s->txq);
+	list_init(&s->ready);
 	list_init(&s->link);
 	s->last_rx = vxhs_now_ns();
 	return s;
@@ -177,6 +178,8 @@ void session_close(struct session *s, const char *why)
 	s->closing = true;
 	list_for_each_entry_safe(r, next, &s->txq, link)
 		answer_sent(s, r);
+	list_for_each_entry_safe(r, next, &s->ready, link)
+		answer_sent(s, r);
 	pthread_mutex_unlock(&s->tx_lock);
 
 	vlog(LOG_INFO, "%s: connection closed (%s)", s->peer, why);
@@ -202,15 +205,38 @@ static void set_throttled(struct session *s, bool on)
 	pthread_mutex_unlock(&s->tx_lock);
 }
 
-/* Hands a fully received request on: errors are answered at once. */
+/*
+ * Hands a fully received request on. Errors, and I/O the page cache serves
+ * at once, are answered here; their answers leave together after the
+ * current batch of input is parsed (session_send_ready).
+ */
 static void submit(struct session *s, struct request *r)
 {
 	if (r->err) {
 		request_execute(r);
-		session_send(r);
+		list_add_tail(&r->link, &s->ready);
+	} else if (request_try_inline(r)) {
+		list_add_tail(&r->link, &s->ready);
 	} else {
 		workers_queue(r);
 	}
+}
+
+void session_send_ready(struct session *s)
+{
+	if (list_empty(&s->ready))
+		return;
+	pthread_mutex_lock(&s->tx_lock);
+	if (s->closing) {
+		while (!list_empty(&s->ready))
+			answer_sent(s, list_first_entry(&s->ready,
+							struct request, link));
+	} else {
+		list_splice_tail(&s->ready, &s->txq);
+		if (!s->tx_blocked)
+			tx_flush_locked(s);
+	}
+	pthread_mutex_unlock(&s->tx_lock);
 }
 
 /*
@@ -278,6 +304,7 @@ static int begin_request(struct session *s, const uint8_t *raw)
 		/* We will not read that much to find the next header. */
 		r->err = EMSGSIZE;
 		submit(s, r);
+		session_send_ready(s);
 		session_close(s, "payload larger than --max-io");
 		return -1;
 	}
@@ -392,8 +419,11 @@ static void rx(struct session *s)
 			return;
 		}
 		s->last_rx = vxhs_now_ns();
-		if (!parse(s))
+		if (!parse(s)) {
+			session_send_ready(s);
 			return;
+		}
+		session_send_ready(s);
 	}
 }
 
@@ -428,6 +458,7 @@ void session_resume(struct session *s)
 	s->throttled = false;
 	if (parse(s))
 		set_throttled(s, false);
+	session_send_ready(s);
 	session_put(s);
 }
 

@@ -113,6 +113,20 @@ int store_get(const char *id, struct vdisk **out)
 	return ret;
 }
 
+/* Like store_get, but never opens a file: safe on a network thread. */
+int store_lookup_cached(const char *id, struct vdisk **out)
+{
+	struct vdisk *vd;
+
+	pthread_mutex_lock(&lock);
+	vd = g_hash_table_lookup(open_vdisks, id);
+	if (vd)
+		vd->refs++;
+	pthread_mutex_unlock(&lock);
+	*out = vd;
+	return vd ? 0 : -ENOENT;
+}
+
 /* Cached vdisks stay open while anyone uses them, and until replaced. */
 void store_put(struct vdisk *vd)
 {

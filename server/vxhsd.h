@@ -59,6 +59,8 @@ struct vdisk {
 	dev_t dev;
 	ino_t ino;
 	_Atomic uint64_t size;
+	atomic_bool no_nowait[2];	/* RWF_NOWAIT unsupported: [0] read,
+					 * [1] write (ext4 before 6.x) */
 	unsigned int refs;		/* under the store lock */
 	bool stale;			/* replaced or removed on disk */
 };
@@ -67,6 +69,7 @@ int store_open(const char *dir);
 void store_close(void);
 /* Returns a referenced vdisk or a negative errno (-ENOENT, -EACCES...). */
 int store_get(const char *id, struct vdisk **out);
+int store_lookup_cached(const char *id, struct vdisk **out);
 void store_put(struct vdisk *vd);
 /* Re-reads the file's size; on a replaced or removed file returns -ENOENT
  * (the next store_get opens the new one). */
@@ -94,6 +97,7 @@ struct request {
  */
 int32_t request_validate(const struct vxhs_hdr *h, uint64_t max_io,
 			 const char **why);
+bool request_try_inline(struct request *r);
 void request_execute(struct request *r);
 void request_free(struct request *r);
 int32_t errno_to_wire(int err);
@@ -113,6 +117,7 @@ struct session {
 
 	uint8_t *rxbuf;
 	size_t rx_start, rx_end;
+	struct list_head ready;		/* answered inline, not yet queued */
 	struct request *rx_req;		/* receiving its payload */
 	uint64_t rx_left;
 	bool rx_discard;
@@ -126,6 +131,7 @@ struct session *session_new(int fd, const char *peer);
 void session_put(struct session *s);
 void session_on_events(struct session *s, uint32_t events);
 void session_send(struct request *r);
+void session_send_ready(struct session *s);
 void session_close(struct session *s, const char *why);
 bool session_idle(struct session *s);
 void session_resume(struct session *s);

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+#
+# Benchmark: vxhsadm bench against vxhsd over loopback TCP, side by side
+# with qemu-img bench against nbdkit's file plugin over loopback TCP, on the
+# same file in the same run. Prints both and the ratios (vxhs / nbd; above
+# 1.00 means vxhs is faster).
+#
+#   tools/bench/compare-nbd.sh [SECONDS-PER-TEST] [FILE-SIZE]
+#
+# qemu-img bench has no random mode: its "random" lines step through the
+# file by a large prime number of 4 KiB blocks, so successive requests are
+# far apart; vxhsadm uses uniformly random offsets. Both run at the same
+# queue depth with one client process each.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SECS=${1:-5}
+SIZE=${2:-1G}
+VXHSD="$ROOT/build/server/vxhsd"
+VXHSADM="$ROOT/build/tools/vxhsadm"
+[ -x "$VXHSD" ] || "$ROOT/tools/setup.sh"
+command -v nbdkit >/dev/null && command -v qemu-img >/dev/null ||
+	{ echo "needs nbdkit and qemu-utils: run tools/setup.sh" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/vxhs-bench.XXXXXX")
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A fully allocated file, so neither side pays for block allocation.
+"$VXHSADM" create --dir "$WORK" bench "$SIZE" >/dev/null
+dd if=/dev/zero of="$WORK/bench" bs=1M count=$(($(stat -c %s "$WORK/bench") >> 20)) \
+	conv=notrunc status=none
+FILE_BYTES=$(stat -c %s "$WORK/bench")
+
+"$VXHSD" --dir "$WORK" --listen 127.0.0.1 --port 0 --port-file "$WORK/port" \
+	--log-level warning &
+PIDS+=($!)
+NBD_PORT=$((20000 + RANDOM % 20000))
+nbdkit --foreground --exit-with-parent --ipaddr 127.0.0.1 --port "$NBD_PORT" \
+	file file="$WORK/bench" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
+VXHS_PORT=$(cat "$WORK/port")
+sleep 0.5
+
+# Reads every byte once so both sides start from a warm page cache.
+cat "$WORK/bench" >/dev/null
+
+vxhs_run() {	# pattern rw bs qd -> "iops mibps"
+	"$VXHSADM" bench --agent "127.0.0.1:$VXHS_PORT" --pattern "$1" \
+		--rw "$2" --bs "$3" --qd "$4" --time "$SECS" --parseable bench |
+		sed -n 's/^iops=\([0-9.]*\) mibps=\([0-9.]*\).*/\1 \2/p'
+}
+
+nbd_run() {	# pattern rw bs qd -> "iops mibps"
+	local bs_bytes count step args=() secs
+	bs_bytes=$(numfmt --from=iec "$3")
+	# a short calibration run sizes the real one to about SECS seconds
+	count=$((2000 * 4096 / bs_bytes + 200))
+	step=$bs_bytes
+	[ "$1" = rand ] && step=$((4096 * 7919))
+	[ "$2" = write ] && args+=(-w)
+	secs=$(qemu-img bench -f raw "${args[@]}" -c "$count" -d "$4" -s "$3" \
+		-S "$step" "nbd://127.0.0.1:$NBD_PORT" 2>&1 |
+		sed -n 's/^Run completed in \([0-9.]*\) seconds./\1/p')
+	count=$(awk -v c="$count" -v s="$secs" -v t="$SECS" \
+		'BEGIN { n = int(c * t / (s > 0 ? s : 0.001)); print n > c ? n : c }')
+	secs=$(qemu-img bench -f raw "${args[@]}" -c "$count" -d "$4" -s "$3" \
+		-S "$step" "nbd://127.0.0.1:$NBD_PORT" 2>&1 |
+		sed -n 's/^Run completed in \([0-9.]*\) seconds./\1/p')
+	awk -v c="$count" -v s="$secs" -v b="$bs_bytes" \
+		'BEGIN { printf "%.0f %.2f\n", c / s, c * b / s / 1048576 }'
+}
+
+printf 'file: %s bytes on %s; %s s per test; %s CPUs\n\n' "$FILE_BYTES" \
+	"$(df --output=fstype "$WORK" | tail -1)" "$SECS" "$(nproc)"
+printf '%-28s %12s %12s %12s %12s %7s\n' test "vxhs IOPS" "vxhs MiB/s" \
+	"nbd IOPS" "nbd MiB/s" ratio
+worst=
+while read -r name pattern rw bs qd; do
+	read -r vi vm < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
+	read -r ni nm < <(nbd_run "$pattern" "$rw" "$bs" "$qd")
+	ratio=$(awk -v a="$vi" -v b="$ni" 'BEGIN { printf "%.2f", a / b }')
+	printf '%-28s %12s %12s %12s %12s %6sx\n' "$name" "$vi" "$vm" "$ni" \
+		"$nm" "$ratio"
+	worst=$(awk -v w="${worst:-99}" -v r="$ratio" \
+		'BEGIN { print (r < w ? r : w) }')
+done <<'EOT'
+4KiB-random-read-qd32 rand read 4K 32
+4KiB-random-write-qd32 rand write 4K 32
+1MiB-sequential-read-qd8 seq read 1M 8
+1MiB-sequential-write-qd8 seq write 1M 8
+EOT
+printf '\nlowest ratio: %sx (goal: 1.00x or more on every line)\n' "$worst"
