@@ -70,7 +70,7 @@ nbd_run() {	# pattern rw bs qd -> "iops mibps"
 		-S "$step" "nbd://127.0.0.1:$NBD_PORT" 2>&1 |
 		sed -n 's/^Run completed in \([0-9.]*\) seconds./\1/p')
 	count=$(awk -v c="$count" -v s="$secs" -v t="$SECS" \
-		'BEGIN { n = int(c * t / (s > 0 ? s : 0.001)); print n > c ? n : c }')
+		'BEGIN { n = int(c * t / (s > 0 ? s : 0.001)); print (n > c ? n : c) }')
 	secs=$(qemu-img bench -f raw "${args[@]}" -c "$count" -d "$4" -s "$3" \
 		-S "$step" "nbd://127.0.0.1:$NBD_PORT" 2>&1 |
 		sed -n 's/^Run completed in \([0-9.]*\) seconds./\1/p')
