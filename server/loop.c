@@ -84,6 +84,11 @@ static void tick(struct loop *l)
 			continue;
 		}
 		if (atomic_load(&draining)) {
+			/* Half a request will never be finished now. */
+			if (s->rx_req) {
+				session_close(s, "agent stopping");
+				continue;
+			}
 			pthread_mutex_lock(&s->tx_lock);
 			if (!s->closing && (s->events & EPOLLIN))
 				loop_watch(s, s->events & ~(uint32_t)EPOLLIN);

@@ -98,10 +98,11 @@ static void vd_fail(struct vxhs_vdisk *vd)
 		"vdisk %s: no agent took over within %u ms; failing %u waiting requests until the vdisk is reopened",
 		vd->id, vd->opts.failover_deadline_ms,
 		atomic_load(&vd->nr_waiting));
+	/* FAILED first, so the cancelled probe settles nothing. */
+	vd_set_state(vd, VD_FAILED);
 	vd->probe = NULL;
 	if (probe)
 		conn_free(probe);
-	vd_set_state(vd, VD_FAILED);
 	vd_fail_waiting(vd, -ENOTCONN);
 	notify(vd, VXHS_EVENT_FAILED);
 }
