@@ -48,6 +48,7 @@ struct session *session_new(int fd, const char *peer)
 	pthread_mutex_init(&s->tx_lock, NULL);
 	list_init(&s->txq);
 	list_init(&s->ready);
+	list_init(&s->for_workers);
 	list_init(&s->link);
 	s->last_rx = vxhs_now_ns();
 	return s;
@@ -148,21 +149,37 @@ static void tx_flush_locked(struct session *s)
 		update_watch(s);
 }
 
-void session_send(struct request *r)
+/*
+ * Answers from a worker batch: queued per session with one flush each. The
+ * sessions are noted first, because a flush may free the requests it sent.
+ */
+void session_send_batch(struct request **reqs, unsigned int n)
 {
-	struct session *s = r->s;
+	struct session *sess[n];
 
-	pthread_mutex_lock(&s->tx_lock);
-	if (s->closing) {
-		/* Nobody to answer: the connection is gone. */
-		list_init(&r->link);
-		answer_sent(s, r);
-	} else {
-		list_add_tail(&r->link, &s->txq);
-		if (!s->tx_blocked)
+	for (unsigned int i = 0; i < n; i++)
+		sess[i] = reqs[i]->s;
+	for (unsigned int i = 0; i < n; i++) {
+		struct session *s = sess[i];
+
+		if (!s)
+			continue;
+		pthread_mutex_lock(&s->tx_lock);
+		for (unsigned int j = i; j < n; j++) {
+			if (sess[j] != s)
+				continue;
+			sess[j] = NULL;
+			if (s->closing) {
+				list_init(&reqs[j]->link);
+				answer_sent(s, reqs[j]);
+			} else {
+				list_add_tail(&reqs[j]->link, &s->txq);
+			}
+		}
+		if (!s->closing && !s->tx_blocked)
 			tx_flush_locked(s);
+		pthread_mutex_unlock(&s->tx_lock);
 	}
-	pthread_mutex_unlock(&s->tx_lock);
 }
 
 void session_close(struct session *s, const char *why)
@@ -218,12 +235,16 @@ static void submit(struct session *s, struct request *r)
 	} else if (request_try_inline(r)) {
 		list_add_tail(&r->link, &s->ready);
 	} else {
-		workers_queue(r);
+		list_add_tail(&r->link, &s->for_workers);
+		s->nr_for_workers++;
 	}
 }
 
+/* After a batch of input: hand work over, send what is answered. */
 void session_send_ready(struct session *s)
 {
+	workers_queue(&s->for_workers, s->nr_for_workers);
+	s->nr_for_workers = 0;
 	if (list_empty(&s->ready))
 		return;
 	pthread_mutex_lock(&s->tx_lock);

@@ -118,6 +118,8 @@ struct session {
 	uint8_t *rxbuf;
 	size_t rx_start, rx_end;
 	struct list_head ready;		/* answered inline, not yet queued */
+	struct list_head for_workers;	/* parsed, not yet handed over */
+	unsigned int nr_for_workers;
 	struct request *rx_req;		/* receiving its payload */
 	uint64_t rx_left;
 	bool rx_discard;
@@ -130,8 +132,8 @@ struct session {
 struct session *session_new(int fd, const char *peer);
 void session_put(struct session *s);
 void session_on_events(struct session *s, uint32_t events);
-void session_send(struct request *r);
 void session_send_ready(struct session *s);
+void session_send_batch(struct request **reqs, unsigned int n);
 void session_close(struct session *s, const char *why);
 bool session_idle(struct session *s);
 void session_resume(struct session *s);
@@ -174,7 +176,8 @@ unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n);
 /* workers.c */
 int workers_start(unsigned int n);
 void workers_stop(void);
-void workers_queue(struct request *r);
+/* Moves n requests from reqs to the workers. */
+void workers_queue(struct list_head *reqs, unsigned int n);
 
 /* memory accounting for request buffers */
 bool mem_reserve(uint64_t bytes);
