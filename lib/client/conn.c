@@ -59,6 +59,15 @@ static void set_tcp_options(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
+/* Room for a whole large request per system call, both ways. */
+static void set_buffers(int fd)
+{
+	int size = 4 << 20;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
 static uint32_t wanted_events(struct vxhs_conn *conn)
 {
 	if (conn->state == CONN_CONNECTING)
@@ -91,6 +100,7 @@ int conn_start(struct vxhs_conn *conn)
 	}
 	if (sa->sa_family != AF_UNIX)
 		set_tcp_options(fd);
+	set_buffers(fd);
 
 	conn->fd = fd;
 	conn->events = 0;
