@@ -192,8 +192,8 @@ static int load_file(struct vxhsd_config *cfg, const char *path,
 	int ret = 0;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
-		if (!must_exist && g_error_matches(err, G_FILE_ERROR,
-						   G_FILE_ERROR_NOENT))
+		if (!must_exist &&
+		    g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			return 0;
 		fprintf(stderr, "vxhsd: %s: %s\n", path, err->message);
 		return -EINVAL;

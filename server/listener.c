@@ -43,10 +43,11 @@ static int from_systemd(struct listener **ls, unsigned int *n)
 
 	for (int i = 0; i < nfds; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
-		bool is_unix = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0;
+		bool is_unix = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) >
+			       0;
 
-		if (!is_unix && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM,
-						  1, 0) <= 0) {
+		if (!is_unix &&
+		    sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
 			vlog(LOG_ERR,
 			     "socket %d from systemd is not a listening stream socket",
 			     fd);
@@ -81,8 +82,10 @@ static int listen_tcp(struct listener **ls, unsigned int *n, const char *host)
 		char name[INET6_ADDRSTRLEN + 16], addr[INET6_ADDRSTRLEN];
 		int fd, on = 1;
 		void *a = ai->ai_family == AF_INET6 ?
-			(void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr :
-			(void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+				  (void *)&((struct sockaddr_in6 *)ai->ai_addr)
+					  ->sin6_addr :
+				  (void *)&((struct sockaddr_in *)ai->ai_addr)
+					  ->sin_addr;
 
 		inet_ntop(ai->ai_family, a, addr, sizeof(addr));
 		snprintf(name, sizeof(name),
@@ -119,11 +122,15 @@ static int listen_tcp(struct listener **ls, unsigned int *n, const char *host)
 			socklen_t len = sizeof(ss);
 
 			if (!getsockname(fd, (struct sockaddr *)&ss, &len))
-				config.port = ntohs(ss.ss_family == AF_INET6 ?
-					((struct sockaddr_in6 *)&ss)->sin6_port :
-					((struct sockaddr_in *)&ss)->sin_port);
+				config.port = ntohs(
+					ss.ss_family == AF_INET6 ?
+						((struct sockaddr_in6 *)&ss)
+							->sin6_port :
+						((struct sockaddr_in *)&ss)
+							->sin_port);
 			snprintf(port, sizeof(port), "%u", config.port);
-			for (struct addrinfo *b = ai->ai_next; b; b = b->ai_next)
+			for (struct addrinfo *b = ai->ai_next; b;
+			     b = b->ai_next)
 				((struct sockaddr_in *)b->ai_addr)->sin_port =
 					htons((uint16_t)config.port);
 		}
@@ -132,8 +139,7 @@ static int listen_tcp(struct listener **ls, unsigned int *n, const char *host)
 	return count ? 0 : (last ? last : -EADDRNOTAVAIL);
 }
 
-static int listen_unix(struct listener **ls, unsigned int *n,
-		       const char *path)
+static int listen_unix(struct listener **ls, unsigned int *n, const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;

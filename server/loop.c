@@ -16,7 +16,7 @@
 #include "vxhsd.h"
 
 #define MAX_EVENTS 64
-#define TICK_MS 20
+#define TICK_MS	   20
 
 static struct loop *loops;
 static unsigned int nr_loops, next_loop;
@@ -28,7 +28,7 @@ static void wake(struct loop *l)
 	uint64_t one = 1;
 
 	if (write(l->wakefd, &one, sizeof(one)) < 0)
-		return;	/* counter saturated: already awake */
+		return; /* counter saturated: already awake */
 }
 
 int loop_watch(struct session *s, uint32_t events)
@@ -78,7 +78,7 @@ static void tick(struct loop *l)
 {
 	struct session *s, *next;
 
-	list_for_each_entry_safe(s, next, &l->sessions, link) {
+	list_for_each_entry_safe (s, next, &l->sessions, link) {
 		if (session_idle(s)) {
 			session_close(s, "idle or stalled peer");
 			continue;

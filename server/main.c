@@ -28,8 +28,8 @@
 
 struct vxhsd_config config;
 
-static void describe_peer(int fd, const struct sockaddr_storage *ss,
-			  char *buf, size_t len)
+static void describe_peer(int fd, const struct sockaddr_storage *ss, char *buf,
+			  size_t len)
 {
 	char addr[INET6_ADDRSTRLEN];
 
@@ -66,8 +66,7 @@ static void accept_one(const struct listener *l)
 	fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		     SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			vlog(LOG_ERR, "accept on %s: %m", l->name);
 		return;
 	}
@@ -156,7 +155,8 @@ static void drain(void)
 	while (!loops_drained() && vxhs_now_ns() < until)
 		usleep(10000);
 	if (!loops_drained())
-		vlog(LOG_WARNING, "requests still in flight after 30 s; stopping anyway");
+		vlog(LOG_WARNING,
+		     "requests still in flight after 30 s; stopping anyway");
 }
 
 int main(int argc, char **argv)
@@ -210,8 +210,8 @@ int main(int argc, char **argv)
 	}
 
 	vlog(LOG_NOTICE, "vxhsd %s serving %s (max I/O %llu bytes, %u workers)",
-	     VXHSD_VERSION, config.directory,
-	     (unsigned long long)config.max_io, config.workers);
+	     VXHSD_VERSION, config.directory, (unsigned long long)config.max_io,
+	     config.workers);
 	sd_notifyf(0, "READY=1\nSTATUS=Serving %s", config.directory);
 	ret = serve(ls, nls, sigfd);
 	sd_notify(0, "STOPPING=1\nSTATUS=Finishing requests in flight");

@@ -19,7 +19,7 @@
 #include "vxhsd.h"
 
 #define STAT_BUF_SIZE 512
-#define ZERO_CHUNK (1u << 20)
+#define ZERO_CHUNK    (1u << 20)
 
 /* The one place where errno becomes a wire err (docs/protocol.md). */
 int32_t errno_to_wire(int err)
@@ -69,8 +69,7 @@ int32_t request_validate(const struct vxhs_hdr *h, uint64_t max_io,
 	return 0;
 }
 
-static int do_pread(struct vdisk *vd, uint8_t *buf, uint64_t len,
-		    uint64_t off)
+static int do_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off)
 {
 	while (len) {
 		ssize_t n = pread(vd->fd, buf, len, (off_t)off);
@@ -140,9 +139,9 @@ static int do_zero(struct vdisk *vd, uint64_t off, uint64_t len, bool punch)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
 		return -errno;
-	if (!punch && fallocate(vd->fd, FALLOC_FL_PUNCH_HOLE |
-			       FALLOC_FL_KEEP_SIZE, (off_t)off,
-			       (off_t)len) == 0)
+	if (!punch &&
+	    fallocate(vd->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) == 0)
 		return 0;
 	return write_zero_bytes(vd, off, len);
 }
@@ -284,8 +283,8 @@ void request_execute(struct request *r)
 	}
 	if (ret && ret != -ENOENT && ret != -ERANGE)
 		vlog(LOG_WARNING, "%s: %s of vdisk %s at %llu+%llu failed: %s",
-		     r->s->peer, vxhs_opcode_name(r->hdr.opcode),
-		     r->hdr.target, (unsigned long long)r->hdr.io_offset,
+		     r->s->peer, vxhs_opcode_name(r->hdr.opcode), r->hdr.target,
+		     (unsigned long long)r->hdr.io_offset,
 		     (unsigned long long)r->hdr.io_size, strerror(-ret));
 	build_answer(r);
 }

@@ -24,10 +24,10 @@
 #include "common/util.h"
 #include "vxhsd.h"
 
-#define RX_BUF_SIZE	(64 * 1024)
-#define DIRECT_MIN	(16 * 1024)
-#define TX_IOV_MAX	128
-#define READS_PER_EVENT	16
+#define RX_BUF_SIZE	  (64 * 1024)
+#define DIRECT_MIN	  (16 * 1024)
+#define TX_IOV_MAX	  128
+#define READS_PER_EVENT	  16
 #define HEADER_TIMEOUT_NS (30 * NSEC_PER_SEC)
 
 struct session *session_new(int fd, const char *peer)
@@ -103,7 +103,7 @@ static void tx_flush_locked(struct session *s)
 		ssize_t n;
 		int cnt = 0;
 
-		list_for_each_entry(r, &s->txq, link) {
+		list_for_each_entry (r, &s->txq, link) {
 			if (cnt + 2 > TX_IOV_MAX)
 				break;
 			if (r->sent < VXHS_HDR_SIZE) {
@@ -111,8 +111,10 @@ static void tx_flush_locked(struct session *s)
 				iov[cnt++].iov_len = VXHS_HDR_SIZE - r->sent;
 			}
 			if (answer_payload(r)) {
-				uint64_t done = r->sent > VXHS_HDR_SIZE ?
-					r->sent - VXHS_HDR_SIZE : 0;
+				uint64_t done =
+					r->sent > VXHS_HDR_SIZE ?
+						r->sent - VXHS_HDR_SIZE :
+						0;
 
 				iov[cnt].iov_base = r->buf + done;
 				iov[cnt++].iov_len = answer_payload(r) - done;
@@ -133,8 +135,8 @@ static void tx_flush_locked(struct session *s)
 			break;
 		}
 		while (n > 0) {
-			struct request *r2 = list_first_entry(
-				&s->txq, struct request, link);
+			struct request *r2 =
+				list_first_entry(&s->txq, struct request, link);
 			uint64_t total = VXHS_HDR_SIZE + answer_payload(r2);
 			uint64_t step = MIN((uint64_t)n, total - r2->sent);
 
@@ -193,9 +195,9 @@ void session_close(struct session *s, const char *why)
 	}
 	loop_watch(s, 0);
 	s->closing = true;
-	list_for_each_entry_safe(r, next, &s->txq, link)
+	list_for_each_entry_safe (r, next, &s->txq, link)
 		answer_sent(s, r);
-	list_for_each_entry_safe(r, next, &s->ready, link)
+	list_for_each_entry_safe (r, next, &s->ready, link)
 		answer_sent(s, r);
 	pthread_mutex_unlock(&s->tx_lock);
 
@@ -276,8 +278,9 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	ret = vxhs_hdr_decode(raw, &h);
 	if (ret == -EBADMSG) {
 		vlog(LOG_WARNING, "%s: bad marker %#x; closing the connection",
-		     s->peer, raw[0] | raw[1] << 8 | raw[2] << 16 |
-		     (unsigned int)raw[3] << 24);
+		     s->peer,
+		     raw[0] | raw[1] << 8 | raw[2] << 16 |
+			     (unsigned int)raw[3] << 24);
 		session_close(s, "protocol error");
 		return -1;
 	}
@@ -384,8 +387,7 @@ static bool parse(struct session *s)
 static ssize_t read_direct(struct session *s)
 {
 	struct request *r = s->rx_req;
-	ssize_t n = read(s->fd, r->buf + (r->buf_len - s->rx_left),
-			 s->rx_left);
+	ssize_t n = read(s->fd, r->buf + (r->buf_len - s->rx_left), s->rx_left);
 
 	if (n > 0) {
 		s->rx_left -= (uint64_t)n;
@@ -422,9 +424,10 @@ static void rx(struct session *s)
 				s->rx_end += (size_t)n;
 		}
 		if (n == 0) {
-			session_close(s, s->rx_start == s->rx_end && !s->rx_req ?
-				      "closed by the client" :
-				      "closed by the client mid-message");
+			session_close(
+				s, s->rx_start == s->rx_end && !s->rx_req ?
+					   "closed by the client" :
+					   "closed by the client mid-message");
 			return;
 		}
 		if (n < 0) {

@@ -18,7 +18,7 @@
 #include "vxhsd.h"
 
 static int dirfd_ = -1;
-static GHashTable *open_vdisks;		/* id -> struct vdisk */
+static GHashTable *open_vdisks; /* id -> struct vdisk */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 int store_open(const char *dir)

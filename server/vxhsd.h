@@ -29,7 +29,7 @@
 /* config.c */
 struct vxhsd_config {
 	char *directory;
-	char **listen;			/* NULL-terminated; NULL = any */
+	char **listen; /* NULL-terminated; NULL = any */
 	unsigned int port;
 	char *unix_socket;
 	bool no_tcp;
@@ -39,7 +39,7 @@ struct vxhsd_config {
 	unsigned int max_conns;
 	unsigned int max_reqs_per_conn;
 	uint64_t memory_limit;
-	unsigned int idle_timeout_s;	/* 0: never */
+	unsigned int idle_timeout_s; /* 0: never */
 	char *port_file;
 	int log_level;
 };
@@ -49,7 +49,8 @@ void config_free(struct vxhsd_config *cfg);
 
 /* log.c */
 void log_init(int level);
-void vlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vlog(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 int log_level_parse(const char *name);
 
 /* store.c: the vdisk directory */
@@ -59,10 +60,10 @@ struct vdisk {
 	dev_t dev;
 	ino_t ino;
 	_Atomic uint64_t size;
-	atomic_bool no_nowait[2];	/* RWF_NOWAIT unsupported: [0] read,
-					 * [1] write (ext4 before 6.x) */
-	unsigned int refs;		/* under the store lock */
-	bool stale;			/* replaced or removed on disk */
+	atomic_bool no_nowait[2]; /* RWF_NOWAIT unsupported: [0] read,
+				   * [1] write (ext4 before 6.x) */
+	unsigned int refs;	  /* under the store lock */
+	bool stale;		  /* replaced or removed on disk */
 };
 
 int store_open(const char *dir);
@@ -79,16 +80,16 @@ int store_refresh(struct vdisk *vd);
 struct session;
 
 struct request {
-	struct list_head link;		/* worker queue, then session txq */
+	struct list_head link; /* worker queue, then session txq */
 	struct session *s;
 	struct vxhs_hdr hdr;
 	struct vdisk *vd;
-	uint8_t *buf;			/* write payload in, read data out */
+	uint8_t *buf; /* write payload in, read data out */
 	uint64_t buf_len;
-	int32_t err;			/* validation result (wire err) */
-	uint8_t out[VXHS_HDR_SIZE];	/* answer header */
+	int32_t err;		    /* validation result (wire err) */
+	uint8_t out[VXHS_HDR_SIZE]; /* answer header */
 	uint64_t out_payload;
-	uint64_t sent;			/* bytes of header + payload sent */
+	uint64_t sent; /* bytes of header + payload sent */
 };
 
 /*
@@ -108,25 +109,25 @@ struct session {
 	struct loop *loop;
 	atomic_uint refs;
 	char peer[80];
-	struct list_head link;		/* loop->sessions */
+	struct list_head link; /* loop->sessions */
 	uint32_t events;
 	bool closing;
 	bool throttled;
-	atomic_uint nr_reqs;		/* received, not yet answered */
+	atomic_uint nr_reqs; /* received, not yet answered */
 	uint64_t last_rx;
 
 	uint8_t *rxbuf;
 	size_t rx_start, rx_end;
-	struct list_head ready;		/* answered inline, not yet queued */
-	struct list_head for_workers;	/* parsed, not yet handed over */
+	struct list_head ready;	      /* answered inline, not yet queued */
+	struct list_head for_workers; /* parsed, not yet handed over */
 	unsigned int nr_for_workers;
-	struct request *rx_req;		/* receiving its payload */
+	struct request *rx_req; /* receiving its payload */
 	uint64_t rx_left;
 	bool rx_discard;
 
 	pthread_mutex_t tx_lock;
 	struct list_head txq;
-	bool tx_blocked;		/* waiting for EPOLLOUT */
+	bool tx_blocked; /* waiting for EPOLLOUT */
 };
 
 struct session *session_new(int fd, const char *peer);
@@ -143,9 +144,9 @@ struct loop {
 	pthread_t thread;
 	int epfd;
 	int wakefd;
-	struct list_head sessions;	/* loop thread only */
+	struct list_head sessions; /* loop thread only */
 	pthread_mutex_t inbox_lock;
-	struct list_head inbox;		/* new sessions from the acceptor */
+	struct list_head inbox; /* new sessions from the acceptor */
 	atomic_uint nr_sessions;
 };
 
@@ -164,7 +165,7 @@ unsigned int loops_nr_sessions(void);
 struct listener {
 	int fd;
 	bool is_unix;
-	bool activated;			/* passed by systemd: not ours to unlink */
+	bool activated; /* passed by systemd: not ours to unlink */
 	char name[128];
 };
 

@@ -53,8 +53,8 @@ static void *worker(void *arg)
 		while (list_empty(&queue) && !stop)
 			pthread_cond_wait(&cond, &lock);
 		while (n < BATCH && !list_empty(&queue)) {
-			batch[n] = list_first_entry(&queue, struct request,
-						    link);
+			batch[n] =
+				list_first_entry(&queue, struct request, link);
 			list_del(&batch[n++]->link);
 		}
 		pthread_mutex_unlock(&lock);

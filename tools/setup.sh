@@ -17,7 +17,7 @@ TCMU_DIR="$DEPS/tcmu-runner-$TCMU_VERSION"
 
 # Build and test dependencies, from Debian's archive only.
 PACKAGES=(
-	cmake make gcc pkg-config python3 xz-utils
+	cmake make gcc pkg-config python3 xz-utils clang-format
 	libcmocka-dev libsystemd-dev libglib2.0-dev
 	nbdkit qemu-utils
 )

@@ -35,8 +35,8 @@
 extern "C" {
 #endif
 
-#define VXHS_MAX_AGENTS		4
-#define VXHS_HOST_MAX		256
+#define VXHS_MAX_AGENTS 4
+#define VXHS_HOST_MAX	256
 
 struct vxhs_ctx;
 struct vxhs_vdisk;
@@ -45,7 +45,7 @@ struct vxhs_vdisk;
 struct vxhs_agent_addr {
 	bool is_unix;
 	uint16_t port;
-	char host[VXHS_HOST_MAX];	/* name, IPv4/IPv6 literal, or path */
+	char host[VXHS_HOST_MAX]; /* name, IPv4/IPv6 literal, or path */
 };
 
 /*
@@ -73,9 +73,9 @@ int vxhs_ctx_new(const struct vxhs_ctx_opts *opts, struct vxhs_ctx **ctx);
 void vxhs_ctx_free(struct vxhs_ctx *ctx);
 
 enum vxhs_vdisk_event {
-	VXHS_EVENT_QUIESCE,	/* transport lost; requests wait for failover */
-	VXHS_EVENT_ACTIVE,	/* I/O flows again (possibly to another agent) */
-	VXHS_EVENT_FAILED,	/* failover deadline passed; reopen to recover */
+	VXHS_EVENT_QUIESCE, /* transport lost; requests wait for failover */
+	VXHS_EVENT_ACTIVE,  /* I/O flows again (possibly to another agent) */
+	VXHS_EVENT_FAILED,  /* failover deadline passed; reopen to recover */
 };
 
 typedef void (*vxhs_event_fn)(struct vxhs_vdisk *vd,
@@ -84,15 +84,15 @@ typedef void (*vxhs_event_fn)(struct vxhs_vdisk *vd,
 
 struct vxhs_open_opts {
 	struct vxhs_agent_addr agents[VXHS_MAX_AGENTS];
-	unsigned int nr_agents;			/* 1..4 */
-	unsigned int conns_per_agent;		/* default 8, at most 64 */
-	uint32_t max_io_size;			/* split size, default 1 MiB */
-	unsigned int connect_timeout_ms;	/* default 5000 */
-	unsigned int io_timeout_ms;		/* per attempt, default 30000 */
-	unsigned int failover_deadline_ms;	/* default 60000 */
-	unsigned int retry_queue_max;		/* requests, default 4096 */
-	unsigned int max_attempts;		/* per request, default 5 */
-	vxhs_event_fn event;			/* may be NULL */
+	unsigned int nr_agents;		   /* 1..4 */
+	unsigned int conns_per_agent;	   /* default 8, at most 64 */
+	uint32_t max_io_size;		   /* split size, default 1 MiB */
+	unsigned int connect_timeout_ms;   /* default 5000 */
+	unsigned int io_timeout_ms;	   /* per attempt, default 30000 */
+	unsigned int failover_deadline_ms; /* default 60000 */
+	unsigned int retry_queue_max;	   /* requests, default 4096 */
+	unsigned int max_attempts;	   /* per request, default 5 */
+	vxhs_event_fn event;		   /* may be NULL */
 	void *event_opaque;
 };
 
@@ -115,12 +115,12 @@ int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
 void vxhs_vdisk_close(struct vxhs_vdisk *vd);
 
 struct vxhs_vdisk_info {
-	uint64_t size;			/* bytes, from the last VDISK_STAT */
-	uint64_t features;		/* VXHS_FEAT_* the agent advertised */
-	uint64_t agent_max_io;		/* agent's limit, 0 if not advertised */
-	uint32_t max_io_size;		/* our split size */
-	unsigned int agent;		/* index of the agent in use */
-	char agent_name[64];		/* "vxhs_agent" if advertised */
+	uint64_t size;	       /* bytes, from the last VDISK_STAT */
+	uint64_t features;     /* VXHS_FEAT_* the agent advertised */
+	uint64_t agent_max_io; /* agent's limit, 0 if not advertised */
+	uint32_t max_io_size;  /* our split size */
+	unsigned int agent;    /* index of the agent in use */
+	char agent_name[64];   /* "vxhs_agent" if advertised */
 };
 
 void vxhs_vdisk_get_info(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info);

@@ -15,32 +15,32 @@
 extern "C" {
 #endif
 
-#define VXHS_KVSET_MAGIC	0x50533130u /* "PS10" */
-#define VXHS_KVSET_MAX_DEPTH	8
-#define VXHS_KVSET_MAX_KEY	1024
+#define VXHS_KVSET_MAGIC     0x50533130u /* "PS10" */
+#define VXHS_KVSET_MAX_DEPTH 8
+#define VXHS_KVSET_MAX_KEY   1024
 
-#define VXHS_KV_BOOL		0x1
-#define VXHS_KV_INT32		0x2
-#define VXHS_KV_UINT32		0x3
-#define VXHS_KV_INT64		0x4
-#define VXHS_KV_UINT64		0x5
-#define VXHS_KV_STRING		0x6
-#define VXHS_KV_BINARY		0x8
-#define VXHS_KV_GUID		0x9
-#define VXHS_KV_SET		0xA
-#define VXHS_KV_TIME		0x10005
-#define VXHS_KV_ARRAY		0x80000000u
+#define VXHS_KV_BOOL   0x1
+#define VXHS_KV_INT32  0x2
+#define VXHS_KV_UINT32 0x3
+#define VXHS_KV_INT64  0x4
+#define VXHS_KV_UINT64 0x5
+#define VXHS_KV_STRING 0x6
+#define VXHS_KV_BINARY 0x8
+#define VXHS_KV_GUID   0x9
+#define VXHS_KV_SET    0xA
+#define VXHS_KV_TIME   0x10005
+#define VXHS_KV_ARRAY  0x80000000u
 
 /* One entry as the parser sees it; pointers point into the parsed buffer. */
 struct vxhs_kv {
 	uint32_t type;
 	uint32_t flags;
-	unsigned int depth;	/* 0 for top-level entries */
-	const char *key;	/* not NUL-terminated */
+	unsigned int depth; /* 0 for top-level entries */
+	const char *key;    /* not NUL-terminated */
 	size_t key_len;
-	const uint8_t *value;	/* encoded value, after any length prefix */
+	const uint8_t *value; /* encoded value, after any length prefix */
 	size_t value_len;
-	uint64_t num;		/* scalars: the value (signed ones sign-extended) */
+	uint64_t num; /* scalars: the value (signed ones sign-extended) */
 };
 
 /* Return non-zero to stop the walk; that value is returned by the parser. */
@@ -73,8 +73,7 @@ struct vxhs_kvset_builder {
 
 /* Keys must be added in strcmp order: the original client relies on it. */
 void vxhs_kvset_begin(struct vxhs_kvset_builder *b, uint8_t *buf, size_t cap);
-void vxhs_kvset_add_bool(struct vxhs_kvset_builder *b, const char *key,
-			 bool v);
+void vxhs_kvset_add_bool(struct vxhs_kvset_builder *b, const char *key, bool v);
 void vxhs_kvset_add_u32(struct vxhs_kvset_builder *b, const char *key,
 			uint32_t v);
 void vxhs_kvset_add_u64(struct vxhs_kvset_builder *b, const char *key,

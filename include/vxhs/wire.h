@@ -17,34 +17,34 @@
 extern "C" {
 #endif
 
-#define VXHS_HDR_SIZE		256
-#define VXHS_MARKER		0x5CA1AB1Eu
-#define VXHS_DEFAULT_PORT	9999
-#define VXHS_TARGET_SIZE	64	/* bytes on the wire, NUL included */
-#define VXHS_VDISK_ID_MAX	(VXHS_TARGET_SIZE - 1)
+#define VXHS_HDR_SIZE	  256
+#define VXHS_MARKER	  0x5CA1AB1Eu
+#define VXHS_DEFAULT_PORT 9999
+#define VXHS_TARGET_SIZE  64 /* bytes on the wire, NUL included */
+#define VXHS_VDISK_ID_MAX (VXHS_TARGET_SIZE - 1)
 
 /* data_type */
-#define VXHS_DATA_RAW		1
-#define VXHS_DATA_KVSET		2
+#define VXHS_DATA_RAW	1
+#define VXHS_DATA_KVSET 2
 
 /* Opcodes of QNIO v34. */
-#define VXHS_OP_READ		0x1FFF
-#define VXHS_OP_WRITE		0x2FFF
-#define VXHS_OP_STAT		1005
-#define VXHS_OP_FAILOVER_READY	2020
+#define VXHS_OP_READ	       0x1FFF
+#define VXHS_OP_WRITE	       0x2FFF
+#define VXHS_OP_STAT	       1005
+#define VXHS_OP_FAILOVER_READY 2020
 
 /*
  * Our extensions (docs/protocol.md). A client uses them only when the agent
  * advertised the matching bit in the "vxhs_features" STAT key.
  */
-#define VXHS_OP_FLUSH		0x3F01
-#define VXHS_OP_WRITE_ZEROES	0x3F02
-#define VXHS_OP_DISCARD		0x3F03
+#define VXHS_OP_FLUSH	     0x3F01
+#define VXHS_OP_WRITE_ZEROES 0x3F02
+#define VXHS_OP_DISCARD	     0x3F03
 
-#define VXHS_FEAT_FLUSH		(1ull << 0)
-#define VXHS_FEAT_WRITE_ZEROES	(1ull << 1)
-#define VXHS_FEAT_DISCARD	(1ull << 2)
-#define VXHS_FEAT_ALL                                                          \
+#define VXHS_FEAT_FLUSH	       (1ull << 0)
+#define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
+#define VXHS_FEAT_DISCARD      (1ull << 2)
+#define VXHS_FEAT_ALL \
 	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD)
 
 /* Message flags. */
@@ -52,22 +52,22 @@ extern "C" {
 #define VXHS_FLAG_RESP		0x02
 #define VXHS_FLAG_ACK		0x04
 #define VXHS_FLAG_REQ_NEED_ACK	0x08
-#define VXHS_FLAG_REQ_NEED_RESP	0x10
+#define VXHS_FLAG_REQ_NEED_RESP 0x10
 #define VXHS_FLAG_SYNC_REQ	0x20
 #define VXHS_FLAG_SYNC_RESP	0x40
 
 /* io_flags tag the original client puts on application reads and writes. */
-#define VXHS_IO_FLAG_APP	0x100
+#define VXHS_IO_FLAG_APP 0x100
 
 /* err values generated inside the original client. */
-#define VXHS_ERR_HUP		901	/* connection lost, retriable */
-#define VXHS_ERR_NOCONN		902	/* failover gave up */
+#define VXHS_ERR_HUP	901 /* connection lost, retriable */
+#define VXHS_ERR_NOCONN 902 /* failover gave up */
 
 /* STAT keys. Ours must sort after "vdisk_size_bytes" by strcmp. */
-#define VXHS_KEY_SIZE		"vdisk_size_bytes"
-#define VXHS_KEY_AGENT		"vxhs_agent"
-#define VXHS_KEY_FEATURES	"vxhs_features"
-#define VXHS_KEY_MAX_IO		"vxhs_max_io_bytes"
+#define VXHS_KEY_SIZE	  "vdisk_size_bytes"
+#define VXHS_KEY_AGENT	  "vxhs_agent"
+#define VXHS_KEY_FEATURES "vxhs_features"
+#define VXHS_KEY_MAX_IO	  "vxhs_max_io_bytes"
 
 struct vxhs_hdr {
 	uint64_t payload_size;

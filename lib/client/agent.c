@@ -28,13 +28,15 @@ int vxhs_agent_addr_parse(const char *text, struct vxhs_agent_addr *addr)
 		size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
 
 		if (path[0] != '/')
-			return set_error(-EINVAL,
-					 "agent socket '%s': path must be absolute",
-					 path);
+			return set_error(
+				-EINVAL,
+				"agent socket '%s': path must be absolute",
+				path);
 		if (strlen(path) > max)
-			return set_error(-ENAMETOOLONG,
-					 "agent socket '%s': path longer than %zu bytes",
-					 path, max);
+			return set_error(
+				-ENAMETOOLONG,
+				"agent socket '%s': path longer than %zu bytes",
+				path, max);
 		addr->is_unix = true;
 		strcpy(addr->host, path);
 		return 0;
@@ -44,17 +46,18 @@ int vxhs_agent_addr_parse(const char *text, struct vxhs_agent_addr *addr)
 		const char *end = strchr(text, ']');
 
 		if (!end)
-			return set_error(-EINVAL,
-					 "agent '%s': missing ']' after IPv6 address",
-					 text);
+			return set_error(
+				-EINVAL,
+				"agent '%s': missing ']' after IPv6 address",
+				text);
 		host = text + 1;
 		host_len = (size_t)(end - host);
 		if (end[1] == ':')
 			port = end + 2;
 		else if (end[1])
-			return set_error(-EINVAL,
-					 "agent '%s': unexpected text after ']'",
-					 text);
+			return set_error(
+				-EINVAL,
+				"agent '%s': unexpected text after ']'", text);
 	} else {
 		const char *colon = strchr(text, ':');
 
@@ -69,17 +72,18 @@ int vxhs_agent_addr_parse(const char *text, struct vxhs_agent_addr *addr)
 	if (host_len == 0)
 		return set_error(-EINVAL, "agent '%s': empty host name", text);
 	if (host_len >= sizeof(addr->host))
-		return set_error(-ENAMETOOLONG, "agent '%s': host name too long",
-				 text);
+		return set_error(-ENAMETOOLONG,
+				 "agent '%s': host name too long", text);
 	memcpy(addr->host, host, host_len);
 	addr->host[host_len] = '\0';
 
 	addr->port = VXHS_DEFAULT_PORT;
 	if (port) {
 		if (vxhs_parse_uint(port, 1, 65535, &v))
-			return set_error(-EINVAL,
-					 "agent '%s': port '%s' is not a number from 1 to 65535",
-					 text, port);
+			return set_error(
+				-EINVAL,
+				"agent '%s': port '%s' is not a number from 1 to 65535",
+				text, port);
 		addr->port = (uint16_t)v;
 	}
 	return 0;
@@ -97,8 +101,7 @@ void vxhs_agent_addr_format(const struct vxhs_agent_addr *addr, char *buf,
 }
 
 /* Runs on the opener's thread: name resolution may block, I/O may not. */
-int agent_resolve(const struct vxhs_agent_addr *addr,
-		  struct vxhs_resolved *res)
+int agent_resolve(const struct vxhs_agent_addr *addr, struct vxhs_resolved *res)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -136,8 +139,8 @@ int agent_resolve(const struct vxhs_agent_addr *addr,
 	freeaddrinfo(list);
 	if (!res->nr) {
 		vxhs_agent_addr_format(addr, name, sizeof(name));
-		return set_error(-EHOSTUNREACH, "agent %s has no usable address",
-				 name);
+		return set_error(-EHOSTUNREACH,
+				 "agent %s has no usable address", name);
 	}
 	return 0;
 }
@@ -155,7 +158,7 @@ int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
 {
 	struct vxhs_agent *agent;
 
-	list_for_each_entry(agent, &ctx->agents, link) {
+	list_for_each_entry (agent, &ctx->agents, link) {
 		if (same_addr(&agent->addr, addr) &&
 		    agent->nr_conns == nr_conns) {
 			agent->refs++;
@@ -201,7 +204,8 @@ void agent_put(struct vxhs_agent *agent)
 		return;
 	for (unsigned int i = 0; i < agent->nr_conns; i++) {
 		if (agent->conns[i]->state != CONN_DOWN)
-			conn_fail(agent->conns[i], -ECANCELED, "agent released");
+			conn_fail(agent->conns[i], -ECANCELED,
+				  "agent released");
 		conn_free(agent->conns[i]);
 	}
 	list_del(&agent->link);

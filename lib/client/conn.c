@@ -24,7 +24,7 @@
 
 #define TX_IOV_MAX	256
 #define RX_IOV_MAX	64
-#define READS_PER_EVENT	16
+#define READS_PER_EVENT 16
 
 struct vxhs_conn *conn_new(struct vxhs_ctx *ctx, struct vxhs_agent *agent)
 {
@@ -94,8 +94,8 @@ int conn_start(struct vxhs_conn *conn)
 		    0);
 	if (fd < 0) {
 		ret = -errno;
-		ctx_log(conn->ctx, LOG_ERR, "agent %s: socket: %s",
-			agent->name, strerror(-ret));
+		ctx_log(conn->ctx, LOG_ERR, "agent %s: socket: %s", agent->name,
+			strerror(-ret));
 		return ret;
 	}
 	if (sa->sa_family != AF_UNIX)
@@ -110,7 +110,8 @@ int conn_start(struct vxhs_conn *conn)
 		conn->state = CONN_UP;
 	} else if (errno == EINPROGRESS) {
 		conn->state = CONN_CONNECTING;
-		conn->connect_deadline = vxhs_now_ns() +
+		conn->connect_deadline =
+			vxhs_now_ns() +
 			agent->connect_timeout_ms * NSEC_PER_MSEC;
 	} else {
 		/* A missing UNIX socket means nobody listens, as a refusal. */
@@ -172,9 +173,10 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	/* A probe is a trivial request: do not let a hung agent hold a
 	 * failover for a whole I/O timeout. */
 	io->deadline = vxhs_now_ns() +
-		(req->probe ? MIN(req->vd->opts.io_timeout_ms,
-				  req->vd->opts.connect_timeout_ms) :
-			      req->vd->opts.io_timeout_ms) * NSEC_PER_MSEC;
+		       (req->probe ? MIN(req->vd->opts.io_timeout_ms,
+					 req->vd->opts.connect_timeout_ms) :
+				     req->vd->opts.io_timeout_ms) *
+			       NSEC_PER_MSEC;
 	list_add_tail(&io->link, &conn->inflight);
 	list_add_tail(&io->tx_link, &conn->tx);
 	if (!req->probe)
@@ -222,7 +224,7 @@ void conn_flush(struct vxhs_conn *conn)
 		int n = 0;
 		ssize_t sent;
 
-		list_for_each_entry(io, &conn->tx, tx_link) {
+		list_for_each_entry (io, &conn->tx, tx_link) {
 			uint64_t bytes;
 
 			if (n >= TX_IOV_MAX - 1)
@@ -312,7 +314,8 @@ static bool begin_answer(struct vxhs_conn *conn, const uint8_t *raw)
 	if (!h->err && io->req->opcode == VXHS_OP_READ)
 		expect = io->len;
 	if (!h->err && io->req->opcode == VXHS_OP_STAT) {
-		if (h->payload_size < 12 || h->payload_size > STAT_PAYLOAD_MAX) {
+		if (h->payload_size < 12 ||
+		    h->payload_size > STAT_PAYLOAD_MAX) {
 			snprintf(why, sizeof(why),
 				 "VDISK_STAT answer of %llu bytes",
 				 (unsigned long long)h->payload_size);
@@ -508,14 +511,14 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 	if (list_linked(&conn->dirty_link) && !conn->dead)
 		list_del(&conn->dirty_link);
 
-	list_for_each_entry(io, &conn->inflight, link)
+	list_for_each_entry (io, &conn->inflight, link)
 		n++;
 	if (err != -ECANCELED)
 		ctx_log(conn->ctx, n ? LOG_WARNING : LOG_INFO,
-			"agent %s: connection lost (%s: %s)%s", conn->agent->name,
-			why, strerror(-err),
+			"agent %s: connection lost (%s: %s)%s",
+			conn->agent->name, why, strerror(-err),
 			n ? "; its requests go to the retry queue" : "");
-	list_for_each_entry_safe(io, next, &conn->inflight, link)
+	list_for_each_entry_safe (io, next, &conn->inflight, link)
 		io_transport_error(io, err);
 }
 
@@ -528,7 +531,7 @@ void conn_check_timeouts(struct vxhs_conn *conn, uint64_t now)
 		conn_fail(conn, -ETIMEDOUT, "connect timed out");
 		return;
 	}
-	list_for_each_entry(io, &conn->inflight, link) {
+	list_for_each_entry (io, &conn->inflight, link) {
 		if (now > io->deadline) {
 			conn_fail(conn, -ETIMEDOUT, "request timed out");
 			return;

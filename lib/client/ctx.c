@@ -34,8 +34,8 @@ void ctx_log(struct vxhs_ctx *ctx, int level, const char *fmt, ...)
 		fprintf(stderr, "vxhs: %s\n", msg);
 }
 
-int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur,
-		  uint32_t events, void *ptr)
+int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur, uint32_t events,
+		  void *ptr)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = ptr };
 	int op;
@@ -179,12 +179,12 @@ static void handle_close(struct vxhs_ctx *ctx, struct vxhs_vdisk *vd)
 	vd_fail_waiting(vd, -ECANCELED);
 
 	/* Answers to what is still on the wire are read and dropped. */
-	list_for_each_entry(agent, &ctx->agents, link) {
+	list_for_each_entry (agent, &ctx->agents, link) {
 		for (unsigned int i = 0; i < agent->nr_conns; i++) {
 			struct vxhs_io *io;
 
-			list_for_each_entry(io, &agent->conns[i]->inflight,
-					    link)
+			list_for_each_entry (io, &agent->conns[i]->inflight,
+					     link)
 				if (io->req->vd == vd && !io->orphan)
 					io_orphan(io);
 		}
@@ -223,7 +223,7 @@ static void drain_subq(struct vxhs_ctx *ctx)
 	list_splice_tail(&ctx->subq, &q);
 	pthread_mutex_unlock(&ctx->subq_lock);
 
-	list_for_each_entry_safe(msg, next, &q, link) {
+	list_for_each_entry_safe (msg, next, &q, link) {
 		list_del(&msg->link);
 		handle_msg(ctx, msg);
 	}
@@ -234,10 +234,10 @@ static void tick(struct vxhs_ctx *ctx, uint64_t now)
 	struct vxhs_agent *agent;
 	struct vxhs_vdisk *vd, *next;
 
-	list_for_each_entry(agent, &ctx->agents, link)
+	list_for_each_entry (agent, &ctx->agents, link)
 		for (unsigned int i = 0; i < agent->nr_conns; i++)
 			conn_check_timeouts(agent->conns[i], now);
-	list_for_each_entry_safe(vd, next, &ctx->troubled, trouble_link) {
+	list_for_each_entry_safe (vd, next, &ctx->troubled, trouble_link) {
 		if (vd->probe)
 			conn_check_timeouts(vd->probe, now);
 		vd_step(vd, now);
@@ -248,9 +248,8 @@ static void tick(struct vxhs_ctx *ctx, uint64_t now)
 static void flush_dirty(struct vxhs_ctx *ctx)
 {
 	while (!list_empty(&ctx->dirty)) {
-		struct vxhs_conn *conn =
-			list_first_entry(&ctx->dirty, struct vxhs_conn,
-					 dirty_link);
+		struct vxhs_conn *conn = list_first_entry(
+			&ctx->dirty, struct vxhs_conn, dirty_link);
 
 		list_del(&conn->dirty_link);
 		conn_flush(conn);
@@ -267,8 +266,9 @@ static void *io_thread(void *arg)
 		int timeout = 0, n;
 
 		if (ctx->next_tick > now)
-			timeout = (int)((ctx->next_tick - now) /
-					NSEC_PER_MSEC) + 1;
+			timeout =
+				(int)((ctx->next_tick - now) / NSEC_PER_MSEC) +
+				1;
 		n = epoll_wait(ctx->epfd, evs, MAX_EVENTS, timeout);
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr) {

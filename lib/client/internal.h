@@ -32,13 +32,13 @@
 #include "vxhs/client.h"
 #include "vxhs/wire.h"
 
-#define MAX_SOCKADDRS		4
-#define RX_BUF_SIZE		(64 * 1024)
-#define DIRECT_READ_MIN		(16 * 1024)
-#define STAT_PAYLOAD_MAX	(64 * 1024)
-#define TICK_NS			(50 * NSEC_PER_MSEC)
-#define PROBE_RETRY_NS		(500 * NSEC_PER_MSEC)
-#define CONN_RETRY_NS		(1000 * NSEC_PER_MSEC)
+#define MAX_SOCKADDRS	 4
+#define RX_BUF_SIZE	 (64 * 1024)
+#define DIRECT_READ_MIN	 (16 * 1024)
+#define STAT_PAYLOAD_MAX (64 * 1024)
+#define TICK_NS		 (50 * NSEC_PER_MSEC)
+#define PROBE_RETRY_NS	 (500 * NSEC_PER_MSEC)
+#define CONN_RETRY_NS	 (1000 * NSEC_PER_MSEC)
 
 enum conn_state {
 	CONN_DOWN,
@@ -62,15 +62,15 @@ struct vxhs_resolved {
 };
 
 struct vxhs_agent {
-	struct list_head link;			/* ctx->agents */
+	struct list_head link; /* ctx->agents */
 	struct vxhs_ctx *ctx;
 	struct vxhs_agent_addr addr;
 	char name[VXHS_HOST_MAX + 16];
 	struct vxhs_resolved res;
-	unsigned int sa_next;			/* address for the next connect */
+	unsigned int sa_next; /* address for the next connect */
 	unsigned int refs;
 	unsigned int nr_conns;
-	unsigned int rr;			/* round-robin cursor */
+	unsigned int rr; /* round-robin cursor */
 	unsigned int connect_timeout_ms;
 	struct vxhs_conn **conns;
 };
@@ -78,30 +78,30 @@ struct vxhs_agent {
 struct vxhs_conn {
 	struct vxhs_ctx *ctx;
 	struct vxhs_agent *agent;
-	bool dead;				/* freed at the end of the loop */
-	struct vxhs_vdisk *probe_vd;		/* set for failover probes */
+	bool dead;		     /* freed at the end of the loop */
+	struct vxhs_vdisk *probe_vd; /* set for failover probes */
 	enum conn_state state;
 	int fd;
-	uint32_t events;			/* registered with epoll */
+	uint32_t events; /* registered with epoll */
 	uint64_t connect_deadline;
-	uint64_t retry_at;			/* earliest reconnect */
-	struct list_head tx;			/* io->tx_link, send order */
-	struct list_head inflight;		/* io->link */
-	struct list_head dirty_link;		/* ctx->dirty or ctx->graveyard */
+	uint64_t retry_at;	     /* earliest reconnect */
+	struct list_head tx;	     /* io->tx_link, send order */
+	struct list_head inflight;   /* io->link */
+	struct list_head dirty_link; /* ctx->dirty or ctx->graveyard */
 
 	/* receive side: a buffer, a header being assembled, a payload */
 	uint8_t *rxbuf;
 	size_t rx_start, rx_end;
 	bool rx_in_payload;
 	struct vxhs_hdr rx_hdr;
-	struct vxhs_io *rx_io;			/* NULL: discard payload */
+	struct vxhs_io *rx_io; /* NULL: discard payload */
 	uint64_t rx_left;
-	uint8_t *rx_kv;				/* STAT payload */
+	uint8_t *rx_kv; /* STAT payload */
 	size_t rx_kv_len;
 };
 
 struct vxhs_msg {
-	struct list_head link;			/* ctx->subq */
+	struct list_head link; /* ctx->subq */
 	enum { MSG_REQ, MSG_OPEN, MSG_CLOSE } type;
 	struct vxhs_vdisk *vd;
 	struct vxhs_req *req;
@@ -110,20 +110,20 @@ struct vxhs_msg {
 };
 
 struct vxhs_io {
-	struct list_head link;		/* conn->inflight or vd->retry */
-	struct list_head tx_link;	/* conn->tx while not fully sent */
+	struct list_head link;	  /* conn->inflight or vd->retry */
+	struct list_head tx_link; /* conn->tx while not fully sent */
 	struct vxhs_req *req;
-	struct vxhs_conn *conn;		/* NULL while not on a connection */
+	struct vxhs_conn *conn; /* NULL while not on a connection */
 	uint64_t offset;
 	uint64_t len;
-	int first_idx;			/* start of our slice of req->iov */
+	int first_idx; /* start of our slice of req->iov */
 	size_t first_off;
-	struct iov_cursor cur;		/* payload position while moving */
-	uint64_t moved;			/* payload bytes sent or received */
+	struct iov_cursor cur; /* payload position while moving */
+	uint64_t moved;	       /* payload bytes sent or received */
 	size_t hdr_sent;
 	uint32_t slot;
 	unsigned int attempts;
-	bool orphan;			/* vdisk closed: discard the answer */
+	bool orphan; /* vdisk closed: discard the answer */
 	uint64_t deadline;
 	uint8_t hdr[VXHS_HDR_SIZE];
 };
@@ -132,14 +132,14 @@ struct vxhs_req {
 	struct vxhs_msg msg;
 	struct vxhs_vdisk *vd;
 	uint16_t opcode;
-	bool probe;			/* failover/open probe, never retried */
-	bool completed;			/* done callback already ran */
+	bool probe;	/* failover/open probe, never retried */
+	bool completed; /* done callback already ran */
 	uint64_t offset;
 	uint64_t len;
 	vxhs_done_fn done;
 	void *opaque;
 	int result;
-	unsigned int pending;		/* ios not yet retired */
+	unsigned int pending; /* ios not yet retired */
 	unsigned int nr_ios;
 	struct iovec *iov;
 	int iovcnt;
@@ -147,25 +147,25 @@ struct vxhs_req {
 };
 
 struct vxhs_vdisk {
-	struct list_head link;			/* ctx->vdisks */
-	struct list_head trouble_link;		/* ctx->troubled if !ACTIVE */
+	struct list_head link;	       /* ctx->vdisks */
+	struct list_head trouble_link; /* ctx->troubled if !ACTIVE */
 	struct vxhs_ctx *ctx;
 	char id[VXHS_TARGET_SIZE];
 	struct vxhs_open_opts opts;
 	struct vxhs_agent *agents[VXHS_MAX_AGENTS];
 	unsigned int nr_agents;
-	unsigned int cur;			/* agent serving I/O */
+	unsigned int cur; /* agent serving I/O */
 	_Atomic int state;
-	atomic_uint nr_waiting;			/* requests in the retry queue */
-	struct list_head retry;			/* io->link */
-	unsigned int nr_inflight;		/* ios on connections */
-	unsigned int nr_reqs;			/* caller requests not done */
+	atomic_uint nr_waiting;	  /* requests in the retry queue */
+	struct list_head retry;	  /* io->link */
+	unsigned int nr_inflight; /* ios on connections */
+	unsigned int nr_reqs;	  /* caller requests not done */
 	uint64_t trouble_start;
-	unsigned int probe_idx;			/* next agent to probe */
-	unsigned int probes_left;		/* OPENING: one pass */
+	unsigned int probe_idx;	  /* next agent to probe */
+	unsigned int probes_left; /* OPENING: one pass */
 	uint64_t next_probe_at;
 	struct vxhs_conn *probe;
-	struct vxhs_msg *open_msg;		/* the opener waits on it */
+	struct vxhs_msg *open_msg; /* the opener waits on it */
 	int open_result;
 	char open_errors[512];
 	struct vxhs_resolved res[VXHS_MAX_AGENTS];
@@ -189,26 +189,26 @@ struct vxhs_ctx {
 	atomic_bool stop;
 
 	pthread_mutex_t subq_lock;
-	pthread_cond_t subq_cond;		/* MSG_OPEN/CLOSE completion */
+	pthread_cond_t subq_cond; /* MSG_OPEN/CLOSE completion */
 	struct list_head subq;
 
 	struct list_head agents;
 	struct list_head vdisks;
 	struct list_head troubled;
 	struct list_head dirty;
-	struct list_head graveyard;		/* dead connections */
+	struct list_head graveyard; /* dead connections */
 	uint64_t next_tick;
 
 	struct slot *slots;
 	uint32_t nr_slots;
-	uint32_t free_slot;			/* UINT32_MAX: none */
+	uint32_t free_slot; /* UINT32_MAX: none */
 };
 
 /* ctx.c */
 void ctx_log(struct vxhs_ctx *ctx, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur,
-		  uint32_t events, void *ptr);
+int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur, uint32_t events,
+		  void *ptr);
 void ctx_submit(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
 void ctx_submit_wait(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
 void ctx_msg_complete(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
@@ -249,8 +249,8 @@ void io_transport_error(struct vxhs_io *io, int err);
 void io_retire(struct vxhs_io *io, int result);
 void io_orphan(struct vxhs_io *io);
 struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
-			   const struct iovec *iov, int iovcnt,
-			   uint64_t offset, uint64_t len);
+			   const struct iovec *iov, int iovcnt, uint64_t offset,
+			   uint64_t len);
 int stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len);
 
 /* failover.c */

@@ -18,8 +18,8 @@ static bool carries_data(uint16_t opcode)
 }
 
 struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
-			   const struct iovec *iov, int iovcnt,
-			   uint64_t offset, uint64_t len)
+			   const struct iovec *iov, int iovcnt, uint64_t offset,
+			   uint64_t len)
 {
 	uint64_t split = atomic_load(&vd->split_size);
 	uint64_t nr_ios = 1;
@@ -55,7 +55,8 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 	for (unsigned int i = 0; i < req->nr_ios; i++) {
 		struct vxhs_io *io = &req->ios[i];
 		uint64_t chunk = carries_data(opcode) ?
-			MIN(split, len - i * split) : len;
+					 MIN(split, len - i * split) :
+					 len;
 
 		memset(io, 0, offsetof(struct vxhs_io, hdr));
 		list_init(&io->link);

@@ -9,8 +9,8 @@
 
 #include "internal.h"
 
-#define MIN_SPLIT	4096u
-#define MAX_SPLIT	(64u << 20)
+#define MIN_SPLIT 4096u
+#define MAX_SPLIT (64u << 20)
 
 void vxhs_open_opts_init(struct vxhs_open_opts *opts)
 {
@@ -27,25 +27,30 @@ void vxhs_open_opts_init(struct vxhs_open_opts *opts)
 static int check_opts(const char *id, const struct vxhs_open_opts *o)
 {
 	if (!vxhs_vdisk_id_valid(id))
-		return set_error(-EINVAL,
-				 "vdisk id '%.80s' is invalid: use 1 to %d of A-Z a-z 0-9 . _ - { }, not starting with '.'",
-				 id, VXHS_VDISK_ID_MAX);
+		return set_error(
+			-EINVAL,
+			"vdisk id '%.80s' is invalid: use 1 to %d of A-Z a-z 0-9 . _ - { }, not starting with '.'",
+			id, VXHS_VDISK_ID_MAX);
 	if (o->nr_agents < 1 || o->nr_agents > VXHS_MAX_AGENTS)
-		return set_error(-EINVAL, "vdisk %s: %u agents given, 1 to %d allowed",
+		return set_error(-EINVAL,
+				 "vdisk %s: %u agents given, 1 to %d allowed",
 				 id, o->nr_agents, VXHS_MAX_AGENTS);
 	if (o->conns_per_agent < 1 || o->conns_per_agent > 64)
-		return set_error(-EINVAL,
-				 "vdisk %s: %u connections per agent, 1 to 64 allowed",
-				 id, o->conns_per_agent);
+		return set_error(
+			-EINVAL,
+			"vdisk %s: %u connections per agent, 1 to 64 allowed",
+			id, o->conns_per_agent);
 	if (o->max_io_size < MIN_SPLIT || o->max_io_size > MAX_SPLIT)
-		return set_error(-EINVAL,
-				 "vdisk %s: maximum I/O size %u is outside %u..%u",
-				 id, o->max_io_size, MIN_SPLIT, MAX_SPLIT);
+		return set_error(
+			-EINVAL,
+			"vdisk %s: maximum I/O size %u is outside %u..%u", id,
+			o->max_io_size, MIN_SPLIT, MAX_SPLIT);
 	if (!o->connect_timeout_ms || !o->io_timeout_ms ||
 	    !o->failover_deadline_ms || !o->retry_queue_max || !o->max_attempts)
-		return set_error(-EINVAL,
-				 "vdisk %s: timeouts, deadline, retry queue and attempts must be positive",
-				 id);
+		return set_error(
+			-EINVAL,
+			"vdisk %s: timeouts, deadline, retry queue and attempts must be positive",
+			id);
 	return 0;
 }
 
@@ -86,8 +91,10 @@ int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
 	ctx_submit_wait(ctx, &msg);
 	if (vd->open_result) {
 		ret = set_error(vd->open_result, "cannot open vdisk %s: %s",
-				vd->id, vd->open_errors[0] ? vd->open_errors :
-				strerror(-vd->open_result));
+				vd->id,
+				vd->open_errors[0] ?
+					vd->open_errors :
+					strerror(-vd->open_result));
 		pthread_mutex_destroy(&vd->info_lock);
 		goto free_vd;
 	}
@@ -144,9 +151,10 @@ static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
 				 vxhs_opcode_name(opcode));
 	switch (vd_state(vd)) {
 	case VD_FAILED:
-		return set_error(-ENOTCONN,
-				 "vdisk %s: failed (no agent took over); reopen it",
-				 vd->id);
+		return set_error(
+			-ENOTCONN,
+			"vdisk %s: failed (no agent took over); reopen it",
+			vd->id);
 	case VD_CLOSED:
 		return set_error(-EBADF, "vdisk %s: closed", vd->id);
 	default:

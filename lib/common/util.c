@@ -84,8 +84,7 @@ uint64_t iov_total(const struct iovec *iov, int cnt)
 	return total;
 }
 
-int vxhs_parse_uint(const char *text, uint64_t min, uint64_t max,
-		    uint64_t *out)
+int vxhs_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;

@@ -18,7 +18,7 @@
 #endif
 
 #define NSEC_PER_MSEC 1000000ull
-#define NSEC_PER_SEC 1000000000ull
+#define NSEC_PER_SEC  1000000000ull
 
 static inline uint64_t vxhs_now_ns(void)
 {

@@ -133,7 +133,7 @@ int vxhs_hdr_init_request(struct vxhs_hdr *hdr, uint16_t opcode,
 uint64_t vxhs_hdr_response_flags(uint64_t request_flags)
 {
 	return (request_flags & VXHS_FLAG_SYNC_REQ) ? VXHS_FLAG_SYNC_RESP :
-						       VXHS_FLAG_RESP;
+						      VXHS_FLAG_RESP;
 }
 
 bool vxhs_opcode_known(uint16_t opcode)

@@ -254,7 +254,9 @@ int vxhs_kvset_get_u64(const uint8_t *buf, size_t len, const char *key,
 		       uint64_t *out)
 {
 	struct find_u64 f = {
-		.key = key, .key_len = strlen(key), .status = -ENOENT,
+		.key = key,
+		.key_len = strlen(key),
+		.status = -ENOENT,
 	};
 	int ret = vxhs_kvset_parse(buf, len, find_u64_visit, &f);
 
@@ -270,7 +272,7 @@ void vxhs_kvset_begin(struct vxhs_kvset_builder *b, uint8_t *buf, size_t cap)
 	memset(b, 0, sizeof(*b));
 	b->buf = buf;
 	b->cap = cap;
-	b->len = 12;		/* magic, length, count: written by _end */
+	b->len = 12; /* magic, length, count: written by _end */
 	b->overflow = cap < 12;
 }
 

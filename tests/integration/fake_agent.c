@@ -60,7 +60,8 @@ static bool serve_one(struct fake_agent *f, int fd)
 	case VXHS_OP_STAT:
 		vxhs_kvset_begin(&b, kv, sizeof(kv));
 		vxhs_kvset_add_u64(&b, VXHS_KEY_SIZE, f->size);
-		send_answer(fd, &h, 0, cookie, kv, (uint64_t)vxhs_kvset_end(&b));
+		send_answer(fd, &h, 0, cookie, kv,
+			    (uint64_t)vxhs_kvset_end(&b));
 		return true;
 	case VXHS_OP_FAILOVER_READY:
 		f->failover_probes++;
@@ -158,8 +159,8 @@ void fake_start(struct fake_agent *f, enum fake_mode mode, uint64_t size)
 		f->data[i] = (uint8_t)(i * 7 + 3);
 	f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(f->listen_fd >= 0);
-	assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&sin,
-			      sizeof(sin)), 0);
+	assert_int_equal(
+		bind(f->listen_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(f->listen_fd, 64), 0);
 	getsockname(f->listen_fd, (struct sockaddr *)&sin, &len);
 	f->port = ntohs(sin.sin_port);

@@ -64,8 +64,9 @@ void agent_start(struct agent *a, const char *dir, unsigned int port)
 	if (a->pid == 0) {
 		execl(VXHSD_PATH, "vxhsd", "--dir", dir, "--listen",
 		      "127.0.0.1", "--port", portarg, "--port-file", portfile,
-		      "--log-level", getenv("VXHSD_LOG") ? getenv("VXHSD_LOG") :
-		      "error", "--unix", a->sock, (char *)NULL);
+		      "--log-level",
+		      getenv("VXHSD_LOG") ? getenv("VXHSD_LOG") : "error",
+		      "--unix", a->sock, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 1000; i++) {
@@ -227,7 +228,7 @@ int sync_zero(struct vxhs_vdisk *vd, uint64_t off, uint64_t len, bool discard)
 
 	tally_init(&t);
 	tally_add(&t);
-	return wait_one(&t, discard ?
-			vxhs_discard(vd, off, len, tally_done, &t) :
-			vxhs_write_zeroes(vd, off, len, tally_done, &t));
+	return wait_one(
+		&t, discard ? vxhs_discard(vd, off, len, tally_done, &t) :
+			      vxhs_write_zeroes(vd, off, len, tally_done, &t));
 }

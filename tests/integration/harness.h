@@ -66,7 +66,7 @@ unsigned int tally_wait(struct tally *t, unsigned int timeout_ms);
 enum fake_mode {
 	FAKE_GOOD,		/* a plain v34 agent, no extensions */
 	FAKE_BAD_COOKIE_ONCE,	/* first READ answered with a wrong cookie */
-	FAKE_BAD_COOKIE_ALWAYS,	/* every READ answered with a wrong cookie */
+	FAKE_BAD_COOKIE_ALWAYS, /* every READ answered with a wrong cookie */
 	FAKE_SHORT_READ,	/* every READ answered with io_size - 1 bytes */
 	FAKE_MEDIA_ERROR,	/* every READ and WRITE answered err EIO */
 };

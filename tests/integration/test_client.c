@@ -136,7 +136,8 @@ static void many_segments_are_not_truncated(void **state)
 	struct vxhs_vdisk *vd = open_disk("disk0", 0);
 	int n = 3000;
 	struct iovec *iov = calloc((size_t)n, sizeof(*iov));
-	uint8_t *out = malloc((size_t)n * 512), *in = calloc(1, (size_t)n * 512);
+	uint8_t *out = malloc((size_t)n * 512),
+		*in = calloc(1, (size_t)n * 512);
 	unsigned int seed = 99;
 
 	fill_random(out, (size_t)n * 512, &seed);
@@ -168,8 +169,8 @@ static void pipelines_256_requests_per_vdisk(void **state)
 
 	for (int d = 0; d < 3; d++)
 		for (int i = 0; i < PIPELINE; i++)
-			memset(bufs + (d * PIPELINE + i) * 4096, d * 16 + i % 16,
-			       4096);
+			memset(bufs + (d * PIPELINE + i) * 4096,
+			       d * 16 + i % 16, 4096);
 	tally_init(&t);
 	for (int d = 0; d < 3; d++) {
 		for (int i = 0; i < PIPELINE; i++) {
@@ -179,7 +180,8 @@ static void pipelines_256_requests_per_vdisk(void **state)
 			tally_add(&t);
 			assert_int_equal(vxhs_writev(vd[d], &iov, 1,
 						     (uint64_t)i * 4096,
-						     tally_done, &t), 0);
+						     tally_done, &t),
+					 0);
 		}
 	}
 	assert_int_equal(tally_wait(&t, 60000), 0);
@@ -194,7 +196,8 @@ static void pipelines_256_requests_per_vdisk(void **state)
 			tally_add(&t);
 			assert_int_equal(vxhs_readv(vd[d], &iov, 1,
 						    (uint64_t)i * 4096,
-						    tally_done, &t), 0);
+						    tally_done, &t),
+					 0);
 		}
 	}
 	assert_int_equal(tally_wait(&t, 60000), 0);
@@ -354,7 +357,8 @@ static void close_with_requests_in_flight_cancels_them(void **state)
 
 		tally_add(&t);
 		assert_int_equal(vxhs_readv(vd, &iov, 1, (uint64_t)i * 65536,
-					    tally_done, &t), 0);
+					    tally_done, &t),
+				 0);
 	}
 	vxhs_vdisk_close(vd);
 	/* every callback ran before close returned */
@@ -442,7 +446,7 @@ static void persistent_protocol_errors_fail_the_request(void **state)
 		t0 = vxhs_now_ns();
 		assert_int_equal(sync_pread(vd, buf, sizeof(buf), 0), -EPROTO);
 		assert_true(vxhs_now_ns() - t0 < 10 * NSEC_PER_SEC);
-		assert_int_equal(f.bad_answers, 3);	/* max_attempts */
+		assert_int_equal(f.bad_answers, 3); /* max_attempts */
 		vxhs_vdisk_close(vd);
 		fake_stop(&f);
 	}
@@ -479,7 +483,8 @@ int main(void)
 		cmocka_unit_test(open_close_loop_releases_everything),
 		cmocka_unit_test(close_with_requests_in_flight_cancels_them),
 		cmocka_unit_test(v34_agent_gets_only_v34_opcodes),
-		cmocka_unit_test(unknown_cookie_drops_the_connection_and_recovers),
+		cmocka_unit_test(
+			unknown_cookie_drops_the_connection_and_recovers),
 		cmocka_unit_test(persistent_protocol_errors_fail_the_request),
 		cmocka_unit_test(media_errors_are_not_failed_over),
 	};

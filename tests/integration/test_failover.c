@@ -21,8 +21,8 @@
 #include "harness.h"
 
 #define DISK_SIZE (16ull << 20)
-#define BLOCK 4096
-#define SLOTS 32
+#define BLOCK	  4096
+#define SLOTS	  32
 
 /*
  * A closed loop of SLOTS workers, each writing a block with a pattern that
@@ -98,9 +98,10 @@ static void load_step(struct load_slot *s)
 		pattern(s->buf, s->block, s->round);
 	else
 		memset(s->buf, 0, BLOCK);
-	ret = s->reading ?
-		vxhs_readv(s->l->vd, &iov, 1, s->block * BLOCK, load_done, s) :
-		vxhs_writev(s->l->vd, &iov, 1, s->block * BLOCK, load_done, s);
+	ret = s->reading ? vxhs_readv(s->l->vd, &iov, 1, s->block * BLOCK,
+				      load_done, s) :
+			   vxhs_writev(s->l->vd, &iov, 1, s->block * BLOCK,
+				       load_done, s);
 	if (ret)
 		load_done(s, ret);
 }

@@ -15,16 +15,29 @@
 static void build_read_vector(uint8_t *b)
 {
 	memset(b, 0, VXHS_HDR_SIZE);
-	b[0] = 0x1E; b[1] = 0xAB; b[2] = 0xA1; b[3] = 0x5C;	/* marker */
-	b[12] = 1;						/* data_type */
-	b[20] = 0x88; b[21] = 0x77; b[22] = 0x66; b[23] = 0x55;	/* cookie */
-	b[24] = 0x44; b[25] = 0x33; b[26] = 0x22; b[27] = 0x11;
-	b[28] = 0x88;						/* crc */
-	b[30] = 0xFF; b[31] = 0x1F;				/* opcode */
-	b[36] = 0x00; b[37] = 0x10;				/* offset 4096 */
-	b[44] = 0x00; b[45] = 0x02;				/* size 512 */
-	b[68] = 0x00; b[69] = 0x01;				/* io_flags */
-	b[76] = 0x11;						/* flags */
+	b[0] = 0x1E;
+	b[1] = 0xAB;
+	b[2] = 0xA1;
+	b[3] = 0x5C; /* marker */
+	b[12] = 1;   /* data_type */
+	b[20] = 0x88;
+	b[21] = 0x77;
+	b[22] = 0x66;
+	b[23] = 0x55; /* cookie */
+	b[24] = 0x44;
+	b[25] = 0x33;
+	b[26] = 0x22;
+	b[27] = 0x11;
+	b[28] = 0x88; /* crc */
+	b[30] = 0xFF;
+	b[31] = 0x1F; /* opcode */
+	b[36] = 0x00;
+	b[37] = 0x10; /* offset 4096 */
+	b[44] = 0x00;
+	b[45] = 0x02; /* size 512 */
+	b[68] = 0x00;
+	b[69] = 0x01; /* io_flags */
+	b[76] = 0x11; /* flags */
 	memcpy(b + 96, "vdisk-1", 7);
 }
 
@@ -35,8 +48,9 @@ static void encode_matches_reference_bytes(void **state)
 
 	build_read_vector(want);
 	assert_int_equal(vxhs_hdr_init_request(&h, VXHS_OP_READ, "vdisk-1",
-					       0x1122334455667788ull, 4096,
-					       512, false), 0);
+					       0x1122334455667788ull, 4096, 512,
+					       false),
+			 0);
 	vxhs_hdr_encode(&h, got);
 	assert_memory_equal(got, want, VXHS_HDR_SIZE);
 }
@@ -47,8 +61,12 @@ static void decode_reads_every_field(void **state)
 	struct vxhs_hdr h;
 
 	build_read_vector(b);
-	b[4] = 0x34; b[5] = 0x12;			/* payload 0x1234 */
-	b[16] = 0xFE; b[17] = 0xFF; b[18] = 0xFF; b[19] = 0xFF; /* err -2 */
+	b[4] = 0x34;
+	b[5] = 0x12; /* payload 0x1234 */
+	b[16] = 0xFE;
+	b[17] = 0xFF;
+	b[18] = 0xFF;
+	b[19] = 0xFF; /* err -2 */
 	assert_int_equal(vxhs_hdr_decode(b, &h), 0);
 	assert_int_equal(h.payload_size, 0x1234);
 	assert_int_equal(h.data_type, 1);
@@ -133,7 +151,8 @@ static void id_of_64_characters_is_refused(void **state)
 	memset(id, 'a', 64);
 	id[64] = '\0';
 	assert_int_equal(vxhs_hdr_init_request(&h, VXHS_OP_READ, id, 1, 0, 1,
-					       false), -ENAMETOOLONG);
+					       false),
+			 -ENAMETOOLONG);
 	assert_false(vxhs_vdisk_id_valid(id));
 	id[63] = '\0';
 	assert_true(vxhs_vdisk_id_valid(id));
@@ -141,7 +160,8 @@ static void id_of_64_characters_is_refused(void **state)
 
 static void vdisk_ids_are_checked(void **state)
 {
-	assert_true(vxhs_vdisk_id_valid("{c3e9095a-a5ee-4dce-afeb-2a59fb387410}"));
+	assert_true(
+		vxhs_vdisk_id_valid("{c3e9095a-a5ee-4dce-afeb-2a59fb387410}"));
 	assert_true(vxhs_vdisk_id_valid("disk_1.img"));
 	assert_false(vxhs_vdisk_id_valid(""));
 	assert_false(vxhs_vdisk_id_valid("."));

@@ -15,11 +15,9 @@
 /* The example STAT answer: one key, uint64 67112960. */
 static const uint8_t stat_example[] = {
 	0x50, 0x53, 0x31, 0x30, 0x00, 0x00, 0x00, 0x30, 0x00, 0x00, 0x00, 0x01,
-	0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x10,
-	'v', 'd', 'i', 's', 'k', '_', 's', 'i', 'z', 'e', '_', 'b', 'y', 't',
-	'e', 's',
-	0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x10, 0x00,
+	0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x10, 'v',  'd',  'i',  's',
+	'k',  '_',  's',  'i',	'z',  'e',  '_',  'b',	'y',  't',  'e',  's',
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x10, 0x00,
 };
 
 static void parses_the_reference_stat_answer(void **state)
@@ -28,7 +26,8 @@ static void parses_the_reference_stat_answer(void **state)
 
 	assert_int_equal(sizeof(stat_example), 0x30);
 	assert_int_equal(vxhs_kvset_get_u64(stat_example, sizeof(stat_example),
-					    VXHS_KEY_SIZE, &size), 0);
+					    VXHS_KEY_SIZE, &size),
+			 0);
 	assert_int_equal(size, 67112960);
 }
 
@@ -107,7 +106,7 @@ static size_t nested(uint8_t *buf, int depth)
 		p = be32(p, 1);
 		*p++ = 'n';
 		p = be32(p, 0);
-		p = be32(p, 1);		/* count */
+		p = be32(p, 1); /* count */
 	}
 	p = be32(p, VXHS_KV_UINT32);
 	p = be32(p, 1);
@@ -147,7 +146,8 @@ static void bad_magic_is_an_error(void **state)
 	memcpy(buf, stat_example, sizeof(buf));
 	buf[0] = 'X';
 	assert_int_equal(vxhs_kvset_get_u64(buf, sizeof(buf), VXHS_KEY_SIZE,
-					    &v), -EBADMSG);
+					    &v),
+			 -EBADMSG);
 }
 
 static void every_truncation_is_an_error(void **state)
@@ -172,7 +172,8 @@ static void length_field_must_match(void **state)
 	memcpy(buf, stat_example, sizeof(stat_example));
 	memset(buf + sizeof(stat_example), 0, 4);
 	assert_int_equal(vxhs_kvset_get_u64(buf, sizeof(buf), VXHS_KEY_SIZE,
-					    &v), -EBADMSG);
+					    &v),
+			 -EBADMSG);
 }
 
 static void huge_lengths_do_not_overrun(void **state)
@@ -181,13 +182,15 @@ static void huge_lengths_do_not_overrun(void **state)
 	uint64_t v;
 
 	memcpy(buf, stat_example, sizeof(buf));
-	vxhs_put_be32(buf + 16, 0xFFFFFFF0u);	/* keylen */
+	vxhs_put_be32(buf + 16, 0xFFFFFFF0u); /* keylen */
 	assert_int_equal(vxhs_kvset_get_u64(buf, sizeof(buf), VXHS_KEY_SIZE,
-					    &v), -EPROTO);
+					    &v),
+			 -EPROTO);
 	memcpy(buf, stat_example, sizeof(buf));
-	vxhs_put_be32(buf + 8, 0xFFFFFFFFu);	/* count */
+	vxhs_put_be32(buf + 8, 0xFFFFFFFFu); /* count */
 	assert_int_equal(vxhs_kvset_get_u64(buf, sizeof(buf), VXHS_KEY_SIZE,
-					    &v), -EPROTO);
+					    &v),
+			 -EPROTO);
 }
 
 static void unknown_type_and_wrong_type(void **state)
@@ -198,12 +201,14 @@ static void unknown_type_and_wrong_type(void **state)
 	memcpy(buf, stat_example, sizeof(buf));
 	vxhs_put_be32(buf + 12, 0x77);
 	assert_int_equal(vxhs_kvset_get_u64(buf, sizeof(buf), VXHS_KEY_SIZE,
-					    &v), -EPROTO);
+					    &v),
+			 -EPROTO);
 	/* int64 is 8 bytes too: parses, but is not the uint64 we need */
 	memcpy(buf, stat_example, sizeof(buf));
 	vxhs_put_be32(buf + 12, VXHS_KV_INT64);
 	assert_int_equal(vxhs_kvset_get_u64(buf, sizeof(buf), VXHS_KEY_SIZE,
-					    &v), -EPROTO);
+					    &v),
+			 -EPROTO);
 	memcpy(buf, stat_example, sizeof(buf));
 	assert_int_equal(vxhs_kvset_get_u64(buf, sizeof(buf), "other", &v),
 			 -ENOENT);
@@ -218,7 +223,7 @@ static void arrays_are_validated(void **state)
 	p = be32(p, 1);
 	*p++ = 'k';
 	p = be32(p, 0);
-	p = be32(p, 2);		/* two strings */
+	p = be32(p, 2); /* two strings */
 	p = be32(p, 2);
 	*p++ = 'h';
 	*p++ = 'i';
@@ -226,7 +231,8 @@ static void arrays_are_validated(void **state)
 	be32(buf, VXHS_KVSET_MAGIC);
 	be32(buf + 4, (uint32_t)(p - buf));
 	be32(buf + 8, 1);
-	assert_int_equal(vxhs_kvset_parse(buf, (size_t)(p - buf), count, &s), 0);
+	assert_int_equal(vxhs_kvset_parse(buf, (size_t)(p - buf), count, &s),
+			 0);
 	assert_int_equal(s.n, 1);
 	/* claim three elements: the third runs off the end */
 	vxhs_put_be32(buf + 12 + 13, 3);

@@ -16,7 +16,7 @@
 #include "vxhsadm.h"
 
 /* Latency histogram: 64 powers of two, each cut in 16 linear steps. */
-#define SUB 16
+#define SUB	   16
 #define NR_BUCKETS (64 * SUB)
 
 struct bench;
@@ -131,8 +131,7 @@ static const char help[] =
 	"Usage: vxhsadm bench [OPTION]... VDISK\n"
 	"Measure IOPS, throughput and latency against a vdisk. Writes destroy\n"
 	"the data in the range they touch.\n"
-	"\n" CONN_HELP
-	"  -p, --pattern=P      rand or seq (default rand)\n"
+	"\n" CONN_HELP "  -p, --pattern=P      rand or seq (default rand)\n"
 	"  -w, --rw=OP          read or write (default read)\n"
 	"  -b, --bs=SIZE        block size (default 4K)\n"
 	"  -q, --qd=N           requests in flight (default 32)\n"
@@ -191,7 +190,8 @@ int cmd_bench(int argc, char **argv)
 		case 'b':
 			b->bs = parse_size_arg("bench", "block size", optarg);
 			if (!b->bs || b->bs > (64u << 20))
-				die_usage("bench", "--bs must be 1 byte to 64M");
+				die_usage("bench",
+					  "--bs must be 1 byte to 64M");
 			break;
 		case 'q':
 			if (vxhs_parse_uint(optarg, 1, 4096, &qd))
@@ -199,7 +199,8 @@ int cmd_bench(int argc, char **argv)
 			break;
 		case 't':
 			if (vxhs_parse_uint(optarg, 1, 86400, &secs))
-				die_usage("bench", "--time takes 1 to 86400 seconds");
+				die_usage("bench",
+					  "--time takes 1 to 86400 seconds");
 			break;
 		case 's':
 			b->span = parse_size_arg("bench", "span", optarg);
@@ -231,7 +232,8 @@ int cmd_bench(int argc, char **argv)
 	mem = aligned_alloc(4096, (qd * b->bs + 4095) & ~4095ull);
 	if (!slots || !mem) {
 		errorf("out of memory for %" PRIu64 " buffers of %" PRIu64
-		       " bytes", qd, b->bs);
+		       " bytes",
+		       qd, b->bs);
 		goto free_slots;
 	}
 	memset(mem, 0xA5, qd * b->bs);
@@ -261,7 +263,8 @@ int cmd_bench(int argc, char **argv)
 	}
 	s = (double)elapsed / 1e9;
 	mibs = (double)b->bytes / s / (1 << 20);
-	printf("%s%s bs=%" PRIu64 " qd=%" PRIu64 ": %.0f IOPS, %.1f MiB/s, latency p50 %.1f us, p99 %.1f us\n",
+	printf("%s%s bs=%" PRIu64 " qd=%" PRIu64
+	       ": %.0f IOPS, %.1f MiB/s, latency p50 %.1f us, p99 %.1f us\n",
 	       b->random ? "rand" : "seq", b->write ? "write" : "read", b->bs,
 	       qd, (double)b->ops / s, mibs,
 	       (double)percentile(b, 0.50) / 1000.0,

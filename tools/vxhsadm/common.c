@@ -41,8 +41,8 @@ uint64_t parse_size_arg(const char *cmd, const char *what, const char *text)
 	int ret = vxhs_parse_size(text, &v);
 
 	if (ret)
-		die_usage(cmd, "%s '%s' is %s (examples: 4096, 64K, 10G)",
-			  what, text, ret == -ERANGE ? "too large" : "not a size");
+		die_usage(cmd, "%s '%s' is %s (examples: 4096, 64K, 10G)", what,
+			  text, ret == -ERANGE ? "too large" : "not a size");
 	return v;
 }
 
@@ -73,7 +73,8 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		return true;
 	case 1002:
 		if (vxhs_parse_uint(arg, 1, 3600000, &v))
-			die_usage(cmd, "--timeout takes milliseconds, 1 to 3600000");
+			die_usage(cmd,
+				  "--timeout takes milliseconds, 1 to 3600000");
 		a->opts.io_timeout_ms = (unsigned int)v;
 		return true;
 	case 'v':

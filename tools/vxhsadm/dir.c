@@ -76,9 +76,10 @@ static int open_dir(const char *dir)
 static void check_id(const char *cmd, const char *id)
 {
 	if (!vxhs_vdisk_id_valid(id))
-		die_usage(cmd,
-			  "vdisk id '%s' is invalid: 1 to %d of A-Z a-z 0-9 . _ - { }, not starting with '.'",
-			  id, VXHS_VDISK_ID_MAX);
+		die_usage(
+			cmd,
+			"vdisk id '%s' is invalid: 1 to %d of A-Z a-z 0-9 . _ - { }, not starting with '.'",
+			id, VXHS_VDISK_ID_MAX);
 }
 
 static uint64_t vdisk_size_arg(const char *cmd, const char *text)
@@ -94,7 +95,8 @@ static const char create_help[] =
 	"Usage: vxhsadm create [--dir=DIR] [--preallocate] VDISK SIZE\n"
 	"Create a vdisk of SIZE bytes (suffixes K, M, G, T) as a sparse file.\n"
 	"\n"
-	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n"
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR
+	")\n"
 	"      --preallocate    allocate every block now instead of on write\n";
 
 int cmd_create(int argc, char **argv)
@@ -111,8 +113,8 @@ int cmd_create(int argc, char **argv)
 	dfd = open_dir(a.dir);
 	if (dfd < 0)
 		return EXIT_FAIL;
-	fd = openat(dfd, id, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
+	fd = openat(dfd, id,
+		    O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		errorf("cannot create vdisk %s in %s: %s", id, a.dir,
 		       errno == EEXIST ? "it already exists" : strerror(errno));
@@ -142,7 +144,8 @@ static const char resize_help[] =
 	"end and needs --shrink. Clients see the new size on their next\n"
 	"VDISK_STAT (for a LUN: after the LUN is resized too).\n"
 	"\n"
-	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n"
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR
+	")\n"
 	"      --shrink         allow making the vdisk smaller\n";
 
 int cmd_resize(int argc, char **argv)
@@ -190,7 +193,8 @@ static const char delete_help[] =
 	"Usage: vxhsadm delete [--dir=DIR] VDISK\n"
 	"Delete a vdisk and its data.\n"
 	"\n"
-	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n";
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR
+	")\n";
 
 int cmd_delete(int argc, char **argv)
 {
@@ -224,7 +228,8 @@ static const char list_help[] =
 	"List the vdisks in an agent's directory with their size and the\n"
 	"space they use.\n"
 	"\n"
-	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR ")\n";
+	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR
+	")\n";
 
 static int by_name(const struct dirent **a, const struct dirent **b)
 {

@@ -28,7 +28,7 @@ static const struct option opts[] = {
 struct io_args {
 	struct conn_args conn;
 	uint64_t offset;
-	uint64_t length;		/* 0: to the end */
+	uint64_t length; /* 0: to the end */
 };
 
 static int parse(const char *cmd, const char *help, int argc, char **argv,
@@ -102,14 +102,16 @@ int cmd_stat(int argc, char **argv)
 static int range(const struct io_args *a, uint64_t size, uint64_t *len)
 {
 	if (a->offset > size) {
-		errorf("offset %" PRIu64 " is past the end of the vdisk (%" PRIu64
-		       " bytes)", a->offset, size);
+		errorf("offset %" PRIu64
+		       " is past the end of the vdisk (%" PRIu64 " bytes)",
+		       a->offset, size);
 		return -ERANGE;
 	}
 	*len = a->length ? a->length : size - a->offset;
 	if (*len > size - a->offset) {
-		errorf("offset + length (%" PRIu64 ") is past the end of the vdisk (%" PRIu64
-		       " bytes)", a->offset + *len, size);
+		errorf("offset + length (%" PRIu64
+		       ") is past the end of the vdisk (%" PRIu64 " bytes)",
+		       a->offset + *len, size);
 		return -ERANGE;
 	}
 	return 0;
@@ -137,8 +139,10 @@ static int copy(struct vxhs_vdisk *vd, int fd, bool to_file, uint64_t off,
 		uint64_t batch = 0;
 
 		for (slot = 0; slot < DEPTH && done + batch < len; slot++) {
-			uint64_t chunk = MIN((uint64_t)CHUNK, len - done - batch);
-			struct iovec iov = { bufs + (size_t)slot * CHUNK, chunk };
+			uint64_t chunk =
+				MIN((uint64_t)CHUNK, len - done - batch);
+			struct iovec iov = { bufs + (size_t)slot * CHUNK,
+					     chunk };
 
 			if (!to_file) {
 				ssize_t got = pread(fd, iov.iov_base, chunk,

@@ -18,9 +18,10 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vxhsadm COMMAND [OPTION]... [ARG]...\n"
-		   "Administer and test vdisks served by HyperScale agents and vxhsd.\n\n"
-		   "Commands:\n");
+	fprintf(f,
+		"Usage: vxhsadm COMMAND [OPTION]... [ARG]...\n"
+		"Administer and test vdisks served by HyperScale agents and vxhsd.\n\n"
+		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name,
 			commands[i].summary);

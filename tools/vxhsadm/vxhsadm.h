@@ -10,9 +10,9 @@
 #include "vxhs/client.h"
 
 /* Exit codes */
-#define EXIT_OK		0
-#define EXIT_FAIL	1	/* the operation failed */
-#define EXIT_USAGE	2	/* bad command line */
+#define EXIT_OK	   0
+#define EXIT_FAIL  1 /* the operation failed */
+#define EXIT_USAGE 2 /* bad command line */
 
 struct command {
 	const char *name;
@@ -36,18 +36,20 @@ void conn_args_init(struct conn_args *a);
 /* Handles -a/--agent, --conns, --timeout, -v; true if opt was one. */
 bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		     const char *arg);
-#define CONN_LONG_OPTS                                                         \
-	{ "agent", required_argument, NULL, 'a' },                             \
-	{ "conns", required_argument, NULL, 1001 },                            \
-	{ "timeout", required_argument, NULL, 1002 },                          \
-	{ "verbose", no_argument, NULL, 'v' }
+#define CONN_LONG_OPTS                                        \
+	{ "agent", required_argument, NULL, 'a' },            \
+		{ "conns", required_argument, NULL, 1001 },   \
+		{ "timeout", required_argument, NULL, 1002 }, \
+	{                                                     \
+		"verbose", no_argument, NULL, 'v'             \
+	}
 #define CONN_SHORT_OPTS "a:v"
-#define CONN_HELP                                                              \
-	"  -a, --agent=ADDR     agent: HOST, HOST:PORT, [IPV6]:PORT or\n"      \
-	"                       unix:/PATH; repeat for failover (up to 4;\n"   \
-	"                       default 127.0.0.1:9999)\n"                     \
-	"      --conns=N        connections per agent (default 8)\n"           \
-	"      --timeout=MS     per-request timeout (default 30000)\n"         \
+#define CONN_HELP                                                            \
+	"  -a, --agent=ADDR     agent: HOST, HOST:PORT, [IPV6]:PORT or\n"    \
+	"                       unix:/PATH; repeat for failover (up to 4;\n" \
+	"                       default 127.0.0.1:9999)\n"                   \
+	"      --conns=N        connections per agent (default 8)\n"         \
+	"      --timeout=MS     per-request timeout (default 30000)\n"       \
 	"  -v, --verbose        log the library's messages\n"
 
 int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,
@@ -59,12 +61,12 @@ struct waiter {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned int pending;
-	int result;			/* first error */
+	int result; /* first error */
 };
 
 void waiter_init(struct waiter *w);
 void waiter_add(struct waiter *w);
-void waiter_done(void *opaque, int result);	/* a vxhs_done_fn */
+void waiter_done(void *opaque, int result); /* a vxhs_done_fn */
 /* Waits until at most max requests are pending; returns the first error. */
 int waiter_wait(struct waiter *w, unsigned int max);
 
