@@ -215,8 +215,7 @@ int cmd_bench(int argc, char **argv)
 			die_usage("bench", "unknown option");
 		}
 	}
-	if (argc - optind != 1)
-		die_usage("bench", "expected the vdisk id");
+	expect_args("bench", argc - optind, 1);
 
 	if (open_vdisk(&ca, argv[optind], &ctx, &b->vd))
 		goto free_b;

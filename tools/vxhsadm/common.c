@@ -35,6 +35,13 @@ void die_usage(const char *cmd, const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+void expect_args(const char *cmd, int got, int want)
+{
+	if (got != want)
+		die_usage(cmd, "expected %d argument%s, got %d", want,
+			  want == 1 ? "" : "s", got);
+}
+
 uint64_t parse_size_arg(const char *cmd, const char *what, const char *text)
 {
 	uint64_t v;

@@ -58,9 +58,7 @@ static int parse(const char *cmd, const char *help, int argc, char **argv,
 			die_usage(cmd, "unknown option");
 		}
 	}
-	if (argc - optind != want_pos)
-		die_usage(cmd, "expected %d argument%s, got %d", want_pos,
-			  want_pos == 1 ? "" : "s", argc - optind);
+	expect_args(cmd, argc - optind, want_pos);
 	return optind;
 }
 

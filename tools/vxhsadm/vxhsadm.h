@@ -24,6 +24,8 @@ struct command {
 void die_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exits with a usage error unless exactly want positional arguments. */
+void expect_args(const char *cmd, int got, int want);
 uint64_t parse_size_arg(const char *cmd, const char *what, const char *text);
 
 /* Options every protocol command takes, and the open vdisk they give. */
