@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+"""vxhsd under systemd's protocols, without systemd running:
+
+- sd_notify: READY=1 once listening, STOPPING=1 on SIGTERM, through a
+  NOTIFY_SOCKET datagram socket as systemd provides it;
+- socket activation: systemd-socket-activate passes a listening socket, and
+  a client served through it gets answers (vxhsadm stat).
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    print(("ok - " if cond else "not ok - ") + what)
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def notify(vxhsd, tmp, vdir):
+    path = os.path.join(tmp, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    env = dict(os.environ, NOTIFY_SOCKET=path)
+    proc = subprocess.Popen([vxhsd, "--dir", vdir, "--listen", "127.0.0.1",
+                             "--port", "0", "--log-level", "warning"],
+                            env=env)
+    try:
+        msg = sock.recv(4096).decode()
+        check("READY=1" in msg.split("\n"), f"READY=1 once listening ({msg!r})")
+        proc.send_signal(signal.SIGTERM)
+        msg = sock.recv(4096).decode()
+        check("STOPPING=1" in msg.split("\n"),
+              f"STOPPING=1 on SIGTERM ({msg!r})")
+    finally:
+        check(proc.wait(timeout=30) == 0, "exits 0 after SIGTERM")
+        sock.close()
+
+
+def activation(vxhsd, vxhsadm, tmp, vdir):
+    activate = shutil.which("systemd-socket-activate")
+    if not activate:
+        print("Bail out! systemd-socket-activate is missing (package systemd)")
+        sys.exit(1)
+    port = free_port()
+    proc = subprocess.Popen([activate, "-l", f"127.0.0.1:{port}", vxhsd,
+                             "--dir", vdir, "--log-level", "warning"],
+                            stderr=subprocess.PIPE)
+    try:
+        out = None
+        for _ in range(100):
+            r = subprocess.run([vxhsadm, "stat", "--agent",
+                                f"127.0.0.1:{port}", "disk0"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                out = r.stdout
+                break
+            time.sleep(0.1)
+        check(out is not None and "size:        1048576 bytes" in out,
+              "a client is served through the socket systemd passed")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    err = proc.stderr.read().decode()
+    check("listening on" not in err,
+          "vxhsd opened no sockets of its own when given one")
+
+
+def main():
+    vxhsd, vxhsadm = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        vdir = os.path.join(tmp, "vdisks")
+        os.mkdir(vdir)
+        with open(os.path.join(vdir, "disk0"), "wb") as f:
+            f.truncate(1 << 20)
+        notify(vxhsd, tmp, vdir)
+        activation(vxhsd, vxhsadm, tmp, vdir)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
