@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+"""Bad command lines and configuration files get a clear error and the
+documented exit code (2: usage, 1: the operation failed) from vxhsd and
+vxhsadm; good ones work."""
+import os
+import subprocess
+import sys
+import tempfile
+
+passed = failed = 0
+
+
+def expect(cmd, code, text, what):
+    global passed, failed
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    ok = r.returncode == code and text in out
+    print(("ok - " if ok else "not ok - ") + what)
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"#   exit {r.returncode}, wanted {code} and {text!r} in:")
+        print("#   " + out.replace("\n", "\n#   "))
+
+
+def main():
+    vxhsd, adm = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[vxhsd]\ndir=/tmp\nporrt=1\n")
+        expect([vxhsd], 2, "no vdisk directory", "vxhsd without --dir")
+        expect([vxhsd, "--dir", d, "--port", "70000"], 2,
+               "invalid value '70000' for --port (out of range)",
+               "vxhsd port out of range")
+        expect([vxhsd, "--dir", d, "--max-io", "lots"], 2,
+               "invalid value 'lots' for --max-io", "vxhsd bad size")
+        expect([vxhsd, "--dir", d, "--bogus"], 2, "unrecognized option",
+               "vxhsd unknown option")
+        expect([vxhsd, "--config", conf], 2, "key 'porrt': unknown key",
+               "configuration file with an unknown key")
+        expect([vxhsd, "--config", os.path.join(d, "none.conf")], 2,
+               "none.conf", "missing configuration file named explicitly")
+        expect([vxhsd, "--dir", os.path.join(d, "nope"), "--no-tcp",
+                "--unix", os.path.join(d, "s")], 1,
+               "cannot open the vdisk directory", "vxhsd missing directory")
+        expect([vxhsd, "--dir", d, "--no-tcp"], 1,
+               "nothing to listen on", "vxhsd with nothing to listen on")
+        expect([vxhsd, "--help"], 0, "Usage: vxhsd", "vxhsd --help")
+
+        expect([adm], 2, "Usage: vxhsadm", "vxhsadm without a command")
+        expect([adm, "frobnicate"], 2, "unknown command 'frobnicate'",
+               "vxhsadm unknown command")
+        for c in ["create", "resize", "delete", "list", "stat", "read",
+                  "write", "bench"]:
+            expect([adm, c, "--help"], 0, f"Usage: vxhsadm {c}",
+                   f"vxhsadm {c} --help")
+        expect([adm, "create", "--dir", d, "../x", "1G"], 2,
+               "vdisk id '../x' is invalid", "create with a path in the id")
+        expect([adm, "create", "--dir", d, "a" * 64, "1G"], 2,
+               "is invalid", "create with a 64-character id")
+        expect([adm, "create", "--dir", d, "v", "1000"], 2,
+               "multiple of 512", "create with an odd size")
+        expect([adm, "create", "--dir", d, "v", "12Q"], 2, "not a size",
+               "create with a bad size")
+        expect([adm, "create", "--dir", d, "v", "1M"], 0, "created vdisk v",
+               "create")
+        expect([adm, "create", "--dir", d, "v", "1M"], 1,
+               "it already exists", "create over an existing vdisk")
+        expect([adm, "resize", "--dir", d, "v", "512K"], 1, "add --shrink",
+               "shrinking needs --shrink")
+        expect([adm, "resize", "--dir", d, "v", "2M"], 0,
+               "from 1 MiB to 2 MiB", "resize")
+        expect([adm, "list", "--dir", d], 0, "2 MiB", "list")
+        expect([adm, "delete", "--dir", d, "nope"], 1, "no vdisk nope",
+               "delete a missing vdisk")
+        expect([adm, "stat", "--agent", "127.0.0.1:1", "v"], 1,
+               "Connection refused", "stat against no agent")
+        expect([adm, "stat", "--agent", "127.0.0.1:0", "v"], 2,
+               "port '0' is not a number from 1 to 65535", "bad agent port")
+        expect([adm, "stat", "--agent", "[::1", "v"], 2, "missing ']'",
+               "bad IPv6 agent address")
+        expect([adm, "bench", "--qd", "0", "v"], 2, "--qd takes 1 to 4096",
+               "bench with queue depth 0")
+        expect([adm, "delete", "--dir", d, "v"], 0, "deleted vdisk v",
+               "delete")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
