@@ -208,11 +208,8 @@ int cmd_bench(int argc, char **argv)
 		case 'P':
 			parseable = true;
 			break;
-		case 'h':
-			fputs(help, stdout);
-			exit(EXIT_OK);
 		default:
-			die_usage("bench", "unknown option");
+			help_or_die("bench", help, opt);
 		}
 	}
 	expect_args("bench", argc - optind, 1);

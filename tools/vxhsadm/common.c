@@ -35,6 +35,14 @@ void die_usage(const char *cmd, const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+void help_or_die(const char *cmd, const char *help, int opt)
+{
+	if (opt != 'h')
+		die_usage(cmd, "unknown option");
+	fputs(help, stdout);
+	exit(EXIT_OK);
+}
+
 void expect_args(const char *cmd, int got, int want)
 {
 	if (got != want)

@@ -50,11 +50,8 @@ static int parse(const char *cmd, const char *help, int argc, char **argv,
 		case 'l':
 			a->length = parse_size_arg(cmd, "length", optarg);
 			break;
-		case 'h':
-			fputs(help, stdout);
-			exit(EXIT_OK);
 		default:
-			die_usage(cmd, "unknown option");
+			help_or_die(cmd, help, opt);
 		}
 	}
 	expect_args(cmd, argc - optind, want_pos);

@@ -24,6 +24,10 @@ struct command {
 void die_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The end of every option switch: -h prints help, anything else is an
+ * error; both exit. */
+void help_or_die(const char *cmd, const char *help, int opt)
+	__attribute__((noreturn));
 /* Exits with a usage error unless exactly want positional arguments. */
 void expect_args(const char *cmd, int got, int want);
 uint64_t parse_size_arg(const char *cmd, const char *what, const char *text);
