@@ -141,7 +141,6 @@ static void start_probe(struct vxhs_vdisk *vd)
 		vd_probe_done(vd, -ENOMEM);
 		return;
 	}
-	conn->probe_vd = vd;
 	req = req_alloc(vd, op, NULL, 0, 0, 0);
 	if (!req) {
 		conn_free(conn);

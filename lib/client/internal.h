@@ -78,8 +78,7 @@ struct vxhs_agent {
 struct vxhs_conn {
 	struct vxhs_ctx *ctx;
 	struct vxhs_agent *agent;
-	bool dead;		     /* freed at the end of the loop */
-	struct vxhs_vdisk *probe_vd; /* set for failover probes */
+	bool dead; /* freed at the end of the loop */
 	enum conn_state state;
 	int fd;
 	uint32_t events; /* registered with epoll */
@@ -159,7 +158,6 @@ struct vxhs_vdisk {
 	atomic_uint nr_waiting;	  /* requests in the retry queue */
 	struct list_head retry;	  /* io->link */
 	unsigned int nr_inflight; /* ios on connections */
-	unsigned int nr_reqs;	  /* caller requests not done */
 	uint64_t trouble_start;
 	unsigned int probe_idx;	  /* next agent to probe */
 	unsigned int probes_left; /* OPENING: one pass */

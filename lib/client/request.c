@@ -75,8 +75,6 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 static void req_complete(struct vxhs_req *req)
 {
 	req->completed = true;
-	if (req->vd && !req->probe)
-		req->vd->nr_reqs--;
 	req->done(req->opaque, req->result);
 }
 
@@ -171,7 +169,6 @@ void req_dispatch(struct vxhs_req *req)
 	struct vxhs_vdisk *vd = req->vd;
 	enum vd_state state = vd_state(vd);
 
-	vd->nr_reqs++;
 	/* The retry queue is bounded for new work; requests already in
 	 * flight always get their place back. */
 	if ((state == VD_QUIESCE || state == VD_FAILOVER) &&
