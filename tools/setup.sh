@@ -19,7 +19,8 @@ TCMU_DIR="$DEPS/tcmu-runner-$TCMU_VERSION"
 PACKAGES=(
 	cmake make gcc pkg-config python3 xz-utils clang-format
 	libcmocka-dev libsystemd-dev libglib2.0-dev
-	nbdkit qemu-utils
+	nbdkit qemu-utils binutils
+	tcmu-runner
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * The handler's configuration string (docs/handler.md has the grammar):
+ *
+ *   vxhs/<vdisk>[@<agent>[+<agent>...]][;<option>=<value>...]
+ *
+ * and the agent groups file that names longer agent lists. Pure parsing: no
+ * sockets, no tcmu-runner, so the unit tests and the fuzzer drive it alone.
+ */
+#ifndef VXHS_HANDLER_CFGSTRING_H
+#define VXHS_HANDLER_CFGSTRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vxhs/client.h"
+#include "vxhs/wire.h"
+
+#define VXHS_CFG_PREFIX "vxhs/"
+/* The kernel keeps at most this much of dev_config (prefix included). */
+#define VXHS_CFG_MAX		255
+#define VXHS_CFG_DEFAULT_SOCKET "/run/vxhsd/vxhsd.sock"
+#define VXHS_CFG_GROUPS_FILE	"/etc/vxhs/agents.conf"
+/* Overrides VXHS_CFG_GROUPS_FILE (tests, unusual installations). */
+#define VXHS_CFG_GROUPS_ENV "VXHS_AGENTS_CONF"
+
+#define VXHS_CFG_NAME_MAX 64
+#define VXHS_CFG_PATH_MAX 192
+
+struct vxhs_cfg {
+	char vdisk[VXHS_VDISK_ID_MAX + 1];
+	char group[VXHS_CFG_NAME_MAX]; /* "" unless group= was given */
+	struct vxhs_agent_addr agents[VXHS_MAX_AGENTS];
+	unsigned int nr_agents;
+	char tls_dir[VXHS_CFG_PATH_MAX]; /* "" for plain TCP */
+	/* 0: the client library's default */
+	unsigned int conns;
+	unsigned int connect_timeout;  /* seconds */
+	unsigned int io_timeout;       /* seconds */
+	unsigned int failover_timeout; /* seconds */
+	unsigned int cmd_time_out;     /* tcmu-runner's own option */
+	bool default_agent;	       /* no agent named: the local vxhsd */
+};
+
+/*
+ * Parses a full cfgstring ("vxhs/..."); reads groups_file (NULL: the
+ * default, or $VXHS_AGENTS_CONF) only when group= is used. Returns 0, or
+ * -EINVAL with a message naming the problem in err.
+ */
+int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
+		   struct vxhs_cfg *cfg, char *err, size_t errlen);
+
+/* Fills client open options from a parsed configuration. */
+void vxhs_cfg_open_opts(const struct vxhs_cfg *cfg,
+			struct vxhs_open_opts *opts);
+
+/* "agent1, agent2" for log messages. */
+void vxhs_cfg_format_agents(const struct vxhs_cfg *cfg, char *buf, size_t len);
+
+#endif /* VXHS_HANDLER_CFGSTRING_H */

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * The life of a LUN: checking a cfgstring, opening the vdisk behind it,
+ * fitting the LUN's geometry and caches to what the agent offers, resizing
+ * and re-pointing it (reconfig), losing the agents, and closing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "vxhs_handler.h"
+#include "libtcmu.h"
+
+/* check_config looks for the vdisk, but must not hold targetcli long. */
+#define CHECK_TIMEOUT_S 5
+/* Unmap ranges sent as one DISCARD; small enough to finish in a timeout. */
+#define MAX_UNMAP_BYTES (1ull << 30)
+/* Granularity of hole punching on the file systems agents use. */
+#define UNMAP_GRAN_BYTES 4096u
+
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int result;
+};
+
+static void waiter_done(void *opaque, int result)
+{
+	struct waiter *w = opaque;
+
+	pthread_mutex_lock(&w->lock);
+	w->result = result;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Refreshes the vdisk's size and features from the agent. */
+static int stat_sync(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info)
+{
+	struct waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			    .cond = PTHREAD_COND_INITIALIZER };
+	int ret;
+
+	ret = vxhs_stat(vd, waiter_done, &w);
+	if (!ret) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		ret = w.result;
+	}
+	vxhs_vdisk_get_info(vd, info);
+	return ret;
+}
+
+void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why)
+{
+	if (atomic_exchange(&vdev->conn_lost, true))
+		return;
+	tcmu_dev_err(vdev->dev,
+		     "vdisk %s: %s; commands get BUSY while tcmu-runner "
+		     "reopens the vdisk\n",
+		     vdev->cfg.vdisk, why);
+	tcmu_notify_conn_lost(vdev->dev);
+}
+
+static unsigned int failover_seconds(const struct vxhs_cfg *cfg)
+{
+	struct vxhs_open_opts opts;
+
+	vxhs_cfg_open_opts(cfg, &opts);
+	return opts.failover_deadline_ms / 1000;
+}
+
+static void on_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
+		     unsigned int agent, void *opaque)
+{
+	struct vxhs_dev *vdev = opaque;
+	char name[VXHS_HOST_MAX + 16], why[VXHS_HOST_MAX + 96];
+
+	/* A vdisk being replaced by reconfig has nothing left to say; the
+	 * lock also keeps vdev->cfg still while we read it. */
+	pthread_rwlock_rdlock(&vdev->lock);
+	if (vdev->vd != vd)
+		goto unlock;
+	vxhs_agent_addr_format(&vdev->cfg.agents[agent], name, sizeof(name));
+	switch (ev) {
+	case VXHS_EVENT_QUIESCE:
+		tcmu_dev_warn(vdev->dev,
+			      "vdisk %s: lost agent %s; commands wait while "
+			      "another agent is tried (up to %u s)\n",
+			      vdev->cfg.vdisk, name,
+			      failover_seconds(&vdev->cfg));
+		break;
+	case VXHS_EVENT_ACTIVE:
+		tcmu_dev_info(vdev->dev, "vdisk %s: I/O resumed on agent %s\n",
+			      vdev->cfg.vdisk, name);
+		break;
+	case VXHS_EVENT_FAILED:
+		snprintf(why, sizeof(why),
+			 "no agent took over after %s was lost", name);
+		vxhs_report_conn_lost(vdev, why);
+		break;
+	}
+unlock:
+	pthread_rwlock_unlock(&vdev->lock);
+}
+
+static int open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
+		      struct vxhs_ctx *ctx, struct vxhs_vdisk **vd)
+{
+	struct vxhs_open_opts opts;
+	char agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16)];
+	int ret;
+
+	vxhs_cfg_open_opts(cfg, &opts);
+	opts.event = on_event;
+	opts.event_opaque = vdev;
+	ret = vxhs_vdisk_open(ctx, cfg->vdisk, &opts, vd);
+	if (ret) {
+		vxhs_cfg_format_agents(cfg, agents, sizeof(agents));
+		tcmu_dev_err(vdev->dev, "cannot open vdisk %s on %s: %s\n",
+			     cfg->vdisk, agents, vxhs_errmsg());
+	}
+	return ret;
+}
+
+/*
+ * The LUN may be smaller than the vdisk (it then exports the vdisk's first
+ * bytes only), never larger: writes past the vdisk's end would fail.
+ */
+static int check_size(struct tcmu_device *dev, const char *vdisk_id,
+		      uint64_t lun_bytes, const struct vxhs_vdisk_info *info)
+{
+	char lun[32], vdisk[32];
+
+	vxhs_format_size(lun_bytes, lun, sizeof(lun));
+	vxhs_format_size(info->size, vdisk, sizeof(vdisk));
+	if (lun_bytes > info->size) {
+		tcmu_dev_err(dev,
+			     "vdisk %s: the LUN (%" PRIu64 " bytes, %s) is "
+			     "larger than the vdisk (%" PRIu64 " bytes, %s); "
+			     "grow the vdisk first (vxhsadm resize) or give "
+			     "the LUN a size of at most %" PRIu64 " bytes\n",
+			     vdisk_id, lun_bytes, lun, info->size, vdisk,
+			     info->size);
+		return -EINVAL;
+	}
+	if (lun_bytes < info->size)
+		tcmu_dev_info(dev,
+			      "vdisk %s: the LUN (%s) exports only the first "
+			      "%s of the vdisk (%s)\n",
+			      vdisk_id, lun, lun, vdisk);
+	return 0;
+}
+
+/* Write cache and thin provisioning as the agent's extensions allow. */
+static void apply_features(struct vxhs_dev *vdev,
+			   const struct vxhs_vdisk_info *info)
+{
+	struct tcmu_device *dev = vdev->dev;
+	uint32_t bs = tcmu_dev_get_block_size(dev);
+	uint32_t gran = UNMAP_GRAN_BYTES > bs ? UNMAP_GRAN_BYTES / bs : 1;
+
+	vdev->features = info->features;
+	vdev->write_through = false;
+	/* v34 acknowledges a write once it is stable: no cache to report. */
+	tcmu_dev_set_write_cache_enabled(dev, info->features & VXHS_FEAT_FLUSH);
+	tcmu_dev_set_unmap_enabled(dev, info->features & VXHS_FEAT_DISCARD);
+	if (info->features & VXHS_FEAT_DISCARD) {
+		tcmu_dev_set_max_unmap_len(dev, MAX_UNMAP_BYTES / bs);
+		/* Whole ranges, not granule-sized pieces: one DISCARD each. */
+		tcmu_dev_set_opt_unmap_gran(dev, gran, false);
+		/* Non-zero: tcmu-runner divides by it for WRITE SAME. */
+		tcmu_dev_set_unmap_gran_align(dev, gran);
+	}
+}
+
+static int check_geometry(struct tcmu_device *dev, const char *vdisk_id,
+			  const struct vxhs_vdisk_info *info)
+{
+	uint32_t bs = tcmu_dev_get_block_size(dev);
+
+	if (bs < 512 || bs > 65536 || (bs & (bs - 1))) {
+		tcmu_dev_err(dev,
+			     "vdisk %s: block size %u is not a power of two "
+			     "from 512 to 65536\n",
+			     vdisk_id, bs);
+		return -EINVAL;
+	}
+	return check_size(dev, vdisk_id, tcmu_dev_get_num_lbas(dev) * bs, info);
+}
+
+static void log_opened(struct vxhs_dev *vdev,
+		       const struct vxhs_vdisk_info *info, bool reopen)
+{
+	char size[32], agent[VXHS_HOST_MAX + 16];
+
+	vxhs_format_size(info->size, size, sizeof(size));
+	vxhs_agent_addr_format(&vdev->cfg.agents[info->agent], agent,
+			       sizeof(agent));
+	tcmu_dev_info(vdev->dev,
+		      "vdisk %s %s on agent %s (%s): %s, block size %u, "
+		      "write cache %s, unmap %s\n",
+		      vdev->cfg.vdisk, reopen ? "reopened" : "opened", agent,
+		      info->agent_name[0] ? info->agent_name : "v34 agent",
+		      size, tcmu_dev_get_block_size(vdev->dev),
+		      info->features & VXHS_FEAT_FLUSH ? "on (FLUSH)" :
+							 "off (stable writes)",
+		      info->features & VXHS_FEAT_DISCARD ? "on (DISCARD)" :
+							   "off");
+}
+
+static int parse_for_dev(struct tcmu_device *dev, const char *cfgstring,
+			 struct vxhs_cfg *cfg)
+{
+	char err[512];
+
+	if (vxhs_cfg_parse(cfgstring, NULL, cfg, err, sizeof(err))) {
+		tcmu_dev_err(dev, "invalid configuration '%s': %s\n", cfgstring,
+			     err);
+		return -EINVAL;
+	}
+	if (cfg->tls_dir[0]) {
+		tcmu_dev_err(dev,
+			     "tls=%s: TLS is not supported by this "
+			     "version of handler_vxhs\n",
+			     cfg->tls_dir);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+bool handler_check_config(const char *cfgstring, char **reason)
+{
+	struct vxhs_vdisk *vd;
+	struct vxhs_ctx *ctx;
+	struct vxhs_open_opts opts;
+	struct vxhs_cfg cfg;
+	char err[2048], agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16)];
+	int ret;
+
+	if (vxhs_cfg_parse(cfgstring, NULL, &cfg, err, sizeof(err)))
+		goto fail;
+	if (cfg.tls_dir[0]) {
+		snprintf(err, sizeof(err),
+			 "tls=: TLS is not supported by this version");
+		goto fail;
+	}
+
+	/* Well formed; now make sure the vdisk is there. */
+	ret = vxhs_shared_ctx_get(&ctx);
+	if (ret) {
+		snprintf(err, sizeof(err), "cannot start the client: %s",
+			 vxhs_errmsg());
+		goto fail;
+	}
+	vxhs_cfg_open_opts(&cfg, &opts);
+	opts.connect_timeout_ms =
+		MIN(opts.connect_timeout_ms, CHECK_TIMEOUT_S * 1000u);
+	opts.io_timeout_ms = MIN(opts.io_timeout_ms, CHECK_TIMEOUT_S * 1000u);
+	opts.max_attempts = 1;
+	ret = vxhs_vdisk_open(ctx, cfg.vdisk, &opts, &vd);
+	if (ret) {
+		vxhs_cfg_format_agents(&cfg, agents, sizeof(agents));
+		snprintf(err, sizeof(err), "vdisk %s on %s: %s", cfg.vdisk,
+			 agents, vxhs_errmsg());
+	} else {
+		vxhs_vdisk_close(vd);
+	}
+	vxhs_shared_ctx_put();
+	if (ret)
+		goto fail;
+	return true;
+
+fail:
+	if (asprintf(reason, "%s", err) < 0)
+		*reason = NULL;
+	return false;
+}
+
+int handler_open(struct tcmu_device *dev, bool reopen)
+{
+	struct vxhs_vdisk_info info;
+	struct vxhs_ctx *ctx;
+	struct vxhs_dev *vdev;
+	int ret;
+
+	vdev = calloc(1, sizeof(*vdev));
+	if (!vdev)
+		return -ENOMEM;
+	vdev->dev = dev;
+	pthread_rwlock_init(&vdev->lock, NULL);
+	ret = parse_for_dev(dev, tcmu_dev_get_cfgstring(dev), &vdev->cfg);
+	if (ret)
+		goto free_vdev;
+	ret = vxhs_shared_ctx_get(&ctx);
+	if (ret) {
+		tcmu_dev_err(dev, "cannot start the vxhs client: %s\n",
+			     vxhs_errmsg());
+		goto free_vdev;
+	}
+	ret = open_vdisk(vdev, &vdev->cfg, ctx, &vdev->vd);
+	if (ret)
+		goto put_ctx;
+	vxhs_vdisk_get_info(vdev->vd, &info);
+	ret = check_geometry(dev, vdev->cfg.vdisk, &info);
+	if (ret)
+		goto close_vdisk;
+	apply_features(vdev, &info);
+	tcmur_dev_set_private(dev, vdev);
+	log_opened(vdev, &info, reopen);
+	return 0;
+
+close_vdisk:
+	vxhs_vdisk_close(vdev->vd);
+put_ctx:
+	vxhs_shared_ctx_put();
+free_vdev:
+	pthread_rwlock_destroy(&vdev->lock);
+	free(vdev);
+	return ret;
+}
+
+void handler_close(struct tcmu_device *dev)
+{
+	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
+	struct vxhs_vdisk *vd;
+
+	if (!vdev)
+		return;
+	pthread_rwlock_wrlock(&vdev->lock);
+	vd = vdev->vd;
+	vdev->vd = NULL;
+	pthread_rwlock_unlock(&vdev->lock);
+	vxhs_vdisk_close(vd);
+	vxhs_shared_ctx_put();
+	tcmur_dev_set_private(dev, NULL);
+	tcmu_dev_info(dev, "vdisk %s closed\n", vdev->cfg.vdisk);
+	pthread_rwlock_destroy(&vdev->lock);
+	free(vdev);
+}
+
+static int reconfig_size(struct vxhs_dev *vdev, uint64_t new_size)
+{
+	struct vxhs_vdisk_info info;
+	int ret;
+
+	pthread_rwlock_rdlock(&vdev->lock);
+	ret = stat_sync(vdev->vd, &info);
+	pthread_rwlock_unlock(&vdev->lock);
+	if (ret) {
+		tcmu_dev_err(vdev->dev,
+			     "vdisk %s: cannot check its size for the new LUN "
+			     "size: %s\n",
+			     vdev->cfg.vdisk, strerror(-ret));
+		return ret;
+	}
+	ret = check_size(vdev->dev, vdev->cfg.vdisk, new_size, &info);
+	if (!ret)
+		tcmu_dev_info(vdev->dev,
+			      "vdisk %s: LUN size now %" PRIu64 " bytes\n",
+			      vdev->cfg.vdisk, new_size);
+	return ret;
+}
+
+/* Opens the new vdisk before letting go of the old one. */
+static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
+{
+	struct vxhs_vdisk_info info;
+	struct vxhs_vdisk *vd, *old;
+	struct vxhs_ctx *ctx;
+	struct vxhs_cfg cfg;
+	int ret;
+
+	ret = parse_for_dev(vdev->dev, cfgstring, &cfg);
+	if (ret)
+		return ret;
+	ret = vxhs_shared_ctx_get(&ctx);
+	if (ret)
+		return ret;
+	ret = open_vdisk(vdev, &cfg, ctx, &vd);
+	if (ret)
+		goto put_ctx;
+	vxhs_vdisk_get_info(vd, &info);
+	ret = check_geometry(vdev->dev, cfg.vdisk, &info);
+	if (ret) {
+		vxhs_vdisk_close(vd);
+		goto put_ctx;
+	}
+
+	pthread_rwlock_wrlock(&vdev->lock);
+	old = vdev->vd;
+	vdev->vd = vd;
+	vdev->cfg = cfg;
+	pthread_rwlock_unlock(&vdev->lock);
+	apply_features(vdev, &info);
+	atomic_store(&vdev->conn_lost, false);
+	log_opened(vdev, &info, true);
+	/* Commands still on the old vdisk end BUSY and are retried. */
+	vxhs_vdisk_close(old);
+put_ctx:
+	vxhs_shared_ctx_put();
+	return ret;
+}
+
+static int reconfig_write_cache(struct vxhs_dev *vdev, bool enable)
+{
+	if (enable && !(vdev->features & VXHS_FEAT_FLUSH)) {
+		tcmu_dev_err(vdev->dev,
+			     "vdisk %s: cannot enable the write cache: the "
+			     "agent has no FLUSH, and its writes are stable "
+			     "when acknowledged\n",
+			     vdev->cfg.vdisk);
+		return -EOPNOTSUPP;
+	}
+	/* Cache off on a flushing agent: every write is flushed. */
+	vdev->write_through = !enable && (vdev->features & VXHS_FEAT_FLUSH);
+	tcmu_dev_set_write_cache_enabled(vdev->dev, enable);
+	tcmu_dev_info(vdev->dev, "vdisk %s: write cache %s\n", vdev->cfg.vdisk,
+		      enable ? "on" : "off");
+	return 0;
+}
+
+int handler_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg)
+{
+	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
+
+	switch (cfg->type) {
+	case TCMULIB_CFG_DEV_SIZE:
+		return reconfig_size(vdev, cfg->data.dev_size);
+	case TCMULIB_CFG_DEV_CFGSTR:
+		return reconfig_cfgstring(vdev, cfg->data.dev_cfgstring);
+	case TCMULIB_CFG_WRITE_CACHE:
+		return reconfig_write_cache(vdev, cfg->data.write_cache);
+	}
+	return -EOPNOTSUPP;
+}

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * The I/O callouts. Each queues requests with the client library and
+ * returns TCMU_STS_OK ("queued"); the library's I/O thread completes the
+ * command through tcmur_cmd_complete(). A non-OK return value is a
+ * completion on the spot, which tcmu-runner reports itself.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <scsi/scsi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "vxhs_handler.h"
+
+#ifndef COMPARE_AND_WRITE
+#define COMPARE_AND_WRITE 0x89
+#endif
+#ifndef WRITE_VERIFY_16
+#define WRITE_VERIFY_16 0x8e
+#endif
+
+/* WRITE SAME and zeroing without the agent's help: a pattern buffer this
+ * big, repeated FILL_IOVS times per request. */
+#define FILL_BUF_BYTES (1u << 20)
+#define FILL_IOVS      16
+
+/* One SCSI command (or one piece of an UNMAP) on its way to the agent. */
+struct hcmd {
+	struct vxhs_dev *vdev;
+	struct vxhs_vdisk *vd; /* the vdisk it went to */
+	struct tcmur_cmd *cmd;
+	const char *what;
+	uint64_t off, len;
+	bool write;	   /* a media error is a write error */
+	bool flush_after;  /* FUA, or the write cache is off */
+	struct iovec *iov; /* tcmu-runner's, valid until completion */
+	int iov_cnt;
+	/* fill: the pattern, and what is left to write */
+	uint8_t *buf;
+	size_t buf_len;
+	uint64_t fill_off, fill_left;
+};
+
+static struct hcmd *hcmd_new(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+			     const char *what, uint64_t off, uint64_t len,
+			     bool write)
+{
+	struct hcmd *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->vdev = tcmur_dev_get_private(dev);
+	h->cmd = cmd;
+	h->what = what;
+	h->off = off;
+	h->len = len;
+	h->write = write;
+	return h;
+}
+
+static void hcmd_free(struct hcmd *h)
+{
+	free(h->buf);
+	free(h);
+}
+
+static void hcmd_finish(struct hcmd *h, int result)
+{
+	struct tcmu_device *dev = h->vdev->dev;
+	uint8_t *sense = h->cmd->lib_cmd ? h->cmd->lib_cmd->sense_buf : NULL;
+	int sts = vxhs_status(result, h->write, sense);
+
+	if (result == -ENOTCONN)
+		vxhs_report_conn_lost(h->vdev, "failover gave up");
+	else if (sts == TCMU_STS_BUSY || sts == TCMU_STS_TIMEOUT ||
+		 sts == TCMU_STS_NO_RESOURCE)
+		tcmu_dev_dbg(dev, "vdisk %s: %s at %" PRIu64 ": %s, retry\n",
+			     h->vdev->cfg.vdisk, h->what, h->off,
+			     strerror(-result));
+	else if (result)
+		tcmu_dev_err(dev,
+			     "vdisk %s: %s of %" PRIu64 " bytes at %" PRIu64
+			     " failed: %s\n",
+			     h->vdev->cfg.vdisk, h->what, h->len, h->off,
+			     strerror(-result));
+	tcmur_cmd_complete(dev, h->cmd, sts);
+	hcmd_free(h);
+}
+
+/*
+ * The submission of a request, or a synchronous error. A vdisk that reconfig
+ * or close is replacing takes no more requests: they end BUSY.
+ */
+typedef int (*submit_fn)(struct hcmd *h, vxhs_done_fn done);
+
+static int submit_locked(struct hcmd *h, submit_fn fn, vxhs_done_fn done)
+{
+	/* Once submitted, h may complete and be freed at any moment. */
+	struct vxhs_dev *vdev = h->vdev;
+	int ret;
+
+	pthread_rwlock_rdlock(&vdev->lock);
+	if (!h->vd)
+		h->vd = vdev->vd;
+	if (h->vd && h->vd == vdev->vd)
+		ret = fn(h, done);
+	else
+		ret = -ECANCELED;
+	pthread_rwlock_unlock(&vdev->lock);
+	return ret;
+}
+
+/* From a callout: a synchronous failure completes the command at once. */
+static int start(struct hcmd *h, submit_fn fn, vxhs_done_fn done)
+{
+	int ret = submit_locked(h, fn, done);
+	int sts;
+
+	if (!ret)
+		return TCMU_STS_OK;
+	sts = vxhs_status(ret, h->write,
+			  h->cmd->lib_cmd ? h->cmd->lib_cmd->sense_buf : NULL);
+	tcmu_dev_dbg(h->vdev->dev, "vdisk %s: %s not queued: %s\n",
+		     h->vdev->cfg.vdisk, h->what, vxhs_errmsg());
+	hcmd_free(h);
+	return sts;
+}
+
+/* From a completion: the next step of a command, or its end. */
+static void next(struct hcmd *h, submit_fn fn, vxhs_done_fn done)
+{
+	int ret = submit_locked(h, fn, done);
+
+	if (ret)
+		hcmd_finish(h, ret);
+}
+
+static void done_finish(void *opaque, int result)
+{
+	hcmd_finish(opaque, result);
+}
+
+static int submit_flush(struct hcmd *h, vxhs_done_fn done)
+{
+	return vxhs_flush(h->vd, done, h);
+}
+
+static void done_then_flush(void *opaque, int result)
+{
+	struct hcmd *h = opaque;
+
+	if (result)
+		hcmd_finish(h, result);
+	else
+		next(h, submit_flush, done_finish);
+}
+
+/* Writes the initiator asked to reach stable storage before completion. */
+static bool wants_fua(struct tcmur_cmd *cmd)
+{
+	const uint8_t *cdb = cmd->lib_cmd ? cmd->lib_cmd->cdb : NULL;
+
+	if (!cdb)
+		return false;
+	switch (cdb[0]) {
+	case WRITE_10:
+	case WRITE_12:
+	case WRITE_16:
+	case COMPARE_AND_WRITE:
+		return cdb[1] & 0x08;
+	case WRITE_VERIFY:
+	case WRITE_VERIFY_16:
+		return true; /* verifies the medium, not a cache */
+	}
+	return false;
+}
+
+static int submit_read(struct hcmd *h, vxhs_done_fn done)
+{
+	return vxhs_readv(h->vd, h->iov, h->iov_cnt, h->off, done, h);
+}
+
+static int submit_write(struct hcmd *h, vxhs_done_fn done)
+{
+	return vxhs_writev(h->vd, h->iov, h->iov_cnt, h->off, done, h);
+}
+
+int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		 struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
+{
+	struct hcmd *h = hcmd_new(dev, cmd, "read", (uint64_t)off, len, false);
+
+	if (!h)
+		return TCMU_STS_NO_RESOURCE;
+	h->iov = iov;
+	h->iov_cnt = (int)iov_cnt;
+	return start(h, submit_read, done_finish);
+}
+
+int handler_write(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		  struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
+{
+	struct hcmd *h = hcmd_new(dev, cmd, "write", (uint64_t)off, len, true);
+
+	if (!h)
+		return TCMU_STS_NO_RESOURCE;
+	h->iov = iov;
+	h->iov_cnt = (int)iov_cnt;
+	h->flush_after = (h->vdev->features & VXHS_FEAT_FLUSH) &&
+			 (h->vdev->write_through || wants_fua(cmd));
+	return start(h, submit_write,
+		     h->flush_after ? done_then_flush : done_finish);
+}
+
+int handler_flush(struct tcmu_device *dev, struct tcmur_cmd *cmd)
+{
+	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
+	struct hcmd *h;
+
+	/* A v34 agent's acknowledged writes are already stable. */
+	if (!(vdev->features & VXHS_FEAT_FLUSH)) {
+		tcmur_cmd_complete(dev, cmd, TCMU_STS_OK);
+		return TCMU_STS_OK;
+	}
+	h = hcmd_new(dev, cmd, "flush", 0, 0, true);
+	if (!h)
+		return TCMU_STS_NO_RESOURCE;
+	return start(h, submit_flush, done_finish);
+}
+
+/* Writes the pattern over [fill_off, fill_off + fill_left), in pieces. */
+static int submit_fill(struct hcmd *h, vxhs_done_fn done)
+{
+	struct iovec iov[FILL_IOVS];
+	uint64_t left = h->fill_left, chunk = 0;
+	int n = 0;
+
+	while (left && n < FILL_IOVS) {
+		size_t piece = (size_t)MIN(left, (uint64_t)h->buf_len);
+
+		iov[n].iov_base = h->buf;
+		iov[n++].iov_len = piece;
+		left -= piece;
+		chunk += piece;
+	}
+	h->fill_left -= chunk;
+	h->fill_off += chunk;
+	return vxhs_writev(h->vd, iov, n, h->fill_off - chunk, done, h);
+}
+
+static void done_fill(void *opaque, int result)
+{
+	struct hcmd *h = opaque;
+
+	if (result || !h->fill_left)
+		hcmd_finish(h, result);
+	else
+		next(h, submit_fill, done_fill);
+}
+
+/* pattern NULL: zeroes. */
+static int start_fill(struct hcmd *h, const struct iovec *pattern, size_t block)
+{
+	h->buf_len = (size_t)MIN(h->len, (uint64_t)FILL_BUF_BYTES);
+	if (pattern)
+		h->buf_len -= h->buf_len % block;
+	h->buf = pattern ? malloc(h->buf_len) : calloc(1, h->buf_len);
+	if (!h->buf) {
+		hcmd_free(h);
+		return TCMU_STS_NO_RESOURCE;
+	}
+	for (size_t i = 0; pattern && i < h->buf_len; i += block)
+		memcpy(h->buf + i, pattern->iov_base, block);
+	h->fill_off = h->off;
+	h->fill_left = h->len;
+	return start(h, submit_fill, done_fill);
+}
+
+static int submit_zeroes(struct hcmd *h, vxhs_done_fn done)
+{
+	return vxhs_write_zeroes(h->vd, h->off, h->len, done, h);
+}
+
+static int submit_discard(struct hcmd *h, vxhs_done_fn done)
+{
+	return vxhs_discard(h->vd, h->off, h->len, done, h);
+}
+
+/*
+ * tcmu-runner reports LBPRZ: unmapped blocks read as zeroes. DISCARD and
+ * WRITE_ZEROES promise that; without either, zeroes are written.
+ */
+int handler_unmap(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
+		  uint64_t len)
+{
+	struct hcmd *h = hcmd_new(dev, cmd, "unmap", off, len, true);
+	uint64_t features;
+
+	if (!h)
+		return TCMU_STS_NO_RESOURCE;
+	features = h->vdev->features;
+	if (features & VXHS_FEAT_DISCARD)
+		return start(h, submit_discard, done_finish);
+	if (features & VXHS_FEAT_WRITE_ZEROES)
+		return start(h, submit_zeroes, done_finish);
+	return start_fill(h, NULL, 0);
+}
+
+int handler_writesame(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		      uint64_t off, uint64_t len, struct iovec *iov,
+		      size_t iov_cnt)
+{
+	uint32_t bs = tcmu_dev_get_block_size(dev);
+	struct hcmd *h;
+
+	if (iov_cnt != 1 || iov->iov_len != bs)
+		return TCMU_STS_INVALID_CDB;
+	h = hcmd_new(dev, cmd, "write same", off, len, true);
+	if (!h)
+		return TCMU_STS_NO_RESOURCE;
+	if (tcmu_iovec_zeroed(iov, iov_cnt)) {
+		if (h->vdev->features & VXHS_FEAT_WRITE_ZEROES)
+			return start(h, submit_zeroes, done_finish);
+		return start_fill(h, NULL, 0);
+	}
+	return start_fill(h, iov, bs);
+}

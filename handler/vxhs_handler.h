@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * What the parts of handler_vxhs.so share: the per-LUN state, the one client
+ * context of the process, and the entry points of each file.
+ */
+#ifndef VXHS_HANDLER_H
+#define VXHS_HANDLER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tcmu-runner.h"
+#include "tcmur_device.h"
+
+#include "cfgstring.h"
+#include "vxhs/client.h"
+
+/* One LUN (tcmu device) backed by one vdisk. */
+struct vxhs_dev {
+	struct tcmu_device *dev;
+	/*
+	 * Held for reading while submitting to vd, for writing while reconfig
+	 * or close replace it. Never held while waiting for the client's I/O
+	 * thread, which may need it for reading.
+	 */
+	pthread_rwlock_t lock;
+	struct vxhs_vdisk *vd;
+	struct vxhs_cfg cfg;
+	uint64_t features;     /* VXHS_FEAT_* of the agent in use */
+	bool write_through;    /* write cache off on a flushing agent */
+	atomic_bool conn_lost; /* tcmu_notify_conn_lost already called */
+};
+
+/* shared.c: the process's client context, made on first use. */
+int vxhs_shared_ctx_get(struct vxhs_ctx **ctx);
+void vxhs_shared_ctx_put(void);
+
+/* status.c: a client result as a TCMU status (with sense data if needed). */
+int vxhs_status(int result, bool write, uint8_t *sense);
+
+/* device.c */
+bool handler_check_config(const char *cfgstring, char **reason);
+int handler_open(struct tcmu_device *dev, bool reopen);
+void handler_close(struct tcmu_device *dev);
+int handler_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg);
+void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why);
+
+/* io.c: the I/O callouts. */
+int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		 struct iovec *iov, size_t iov_cnt, size_t len, off_t off);
+int handler_write(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		  struct iovec *iov, size_t iov_cnt, size_t len, off_t off);
+int handler_flush(struct tcmu_device *dev, struct tcmur_cmd *cmd);
+int handler_unmap(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
+		  uint64_t len);
+int handler_writesame(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		      uint64_t off, uint64_t len, struct iovec *iov,
+		      size_t iov_cnt);
+
+#endif /* VXHS_HANDLER_H */

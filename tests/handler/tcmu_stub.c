@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * The tcmu-runner side of the handler tests. The functions below are the
+ * ones tests/handler/symbols_check.py allows the module to import; this
+ * executable exports them (ENABLE_EXPORTS) so the module's undefined
+ * symbols resolve here, as they resolve in tcmu-runner.
+ */
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tcmu_stub.h"
+
+static struct tcmur_handler *registered;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[16384];
+static size_t log_len;
+
+struct tcmur_handler *stub_load(const char *path)
+{
+	void *mod = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	int (*init)(void);
+
+	if (!mod)
+		fail_msg("dlopen %s: %s", path, dlerror());
+	init = (int (*)(void))dlsym(mod, "handler_init");
+	assert_non_null(init);
+	assert_int_equal(init(), 0);
+	assert_non_null(registered);
+	return registered;
+}
+
+void stub_dev_init(struct tcmu_device *dev, const char *cfgstring,
+		   uint64_t size, uint32_t block_size)
+{
+	memset(dev, 0, sizeof(*dev));
+	snprintf(dev->cfgstring, sizeof(dev->cfgstring), "%s", cfgstring);
+	dev->block_size = block_size;
+	dev->num_lbas = size / block_size;
+}
+
+void stub_cmd_init(struct stub_cmd *c, uint8_t opcode)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->cdb[0] = opcode;
+	c->lib.cdb = c->cdb;
+	c->cmd.lib_cmd = &c->lib;
+}
+
+int stub_cmd_wait(struct stub_cmd *c, int rc)
+{
+	if (rc != TCMU_STS_OK)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	while (!c->done)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return c->status;
+}
+
+uint8_t stub_sense_key(const struct stub_cmd *c)
+{
+	return c->lib.sense_buf[2] & 0x0f;
+}
+
+uint16_t stub_sense_asc(const struct stub_cmd *c)
+{
+	return (uint16_t)(c->lib.sense_buf[12] << 8 | c->lib.sense_buf[13]);
+}
+
+bool stub_log_contains(const char *needle)
+{
+	bool found;
+
+	pthread_mutex_lock(&log_lock);
+	found = strstr(log_buf, needle) != NULL;
+	pthread_mutex_unlock(&log_lock);
+	return found;
+}
+
+void stub_log_take(char *buf, size_t len)
+{
+	pthread_mutex_lock(&log_lock);
+	snprintf(buf, len, "%s", log_buf);
+	log_len = 0;
+	log_buf[0] = '\0';
+	pthread_mutex_unlock(&log_lock);
+}
+
+void stub_log_clear(void)
+{
+	pthread_mutex_lock(&log_lock);
+	log_len = 0;
+	log_buf[0] = '\0';
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void stub_log(int level, const char *fmt, va_list ap)
+{
+	char line[2048];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (getenv("STUB_LOG"))
+		fprintf(stderr, "[%d] %s", level, line);
+	if (level > LOG_WARNING)
+		return;
+	pthread_mutex_lock(&log_lock);
+	if (log_len + strlen(line) < sizeof(log_buf)) {
+		strcpy(log_buf + log_len, line);
+		log_len += strlen(line);
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- what tcmu-runner exports ---- */
+
+int tcmur_register_handler(struct tcmur_handler *handler)
+{
+	registered = handler;
+	return 0;
+}
+
+void tcmur_cmd_complete(struct tcmu_device *dev, void *data, int rc)
+{
+	struct stub_cmd *c =
+		(struct stub_cmd *)((char *)data -
+				    offsetof(struct stub_cmd, cmd));
+
+	pthread_mutex_lock(&c->lock);
+	assert_false(c->done); /* exactly once */
+	c->done = true;
+	c->status = rc;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void tcmur_dev_set_private(struct tcmu_device *dev, void *priv)
+{
+	dev->priv = priv;
+}
+
+void *tcmur_dev_get_private(struct tcmu_device *dev)
+{
+	return dev->priv;
+}
+
+int tcmur_dev_update_size(struct tcmu_device *dev, uint64_t new_size)
+{
+	dev->num_lbas = new_size / dev->block_size;
+	return 0;
+}
+
+void tcmu_notify_conn_lost(struct tcmu_device *dev)
+{
+	atomic_fetch_add(&dev->conn_lost, 1);
+}
+
+/* ---- what libtcmu.so.2 exports ---- */
+
+char *tcmu_dev_get_cfgstring(struct tcmu_device *dev)
+{
+	return dev->cfgstring;
+}
+
+uint32_t tcmu_dev_get_block_size(struct tcmu_device *dev)
+{
+	return dev->block_size;
+}
+
+uint64_t tcmu_dev_get_num_lbas(struct tcmu_device *dev)
+{
+	return dev->num_lbas;
+}
+
+void tcmu_dev_set_write_cache_enabled(struct tcmu_device *dev, bool enabled)
+{
+	dev->write_cache = enabled;
+}
+
+void tcmu_dev_set_unmap_enabled(struct tcmu_device *dev, bool enabled)
+{
+	dev->unmap_enabled = enabled;
+}
+
+void tcmu_dev_set_max_unmap_len(struct tcmu_device *dev, uint32_t len)
+{
+	dev->max_unmap_len = len;
+}
+
+void tcmu_dev_set_opt_unmap_gran(struct tcmu_device *dev, uint32_t len,
+				 bool split)
+{
+	dev->opt_unmap_gran = len;
+	dev->split_unmaps = split;
+}
+
+void tcmu_dev_set_unmap_gran_align(struct tcmu_device *dev, uint32_t len)
+{
+	dev->unmap_gran_align = len;
+}
+
+bool tcmu_iovec_zeroed(struct iovec *iov, size_t iov_cnt)
+{
+	for (size_t i = 0; i < iov_cnt; i++)
+		for (size_t j = 0; j < iov[i].iov_len; j++)
+			if (((uint8_t *)iov[i].iov_base)[j])
+				return false;
+	return true;
+}
+
+int tcmu_sense_set_data(uint8_t *sense, uint8_t key, uint16_t asc_ascq)
+{
+	memset(sense, 0, 18);
+	sense[0] = 0x70;
+	sense[2] = key;
+	sense[7] = 0xa;
+	sense[12] = (uint8_t)(asc_ascq >> 8);
+	sense[13] = (uint8_t)asc_ascq;
+	return 2; /* CHECK CONDITION */
+}
+
+#define STUB_LOG_FN(name, level)                                       \
+	void name(struct tcmu_device *dev, const char *func, int line, \
+		  const char *fmt, ...)                                \
+	{                                                              \
+		va_list ap;                                            \
+                                                                       \
+		va_start(ap, fmt);                                     \
+		stub_log(level, fmt, ap);                              \
+		va_end(ap);                                            \
+	}
+
+STUB_LOG_FN(tcmu_crit_message, LOG_CRIT)
+STUB_LOG_FN(tcmu_err_message, LOG_ERR)
+STUB_LOG_FN(tcmu_warn_message, LOG_WARNING)
+STUB_LOG_FN(tcmu_info_message, LOG_INFO)
+STUB_LOG_FN(tcmu_dbg_message, LOG_DEBUG)

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later */
+/*
+ * A stand-in for tcmu-runner: loads handler_vxhs.so as tcmu-runner does
+ * (dlopen RTLD_NOW | RTLD_LOCAL, handler_init) and provides the functions
+ * tcmu-runner and libtcmu export to handlers, over a fake device.
+ */
+#ifndef VXHS_TCMU_STUB_H
+#define VXHS_TCMU_STUB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tcmu-runner.h"
+#include "libtcmu.h"
+#include "tcmur_device.h"
+#include "tcmur_cmd_handler.h"
+
+struct tcmu_device {
+	char cfgstring[512];
+	uint32_t block_size;
+	uint64_t num_lbas;
+	bool write_cache;
+	bool unmap_enabled;
+	uint32_t max_unmap_len, opt_unmap_gran, unmap_gran_align;
+	bool split_unmaps;
+	void *priv;
+	atomic_int conn_lost; /* tcmu_notify_conn_lost calls */
+};
+
+/* A command as tcmu-runner hands it to a callout. */
+struct stub_cmd {
+	struct tcmur_cmd cmd;
+	struct tcmulib_cmd lib;
+	uint8_t cdb[16];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int status;
+};
+
+/* Loads the module and returns the handler it registered. */
+struct tcmur_handler *stub_load(const char *path);
+
+void stub_dev_init(struct tcmu_device *dev, const char *cfgstring,
+		   uint64_t size, uint32_t block_size);
+void stub_cmd_init(struct stub_cmd *c, uint8_t opcode);
+/*
+ * The final status of a command whose callout returned rc: rc itself, or
+ * what the handler later passed to tcmur_cmd_complete.
+ */
+int stub_cmd_wait(struct stub_cmd *c, int rc);
+/* Sense key and ASC/ASCQ of a PASSTHROUGH_ERR completion. */
+uint8_t stub_sense_key(const struct stub_cmd *c);
+uint16_t stub_sense_asc(const struct stub_cmd *c);
+
+/* Everything logged at warning or above since the last call. */
+void stub_log_take(char *buf, size_t len);
+bool stub_log_contains(const char *needle);
+void stub_log_clear(void);
+
+#endif

@@ -1,0 +1,626 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * handler_vxhs.so loaded as tcmu-runner loads it, driven through its
+ * callouts against real vxhsd processes (and the fake v34 agent where a
+ * behaviour vxhsd cannot show is needed: no extensions, media errors).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <scsi/scsi.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "harness.h"
+#include "tcmu_stub.h"
+
+#define MiB	 (1024u * 1024u)
+#define LUN_SIZE (8 * MiB)
+
+static struct tcmur_handler *handler;
+
+struct rig {
+	char dir[256];
+	struct agent agent;
+	struct tcmu_device dev;
+	bool opened;
+};
+
+static void rig_start(struct rig *r, uint64_t vdisk_size)
+{
+	memset(r, 0, sizeof(*r));
+	scratch_make(r->dir, sizeof(r->dir));
+	vdisk_make(r->dir, "disk1", vdisk_size);
+	agent_start(&r->agent, r->dir, 0);
+	stub_log_clear();
+}
+
+static int rig_open(struct rig *r, const char *opts, uint64_t lun_size)
+{
+	char cfg[512];
+	int ret;
+
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@127.0.0.1/%u%s", r->agent.port,
+		 opts ? opts : "");
+	stub_dev_init(&r->dev, cfg, lun_size, 512);
+	ret = handler->open(&r->dev, false);
+	r->opened = !ret;
+	return ret;
+}
+
+static void rig_stop(struct rig *r)
+{
+	if (r->opened)
+		handler->close(&r->dev);
+	assert_null(r->dev.priv);
+	agent_kill(&r->agent, SIGTERM);
+	scratch_remove(r->dir);
+}
+
+/* Splits buf into n iovecs of uneven sizes, as the kernel's ring does. */
+static int rw(struct tcmu_device *dev, struct stub_cmd *c, bool write,
+	      void *buf, size_t len, uint64_t off, int n)
+{
+	struct iovec iov[16];
+	size_t done = 0;
+	int rc;
+
+	assert_true(n > 0 && n <= 16);
+	for (int i = 0; i < n; i++) {
+		size_t piece = i == n - 1 ? len - done : (len / n) - 8 * i;
+
+		iov[i].iov_base = (char *)buf + done;
+		iov[i].iov_len = piece;
+		done += piece;
+	}
+	stub_cmd_init(c, write ? WRITE_10 : READ_10);
+	rc = write ? handler->write(dev, &c->cmd, iov, (size_t)n, len,
+				    (off_t)off) :
+		     handler->read(dev, &c->cmd, iov, (size_t)n, len,
+				   (off_t)off);
+	return stub_cmd_wait(c, rc);
+}
+
+static int rw_simple(struct tcmu_device *dev, bool write, void *buf, size_t len,
+		     uint64_t off)
+{
+	struct stub_cmd c;
+
+	return rw(dev, &c, write, buf, len, off, 1);
+}
+
+static void fill_random(uint8_t *buf, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+static void file_read(const char *dir, const char *id, void *buf, size_t len,
+		      off_t off)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, id);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static bool all_bytes(const uint8_t *buf, size_t len, uint8_t v)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != v)
+			return false;
+	return true;
+}
+
+static void test_registration(void **state)
+{
+	(void)state;
+	assert_string_equal(handler->subtype, "vxhs");
+	assert_int_equal(handler->nr_threads, 0);
+	assert_non_null(strstr(handler->cfg_desc, "Example:"));
+	assert_non_null(strstr(handler->cfg_desc, "group="));
+	assert_non_null(handler->check_config);
+	assert_non_null(handler->open);
+	assert_non_null(handler->close);
+	assert_non_null(handler->reconfig);
+	assert_non_null(handler->read);
+	assert_non_null(handler->write);
+	assert_non_null(handler->flush);
+	assert_non_null(handler->unmap);
+	assert_non_null(handler->writesame);
+}
+
+static void expect_reason(const char *cfg, const char *needle)
+{
+	char *reason = NULL;
+
+	if (handler->check_config(cfg, &reason))
+		fail_msg("'%s' accepted", cfg);
+	assert_non_null(reason);
+	if (!strstr(reason, needle))
+		fail_msg("'%s': reason '%s' lacks '%s'", cfg, reason, needle);
+	free(reason);
+}
+
+static void test_check_config(void **state)
+{
+	struct rig r;
+	char cfg[512], *reason = NULL;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@127.0.0.1/%u", r.agent.port);
+	assert_true(handler->check_config(cfg, &reason));
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@%s;tcmur_cmd_time_out=30",
+		 r.agent.sock);
+	assert_true(handler->check_config(cfg, &reason));
+
+	/* Well formed, but the vdisk or the agent is not there. */
+	snprintf(cfg, sizeof(cfg), "vxhs/nosuchdisk@127.0.0.1/%u",
+		 r.agent.port);
+	expect_reason(cfg, "nosuchdisk");
+	expect_reason("vxhs/disk1@/nonexistent/agent.sock",
+		      "/nonexistent/agent.sock");
+	/* Malformed: the parser's reason reaches the caller. */
+	expect_reason("vxhs/disk1@host:9999", "':'");
+	expect_reason("vxhs/disk1;conns=0", "conns");
+	expect_reason("vxhs/disk1;tls=/etc/vxhs/tls", "TLS");
+	expect_reason("rbd/disk1", "vxhs/");
+	rig_stop(&r);
+}
+
+static void test_round_trip(void **state)
+{
+	size_t len = 3 * MiB + 4096;
+	uint8_t *out = malloc(len), *in = malloc(len), *file = malloc(len);
+	struct stub_cmd c;
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+	fill_random(out, len, 1);
+	assert_int_equal(rw(&r.dev, &c, true, out, len, 4096, 7), TCMU_STS_OK);
+	assert_int_equal(rw(&r.dev, &c, false, in, len, 4096, 5), TCMU_STS_OK);
+	assert_memory_equal(in, out, len);
+	/* The bytes are in the agent's file, where they were written. */
+	file_read(r.dir, "disk1", file, len, 4096);
+	assert_memory_equal(file, out, len);
+	rig_stop(&r);
+	free(out);
+	free(in);
+	free(file);
+}
+
+/* Many commands in flight on several LUNs of one process at once. */
+static void test_many_luns_in_flight(void **state)
+{
+	enum { LUNS = 3, CMDS = 64, BS = 4096 };
+	static struct stub_cmd cmds[LUNS][CMDS];
+	static uint8_t bufs[LUNS][CMDS][BS], check[BS];
+	struct tcmu_device devs[LUNS];
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	for (int l = 0; l < LUNS; l++) {
+		char id[16], cfg[512];
+
+		snprintf(id, sizeof(id), "lun%d", l);
+		vdisk_make(r.dir, id, LUN_SIZE);
+		snprintf(cfg, sizeof(cfg), "vxhs/%s@%s", id, r.agent.sock);
+		stub_dev_init(&devs[l], cfg, LUN_SIZE, 512);
+		assert_int_equal(handler->open(&devs[l], false), 0);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		bool write = pass == 0;
+
+		for (int l = 0; l < LUNS; l++) {
+			for (int i = 0; i < CMDS; i++) {
+				struct iovec iov = { bufs[l][i], BS };
+				struct stub_cmd *c = &cmds[l][i];
+				int rc;
+
+				if (write)
+					memset(bufs[l][i], l * CMDS + i, BS);
+				stub_cmd_init(c, write ? WRITE_10 : READ_10);
+				rc = write ? handler->write(&devs[l], &c->cmd,
+							    &iov, 1, BS,
+							    i * BS) :
+					     handler->read(&devs[l], &c->cmd,
+							   &iov, 1, BS, i * BS);
+				assert_int_equal(rc, TCMU_STS_OK);
+			}
+		}
+		for (int l = 0; l < LUNS; l++)
+			for (int i = 0; i < CMDS; i++)
+				assert_int_equal(stub_cmd_wait(&cmds[l][i],
+							       TCMU_STS_OK),
+						 TCMU_STS_OK);
+	}
+	for (int l = 0; l < LUNS; l++) {
+		for (int i = 0; i < CMDS; i++) {
+			memset(check, l * CMDS + i, BS);
+			assert_memory_equal(bufs[l][i], check, BS);
+		}
+		handler->close(&devs[l]);
+	}
+	rig_stop(&r);
+}
+
+static int run_flush(struct tcmu_device *dev)
+{
+	struct stub_cmd c;
+
+	stub_cmd_init(&c, SYNCHRONIZE_CACHE);
+	return stub_cmd_wait(&c, handler->flush(dev, &c.cmd));
+}
+
+static int run_unmap(struct tcmu_device *dev, uint64_t off, uint64_t len)
+{
+	struct stub_cmd c;
+
+	stub_cmd_init(&c, UNMAP);
+	return stub_cmd_wait(&c, handler->unmap(dev, &c.cmd, off, len));
+}
+
+static int run_writesame(struct tcmu_device *dev, uint8_t *block, uint64_t off,
+			 uint64_t len)
+{
+	struct iovec iov = { block, 512 };
+	struct stub_cmd c;
+
+	stub_cmd_init(&c, WRITE_SAME_16);
+	return stub_cmd_wait(&c, handler->writesame(dev, &c.cmd, off, len, &iov,
+						    1));
+}
+
+/* Writes a pattern, unmaps the middle, and checks what reads back. */
+static void check_unmap_zeroes(struct tcmu_device *dev)
+{
+	uint8_t *buf = malloc(2 * MiB);
+
+	memset(buf, 0x5a, 2 * MiB);
+	assert_int_equal(rw_simple(dev, true, buf, 2 * MiB, MiB), TCMU_STS_OK);
+	assert_int_equal(run_unmap(dev, MiB + 4096, MiB), TCMU_STS_OK);
+	assert_int_equal(rw_simple(dev, false, buf, 2 * MiB, MiB), TCMU_STS_OK);
+	assert_true(all_bytes(buf, 4096, 0x5a));
+	assert_true(all_bytes(buf + 4096, MiB, 0));
+	assert_true(all_bytes(buf + 4096 + MiB, MiB - 4096, 0x5a));
+	free(buf);
+}
+
+/* A non-zero pattern over more than the fill buffer, and zeroes. */
+static void check_writesame(struct tcmu_device *dev)
+{
+	uint64_t off = 512, len = 3 * MiB + 1536;
+	uint8_t block[512], *buf = malloc(len + 1024);
+
+	for (int i = 0; i < 512; i++)
+		block[i] = (uint8_t)(i * 7 + 1);
+	memset(buf, 0xee, len + 1024);
+	assert_int_equal(rw_simple(dev, true, buf, len + 1024, 0), TCMU_STS_OK);
+	assert_int_equal(run_writesame(dev, block, off, len), TCMU_STS_OK);
+	assert_int_equal(rw_simple(dev, false, buf, len + 1024, 0),
+			 TCMU_STS_OK);
+	assert_true(all_bytes(buf, 512, 0xee));
+	for (uint64_t b = 0; b < len / 512; b++)
+		assert_memory_equal(buf + off + b * 512, block, 512);
+	assert_true(all_bytes(buf + off + len, 512, 0xee));
+
+	memset(block, 0, sizeof(block));
+	assert_int_equal(run_writesame(dev, block, off, len), TCMU_STS_OK);
+	assert_int_equal(rw_simple(dev, false, buf, len + 1024, 0),
+			 TCMU_STS_OK);
+	assert_true(all_bytes(buf + off, len, 0));
+	assert_true(all_bytes(buf, 512, 0xee));
+	free(buf);
+}
+
+static void test_vxhsd_extensions(void **state)
+{
+	uint8_t buf[4096];
+	struct stub_cmd c;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+	/* vxhsd offers FLUSH and DISCARD: cache and thin provisioning on. */
+	assert_true(r.dev.write_cache);
+	assert_true(r.dev.unmap_enabled);
+	assert_int_equal(r.dev.opt_unmap_gran, 8);
+	assert_true(r.dev.unmap_gran_align > 0);
+	assert_false(r.dev.split_unmaps);
+	assert_int_equal(run_flush(&r.dev), TCMU_STS_OK);
+
+	/* WRITE(10) with FUA: written, then flushed, then completed. */
+	memset(buf, 0x77, sizeof(buf));
+	stub_cmd_init(&c, WRITE_10);
+	c.cdb[1] = 0x08;
+	assert_int_equal(stub_cmd_wait(&c, handler->write(&r.dev, &c.cmd, &iov,
+							  1, sizeof(buf), 0)),
+			 TCMU_STS_OK);
+	check_unmap_zeroes(&r.dev);
+	check_writesame(&r.dev);
+	rig_stop(&r);
+}
+
+/* An agent with nothing but v34: no cache, zeroes written for UNMAP. */
+static void test_v34_agent(void **state)
+{
+	struct tcmulib_cfg_info wc = { .type = TCMULIB_CFG_WRITE_CACHE,
+				       .data.write_cache = true };
+	struct fake_agent f;
+	struct tcmu_device dev;
+	char cfg[128];
+
+	(void)state;
+	fake_start(&f, FAKE_GOOD, LUN_SIZE);
+	snprintf(cfg, sizeof(cfg), "vxhs/legacy@127.0.0.1/%u", f.port);
+	stub_dev_init(&dev, cfg, LUN_SIZE, 512);
+	assert_int_equal(handler->open(&dev, false), 0);
+	assert_false(dev.write_cache);
+	assert_false(dev.unmap_enabled);
+	assert_int_equal(run_flush(&dev), TCMU_STS_OK);
+	check_unmap_zeroes(&dev);
+	check_writesame(&dev);
+	assert_int_equal(f.unknown_opcodes, 0); /* only v34 was sent */
+	stub_log_clear();
+	assert_int_equal(handler->reconfig(&dev, &wc), -EOPNOTSUPP);
+	assert_true(stub_log_contains("no FLUSH"));
+	handler->close(&dev);
+	fake_stop(&f);
+}
+
+static void test_media_errors(void **state)
+{
+	uint8_t buf[4096];
+	struct fake_agent f;
+	struct tcmu_device dev;
+	struct stub_cmd c;
+	char cfg[128];
+
+	(void)state;
+	fake_start(&f, FAKE_MEDIA_ERROR, LUN_SIZE);
+	snprintf(cfg, sizeof(cfg), "vxhs/bad@127.0.0.1/%u", f.port);
+	stub_dev_init(&dev, cfg, LUN_SIZE, 512);
+	assert_int_equal(handler->open(&dev, false), 0);
+	assert_int_equal(rw(&dev, &c, false, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_RD_ERR);
+	assert_int_equal(rw(&dev, &c, true, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_WR_ERR);
+	/* A media error is not a lost agent: no failover, no reopen. */
+	assert_int_equal(atomic_load(&dev.conn_lost), 0);
+	assert_int_equal(f.failover_probes, 0);
+	handler->close(&dev);
+	fake_stop(&f);
+}
+
+/* The vdisk shrinks under the LUN: reads past its end are out of range. */
+static void test_out_of_range(void **state)
+{
+	uint8_t buf[4096];
+	char path[512];
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+	snprintf(path, sizeof(path), "%s/disk1", r.dir);
+	assert_int_equal(truncate(path, LUN_SIZE / 2), 0);
+	assert_int_equal(rw_simple(&r.dev, false, buf, sizeof(buf),
+				   LUN_SIZE - sizeof(buf)),
+			 TCMU_STS_RANGE);
+	assert_int_equal(rw_simple(&r.dev, false, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	rig_stop(&r);
+}
+
+static void test_sizes(void **state)
+{
+	struct tcmulib_cfg_info grow = { .type = TCMULIB_CFG_DEV_SIZE };
+	uint8_t buf[4096];
+	char path[512];
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	/* Larger than the vdisk: refused, and the operator is told why. */
+	assert_int_equal(rig_open(&r, NULL, 2 * LUN_SIZE), -EINVAL);
+	assert_true(stub_log_contains("larger than the vdisk"));
+	assert_true(stub_log_contains("vxhsadm resize"));
+	/* Smaller: the LUN is the vdisk's first bytes. */
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE / 2), 0);
+
+	/* Grown within the vdisk, then beyond it, then with the vdisk. */
+	grow.data.dev_size = LUN_SIZE;
+	assert_int_equal(handler->reconfig(&r.dev, &grow), 0);
+	grow.data.dev_size = 2 * LUN_SIZE;
+	assert_int_equal(handler->reconfig(&r.dev, &grow), -EINVAL);
+	snprintf(path, sizeof(path), "%s/disk1", r.dir);
+	assert_int_equal(truncate(path, 2 * LUN_SIZE), 0);
+	assert_int_equal(handler->reconfig(&r.dev, &grow), 0);
+	r.dev.num_lbas = 2 * LUN_SIZE / 512; /* what tcmu-runner then does */
+	memset(buf, 0x3c, sizeof(buf));
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf),
+				   2 * LUN_SIZE - sizeof(buf)),
+			 TCMU_STS_OK);
+	rig_stop(&r);
+}
+
+/* A new cfgstring moves the LUN to another agent and vdisk. */
+static void test_reconfig_cfgstring(void **state)
+{
+	struct tcmulib_cfg_info rc = { .type = TCMULIB_CFG_DEV_CFGSTR };
+	uint8_t buf[4096];
+	struct rig a, b;
+	char cfg[512];
+
+	(void)state;
+	rig_start(&a, LUN_SIZE);
+	rig_start(&b, LUN_SIZE);
+	assert_int_equal(rig_open(&a, NULL, LUN_SIZE), 0);
+	memset(buf, 0x22, sizeof(buf));
+	assert_int_equal(rw_simple(&a.dev, true, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@%s;conns=2", b.agent.sock);
+	rc.data.dev_cfgstring = cfg;
+	assert_int_equal(handler->reconfig(&a.dev, &rc), 0);
+	assert_int_equal(rw_simple(&a.dev, false, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	assert_true(all_bytes(buf, sizeof(buf), 0)); /* b's vdisk */
+
+	/* A bad one changes nothing. */
+	rc.data.dev_cfgstring = "vxhs/disk1@/nonexistent.sock";
+	assert_int_not_equal(handler->reconfig(&a.dev, &rc), 0);
+	rc.data.dev_cfgstring = "vxhs/disk1;conns=99";
+	assert_int_equal(handler->reconfig(&a.dev, &rc), -EINVAL);
+	assert_true(stub_log_contains("conns"));
+	assert_int_equal(rw_simple(&a.dev, false, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	rig_stop(&a);
+	rig_stop(&b);
+}
+
+/*
+ * The only agent dies: commands wait out the failover deadline, end BUSY,
+ * tcmu-runner is told once, and a reopen works once the agent is back.
+ */
+static void test_agent_killed(void **state)
+{
+	enum { CMDS = 8 };
+	static uint8_t bufs[CMDS][4096];
+	struct stub_cmd cmds[CMDS];
+	unsigned int port;
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, ";failover_timeout=2;connect_timeout=1",
+				  LUN_SIZE),
+			 0);
+	port = r.agent.port;
+	agent_kill(&r.agent, SIGKILL);
+	for (int i = 0; i < CMDS; i++) {
+		struct iovec iov = { bufs[i], 4096 };
+
+		stub_cmd_init(&cmds[i], READ_10);
+		cmds[i].status = handler->read(&r.dev, &cmds[i].cmd, &iov, 1,
+					       4096, i * 4096);
+	}
+	for (int i = 0; i < CMDS; i++)
+		assert_int_equal(stub_cmd_wait(&cmds[i], cmds[i].status),
+				 TCMU_STS_BUSY);
+	assert_int_equal(atomic_load(&r.dev.conn_lost), 1);
+	assert_true(stub_log_contains("tcmu-runner reopens"));
+
+	/* tcmu-runner closes, then reopens once a second. */
+	handler->close(&r.dev);
+	r.opened = false;
+	assert_int_not_equal(handler->open(&r.dev, true), 0);
+	assert_true(stub_log_contains("cannot open vdisk disk1"));
+	agent_start(&r.agent, r.dir, port);
+	r.dev.conn_lost = 0;
+	assert_int_equal(handler->open(&r.dev, true), 0);
+	r.opened = true;
+	assert_int_equal(rw_simple(&r.dev, false, bufs[0], 4096, 0),
+			 TCMU_STS_OK);
+	rig_stop(&r);
+}
+
+/* Two agents on one store: losing the first costs nothing but time. */
+static void test_failover_to_second_agent(void **state)
+{
+	struct agent second;
+	uint8_t buf[4096];
+	char opts[64];
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	agent_start(&second, r.dir, 0);
+	snprintf(opts, sizeof(opts), "+127.0.0.1/%u", second.port);
+	assert_int_equal(rig_open(&r, opts, LUN_SIZE), 0);
+	memset(buf, 0x44, sizeof(buf));
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	agent_kill(&r.agent, SIGKILL);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(rw_simple(&r.dev, false, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	assert_true(all_bytes(buf, sizeof(buf), 0x44));
+	assert_int_equal(atomic_load(&r.dev.conn_lost), 0);
+	rig_stop(&r);
+	agent_kill(&second, SIGTERM);
+}
+
+static void test_agent_absent(void **state)
+{
+	struct tcmu_device dev;
+
+	(void)state;
+	stub_log_clear();
+	stub_dev_init(&dev, "vxhs/disk1@127.0.0.1/1;connect_timeout=1",
+		      LUN_SIZE, 512);
+	assert_int_not_equal(handler->open(&dev, false), 0);
+	assert_true(stub_log_contains("cannot open vdisk disk1 on "
+				      "127.0.0.1:1"));
+	assert_null(dev.priv);
+}
+
+/* Run under ASan (tools/test.sh does), this finds any leak. */
+static void test_open_close_loop(void **state)
+{
+	const char *env = getenv("VXHS_OPEN_LOOPS");
+	int loops = env ? atoi(env) : 1000;
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	for (int i = 0; i < loops; i++) {
+		assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+		handler->close(&r.dev);
+		r.opened = false;
+	}
+	rig_stop(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registration),
+		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_many_luns_in_flight),
+		cmocka_unit_test(test_vxhsd_extensions),
+		cmocka_unit_test(test_v34_agent),
+		cmocka_unit_test(test_media_errors),
+		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_reconfig_cfgstring),
+		cmocka_unit_test(test_agent_killed),
+		cmocka_unit_test(test_failover_to_second_agent),
+		cmocka_unit_test(test_agent_absent),
+		cmocka_unit_test(test_open_close_loop),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	handler = stub_load(HANDLER_PATH);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/* The handler's cfgstring grammar and agent groups file. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cfgstring.h"
+
+static char groups_file[] = "/tmp/vxhs-groups-XXXXXX";
+
+static const char groups[] =
+	"# agents for the tests\n"
+	"[prod]\n"
+	"agents = 10.0.0.5; storage2:7000 ; [fd00::7]:9999; /run/a.sock\n"
+	"conns = 4\n"
+	"io_timeout = 20\n"
+	"tls = /etc/vxhs/tls/prod\n"
+	"[noagents]\n"
+	"conns = 2\n"
+	"[toomany]\n"
+	"agents = a;b;c;d;e\n"
+	"[badkey]\n"
+	"agents = a\n"
+	"colour = blue\n"
+	"[badvalue]\n"
+	"agents = a\n"
+	"conns = lots\n"
+	"[badagent]\n"
+	"agents = a:99999\n";
+
+static int setup(void **state)
+{
+	int fd = mkstemp(groups_file);
+
+	(void)state;
+	if (fd < 0)
+		return -1;
+	if (write(fd, groups, sizeof(groups) - 1) != sizeof(groups) - 1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(groups_file);
+	return 0;
+}
+
+static void parse_ok(const char *s, struct vxhs_cfg *cfg)
+{
+	char err[512] = "";
+
+	if (vxhs_cfg_parse(s, groups_file, cfg, err, sizeof(err)))
+		fail_msg("'%s' rejected: %s", s, err);
+}
+
+static void test_short_form(void **state)
+{
+	struct vxhs_cfg cfg;
+
+	(void)state;
+	parse_ok("vxhs/disk1", &cfg);
+	assert_string_equal(cfg.vdisk, "disk1");
+	assert_true(cfg.default_agent);
+	assert_int_equal(cfg.nr_agents, 1);
+	assert_true(cfg.agents[0].is_unix);
+	assert_string_equal(cfg.agents[0].host, VXHS_CFG_DEFAULT_SOCKET);
+	assert_int_equal(cfg.conns, 0);
+
+	/* Every character a vdisk id may hold. */
+	parse_ok("vxhs/{a-B_9.x}", &cfg);
+	assert_string_equal(cfg.vdisk, "{a-B_9.x}");
+}
+
+static void test_agents(void **state)
+{
+	struct vxhs_cfg cfg;
+
+	(void)state;
+	parse_ok("vxhs/d@10.0.0.5+storage-2.example.com/7000+[fd00--5]/9998+"
+		 "/run/vxhsd/other.sock",
+		 &cfg);
+	assert_false(cfg.default_agent);
+	assert_int_equal(cfg.nr_agents, 4);
+	assert_string_equal(cfg.agents[0].host, "10.0.0.5");
+	assert_int_equal(cfg.agents[0].port, VXHS_DEFAULT_PORT);
+	assert_string_equal(cfg.agents[1].host, "storage-2.example.com");
+	assert_int_equal(cfg.agents[1].port, 7000);
+	assert_string_equal(cfg.agents[2].host, "fd00::5");
+	assert_int_equal(cfg.agents[2].port, 9998);
+	assert_true(cfg.agents[3].is_unix);
+	assert_string_equal(cfg.agents[3].host, "/run/vxhsd/other.sock");
+
+	parse_ok("vxhs/d@[--1]", &cfg);
+	assert_string_equal(cfg.agents[0].host, "::1");
+	assert_int_equal(cfg.agents[0].port, VXHS_DEFAULT_PORT);
+}
+
+static void test_options(void **state)
+{
+	struct vxhs_open_opts o;
+	struct vxhs_cfg cfg;
+
+	(void)state;
+	parse_ok("vxhs/d@h;conns=3;connect_timeout=2;io_timeout=7;"
+		 "failover_timeout=90;tcmur_cmd_time_out=30",
+		 &cfg);
+	assert_int_equal(cfg.conns, 3);
+	assert_int_equal(cfg.cmd_time_out, 30);
+	vxhs_cfg_open_opts(&cfg, &o);
+	assert_int_equal(o.nr_agents, 1);
+	assert_int_equal(o.conns_per_agent, 3);
+	assert_int_equal(o.connect_timeout_ms, 2000);
+	assert_int_equal(o.io_timeout_ms, 7000);
+	assert_int_equal(o.failover_deadline_ms, 90000);
+
+	/* Unset options keep the library's defaults. */
+	parse_ok("vxhs/d", &cfg);
+	vxhs_cfg_open_opts(&cfg, &o);
+	assert_int_equal(o.conns_per_agent, 8);
+	assert_int_equal(o.failover_deadline_ms, 60000);
+}
+
+static void test_group(void **state)
+{
+	struct vxhs_cfg cfg;
+
+	(void)state;
+	parse_ok("vxhs/d;group=prod", &cfg);
+	assert_string_equal(cfg.group, "prod");
+	assert_int_equal(cfg.nr_agents, 4);
+	assert_string_equal(cfg.agents[1].host, "storage2");
+	assert_int_equal(cfg.agents[1].port, 7000);
+	assert_string_equal(cfg.agents[2].host, "fd00::7");
+	assert_true(cfg.agents[3].is_unix);
+	assert_int_equal(cfg.conns, 4);
+	assert_int_equal(cfg.io_timeout, 20);
+	assert_string_equal(cfg.tls_dir, "/etc/vxhs/tls/prod");
+
+	/* The cfgstring's options win over the group's. */
+	parse_ok("vxhs/d;conns=6;group=prod", &cfg);
+	assert_int_equal(cfg.conns, 6);
+	assert_int_equal(cfg.io_timeout, 20);
+}
+
+struct reject {
+	const char *cfg;
+	const char *reason; /* a piece of the message */
+};
+
+static const struct reject rejects[] = {
+	{ "", "empty" },
+	{ "disk1", "must start with 'vxhs/'" },
+	{ "rbd/pool/img", "must start with 'vxhs/'" },
+	{ "vxhs/", "no vdisk id" },
+	{ "vxhs/@h", "no vdisk id" },
+	{ "vxhs/;conns=2", "no vdisk id" },
+	{ "vxhs/.hidden", "starts with '.'" },
+	{ "vxhs/a/b", "character '/' is not allowed" },
+	{ "vxhs/a*b", "character '*' is not allowed" },
+	{ "vxhs/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	  "longer than 63" },
+	{ "vxhs/d@host:9999", "character 12 of the configuration is ':'" },
+	{ "vxhs/d@a,b", "','" },
+	{ "vxhs/d@a b", "a space" },
+	{ "vxhs/d@a\nb", "control" },
+	{ "vxhs/d@", "empty agent" },
+	{ "vxhs/d@a++b", "empty agent" },
+	{ "vxhs/d@a+", "empty agent" },
+	{ "vxhs/d@a+b+c+d+e", "more than 4 agents" },
+	{ "vxhs/d@h/0", "port '0'" },
+	{ "vxhs/d@h/65536", "port '65536'" },
+	{ "vxhs/d@h/", "port ''" },
+	{ "vxhs/d@h/9x", "port '9x'" },
+	{ "vxhs/d@-h", "malformed host name" },
+	{ "vxhs/d@h-", "malformed host name" },
+	{ "vxhs/d@a..b", "malformed host name" },
+	{ "vxhs/d@h_1", "character '_'" },
+	{ "vxhs/d@10.0.0.256", "not a valid IPv4 address" },
+	{ "vxhs/d@[fd00--5", "missing ']'" },
+	{ "vxhs/d@[]", "not an IPv6 address" },
+	{ "vxhs/d@[zz--1]", "not an IPv6 address" },
+	{ "vxhs/d@[--1]x", "only '/port' may follow ']'" },
+	{ "vxhs/d@relative/path.sock", "port 'path.sock'" },
+	{ "vxhs/d;", "empty option" },
+	{ "vxhs/d;;conns=2", "empty option" },
+	{ "vxhs/d;colour=blue", "unknown option 'colour'" },
+	{ "vxhs/d;conns", "option 'conns' needs a value" },
+	{ "vxhs/d;conns=", "conns=''" },
+	{ "vxhs/d;conns=0", "from 1 to 64" },
+	{ "vxhs/d;conns=65", "from 1 to 64" },
+	{ "vxhs/d;conns=-1", "from 1 to 64" },
+	{ "vxhs/d;conns=2;conns=3", "given twice" },
+	{ "vxhs/d;io_timeout=99999", "from 1 to 3600" },
+	{ "vxhs/d;tls=relative", "must be absolute" },
+	{ "vxhs/d;group=", "empty name" },
+	{ "vxhs/d;group=a/b", "character '/'" },
+	{ "vxhs/d@h;group=prod", "not both" },
+	{ "vxhs/d;group=nosuch", "group 'nosuch' is not defined" },
+	{ "vxhs/d;group=noagents", "no agents=" },
+	{ "vxhs/d;group=toomany", "5 agents, at most 4" },
+	{ "vxhs/d;group=badkey", "unknown key 'colour'" },
+	{ "vxhs/d;group=badvalue", "conns='lots'" },
+	{ "vxhs/d;group=badagent", "port '99999'" },
+};
+
+static void test_rejects(void **state)
+{
+	struct vxhs_cfg cfg;
+	char err[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++) {
+		const struct reject *r = &rejects[i];
+
+		err[0] = '\0';
+		if (!vxhs_cfg_parse(r->cfg, groups_file, &cfg, err,
+				    sizeof(err)))
+			fail_msg("'%s' accepted", r->cfg);
+		if (!strstr(err, r->reason))
+			fail_msg("'%s': message '%s' lacks '%s'", r->cfg, err,
+				 r->reason);
+	}
+}
+
+static void test_limits(void **state)
+{
+	char s[VXHS_CFG_MAX + 2], err[256];
+	struct vxhs_cfg cfg;
+	size_t n;
+
+	(void)state;
+	/* Exactly 255 bytes fit; 256 do not. */
+	n = (size_t)snprintf(s, sizeof(s), "vxhs/d@/");
+	memset(s + n, 'p', VXHS_CFG_MAX - n);
+	s[VXHS_CFG_MAX] = '\0';
+	/* Too long for a socket path, but not for the cfgstring rules. */
+	assert_int_equal(vxhs_cfg_parse(s, groups_file, &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(strstr(err, "bytes long"));
+	s[VXHS_CFG_MAX] = 'p';
+	s[VXHS_CFG_MAX + 1] = '\0';
+	assert_int_equal(vxhs_cfg_parse(s, groups_file, &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "256 bytes long; at most 255"));
+
+	/* NULL and a missing groups file are errors, not crashes. */
+	assert_int_equal(vxhs_cfg_parse(NULL, NULL, &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(vxhs_cfg_parse("vxhs/d;group=prod",
+					"/nonexistent/agents.conf", &cfg, err,
+					sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "/nonexistent/agents.conf"));
+}
+
+static void test_groups_env(void **state)
+{
+	struct vxhs_cfg cfg;
+	char err[256];
+
+	(void)state;
+	setenv(VXHS_CFG_GROUPS_ENV, groups_file, 1);
+	assert_int_equal(vxhs_cfg_parse("vxhs/d;group=prod", NULL, &cfg, err,
+					sizeof(err)),
+			 0);
+	assert_int_equal(cfg.nr_agents, 4);
+	unsetenv(VXHS_CFG_GROUPS_ENV);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_short_form),
+		cmocka_unit_test(test_agents),
+		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_group),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_groups_env),
+	};
+
+	return cmocka_run_group_tests_name("cfgstring", tests, setup, teardown);
+}
