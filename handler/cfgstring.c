@@ -306,9 +306,8 @@ static int check_chars(const char *s, char *err, size_t errlen)
 		else if (c < 0x20 || c >= 0x7f)
 			why = "a control or non-ASCII character";
 		if (why)
-			return fail(err, errlen,
-				    "character %zu of the configuration is %s",
-				    (size_t)(p - s) + 1, why);
+			return fail(err, errlen, "character %zu of '%s' is %s",
+				    (size_t)(p - s) + 1, s, why);
 	}
 	return 0;
 }
@@ -435,7 +434,7 @@ int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
 		return fail(err, errlen,
 			    "configuration must start with '" VXHS_CFG_PREFIX
 			    "'");
-	if (check_chars(cfgstring, err, errlen))
+	if (check_chars(cfgstring + plen, err, errlen))
 		return -EINVAL;
 	strcpy(buf, cfgstring + plen);
 

@@ -111,11 +111,23 @@ unlock:
 	pthread_rwlock_unlock(&vdev->lock);
 }
 
+/* The client names the agent that failed last; list them all if several. */
+static void agents_suffix(const struct vxhs_cfg *cfg, char *buf, size_t len)
+{
+	char list[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16)];
+
+	buf[0] = '\0';
+	if (cfg->nr_agents < 2)
+		return;
+	vxhs_cfg_format_agents(cfg, list, sizeof(list));
+	snprintf(buf, len, " (agents tried: %s)", list);
+}
+
 static int open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 		      struct vxhs_ctx *ctx, struct vxhs_vdisk **vd)
 {
 	struct vxhs_open_opts opts;
-	char agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16)];
+	char agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16) + 32];
 	int ret;
 
 	vxhs_cfg_open_opts(cfg, &opts);
@@ -123,9 +135,8 @@ static int open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	opts.event_opaque = vdev;
 	ret = vxhs_vdisk_open(ctx, cfg->vdisk, &opts, vd);
 	if (ret) {
-		vxhs_cfg_format_agents(cfg, agents, sizeof(agents));
-		tcmu_dev_err(vdev->dev, "cannot open vdisk %s on %s: %s\n",
-			     cfg->vdisk, agents, vxhs_errmsg());
+		agents_suffix(cfg, agents, sizeof(agents));
+		tcmu_dev_err(vdev->dev, "%s%s\n", vxhs_errmsg(), agents);
 	}
 	return ret;
 }
@@ -242,7 +253,7 @@ bool handler_check_config(const char *cfgstring, char **reason)
 	struct vxhs_ctx *ctx;
 	struct vxhs_open_opts opts;
 	struct vxhs_cfg cfg;
-	char err[2048], agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16)];
+	char err[2048], agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16) + 32];
 	int ret;
 
 	if (vxhs_cfg_parse(cfgstring, NULL, &cfg, err, sizeof(err)))
@@ -267,9 +278,8 @@ bool handler_check_config(const char *cfgstring, char **reason)
 	opts.max_attempts = 1;
 	ret = vxhs_vdisk_open(ctx, cfg.vdisk, &opts, &vd);
 	if (ret) {
-		vxhs_cfg_format_agents(&cfg, agents, sizeof(agents));
-		snprintf(err, sizeof(err), "vdisk %s on %s: %s", cfg.vdisk,
-			 agents, vxhs_errmsg());
+		agents_suffix(&cfg, agents, sizeof(agents));
+		snprintf(err, sizeof(err), "%s%s", vxhs_errmsg(), agents);
 	} else {
 		vxhs_vdisk_close(vd);
 	}

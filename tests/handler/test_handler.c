@@ -150,6 +150,8 @@ static void expect_reason(const char *cfg, const char *needle)
 	if (handler->check_config(cfg, &reason))
 		fail_msg("'%s' accepted", cfg);
 	assert_non_null(reason);
+	if (getenv("STUB_LOG"))
+		fprintf(stderr, "'%s' refused: %s\n", cfg, reason);
 	if (!strstr(reason, needle))
 		fail_msg("'%s': reason '%s' lacks '%s'", cfg, reason, needle);
 	free(reason);
@@ -579,8 +581,8 @@ static void test_agent_absent(void **state)
 	stub_dev_init(&dev, "vxhs/disk1@127.0.0.1/1;connect_timeout=1",
 		      LUN_SIZE, 512);
 	assert_int_not_equal(handler->open(&dev, false), 0);
-	assert_true(stub_log_contains("cannot open vdisk disk1 on "
-				      "127.0.0.1:1"));
+	assert_true(stub_log_contains("cannot open vdisk disk1: agent "
+				      "127.0.0.1:1: Connection refused"));
 	assert_null(dev.priv);
 }
 

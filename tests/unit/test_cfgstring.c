@@ -168,7 +168,7 @@ static const struct reject rejects[] = {
 	{ "vxhs/a*b", "character '*' is not allowed" },
 	{ "vxhs/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	  "longer than 63" },
-	{ "vxhs/d@host:9999", "character 12 of the configuration is ':'" },
+	{ "vxhs/d@host:9999", "character 7 of 'd@host:9999' is ':'" },
 	{ "vxhs/d@a,b", "','" },
 	{ "vxhs/d@a b", "a space" },
 	{ "vxhs/d@a\nb", "control" },
