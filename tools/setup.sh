@@ -21,6 +21,10 @@ PACKAGES=(
 	libcmocka-dev libsystemd-dev libglib2.0-dev
 	nbdkit qemu-utils binutils
 	tcmu-runner
+	# the end-to-end tier: a guest kernel and the real target stack
+	linux-image-amd64 qemu-system-x86 busybox-static cpio kmod
+	targetcli-fb open-iscsi sg3-utils libiscsi-bin fio dbus iproute2
+	util-linux
 )
 
 say() { printf '==> %s\n' "$*"; }

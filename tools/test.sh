@@ -3,7 +3,8 @@
 #
 # Runs every test tier: set-up and build (-Werror), then unit and
 # integration tests, then the same tiers again built with AddressSanitizer
-# and UBSan. Extra arguments go to ctest (e.g. -R failover).
+# and UBSan, then the end-to-end tier (QEMU guests running the real LIO,
+# tcmu-runner and targetcli). Extra arguments go to ctest (e.g. -R failover).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,3 +25,6 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -L 'unit|integration' "$@")
+
+echo "==> end-to-end tests: the real kernel target stack in QEMU guests"
+(cd build && ctest --output-on-failure -L e2e "$@")

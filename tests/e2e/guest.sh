@@ -10,7 +10,7 @@
 # E2E_SCENARIO, E2E_ROLE (target or remote).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 TERM=dumb
-cd /
+cd /tmp
 
 status=1
 finish() {

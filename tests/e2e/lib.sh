@@ -116,6 +116,7 @@ net_up() {
 
 guest_setup() {
 	hostname "e2e-$E2E_ROLE"
+	ln -sfn /proc/self/fd /dev/fd # devtmpfs lacks it; bash needs it
 	ip link set lo up
 	modprobe -a configfs target_core_mod target_core_user tcm_loop \
 		iscsi_target_mod sd_mod sg iscsi_tcp

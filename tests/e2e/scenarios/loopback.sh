@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+# shellcheck shell=bash
+# e2e-roles: target
+#
+# Scenario 2: a loopback LUN for the local host. The disk appears with the
+# right identity and capacity, fio verifies data over the whole LUN, the
+# bytes land in the agent's vdisk file, and SYNCHRONIZE CACHE and UNMAP do
+# what docs/handler.md says for an agent with extensions (vxhsd).
+
+LUN_MB=64
+
+scenario_target() {
+	start_vxhsd
+	start_tcmu_runner
+	"$VXHSADM" create --dir "$VDISKS" disk1 ${LUN_MB}M
+	tcli "/backstores/user:vxhs create name=disk1 size=${LUN_MB}M cfgstring=disk1" \
+		"/loopback create" >/dev/null
+	wwn=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
+	tcli "/loopback/$wwn/luns create /backstores/user:vxhs/disk1" >/dev/null
+	wait_loopback_disk
+	say "loopback LUN is $DISK"
+	sg_turs "$DISK" >/dev/null 2>&1 || true # the UA of the new LUN
+
+	out=$(sg_inq "$DISK")
+	expect_in "sg_inq" "$out" "Vendor identification: LIO-ORG"
+	expect_in "sg_inq" "$out" "Product identification: TCMU device"
+	out=$(sg_readcap "$DISK")
+	expect_in "sg_readcap" "$out" "Last LBA=$((LUN_MB * 2048 - 1))"
+	expect_in "sg_readcap" "$out" "Logical block length=512 bytes"
+	expect_eq "blockdev size" "$(blockdev --getsize64 "$DISK")" \
+		$((LUN_MB * 1024 * 1024))
+
+	# vxhsd offers FLUSH and DISCARD: write-back cache, thin provisioning.
+	dev=${DISK#/dev/}
+	expect_eq "write cache" "$(cat /sys/block/$dev/queue/write_cache)" \
+		"write back"
+	out=$(sg_vpd --page=lbpv "$DISK")
+	expect_in "LBP VPD" "$out" "Unmap command supported (LBPU): 1"
+	expect_in "LBP VPD" "$out" "(LBPRZ): 1"
+
+	say "fio: random writes of mixed sizes, queue depth 32, crc32c verify"
+	fio --name=verify --filename="$DISK" --direct=1 --ioengine=libaio \
+		--iodepth=32 --rw=randwrite --bsrange=4k-128k --size=100% \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--randrepeat=0 --output="$E2E_WORK/fio.txt"
+	out=$(cat "$E2E_WORK/fio.txt")
+	expect_in "fio" "$out" "err= 0"
+	expect_not_in "fio" "$out" "verify: bad"
+
+	say "the bytes are in the vdisk file"
+	head -c 1M /dev/urandom >/tmp/pattern
+	dd if=/tmp/pattern of="$DISK" bs=1M seek=5 oflag=direct status=none
+	dd if="$VDISKS/disk1" of=/tmp/in-file bs=1M skip=5 count=1 status=none
+	cmp /tmp/pattern /tmp/in-file || fail "vdisk file differs from what was written"
+	echo "ok: 1 MiB written at 5 MiB is in $VDISKS/disk1"
+
+	say "SYNCHRONIZE CACHE (FLUSH on vxhsd)"
+	sg_sync "$DISK" || fail "sg_sync"
+	echo "ok: sg_sync"
+
+	say "UNMAP deallocates and reads back zeroes"
+	before=$(stat -c %b "$VDISKS/disk1")
+	blkdiscard -o $((8 << 20)) -l $((16 << 20)) "$DISK"
+	after=$(stat -c %b "$VDISKS/disk1")
+	[ "$after" -lt "$before" ] || fail "vdisk file blocks $before -> $after"
+	echo "ok: vdisk file blocks $before -> $after"
+	dd if="$DISK" bs=1M skip=8 count=16 iflag=direct status=none | cmp - <(head -c 16M /dev/zero) ||
+		fail "unmapped range does not read as zeroes"
+	echo "ok: unmapped range reads as zeroes"
+
+	tcli "/loopback delete $wwn" "/backstores/user:vxhs delete disk1" >/dev/null
+}
