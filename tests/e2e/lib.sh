@@ -129,3 +129,72 @@ guest_setup() {
 	dbus-daemon --system --fork
 	say "guest $E2E_ROLE up: $(uname -r), $(nproc) CPUs"
 }
+
+# Guests meet through files in the shared work directory.
+signal() { touch "$E2E_WORK/sync.$1"; }
+await() {
+	local i
+	for i in $(seq 600); do
+		[ -e "$E2E_WORK/sync.$1" ] && return 0
+		[ -e "$E2E_WORK/sync.abort" ] && fail "the other guest failed"
+		sleep 0.5
+	done
+	fail "timed out waiting for '$1' from the other guest"
+}
+
+IQN_TARGET=iqn.2026-11.test.vxhs:target
+IQN_REMOTE=iqn.2026-11.test.vxhs:remote
+CHAP_USER=vxhs-remote
+CHAP_SECRET=e2e-chap-secret-16
+
+# Exports backstore disk1 over loopback and over iSCSI on $TARGET_IP, to
+# $IQN_REMOTE only, with CHAP.
+export_disk1() {
+	local tpg="/iscsi/$IQN_TARGET/tpg1"
+	tcli "/loopback create" \
+		"/iscsi create $IQN_TARGET" \
+		"$tpg/portals delete 0.0.0.0 3260" \
+		"$tpg/portals create $TARGET_IP 3260" \
+		"$tpg/luns create /backstores/user:vxhs/disk1" \
+		"$tpg/acls create $IQN_REMOTE" \
+		"$tpg/acls/$IQN_REMOTE set auth userid=$CHAP_USER password=$CHAP_SECRET" \
+		"$tpg set attribute authentication=1 generate_node_acls=0" >/dev/null
+	WWN=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
+	tcli "/loopback/$WWN/luns create /backstores/user:vxhs/disk1" >/dev/null
+	wait_loopback_disk
+	sg_turs "$DISK" >/dev/null 2>&1 || true
+}
+
+start_iscsid() {
+	mkdir -p /etc/iscsi /run/lock/iscsi /var/lib/iscsi
+	echo "InitiatorName=$IQN_REMOTE" >/etc/iscsi/initiatorname.iscsi
+	iscsid -f >>"$E2E_WORK/iscsid.log" 2>&1 &
+	wait_for "iscsid" 40 iscsid_up
+}
+
+# With iscsid up, listing sessions answers 0 or 21 (none yet).
+iscsid_up() {
+	local rc=0
+	iscsiadm -m session >/dev/null 2>&1 || rc=$?
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 21 ]
+}
+
+# iscsi_login SECRET: logs in to the target's LUN with CHAP.
+iscsi_login() {
+	local node=(-m node -T "$IQN_TARGET" -p "$TARGET_IP")
+	iscsiadm "${node[@]}" --op update -n node.session.auth.authmethod -v CHAP >/dev/null
+	iscsiadm "${node[@]}" --op update -n node.session.auth.username -v "$CHAP_USER" >/dev/null
+	iscsiadm "${node[@]}" --op update -n node.session.auth.password -v "$1" >/dev/null
+	iscsiadm "${node[@]}" --login 2>&1
+}
+
+iscsi_disk() {
+	local b
+	for b in /sys/block/sd*; do
+		[ -e "$b" ] && readlink -f "$b" | grep -q session && {
+			echo "/dev/${b##*/}"
+			return 0
+		}
+	done
+	return 1
+}
