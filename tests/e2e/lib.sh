@@ -118,13 +118,15 @@ guest_setup() {
 	hostname "e2e-$E2E_ROLE"
 	ln -sfn /proc/self/fd /dev/fd # devtmpfs lacks it; bash needs it
 	ip link set lo up
+	# The kernel keeps APTPL state under its db_root; without it PR OUT
+	# fails with NOT READY.
+	mkdir -p /etc/target/pr /etc/rtslib-fb-target/pr /var/target/pr \
+		/run/dbus /var/lib/dbus
 	modprobe -a configfs target_core_mod target_core_user tcm_loop \
 		iscsi_target_mod sd_mod sg iscsi_tcp
 	mountpoint -q /sys/kernel/config ||
 		mount -t configfs configfs /sys/kernel/config
-	# The kernel writes APTPL state here; without them PR OUT fails.
-	mkdir -p /etc/target/pr /etc/rtslib-fb-target/pr /var/target/pr \
-		/run/dbus /var/lib/dbus
+	echo /etc/target >/sys/kernel/config/target/dbroot 2>/dev/null || true
 	dbus-uuidgen --ensure
 	dbus-daemon --system --fork
 	say "guest $E2E_ROLE up: $(uname -r), $(nproc) CPUs"
@@ -197,4 +199,27 @@ iscsi_disk() {
 		}
 	done
 	return 1
+}
+
+# One block written or read with a raw CDB: "ok", "conflict" or the error.
+scsi_try() {
+	local op=$1 disk=$2 out rc=0
+	if [ "$op" = write ]; then
+		head -c 512 /dev/zero >/tmp/blk
+		out=$(sg_raw -s 512 -i /tmp/blk "$disk" 2a 00 00 00 00 00 00 00 01 00 2>&1) || rc=$?
+	else
+		out=$(sg_raw -r 512 "$disk" 28 00 00 00 00 00 00 00 01 00 2>&1) || rc=$?
+	fi
+	if [ "$rc" = 0 ]; then
+		echo ok
+	elif [[ "$out" == *"Reservation Conflict"* ]]; then
+		echo conflict
+	else
+		echo "error: $out"
+	fi
+}
+
+# The pending unit attention, as sg_turs describes it.
+pending_ua() {
+	sg_turs -v "$1" 2>&1 || true
 }
