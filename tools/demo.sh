@@ -3,7 +3,9 @@
 #
 # The demo: starts vxhsd on a demo vdisk, writes data to it over TCP with
 # vxhsadm, reads it back over the UNIX socket, checks the bytes, asks the
-# agent for the vdisk's size and extensions, and runs a short benchmark.
+# agent for the vdisk's size and extensions, runs a short benchmark, then
+# exports a vdisk as a SCSI disk through LIO, tcmu-runner and handler_vxhs.so
+# in a guest kernel (set VXHS_DEMO_SCSI=0 to skip that part).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -68,9 +70,22 @@ say "Benchmark: 4 KiB random reads at queue depth 32 for 3 seconds"
 say "The vdisk directory"
 "$VXHSADM" list --dir "$WORK/vdisks"
 
+# The same vdisk store exported as a SCSI disk needs the kernel's LIO target,
+# which runs in a QEMU guest booting Debian's kernel (tests/e2e/README.md).
+if [ "${VXHS_DEMO_SCSI:-1}" = 1 ]; then
+	say "Exporting a vdisk as a SCSI disk: LIO + tcmu-runner + handler_vxhs.so in a guest kernel (about 1 minute)"
+	if "$ROOT/tests/e2e/rig.sh" demo; then
+		sed 's/^== /    /' "$ROOT/build/e2e/demo/target.log"
+	else
+		exit 1
+	fi
+fi
+
 cat <<EOT
 
-Done. vxhsd is stopped when this script exits. To serve vdisks yourself:
+Done. vxhsd is stopped when this script exits. To serve vdisks yourself,
+and to export them through LIO (docs/handler.md):
   $VXHSD --dir DIR [--listen ADDR] [--port 9999] [--unix PATH]
   $VXHSADM --help
 EOT
+
