@@ -362,6 +362,18 @@ static void test_vxhsd_extensions(void **state)
 	rig_stop(&r);
 }
 
+/* A LUN on the fake v34 agent. */
+static void fake_open(struct fake_agent *f, enum fake_mode mode,
+		      struct tcmu_device *dev)
+{
+	char cfg[128];
+
+	fake_start(f, mode, LUN_SIZE);
+	snprintf(cfg, sizeof(cfg), "vxhs/legacy@127.0.0.1/%u", f->port);
+	stub_dev_init(dev, cfg, LUN_SIZE, 512);
+	assert_int_equal(handler->open(dev, false), 0);
+}
+
 /* An agent with nothing but v34: no cache, zeroes written for UNMAP. */
 static void test_v34_agent(void **state)
 {
@@ -369,13 +381,9 @@ static void test_v34_agent(void **state)
 				       .data.write_cache = true };
 	struct fake_agent f;
 	struct tcmu_device dev;
-	char cfg[128];
 
 	(void)state;
-	fake_start(&f, FAKE_GOOD, LUN_SIZE);
-	snprintf(cfg, sizeof(cfg), "vxhs/legacy@127.0.0.1/%u", f.port);
-	stub_dev_init(&dev, cfg, LUN_SIZE, 512);
-	assert_int_equal(handler->open(&dev, false), 0);
+	fake_open(&f, FAKE_GOOD, &dev);
 	assert_false(dev.write_cache);
 	assert_false(dev.unmap_enabled);
 	assert_int_equal(run_flush(&dev), TCMU_STS_OK);
@@ -395,13 +403,9 @@ static void test_media_errors(void **state)
 	struct fake_agent f;
 	struct tcmu_device dev;
 	struct stub_cmd c;
-	char cfg[128];
 
 	(void)state;
-	fake_start(&f, FAKE_MEDIA_ERROR, LUN_SIZE);
-	snprintf(cfg, sizeof(cfg), "vxhs/bad@127.0.0.1/%u", f.port);
-	stub_dev_init(&dev, cfg, LUN_SIZE, 512);
-	assert_int_equal(handler->open(&dev, false), 0);
+	fake_open(&f, FAKE_MEDIA_ERROR, &dev);
 	assert_int_equal(rw(&dev, &c, false, buf, sizeof(buf), 0, 1),
 			 TCMU_STS_RD_ERR);
 	assert_int_equal(rw(&dev, &c, true, buf, sizeof(buf), 0, 1),

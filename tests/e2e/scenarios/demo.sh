@@ -7,7 +7,6 @@
 # the loopback LUN, exported over iSCSI, shown at each step.
 
 scenario_target() {
-	net_up "$TARGET_IP"
 	say "vxhsd serves $VDISKS; tcmu-runner loads handler_vxhs.so from the build tree"
 	start_vxhsd
 	start_tcmu_runner
@@ -18,7 +17,7 @@ scenario_target() {
 		"/loopback create" \
 		"/iscsi create $IQN_TARGET" \
 		"/iscsi/$IQN_TARGET/tpg1/portals delete 0.0.0.0 3260" \
-		"/iscsi/$IQN_TARGET/tpg1/portals create $TARGET_IP 3260" \
+		"/iscsi/$IQN_TARGET/tpg1/portals create 127.0.0.1 3260" \
 		"/iscsi/$IQN_TARGET/tpg1/luns create /backstores/user:vxhs/demo" >/dev/null
 	wwn=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
 	tcli "/loopback/$wwn/luns create /backstores/user:vxhs/demo" >/dev/null
@@ -41,7 +40,7 @@ scenario_target() {
 	say "fio: 4 KiB random reads, queue depth 32, 10 seconds (TCG guest: slow CPU)"
 	fio --name=randread --filename="$DISK" --direct=1 --ioengine=libaio \
 		--iodepth=32 --rw=randread --bs=4k --runtime=10 --time_based \
-		--group_reporting | grep -E "IOPS|lat \(usec\).*avg" | head -n2
+		--group_reporting | grep -E "IOPS"
 
 	say "The handler's log"
 	grep -h "vdisk demo" "$E2E_WORK"/tcmu-logs/tcmu-runner.log | tail -n3

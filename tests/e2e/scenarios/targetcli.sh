@@ -6,6 +6,13 @@
 # with the documented syntax, refuses malformed ones with the handler's
 # reason, and deleting the backstore closes the agent connections.
 
+# refused CFGSTRING REASON
+refused() {
+	local out
+	out=$(tcli "/backstores/user:vxhs create name=bad size=64M cfgstring=$1")
+	expect_in "cfgstring=$1" "$out" "$2"
+}
+
 scenario_target() {
 	start_vxhsd
 	start_tcmu_runner
@@ -19,12 +26,9 @@ scenario_target() {
 	expect_in "help create" "$out" "Example: cfgstring=disk1@"
 
 	# Malformed strings: refused, the handler's reason shown.
-	out=$(tcli "/backstores/user:vxhs create name=bad1 size=64M cfgstring=disk1;conns=99")
-	expect_in "conns=99" "$out" "conns='99': not a whole number from 1 to 64"
-	out=$(tcli "/backstores/user:vxhs create name=bad2 size=64M cfgstring=disk1@[fd00--5;io_timeout=1")
-	expect_in "bad IPv6" "$out" "missing ']' after the IPv6 address"
-	out=$(tcli "/backstores/user:vxhs create name=bad3 size=64M cfgstring=nosuchdisk@127.0.0.1")
-	expect_in "missing vdisk" "$out" "no such vdisk"
+	refused "disk1;conns=99" "conns='99': not a whole number from 1 to 64"
+	refused "disk1@[fd00--5;io_timeout=1" "missing ']' after the IPv6 address"
+	refused "nosuchdisk@127.0.0.1" "no such vdisk"
 	out=$(tcli "ls /backstores/user:vxhs")
 	expect_not_in "refused backstores" "$out" "bad"
 
