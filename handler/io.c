@@ -187,11 +187,21 @@ static int submit_write(struct hcmd *h, vxhs_done_fn done)
 	return vxhs_writev(h->vd, h->iov, h->iov_cnt, h->off, done, h);
 }
 
+/* A transfer length of zero moves no data and is no error (SBC-4). */
+static int complete_now(struct tcmu_device *dev, struct tcmur_cmd *cmd)
+{
+	tcmur_cmd_complete(dev, cmd, TCMU_STS_OK);
+	return TCMU_STS_OK;
+}
+
 int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 		 struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
 {
-	struct hcmd *h = hcmd_new(dev, cmd, "read", (uint64_t)off, len, false);
+	struct hcmd *h;
 
+	if (!len)
+		return complete_now(dev, cmd);
+	h = hcmd_new(dev, cmd, "read", (uint64_t)off, len, false);
 	if (!h)
 		return TCMU_STS_NO_RESOURCE;
 	h->iov = iov;
@@ -202,8 +212,11 @@ int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 int handler_write(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 		  struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
 {
-	struct hcmd *h = hcmd_new(dev, cmd, "write", (uint64_t)off, len, true);
+	struct hcmd *h;
 
+	if (!len)
+		return complete_now(dev, cmd);
+	h = hcmd_new(dev, cmd, "write", (uint64_t)off, len, true);
 	if (!h)
 		return TCMU_STS_NO_RESOURCE;
 	h->iov = iov;
@@ -220,10 +233,8 @@ int handler_flush(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 	struct hcmd *h;
 
 	/* A v34 agent's acknowledged writes are already stable. */
-	if (!(vdev->features & VXHS_FEAT_FLUSH)) {
-		tcmur_cmd_complete(dev, cmd, TCMU_STS_OK);
-		return TCMU_STS_OK;
-	}
+	if (!(vdev->features & VXHS_FEAT_FLUSH))
+		return complete_now(dev, cmd);
 	h = hcmd_new(dev, cmd, "flush", 0, 0, true);
 	if (!h)
 		return TCMU_STS_NO_RESOURCE;

@@ -201,6 +201,15 @@ static void test_round_trip(void **state)
 	/* The bytes are in the agent's file, where they were written. */
 	file_read(r.dir, "disk1", file, len, 4096);
 	assert_memory_equal(file, out, len);
+	/* READ and WRITE of zero blocks transfer nothing and succeed. */
+	stub_cmd_init(&c, READ_10);
+	assert_int_equal(
+		stub_cmd_wait(&c, handler->read(&r.dev, &c.cmd, NULL, 0, 0, 0)),
+		TCMU_STS_OK);
+	stub_cmd_init(&c, WRITE_10);
+	assert_int_equal(stub_cmd_wait(&c, handler->write(&r.dev, &c.cmd, NULL,
+							  0, 0, 0)),
+			 TCMU_STS_OK);
 	rig_stop(&r);
 	free(out);
 	free(in);
