@@ -75,7 +75,8 @@ void vxhs_ctx_free(struct vxhs_ctx *ctx);
 enum vxhs_vdisk_event {
 	VXHS_EVENT_QUIESCE, /* transport lost; requests wait for failover */
 	VXHS_EVENT_ACTIVE,  /* I/O flows again (possibly to another agent) */
-	VXHS_EVENT_FAILED,  /* failover deadline passed; reopen to recover */
+	VXHS_EVENT_FAILED,  /* deadline passed (before the waiting requests
+			     * complete with -ENOTCONN); reopen to recover */
 };
 
 typedef void (*vxhs_event_fn)(struct vxhs_vdisk *vd,

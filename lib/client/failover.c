@@ -103,8 +103,10 @@ static void vd_fail(struct vxhs_vdisk *vd)
 	vd->probe = NULL;
 	if (probe)
 		conn_free(probe);
-	vd_fail_waiting(vd, -ENOTCONN);
+	/* The event before the completions: whoever sees a request fail
+	 * with -ENOTCONN already knows why. */
 	notify(vd, VXHS_EVENT_FAILED);
+	vd_fail_waiting(vd, -ENOTCONN);
 }
 
 static void open_settled(struct vxhs_vdisk *vd, int result)
