@@ -63,10 +63,13 @@ void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why)
 	if (atomic_exchange(&vdev->conn_lost, true))
 		return;
 	tcmu_dev_err(vdev->dev,
-		     "vdisk %s: %s; commands get BUSY while tcmu-runner "
-		     "reopens the vdisk\n",
+		     "vdisk %s: %s; commands get BUSY until the vdisk is "
+		     "reopened (tried every second)\n",
 		     vdev->cfg.vdisk, why);
 	tcmu_notify_conn_lost(vdev->dev);
+	/* tcmu-runner reopens only LUNs behind an enabled target port
+	 * (iSCSI, not loopback): reopen in the background as well. */
+	vxhs_reconnect_start(vdev);
 }
 
 static unsigned int failover_seconds(const struct vxhs_cfg *cfg)
@@ -306,6 +309,7 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 		return -ENOMEM;
 	vdev->dev = dev;
 	pthread_rwlock_init(&vdev->lock, NULL);
+	vxhs_reconnect_init(vdev);
 	ret = parse_for_dev(dev, tcmu_dev_get_cfgstring(dev), &vdev->cfg);
 	if (ret)
 		goto free_vdev;
@@ -332,6 +336,7 @@ close_vdisk:
 put_ctx:
 	vxhs_shared_ctx_put();
 free_vdev:
+	vxhs_reconnect_destroy(vdev);
 	pthread_rwlock_destroy(&vdev->lock);
 	free(vdev);
 	return ret;
@@ -344,6 +349,7 @@ void handler_close(struct tcmu_device *dev)
 
 	if (!vdev)
 		return;
+	vxhs_reconnect_stop(vdev);
 	pthread_rwlock_wrlock(&vdev->lock);
 	vd = vdev->vd;
 	vdev->vd = NULL;
@@ -352,6 +358,7 @@ void handler_close(struct tcmu_device *dev)
 	vxhs_shared_ctx_put();
 	tcmur_dev_set_private(dev, NULL);
 	tcmu_dev_info(dev, "vdisk %s closed\n", vdev->cfg.vdisk);
+	vxhs_reconnect_destroy(vdev);
 	pthread_rwlock_destroy(&vdev->lock);
 	free(vdev);
 }
@@ -380,25 +387,21 @@ static int reconfig_size(struct vxhs_dev *vdev, uint64_t new_size)
 }
 
 /* Opens the new vdisk before letting go of the old one. */
-static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
+int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg)
 {
 	struct vxhs_vdisk_info info;
 	struct vxhs_vdisk *vd, *old;
 	struct vxhs_ctx *ctx;
-	struct vxhs_cfg cfg;
 	int ret;
 
-	ret = parse_for_dev(vdev->dev, cfgstring, &cfg);
-	if (ret)
-		return ret;
 	ret = vxhs_shared_ctx_get(&ctx);
 	if (ret)
 		return ret;
-	ret = open_vdisk(vdev, &cfg, ctx, &vd);
+	ret = open_vdisk(vdev, cfg, ctx, &vd);
 	if (ret)
 		goto put_ctx;
 	vxhs_vdisk_get_info(vd, &info);
-	ret = check_geometry(vdev->dev, cfg.vdisk, &info);
+	ret = check_geometry(vdev->dev, cfg->vdisk, &info);
 	if (ret) {
 		vxhs_vdisk_close(vd);
 		goto put_ctx;
@@ -407,7 +410,7 @@ static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
 	pthread_rwlock_wrlock(&vdev->lock);
 	old = vdev->vd;
 	vdev->vd = vd;
-	vdev->cfg = cfg;
+	vdev->cfg = *cfg;
 	pthread_rwlock_unlock(&vdev->lock);
 	apply_features(vdev, &info);
 	atomic_store(&vdev->conn_lost, false);
@@ -417,6 +420,19 @@ static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
 put_ctx:
 	vxhs_shared_ctx_put();
 	return ret;
+}
+
+static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
+{
+	struct vxhs_cfg cfg;
+	int ret;
+
+	ret = parse_for_dev(vdev->dev, cfgstring, &cfg);
+	if (ret)
+		return ret;
+	/* The new configuration replaces whatever a reconnect would do. */
+	vxhs_reconnect_stop(vdev);
+	return vxhs_dev_switch(vdev, &cfg);
 }
 
 static int reconfig_write_cache(struct vxhs_dev *vdev, bool enable)

@@ -31,6 +31,11 @@ struct vxhs_dev {
 	uint64_t features;     /* VXHS_FEAT_* of the agent in use */
 	bool write_through;    /* write cache off on a flushing agent */
 	atomic_bool conn_lost; /* tcmu_notify_conn_lost already called */
+	/* reconnect.c: reopening the vdisk after the agents were lost */
+	pthread_mutex_t rc_lock;
+	pthread_cond_t rc_cond;
+	pthread_t rc_thread;
+	bool rc_joinable, rc_running, rc_stop;
 };
 
 /* shared.c: the process's client context, made on first use. */
@@ -46,6 +51,14 @@ int handler_open(struct tcmu_device *dev, bool reopen);
 void handler_close(struct tcmu_device *dev);
 int handler_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg);
 void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why);
+/* Opens cfg's vdisk and moves the LUN onto it; the old one is closed. */
+int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg);
+
+/* reconnect.c */
+void vxhs_reconnect_init(struct vxhs_dev *vdev);
+void vxhs_reconnect_start(struct vxhs_dev *vdev);
+void vxhs_reconnect_stop(struct vxhs_dev *vdev);
+void vxhs_reconnect_destroy(struct vxhs_dev *vdev);
 
 /* io.c: the I/O callouts. */
 int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,

@@ -515,7 +515,7 @@ static void test_reconfig_cfgstring(void **state)
 
 /*
  * The only agent dies: commands wait out the failover deadline, end BUSY,
- * tcmu-runner is told once, and a reopen works once the agent is back.
+ * tcmu-runner is told once, and I/O resumes once the agent is back.
  */
 static void test_agent_killed(void **state)
 {
@@ -543,15 +543,22 @@ static void test_agent_killed(void **state)
 		assert_int_equal(stub_cmd_wait(&cmds[i], cmds[i].status),
 				 TCMU_STS_BUSY);
 	assert_int_equal(atomic_load(&r.dev.conn_lost), 1);
-	assert_true(stub_log_contains("tcmu-runner reopens"));
+	assert_true(stub_log_contains("until the vdisk is reopened"));
 
-	/* tcmu-runner closes, then reopens once a second. */
+	/* The handler reopens by itself once the agent is back (tcmu-runner
+	 * would not for a loopback-only LUN)... */
+	agent_start(&r.agent, r.dir, port);
+	for (int i = 0; i < 100; i++) {
+		if (rw_simple(&r.dev, false, bufs[0], 4096, 0) == TCMU_STS_OK)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(rw_simple(&r.dev, false, bufs[0], 4096, 0),
+			 TCMU_STS_OK);
+
+	/* ...and tcmu-runner's own close and reopen work too. */
 	handler->close(&r.dev);
 	r.opened = false;
-	assert_int_not_equal(handler->open(&r.dev, true), 0);
-	assert_true(stub_log_contains("cannot open vdisk disk1"));
-	agent_start(&r.agent, r.dir, port);
-	r.dev.conn_lost = 0;
 	assert_int_equal(handler->open(&r.dev, true), 0);
 	r.opened = true;
 	assert_int_equal(rw_simple(&r.dev, false, bufs[0], 4096, 0),
