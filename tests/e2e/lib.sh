@@ -223,3 +223,29 @@ scsi_try() {
 pending_ua() {
 	sg_turs -v "$1" 2>&1 || true
 }
+
+# loopback_lun SIZE [CFGSTRING]: vxhsd and tcmu-runner up, vdisk disk1 of
+# SIZE as backstore disk1 (cfgstring default: disk1 on the local vxhsd),
+# exported through a loopback LUN: sets DISK and WWN.
+loopback_lun() {
+	start_vxhsd
+	start_tcmu_runner
+	"$VXHSADM" create --dir "$VDISKS" disk1 "$1"
+	tcli "/backstores/user:vxhs create name=disk1 size=$1 cfgstring=${2:-disk1}" \
+		"/loopback create" >/dev/null
+	WWN=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
+	tcli "/loopback/$WWN/luns create /backstores/user:vxhs/disk1" >/dev/null
+	wait_loopback_disk
+	sg_turs "$DISK" >/dev/null 2>&1 || true # the UA of the new LUN
+}
+
+# iscsi_target SIZE: the network, then disk1 of SIZE exported through
+# loopback and over iSCSI to the remote guest (export_disk1).
+iscsi_target() {
+	net_up "$TARGET_IP"
+	start_vxhsd
+	start_tcmu_runner
+	"$VXHSADM" create --dir "$VDISKS" disk1 "$1"
+	tcli "/backstores/user:vxhs create name=disk1 size=$1 cfgstring=disk1" >/dev/null
+	export_disk1
+}

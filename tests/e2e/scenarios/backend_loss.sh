@@ -7,15 +7,7 @@
 # once the agent is back, and I/O resumes with the data intact.
 
 scenario_target() {
-	start_vxhsd
-	start_tcmu_runner
-	"$VXHSADM" create --dir "$VDISKS" disk1 32M
-	tcli "/backstores/user:vxhs create name=disk1 size=32M cfgstring=disk1@127.0.0.1;failover_timeout=3;io_timeout=2;connect_timeout=1" \
-		"/loopback create" >/dev/null
-	wwn=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
-	tcli "/loopback/$wwn/luns create /backstores/user:vxhs/disk1" >/dev/null
-	wait_loopback_disk
-	sg_turs "$DISK" >/dev/null 2>&1 || true
+	loopback_lun 32M "disk1@127.0.0.1;failover_timeout=3;io_timeout=2;connect_timeout=1"
 	head -c 4M /dev/urandom >/tmp/pattern
 	dd if=/tmp/pattern of="$DISK" bs=1M seek=4 oflag=direct status=none
 	sync

@@ -7,12 +7,7 @@
 # the loopback LUN reads back through iSCSI and the other way round.
 
 scenario_target() {
-	net_up "$TARGET_IP"
-	start_vxhsd
-	start_tcmu_runner
-	"$VXHSADM" create --dir "$VDISKS" disk1 64M
-	tcli "/backstores/user:vxhs create name=disk1 size=64M cfgstring=disk1" >/dev/null
-	export_disk1
+	iscsi_target 64M
 	head -c 1M /dev/urandom >"$E2E_WORK/pattern-local"
 	dd if="$E2E_WORK/pattern-local" of="$DISK" bs=1M seek=1 oflag=direct status=none
 	echo "ok: 1 MiB written at 1 MiB through the loopback LUN $DISK"

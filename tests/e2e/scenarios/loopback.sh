@@ -10,16 +10,8 @@
 LUN_MB=64
 
 scenario_target() {
-	start_vxhsd
-	start_tcmu_runner
-	"$VXHSADM" create --dir "$VDISKS" disk1 ${LUN_MB}M
-	tcli "/backstores/user:vxhs create name=disk1 size=${LUN_MB}M cfgstring=disk1" \
-		"/loopback create" >/dev/null
-	wwn=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
-	tcli "/loopback/$wwn/luns create /backstores/user:vxhs/disk1" >/dev/null
-	wait_loopback_disk
+	loopback_lun ${LUN_MB}M
 	say "loopback LUN is $DISK"
-	sg_turs "$DISK" >/dev/null 2>&1 || true # the UA of the new LUN
 
 	out=$(sg_inq "$DISK")
 	expect_in "sg_inq" "$out" "Vendor identification: LIO-ORG"
@@ -68,5 +60,5 @@ scenario_target() {
 		fail "unmapped range does not read as zeroes"
 	echo "ok: unmapped range reads as zeroes"
 
-	tcli "/loopback delete $wwn" "/backstores/user:vxhs delete disk1" >/dev/null
+	tcli "/loopback delete $WWN" "/backstores/user:vxhs delete disk1" >/dev/null
 }

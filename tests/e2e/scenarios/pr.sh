@@ -17,12 +17,7 @@ prout() {
 }
 
 scenario_target() {
-	net_up "$TARGET_IP"
-	start_vxhsd
-	start_tcmu_runner
-	"$VXHSADM" create --dir "$VDISKS" disk1 32M
-	tcli "/backstores/user:vxhs create name=disk1 size=32M cfgstring=disk1" >/dev/null
-	export_disk1
+	iscsi_target 32M
 	PRDISK=$DISK
 	signal target-ready
 

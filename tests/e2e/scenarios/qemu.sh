@@ -37,12 +37,7 @@ PY
 }
 
 scenario_target() {
-	net_up "$TARGET_IP"
-	start_vxhsd
-	start_tcmu_runner
-	"$VXHSADM" create --dir "$VDISKS" disk1 32M
-	tcli "/backstores/user:vxhs create name=disk1 size=32M cfgstring=disk1" >/dev/null
-	export_disk1
+	iscsi_target 32M
 
 	say "qemu-pr-helper and QEMU with $DISK as scsi-block"
 	qemu-pr-helper -k "$PRH_SOCK" >>"$E2E_WORK/qemu-pr-helper.log" 2>&1 &

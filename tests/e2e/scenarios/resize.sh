@@ -7,15 +7,7 @@
 # size. Growing the LUN past the vdisk is refused by the handler.
 
 scenario_target() {
-	start_vxhsd
-	start_tcmu_runner
-	"$VXHSADM" create --dir "$VDISKS" disk1 64M
-	tcli "/backstores/user:vxhs create name=disk1 size=64M cfgstring=disk1" \
-		"/loopback create" >/dev/null
-	wwn=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
-	tcli "/loopback/$wwn/luns create /backstores/user:vxhs/disk1" >/dev/null
-	wait_loopback_disk
-	sg_turs "$DISK" >/dev/null 2>&1 || true
+	loopback_lun 64M
 	attr=$(echo /sys/kernel/config/target/core/user_*/disk1/attrib/dev_size)
 	expect_eq "LUN size" "$(cat "$attr")" $((64 << 20))
 
@@ -47,5 +39,5 @@ scenario_target() {
 	dd if="$VDISKS/disk1" of=/tmp/in-file bs=1M skip=95 status=none
 	cmp /tmp/pattern /tmp/in-file || fail "last MiB differs"
 	echo "ok: the last MiB of the grown LUN is the vdisk's"
-	tcli "/loopback delete $wwn" "/backstores/user:vxhs delete disk1" >/dev/null
+	tcli "/loopback delete $WWN" "/backstores/user:vxhs delete disk1" >/dev/null
 }
