@@ -127,7 +127,8 @@ static void agents_suffix(const struct vxhs_cfg *cfg, char *buf, size_t len)
 }
 
 static int open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
-		      struct vxhs_ctx *ctx, struct vxhs_vdisk **vd)
+		      struct vxhs_ctx *ctx, struct vxhs_vdisk **vd,
+		      bool log_failure)
 {
 	struct vxhs_open_opts opts;
 	char agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16) + 32];
@@ -137,7 +138,7 @@ static int open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	opts.event = on_event;
 	opts.event_opaque = vdev;
 	ret = vxhs_vdisk_open(ctx, cfg->vdisk, &opts, vd);
-	if (ret) {
+	if (ret && log_failure) {
 		agents_suffix(cfg, agents, sizeof(agents));
 		tcmu_dev_err(vdev->dev, "%s%s\n", vxhs_errmsg(), agents);
 	}
@@ -230,24 +231,34 @@ static void log_opened(struct vxhs_dev *vdev,
 							   "off");
 }
 
+/* The grammar, then what this version of the handler cannot do. */
+static int parse_cfg(const char *cfgstring, struct vxhs_cfg *cfg, char *err,
+		     size_t errlen)
+{
+	int ret = vxhs_cfg_parse(cfgstring, NULL, cfg, err, errlen);
+
+	if (ret)
+		return ret;
+	if (cfg->tls_dir[0]) {
+		snprintf(err, errlen,
+			 "tls=%s: TLS is not supported by this version of "
+			 "handler_vxhs",
+			 cfg->tls_dir);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 static int parse_for_dev(struct tcmu_device *dev, const char *cfgstring,
 			 struct vxhs_cfg *cfg)
 {
 	char err[512];
+	int ret = parse_cfg(cfgstring, cfg, err, sizeof(err));
 
-	if (vxhs_cfg_parse(cfgstring, NULL, cfg, err, sizeof(err))) {
+	if (ret)
 		tcmu_dev_err(dev, "invalid configuration '%s': %s\n", cfgstring,
 			     err);
-		return -EINVAL;
-	}
-	if (cfg->tls_dir[0]) {
-		tcmu_dev_err(dev,
-			     "tls=%s: TLS is not supported by this "
-			     "version of handler_vxhs\n",
-			     cfg->tls_dir);
-		return -EOPNOTSUPP;
-	}
-	return 0;
+	return ret;
 }
 
 bool handler_check_config(const char *cfgstring, char **reason)
@@ -259,13 +270,8 @@ bool handler_check_config(const char *cfgstring, char **reason)
 	char err[2048], agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16) + 32];
 	int ret;
 
-	if (vxhs_cfg_parse(cfgstring, NULL, &cfg, err, sizeof(err)))
+	if (parse_cfg(cfgstring, &cfg, err, sizeof(err)))
 		goto fail;
-	if (cfg.tls_dir[0]) {
-		snprintf(err, sizeof(err),
-			 "tls=: TLS is not supported by this version");
-		goto fail;
-	}
 
 	/* Well formed; now make sure the vdisk is there. */
 	ret = vxhs_shared_ctx_get(&ctx);
@@ -319,7 +325,7 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 			     vxhs_errmsg());
 		goto free_vdev;
 	}
-	ret = open_vdisk(vdev, &vdev->cfg, ctx, &vdev->vd);
+	ret = open_vdisk(vdev, &vdev->cfg, ctx, &vdev->vd, true);
 	if (ret)
 		goto put_ctx;
 	vxhs_vdisk_get_info(vdev->vd, &info);
@@ -387,7 +393,8 @@ static int reconfig_size(struct vxhs_dev *vdev, uint64_t new_size)
 }
 
 /* Opens the new vdisk before letting go of the old one. */
-int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg)
+int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
+		    bool log_failure)
 {
 	struct vxhs_vdisk_info info;
 	struct vxhs_vdisk *vd, *old;
@@ -397,7 +404,7 @@ int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg)
 	ret = vxhs_shared_ctx_get(&ctx);
 	if (ret)
 		return ret;
-	ret = open_vdisk(vdev, cfg, ctx, &vd);
+	ret = open_vdisk(vdev, cfg, ctx, &vd, log_failure);
 	if (ret)
 		goto put_ctx;
 	vxhs_vdisk_get_info(vd, &info);
@@ -432,7 +439,7 @@ static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
 		return ret;
 	/* The new configuration replaces whatever a reconnect would do. */
 	vxhs_reconnect_stop(vdev);
-	return vxhs_dev_switch(vdev, &cfg);
+	return vxhs_dev_switch(vdev, &cfg, true);
 }
 
 static int reconfig_write_cache(struct vxhs_dev *vdev, bool enable)

@@ -10,12 +10,15 @@
 #include "vxhs_handler.h"
 
 #define RECONNECT_INTERVAL_S 1
+/* An agent down for long must not fill the log: one line a minute. */
+#define RECONNECT_LOG_EVERY 60
 
 static void *reconnect_main(void *arg)
 {
 	struct vxhs_dev *vdev = arg;
 	struct vxhs_cfg cfg;
 	struct timespec at;
+	unsigned int attempt = 0;
 	int ret = -1;
 
 	pthread_rwlock_rdlock(&vdev->lock);
@@ -30,7 +33,8 @@ static void *reconnect_main(void *arg)
 		if (vdev->rc_stop)
 			break;
 		pthread_mutex_unlock(&vdev->rc_lock);
-		ret = vxhs_dev_switch(vdev, &cfg);
+		ret = vxhs_dev_switch(vdev, &cfg,
+				      attempt++ % RECONNECT_LOG_EVERY == 0);
 		pthread_mutex_lock(&vdev->rc_lock);
 	}
 	vdev->rc_running = false;

@@ -28,9 +28,10 @@ struct vxhs_dev {
 	pthread_rwlock_t lock;
 	struct vxhs_vdisk *vd;
 	struct vxhs_cfg cfg;
-	uint64_t features;     /* VXHS_FEAT_* of the agent in use */
-	bool write_through;    /* write cache off on a flushing agent */
-	atomic_bool conn_lost; /* tcmu_notify_conn_lost already called */
+	/* Read by every command, changed by reconfig and reconnects. */
+	_Atomic uint64_t features; /* VXHS_FEAT_* of the agent in use */
+	atomic_bool write_through; /* write cache off on a flushing agent */
+	atomic_bool conn_lost;	   /* tcmu_notify_conn_lost already called */
 	/* reconnect.c: reopening the vdisk after the agents were lost */
 	pthread_mutex_t rc_lock;
 	pthread_cond_t rc_cond;
@@ -51,8 +52,12 @@ int handler_open(struct tcmu_device *dev, bool reopen);
 void handler_close(struct tcmu_device *dev);
 int handler_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg);
 void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why);
-/* Opens cfg's vdisk and moves the LUN onto it; the old one is closed. */
-int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg);
+/*
+ * Opens cfg's vdisk and moves the LUN onto it; the old one is closed. A
+ * failure to open is logged only if log_failure.
+ */
+int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
+		    bool log_failure);
 
 /* reconnect.c */
 void vxhs_reconnect_init(struct vxhs_dev *vdev);

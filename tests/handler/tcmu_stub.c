@@ -85,15 +85,6 @@ bool stub_log_contains(const char *needle)
 	return found;
 }
 
-void stub_log_take(char *buf, size_t len)
-{
-	pthread_mutex_lock(&log_lock);
-	snprintf(buf, len, "%s", log_buf);
-	log_len = 0;
-	log_buf[0] = '\0';
-	pthread_mutex_unlock(&log_lock);
-}
-
 void stub_log_clear(void)
 {
 	pthread_mutex_lock(&log_lock);

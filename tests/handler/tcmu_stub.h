@@ -55,8 +55,7 @@ int stub_cmd_wait(struct stub_cmd *c, int rc);
 uint8_t stub_sense_key(const struct stub_cmd *c);
 uint16_t stub_sense_asc(const struct stub_cmd *c);
 
-/* Everything logged at warning or above since the last call. */
-void stub_log_take(char *buf, size_t len);
+/* Whether a line logged at warning or above since the last clear has it. */
 bool stub_log_contains(const char *needle);
 void stub_log_clear(void);
 
