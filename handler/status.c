@@ -30,7 +30,7 @@ int vxhs_status(int result, bool write, uint8_t *sense)
 		return TCMU_STS_NO_RESOURCE;
 	case -ETIMEDOUT:
 		return TCMU_STS_TIMEOUT;
-	case -ENOTCONN:	 /* failover gave up; tcmu-runner reopens */
+	case -ENOTCONN:	 /* failover gave up; the vdisk is reopened */
 	case -ECANCELED: /* the vdisk was replaced or closed under it */
 	case -EBADF:
 		return TCMU_STS_BUSY;
