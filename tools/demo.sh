@@ -5,7 +5,8 @@
 # vxhsadm, reads it back over the UNIX socket, checks the bytes, asks the
 # agent for the vdisk's size and extensions, runs a short benchmark, then
 # exports a vdisk as a SCSI disk through LIO, tcmu-runner and handler_vxhs.so
-# in a guest kernel (set VXHS_DEMO_SCSI=0 to skip that part).
+# in a guest kernel: loopback LUN and iSCSI login, data across both paths, a
+# persistent reservation (set VXHS_DEMO_SCSI=0 to skip that part).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -74,9 +75,15 @@ say "The vdisk directory"
 # which runs in a QEMU guest booting Debian's kernel (tests/e2e/README.md).
 if [ "${VXHS_DEMO_SCSI:-1}" = 1 ]; then
 	say "Exporting a vdisk as a SCSI disk: LIO + tcmu-runner + handler_vxhs.so in a guest kernel (about 1 minute)"
-	if "$ROOT/tests/e2e/rig.sh" demo; then
-		sed 's/^== /    /' "$ROOT/build/e2e/demo/target.log"
-	else
+	# The guest's log, as it is written (the rig's own output goes to a
+	# file, shown only if the guest fails).
+	log="$BIN/e2e/demo/target.log"
+	rm -f "$log"
+	"$ROOT/tests/e2e/rig.sh" demo >"$WORK/rig.log" 2>&1 &
+	rig=$!
+	tail -n +1 -F --pid=$rig "$log" 2>/dev/null | sed -u 's/^== /\n  -- /'
+	if ! wait $rig; then
+		cat "$WORK/rig.log" >&2
 		exit 1
 	fi
 fi
@@ -84,8 +91,9 @@ fi
 cat <<EOT
 
 Done. vxhsd is stopped when this script exits. To serve vdisks yourself,
-and to export them through LIO (docs/handler.md):
+and to export them through LIO (docs/handler.md, targetcli/README.md):
   $VXHSD --dir DIR [--listen ADDR] [--port 9999] [--unix PATH]
   $VXHSADM --help
+  $ROOT/targetcli/vxhs-export add NAME --size SIZE --acl INITIATOR_IQN
 EOT
 

@@ -6,6 +6,7 @@
 VDISKS=/var/lib/vxhsd
 VXHSD="$E2E_BUILD/server/vxhsd"
 VXHSADM="$E2E_BUILD/tools/vxhsadm"
+VXHS_EXPORT="$E2E_SRC/targetcli/vxhs-export"
 TARGET_IP=10.199.0.1
 REMOTE_IP=10.199.0.2
 
@@ -149,24 +150,6 @@ IQN_REMOTE=iqn.2026-11.test.vxhs:remote
 CHAP_USER=vxhs-remote
 CHAP_SECRET=e2e-chap-secret-16
 
-# Exports backstore disk1 over loopback and over iSCSI on $TARGET_IP, to
-# $IQN_REMOTE only, with CHAP.
-export_disk1() {
-	local tpg="/iscsi/$IQN_TARGET/tpg1"
-	tcli "/loopback create" \
-		"/iscsi create $IQN_TARGET" \
-		"$tpg/portals delete 0.0.0.0 3260" \
-		"$tpg/portals create $TARGET_IP 3260" \
-		"$tpg/luns create /backstores/user:vxhs/disk1" \
-		"$tpg/acls create $IQN_REMOTE" \
-		"$tpg/acls/$IQN_REMOTE set auth userid=$CHAP_USER password=$CHAP_SECRET" \
-		"$tpg set attribute authentication=1 generate_node_acls=0" >/dev/null
-	WWN=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
-	tcli "/loopback/$WWN/luns create /backstores/user:vxhs/disk1" >/dev/null
-	wait_loopback_disk
-	sg_turs "$DISK" >/dev/null 2>&1 || true
-}
-
 start_iscsid() {
 	mkdir -p /etc/iscsi /run/lock/iscsi /var/lib/iscsi
 	echo "InitiatorName=$IQN_REMOTE" >/etc/iscsi/initiatorname.iscsi
@@ -226,26 +209,53 @@ pending_ua() {
 
 # loopback_lun SIZE [CFGSTRING]: vxhsd and tcmu-runner up, vdisk disk1 of
 # SIZE as backstore disk1 (cfgstring default: disk1 on the local vxhsd),
-# exported through a loopback LUN: sets DISK and WWN.
+# exported through a loopback LUN by vxhs-export: sets DISK and WWN.
 loopback_lun() {
 	start_vxhsd
 	start_tcmu_runner
 	"$VXHSADM" create --dir "$VDISKS" disk1 "$1"
-	tcli "/backstores/user:vxhs create name=disk1 size=$1 cfgstring=${2:-disk1}" \
-		"/loopback create" >/dev/null
-	WWN=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
-	tcli "/loopback/$WWN/luns create /backstores/user:vxhs/disk1" >/dev/null
-	wait_loopback_disk
-	sg_turs "$DISK" >/dev/null 2>&1 || true # the UA of the new LUN
+	EXPORTED=$("$VXHS_EXPORT" add disk1 --size "$1" \
+		--cfgstring "${2:-disk1}" --no-iscsi 2>&1) ||
+		fail "vxhs-export add: $EXPORTED"
+	found_loopback_lun
 }
 
-# iscsi_target SIZE: the network, then disk1 of SIZE exported through
-# loopback and over iSCSI to the remote guest (export_disk1).
+# iscsi_target SIZE: the network, then disk1 of SIZE exported by
+# vxhs-export through loopback and over iSCSI on $TARGET_IP, to
+# $IQN_REMOTE only, with CHAP.
 iscsi_target() {
 	net_up "$TARGET_IP"
 	start_vxhsd
 	start_tcmu_runner
 	"$VXHSADM" create --dir "$VDISKS" disk1 "$1"
-	tcli "/backstores/user:vxhs create name=disk1 size=$1 cfgstring=disk1" >/dev/null
-	export_disk1
+	(umask 077 && echo "$CHAP_SECRET" >/tmp/chap-secret)
+	EXPORTED=$("$VXHS_EXPORT" add disk1 --size "$1" --iqn "$IQN_TARGET" \
+		--portal "$TARGET_IP" --acl "$IQN_REMOTE" \
+		--chap-user "$CHAP_USER" --chap-secret-file /tmp/chap-secret 2>&1) ||
+		fail "vxhs-export add: $EXPORTED"
+	found_loopback_lun
+}
+
+# The loopback disk that vxhs-export reported, checked against sysfs.
+found_loopback_lun() {
+	WWN=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
+	wait_loopback_disk
+	expect_in "vxhs-export add" "$EXPORTED" "-> $DISK"
+	sg_turs "$DISK" >/dev/null 2>&1 || true # the UA of the new LUN
+}
+
+# vxhs-export remove disk1, and nothing of the export is left.
+unexport_disk1() {
+	local out
+	out=$("$VXHS_EXPORT" remove disk1 2>&1) || fail "vxhs-export remove: $out"
+	expect_in "vxhs-export remove" "$out" "removed /backstores/user:disk1"
+	expect_no_exports
+}
+
+# Nothing of an export is left in LIO's configuration.
+expect_no_exports() {
+	local t=/sys/kernel/config/target
+	expect_eq "user backstores" "$(ls -d $t/core/user_*/* 2>/dev/null | grep -v hba_)" ""
+	expect_eq "loopback targets" "$(ls $t/loopback 2>/dev/null | grep naa.)" ""
+	expect_eq "iSCSI targets" "$(ls $t/iscsi 2>/dev/null | grep iqn.)" ""
 }

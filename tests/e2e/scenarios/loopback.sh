@@ -60,5 +60,5 @@ scenario_target() {
 		fail "unmapped range does not read as zeroes"
 	echo "ok: unmapped range reads as zeroes"
 
-	tcli "/loopback delete $WWN" "/backstores/user:vxhs delete disk1" >/dev/null
+	unexport_disk1
 }

@@ -39,5 +39,5 @@ scenario_target() {
 	dd if="$VDISKS/disk1" of=/tmp/in-file bs=1M skip=95 status=none
 	cmp /tmp/pattern /tmp/in-file || fail "last MiB differs"
 	echo "ok: the last MiB of the grown LUN is the vdisk's"
-	tcli "/loopback delete $WWN" "/backstores/user:vxhs delete disk1" >/dev/null
+	unexport_disk1
 }
