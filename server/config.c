@@ -30,6 +30,12 @@ static const char usage[] =
 	"  -p, --port=PORT          TCP port (default 9999; 0 picks a free one)\n"
 	"  -u, --unix=PATH          also listen on this UNIX socket\n"
 	"      --no-tcp             do not listen on TCP\n"
+	"      --tls-dir=DIR        TLS on TCP: DIR holds ca.pem (signs the clients;\n"
+	"                           optional crl.pem), cert.pem and key.pem (ours)\n"
+	"      --allow-plaintext    serve TCP without TLS (closed labs, original\n"
+	"                           clients): anyone who can connect gets in\n"
+	"      --acl=FILE           access list: who may use which vdisks, ro or rw\n"
+	"                           (default: everyone who gets in, read-write)\n"
 	"  -t, --workers=N          I/O worker threads (default 16)\n"
 	"      --loops=N            network threads (default: number of CPUs)\n"
 	"      --max-io=SIZE        largest read or write accepted (default 8M)\n"
@@ -37,6 +43,9 @@ static const char usage[] =
 	"      --max-requests=N     requests in flight per connection (default 1024)\n"
 	"      --memory-limit=SIZE  buffer memory for all requests (default 512M)\n"
 	"      --idle-timeout=SEC   close connections silent this long (default 0: never)\n"
+	"      --header-timeout=SEC close a connection that stalls inside a handshake,\n"
+	"                           header or payload this long (default 10)\n"
+	"      --max-conn-buffer=SIZE  request memory one connection may hold (default 64M)\n"
 	"      --port-file=FILE     write the TCP port in use to FILE once listening\n"
 	"      --log-level=LEVEL    error, warning, notice, info or debug (default info)\n"
 	"  -h, --help               show this help\n"
@@ -55,6 +64,11 @@ enum {
 	OPT_IDLE,
 	OPT_PORT_FILE,
 	OPT_LOG_LEVEL,
+	OPT_TLS_DIR,
+	OPT_PLAINTEXT,
+	OPT_ACL,
+	OPT_HEADER_TIMEOUT,
+	OPT_CONN_BUFFER,
 };
 
 static const struct option long_opts[] = {
@@ -73,6 +87,11 @@ static const struct option long_opts[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "port-file", required_argument, NULL, OPT_PORT_FILE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "tls-dir", required_argument, NULL, OPT_TLS_DIR },
+	{ "allow-plaintext", no_argument, NULL, OPT_PLAINTEXT },
+	{ "acl", required_argument, NULL, OPT_ACL },
+	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+	{ "max-conn-buffer", required_argument, NULL, OPT_CONN_BUFFER },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -157,6 +176,27 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		free(cfg->port_file);
 		cfg->port_file = strdup(val);
 		break;
+	case OPT_TLS_DIR:
+		free(cfg->tls_dir);
+		cfg->tls_dir = strdup(val);
+		break;
+	case OPT_PLAINTEXT:
+		cfg->allow_plaintext = true;
+		break;
+	case OPT_ACL:
+		free(cfg->acl_file);
+		cfg->acl_file = strdup(val);
+		break;
+	case OPT_HEADER_TIMEOUT:
+		ret = vxhs_parse_uint(val, 1, 3600, &v);
+		cfg->header_timeout_s = (unsigned int)v;
+		break;
+	case OPT_CONN_BUFFER:
+		ret = vxhs_parse_size(val, &v);
+		if (!ret && v < (1u << 20))
+			ret = -ERANGE;
+		cfg->max_conn_buffer = v;
+		break;
 	case OPT_LOG_LEVEL:
 		level = log_level_parse(val);
 		if (level < 0)
@@ -239,6 +279,8 @@ static void set_defaults(struct vxhsd_config *cfg)
 	cfg->max_conns = 1024;
 	cfg->max_reqs_per_conn = 1024;
 	cfg->memory_limit = 512u << 20;
+	cfg->header_timeout_s = 10;
+	cfg->max_conn_buffer = 64u << 20;
 	cfg->log_level = LOG_INFO;
 }
 
@@ -292,6 +334,13 @@ int config_load(struct vxhsd_config *cfg, int argc, char **argv)
 			"vxhsd: no vdisk directory: give --dir or 'dir=' in the configuration file\n");
 		return -EINVAL;
 	}
+	if (cfg->tls_dir && cfg->allow_plaintext) {
+		fprintf(stderr,
+			"vxhsd: --tls-dir and --allow-plaintext exclude each other: TCP is either TLS or not\n");
+		return -EINVAL;
+	}
+	if (cfg->acl_file)
+		return acl_load(cfg->acl_file);
 	return 0;
 }
 
@@ -303,4 +352,7 @@ void config_free(struct vxhsd_config *cfg)
 	free(cfg->directory);
 	free(cfg->unix_socket);
 	free(cfg->port_file);
+	free(cfg->tls_dir);
+	free(cfg->acl_file);
+	acl_free();
 }

@@ -83,7 +83,7 @@ static void accept_one(const struct listener *l)
 	/* Room for a whole large answer or request per system call. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	s = session_new(fd, peer);
+	s = session_new(fd, peer, l->is_unix ? SESSION_UNIX : SESSION_TCP);
 	if (!s) {
 		vlog(LOG_ERR, "%s: out of memory; closing", peer);
 		close(fd);
@@ -105,6 +105,38 @@ static int write_port_file(unsigned int port)
 	fprintf(f, "%u\n", port);
 	if (fclose(f) || rename(tmp, config.port_file))
 		return -errno;
+	return 0;
+}
+
+/*
+ * TCP is TLS unless plaintext was asked for explicitly, and then everyone
+ * is told. Says who gets in when there is no access list.
+ */
+static int check_tcp_security(const struct listener *ls, unsigned int n)
+{
+	bool tcp = false;
+	int ret;
+
+	for (unsigned int i = 0; i < n; i++)
+		tcp |= !ls[i].is_unix;
+	if (tcp && config.tls_dir) {
+		ret = tls_server_init(config.tls_dir);
+		if (ret)
+			return ret;
+	} else if (tcp && !config.allow_plaintext) {
+		vlog(LOG_ERR,
+		     "TCP without TLS is off: give --tls-dir (docs/security.md), or --allow-plaintext for a closed lab, or --no-tcp");
+		return -EPERM;
+	} else if (tcp) {
+		vlog(LOG_WARNING,
+		     "PLAINTEXT TCP: no TLS, anyone who can reach the port can read and write %s",
+		     config.acl_file ?
+			     "what the access list gives 'plaintext'" :
+			     "EVERY VDISK (no --acl)");
+	}
+	if (!config.acl_file)
+		vlog(LOG_NOTICE,
+		     "no access list (--acl): every client that gets in may read and write every vdisk");
 	return 0;
 }
 
@@ -193,6 +225,9 @@ int main(int argc, char **argv)
 	ret = listeners_open(&ls, &nls);
 	if (ret)
 		goto close_store;
+	ret = check_tcp_security(ls, nls);
+	if (ret)
+		goto close_listeners;
 	ret = workers_start(config.workers);
 	if (!ret)
 		ret = loops_start(config.loops);
@@ -224,7 +259,9 @@ int main(int argc, char **argv)
 stop_threads:
 	loops_stop();
 	workers_stop();
+close_listeners:
 	listeners_close(ls, nls);
+	tls_server_exit();
 close_store:
 	store_close();
 free_config:

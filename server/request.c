@@ -293,6 +293,7 @@ void request_free(struct request *r)
 {
 	if (r->vd)
 		store_put(r->vd);
+	atomic_fetch_sub(&r->s->buffered, r->buf_len);
 	mem_release(r->buf_len);
 	free(r->buf);
 	free(r);

@@ -24,13 +24,51 @@
 #include "common/util.h"
 #include "vxhsd.h"
 
-#define RX_BUF_SIZE	  (64 * 1024)
-#define DIRECT_MIN	  (16 * 1024)
-#define TX_IOV_MAX	  128
-#define READS_PER_EVENT	  16
-#define HEADER_TIMEOUT_NS (30 * NSEC_PER_SEC)
+#define RX_BUF_SIZE	(64 * 1024)
+#define DIRECT_MIN	(16 * 1024)
+#define TX_IOV_MAX	128
+#define READS_PER_EVENT 16
+#define DENIALS_LOGGED	16
 
-struct session *session_new(int fd, const char *peer)
+/* Who the peer is: its uid on the UNIX socket, else TLS tells later. */
+static int identify(struct session *s, enum session_kind kind)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char name[32];
+
+	if (kind == SESSION_TCP) {
+		if (tls_server_enabled()) {
+			s->ident.kind = IDENT_TLS;
+			return session_tls_start(s);
+		}
+		s->ident.kind = IDENT_PLAIN;
+		snprintf(s->ident.label, sizeof(s->ident.label), "plaintext");
+		return 0;
+	}
+	s->ident.kind = IDENT_UNIX;
+	if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	snprintf(name, sizeof(name), "uid:%u", (unsigned int)cred.uid);
+	s->ident.names[0] = strdup(name);
+	if (!s->ident.names[0])
+		return -ENOMEM;
+	s->ident.nr_names = 1;
+	snprintf(s->ident.label, sizeof(s->ident.label), "%s", name);
+	return 0;
+}
+
+static void free_session(struct session *s)
+{
+	session_tls_end(s);
+	for (unsigned int i = 0; i < s->ident.nr_names; i++)
+		free(s->ident.names[i]);
+	pthread_mutex_destroy(&s->tx_lock);
+	free(s->rxbuf);
+	free(s);
+}
+
+struct session *session_new(int fd, const char *peer, enum session_kind kind)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -51,6 +89,10 @@ struct session *session_new(int fd, const char *peer)
 	list_init(&s->for_workers);
 	list_init(&s->link);
 	s->last_rx = vxhs_now_ns();
+	if (identify(s, kind)) {
+		free_session(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -59,9 +101,7 @@ void session_put(struct session *s)
 	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	close(s->fd);
-	pthread_mutex_destroy(&s->tx_lock);
-	free(s->rxbuf);
-	free(s);
+	free_session(s);
 }
 
 /* Caller holds tx_lock. */
@@ -71,6 +111,10 @@ static void update_watch(struct session *s)
 
 	if (s->closing)
 		return;
+	if (s->handshaking) {
+		loop_watch(s, session_tls_wants_write(s) ? EPOLLOUT : EPOLLIN);
+		return;
+	}
 	if (!s->throttled && !atomic_load(&draining))
 		ev |= EPOLLIN;
 	if (s->tx_blocked)
@@ -120,7 +164,7 @@ static void tx_flush_locked(struct session *s)
 				iov[cnt++].iov_len = answer_payload(r) - done;
 			}
 		}
-		n = writev(s->fd, iov, cnt);
+		n = session_send(s, iov, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -262,6 +306,33 @@ void session_send_ready(struct session *s)
 	pthread_mutex_unlock(&s->tx_lock);
 }
 
+/* Checks h against the access list, remembering the last vdisk's rights. */
+static bool allowed(struct session *s, const struct vxhs_hdr *h)
+{
+	if (!acl_enabled())
+		return true;
+	if (strcmp(s->acl_vdisk, h->target)) {
+		s->acl_right = acl_rights(&s->ident, h->target);
+		snprintf(s->acl_vdisk, sizeof(s->acl_vdisk), "%s", h->target);
+	}
+	return acl_allows(s->acl_right, h->opcode);
+}
+
+/* One line per denial, up to a limit per connection (a peer must not
+ * be able to flood the log). */
+static void audit_denial(struct session *s, const struct vxhs_hdr *h)
+{
+	if (s->denials++ < DENIALS_LOGGED)
+		vlog(LOG_WARNING,
+		     "audit: denied %s of vdisk '%s' to %s (%s, %s rights)",
+		     vxhs_opcode_name(h->opcode), h->target, s->ident.label,
+		     s->peer, s->acl_right == ACL_RO ? "read-only" : "no");
+	else if (s->denials == DENIALS_LOGGED + 1)
+		vlog(LOG_WARNING,
+		     "audit: %s (%s): further denials on this connection are not logged",
+		     s->ident.label, s->peer);
+}
+
 /*
  * Takes the header at raw. Returns 1 when consumed, 0 when the session must
  * wait (limits), -1 when it was closed.
@@ -291,10 +362,18 @@ static int begin_request(struct session *s, const uint8_t *raw)
 		err = ENAMETOOLONG;
 	else
 		err = request_validate(&h, config.max_io, &why);
+	if (!err && !allowed(s, &h)) {
+		err = EACCES;
+		why = "not allowed by the access list";
+	}
 	if (!err && h.opcode == VXHS_OP_WRITE)
 		buf_len = h.payload_size;
 	else if (!err && h.opcode == VXHS_OP_READ)
 		buf_len = h.io_size;
+	/* This connection's share first, then everyone's. */
+	if (buf_len && atomic_load(&s->nr_reqs) &&
+	    atomic_load(&s->buffered) + buf_len > config.max_conn_buffer)
+		return 0;
 	if (buf_len && !mem_reserve(buf_len))
 		return 0;
 
@@ -313,13 +392,16 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	r->hdr = h;
 	r->err = err;
 	r->buf_len = buf_len;
+	atomic_fetch_add(&s->buffered, buf_len);
 	r->s = s;
 	list_init(&r->link);
 	atomic_fetch_add(&s->refs, 1);
 	atomic_fetch_add(&s->nr_reqs, 1);
 	loops_request_started();
 
-	if (err)
+	if (err == EACCES)
+		audit_denial(s, &h);
+	else if (err)
 		vlog(LOG_WARNING,
 		     "%s: rejecting %s (opcode %#x) for vdisk '%.63s': %s",
 		     s->peer, vxhs_opcode_name(h.opcode), h.opcode, h.target,
@@ -387,7 +469,8 @@ static bool parse(struct session *s)
 static ssize_t read_direct(struct session *s)
 {
 	struct request *r = s->rx_req;
-	ssize_t n = read(s->fd, r->buf + (r->buf_len - s->rx_left), s->rx_left);
+	ssize_t n =
+		session_recv(s, r->buf + (r->buf_len - s->rx_left), s->rx_left);
 
 	if (n > 0) {
 		s->rx_left -= (uint64_t)n;
@@ -401,7 +484,9 @@ static ssize_t read_direct(struct session *s)
 
 static void rx(struct session *s)
 {
-	for (int i = 0; i < READS_PER_EVENT; i++) {
+	/* GnuTLS may hold decrypted bytes the socket no longer signals. */
+	for (int i = 0; i < READS_PER_EVENT || session_tls_has_pending(s);
+	     i++) {
 		ssize_t n;
 
 		if (s->closing || s->throttled)
@@ -418,8 +503,8 @@ static void rx(struct session *s)
 				s->rx_end -= s->rx_start;
 				s->rx_start = 0;
 			}
-			n = read(s->fd, s->rxbuf + s->rx_end,
-				 RX_BUF_SIZE - s->rx_end);
+			n = session_recv(s, s->rxbuf + s->rx_end,
+					 RX_BUF_SIZE - s->rx_end);
 			if (n > 0)
 				s->rx_end += (size_t)n;
 		}
@@ -451,12 +536,37 @@ static void rx(struct session *s)
 	}
 }
 
+static void rx(struct session *s);
+
+/* TLS first; requests only once the client has shown its certificate. */
+static void handshake(struct session *s)
+{
+	int ret = session_tls_handshake(s);
+
+	if (ret < 0) {
+		session_close(s, "TLS handshake failed");
+		return;
+	}
+	s->last_rx = vxhs_now_ns();
+	pthread_mutex_lock(&s->tx_lock);
+	update_watch(s);
+	pthread_mutex_unlock(&s->tx_lock);
+	/* The first requests may have come with the last handshake bytes. */
+	if (ret > 0)
+		rx(s);
+}
+
 void session_on_events(struct session *s, uint32_t events)
 {
 	if (s->closing)
 		return;
 	/* Closing below drops the loop's reference; keep s alive. */
 	atomic_fetch_add(&s->refs, 1);
+	if (s->handshaking) {
+		handshake(s);
+		session_put(s);
+		return;
+	}
 	if (events & EPOLLOUT) {
 		pthread_mutex_lock(&s->tx_lock);
 		s->tx_blocked = false;
@@ -491,11 +601,15 @@ bool session_idle(struct session *s)
 {
 	uint64_t quiet = vxhs_now_ns() - s->last_rx;
 
+	uint64_t header_timeout = config.header_timeout_s * NSEC_PER_SEC;
+
+	/* A handshake, half a header or a payload and then nothing: a
+	 * stalled (or slowloris) peer. */
+	if (s->handshaking && quiet > header_timeout)
+		return true;
 	if (atomic_load(&s->nr_reqs))
 		return false;
-	/* Half a header or payload and then nothing: a stalled peer. */
-	if ((s->rx_start != s->rx_end || s->rx_req) &&
-	    quiet > HEADER_TIMEOUT_NS)
+	if ((s->rx_start != s->rx_end || s->rx_req) && quiet > header_timeout)
 		return true;
 	return config.idle_timeout_s &&
 	       quiet > config.idle_timeout_s * NSEC_PER_SEC;

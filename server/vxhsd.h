@@ -15,11 +15,13 @@
 #ifndef VXHSD_H
 #define VXHSD_H
 
+#include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "common/list.h"
 #include "vxhs/wire.h"
@@ -39,7 +41,12 @@ struct vxhsd_config {
 	unsigned int max_conns;
 	unsigned int max_reqs_per_conn;
 	uint64_t memory_limit;
-	unsigned int idle_timeout_s; /* 0: never */
+	unsigned int idle_timeout_s;   /* 0: never */
+	unsigned int header_timeout_s; /* a message started, then silence */
+	uint64_t max_conn_buffer;      /* request bytes held per connection */
+	char *tls_dir;
+	bool allow_plaintext;
+	char *acl_file;
 	char *port_file;
 	int log_level;
 };
@@ -75,6 +82,25 @@ void store_put(struct vdisk *vd);
 /* Re-reads the file's size; on a replaced or removed file returns -ENOENT
  * (the next store_get opens the new one). */
 int store_refresh(struct vdisk *vd);
+
+/* acl.c: who a peer is, and what it may do */
+#define IDENT_NAMES_MAX 16
+
+struct identity {
+	enum { IDENT_UNIX, IDENT_TLS, IDENT_PLAIN } kind;
+	/* "uid:0", or a certificate's "dn:...", "dns:...", "ip:..." */
+	char *names[IDENT_NAMES_MAX];
+	unsigned int nr_names;
+	char label[160]; /* for the log */
+};
+
+enum acl_right { ACL_NONE, ACL_RO, ACL_RW };
+
+int acl_load(const char *path);
+void acl_free(void);
+bool acl_enabled(void);
+enum acl_right acl_rights(const struct identity *id, const char *vdisk);
+bool acl_allows(enum acl_right right, uint16_t opcode);
 
 /* request.c */
 struct session;
@@ -128,9 +154,23 @@ struct session {
 	pthread_mutex_t tx_lock;
 	struct list_head txq;
 	bool tx_blocked; /* waiting for EPOLLOUT */
+
+	_Atomic uint64_t buffered; /* request buffer bytes held */
+
+	struct identity ident;
+	char acl_vdisk[VXHS_TARGET_SIZE]; /* last vdisk checked... */
+	enum acl_right acl_right;	  /* ...and the rights on it */
+	unsigned int denials;
+
+	gnutls_session_t tls; /* NULL: plaintext */
+	bool handshaking;
+	uint8_t *tls_txbuf;
+	size_t tls_pending;
 };
 
-struct session *session_new(int fd, const char *peer);
+enum session_kind { SESSION_UNIX, SESSION_TCP };
+
+struct session *session_new(int fd, const char *peer, enum session_kind kind);
 void session_put(struct session *s);
 void session_on_events(struct session *s, uint32_t events);
 void session_send_ready(struct session *s);
@@ -173,6 +213,19 @@ int listeners_open(struct listener **out, unsigned int *n);
 void listeners_close(struct listener *ls, unsigned int n);
 /* The TCP port of the first TCP listener, 0 if none. */
 unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n);
+
+/* tls.c */
+int tls_server_init(const char *dir);
+void tls_server_exit(void);
+bool tls_server_enabled(void);
+int session_tls_start(struct session *s);
+void session_tls_end(struct session *s);
+/* 1 done, 0 not yet, -1 failed (logged) */
+int session_tls_handshake(struct session *s);
+bool session_tls_wants_write(const struct session *s);
+bool session_tls_has_pending(const struct session *s);
+ssize_t session_send(struct session *s, const struct iovec *iov, int n);
+ssize_t session_recv(struct session *s, void *buf, size_t len);
 
 /* workers.c */
 int workers_start(unsigned int n);

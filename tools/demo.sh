@@ -36,7 +36,7 @@ say "Creating a 1 GiB demo vdisk (a sparse file) in $WORK/vdisks"
 
 say "Starting vxhsd on 127.0.0.1 and unix:$WORK/vxhsd.sock (log: $WORK/vxhsd.log)"
 "$VXHSD" --dir "$WORK/vdisks" --listen 127.0.0.1 --port 0 \
-	--port-file "$WORK/port" --unix "$WORK/vxhsd.sock" \
+	--port-file "$WORK/port" --unix "$WORK/vxhsd.sock" --allow-plaintext \
 	--log-level notice 2>"$WORK/vxhsd.log" &
 AGENT_PID=$!
 for _ in $(seq 200); do

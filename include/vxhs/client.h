@@ -20,6 +20,8 @@
  *   -EPROTO     the agent answered in a way the protocol does not allow
  *   -ETIMEDOUT  the request timed out on every attempt
  *   -ENOTCONN   failover gave up: the vdisk is failed until reopened
+ *   -EKEYREJECTED TLS failed (the message says which check); as with
+ *               other transport failures, open tries the next agent
  *   -ECANCELED  the vdisk was closed with the request outstanding
  *   other       passed through from the agent
  */
@@ -93,7 +95,15 @@ struct vxhs_open_opts {
 	unsigned int failover_deadline_ms; /* default 60000 */
 	unsigned int retry_queue_max;	   /* requests, default 4096 */
 	unsigned int max_attempts;	   /* per request, default 5 */
-	vxhs_event_fn event;		   /* may be NULL */
+	/*
+	 * TLS to TCP agents: a directory holding ca.pem (the CA that signs
+	 * the agents, optional crl.pem), cert.pem and key.pem (ours; mode
+	 * 600). NULL: plaintext. Agents are verified against the CA and the
+	 * host name or address they were named by. UNIX sockets never use
+	 * TLS. The string is copied.
+	 */
+	const char *tls_dir;
+	vxhs_event_fn event; /* may be NULL */
 	void *event_opaque;
 };
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
- * Agents and their connection pools. One pool per (address, pool size) is
- * shared by every vdisk open on that agent; requests are spread over its
- * connections round-robin, as the original client does.
+ * Agents and their connection pools. One pool per (address, pool size, TLS
+ * directory) is shared by every vdisk open on that agent; requests are spread
+ * over its connections round-robin, as the original client does.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -154,13 +154,19 @@ static bool same_addr(const struct vxhs_agent_addr *a,
 
 int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
 	      const struct vxhs_resolved *res, unsigned int nr_conns,
-	      unsigned int connect_timeout_ms, struct vxhs_agent **out)
+	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
+	      struct vxhs_agent **out)
 {
 	struct vxhs_agent *agent;
 
+	/* TLS does not apply to UNIX sockets: the agent knows its peer
+	 * from SO_PEERCRED there. */
+	if (addr->is_unix)
+		tls = NULL;
 	list_for_each_entry (agent, &ctx->agents, link) {
 		if (same_addr(&agent->addr, addr) &&
-		    agent->nr_conns == nr_conns) {
+		    agent->nr_conns == nr_conns && !!agent->tls == !!tls &&
+		    (!tls || !strcmp(agent->tls->dir, tls->dir))) {
 			agent->refs++;
 			*out = agent;
 			return 0;
@@ -184,6 +190,7 @@ int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
 	agent->res = *res;
 	agent->refs = 1;
 	agent->connect_timeout_ms = connect_timeout_ms;
+	agent->tls = tls_creds_ref(tls);
 	vxhs_agent_addr_format(addr, agent->name, sizeof(agent->name));
 	list_add_tail(&agent->link, &ctx->agents);
 	*out = agent;
@@ -209,6 +216,7 @@ void agent_put(struct vxhs_agent *agent)
 		conn_free(agent->conns[i]);
 	}
 	list_del(&agent->link);
+	tls_creds_put(agent->tls);
 	free(agent->conns);
 	free(agent);
 }
@@ -230,7 +238,9 @@ struct vxhs_conn *agent_pick_conn(struct vxhs_agent *agent)
 			conn_start(conn);
 		if (conn->state == CONN_UP)
 			return conn;
-		if (conn->state == CONN_CONNECTING && !fallback)
+		if ((conn->state == CONN_CONNECTING ||
+		     conn->state == CONN_HANDSHAKE) &&
+		    !fallback)
 			fallback = conn;
 	}
 	return fallback;

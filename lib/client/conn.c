@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "tls/tls.h"
 
 #define TX_IOV_MAX	256
 #define RX_IOV_MAX	64
@@ -72,13 +73,50 @@ static uint32_t wanted_events(struct vxhs_conn *conn)
 {
 	if (conn->state == CONN_CONNECTING)
 		return EPOLLOUT;
+	if (conn->state == CONN_HANDSHAKE)
+		return conn_tls_wants_write(conn) ? EPOLLOUT : EPOLLIN;
 	return EPOLLIN | (list_empty(&conn->tx) ? 0 : EPOLLOUT);
 }
 
-static int update_events(struct vxhs_conn *conn)
+int conn_update_events(struct vxhs_conn *conn)
 {
 	return ctx_epoll_set(conn->ctx, conn->fd, &conn->events,
 			     wanted_events(conn), conn);
+}
+
+void conn_up(struct vxhs_conn *conn)
+{
+	conn->state = CONN_UP;
+	ctx_log(conn->ctx, LOG_DEBUG, "agent %s: connection up",
+		conn->agent->name);
+	conn_flush(conn);
+}
+
+/* TCP is up: over TLS, the handshake comes first. */
+static void connected(struct vxhs_conn *conn)
+{
+	int ret;
+
+	if (!conn->agent->tls) {
+		conn_up(conn);
+		return;
+	}
+	if (!conn->tls_txbuf) {
+		conn->tls_txbuf = malloc(VXHS_TLS_RECORD_MAX);
+		if (!conn->tls_txbuf) {
+			conn_fail(conn, -ENOMEM, "out of memory");
+			return;
+		}
+	}
+	ret = conn_tls_start(conn);
+	if (ret) {
+		conn_fail(conn, ret, "cannot start TLS");
+		return;
+	}
+	conn->state = CONN_HANDSHAKE;
+	conn->connect_deadline =
+		vxhs_now_ns() + conn->agent->connect_timeout_ms * NSEC_PER_MSEC;
+	conn_tls_handshake(conn);
 }
 
 int conn_start(struct vxhs_conn *conn)
@@ -87,6 +125,7 @@ int conn_start(struct vxhs_conn *conn)
 	struct vxhs_resolved *res = &agent->res;
 	unsigned int i = agent->sa_next % res->nr;
 	const struct sockaddr *sa = (const struct sockaddr *)&res->sa[i];
+	bool connected_now = false;
 	int fd, ret;
 
 	conn->retry_at = vxhs_now_ns() + CONN_RETRY_NS;
@@ -106,14 +145,12 @@ int conn_start(struct vxhs_conn *conn)
 	conn->events = 0;
 	conn->rx_start = conn->rx_end = 0;
 	conn->rx_in_payload = false;
+	conn->state = CONN_CONNECTING;
+	conn->connect_deadline =
+		vxhs_now_ns() + agent->connect_timeout_ms * NSEC_PER_MSEC;
 	if (connect(fd, sa, res->sa_len[i]) == 0) {
-		conn->state = CONN_UP;
-	} else if (errno == EINPROGRESS) {
-		conn->state = CONN_CONNECTING;
-		conn->connect_deadline =
-			vxhs_now_ns() +
-			agent->connect_timeout_ms * NSEC_PER_MSEC;
-	} else {
+		connected_now = true;
+	} else if (errno != EINPROGRESS) {
 		/* A missing UNIX socket means nobody listens, as a refusal. */
 		ret = errno == ENOENT ? -ECONNREFUSED : -errno;
 		agent->sa_next++;
@@ -121,17 +158,18 @@ int conn_start(struct vxhs_conn *conn)
 			agent->name, strerror(-ret));
 		close(fd);
 		conn->fd = -1;
+		conn->state = CONN_DOWN;
 		return ret;
 	}
-	ret = update_events(conn);
+	ret = conn_update_events(conn);
 	if (ret) {
 		close(fd);
 		conn->fd = -1;
 		conn->state = CONN_DOWN;
 		return ret;
 	}
-	ctx_log(conn->ctx, LOG_DEBUG, "agent %s: connection %s", agent->name,
-		conn->state == CONN_UP ? "up" : "connecting");
+	if (connected_now)
+		connected(conn);
 	return 0;
 }
 
@@ -238,7 +276,8 @@ void conn_flush(struct vxhs_conn *conn)
 					     tx_payload_len(io) - io->moved,
 					     &bytes);
 		}
-		sent = writev(conn->fd, iov, n);
+		sent = conn->tls_session ? conn_tls_send(conn, iov, n) :
+					   writev(conn->fd, iov, n);
 		if (sent < 0) {
 			if (errno == EINTR)
 				continue;
@@ -249,7 +288,7 @@ void conn_flush(struct vxhs_conn *conn)
 		}
 		tx_advance(conn, (size_t)sent);
 	}
-	if (update_events(conn))
+	if (conn_update_events(conn))
 		conn_fail(conn, -EIO, "cannot watch the socket");
 }
 
@@ -269,6 +308,7 @@ static void finish_answer(struct vxhs_conn *conn)
 
 	conn->rx_in_payload = false;
 	conn->rx_io = NULL;
+	conn->tls_answered = true;
 	if (io->req->opcode == VXHS_OP_STAT && !result && !io->orphan)
 		result = stat_apply(io->req->vd, conn->rx_kv, conn->rx_kv_len);
 	free(conn->rx_kv);
@@ -400,7 +440,9 @@ static ssize_t read_direct(struct vxhs_conn *conn)
 	uint64_t bytes;
 	int n = iov_cursor_fill(&io->cur, iov, RX_IOV_MAX, conn->rx_left,
 				&bytes);
-	ssize_t got = readv(conn->fd, iov, n);
+	ssize_t got = conn->tls_session ? conn_tls_recv(conn, iov[0].iov_base,
+							iov[0].iov_len) :
+					  readv(conn->fd, iov, n);
 
 	if (got > 0) {
 		iov_cursor_advance(&io->cur, (uint64_t)got);
@@ -414,7 +456,9 @@ static ssize_t read_direct(struct vxhs_conn *conn)
 
 static void conn_read(struct vxhs_conn *conn)
 {
-	for (int i = 0; i < READS_PER_EVENT; i++) {
+	/* GnuTLS may hold decrypted bytes the socket no longer signals. */
+	for (int i = 0; i < READS_PER_EVENT || conn_tls_has_pending(conn);
+	     i++) {
 		ssize_t got;
 
 		if (conn->dead || conn->state != CONN_UP)
@@ -433,8 +477,12 @@ static void conn_read(struct vxhs_conn *conn)
 				conn->rx_end -= conn->rx_start;
 				conn->rx_start = 0;
 			}
-			got = read(conn->fd, conn->rxbuf + conn->rx_end,
-				   RX_BUF_SIZE - conn->rx_end);
+			got = conn->tls_session ?
+				      conn_tls_recv(
+					      conn, conn->rxbuf + conn->rx_end,
+					      RX_BUF_SIZE - conn->rx_end) :
+				      read(conn->fd, conn->rxbuf + conn->rx_end,
+					   RX_BUF_SIZE - conn->rx_end);
 			if (got > 0) {
 				conn->rx_end += (size_t)got;
 				parse_buffer(conn);
@@ -466,10 +514,7 @@ static void finish_connect(struct vxhs_conn *conn)
 		conn_fail(conn, -err, "connect failed");
 		return;
 	}
-	conn->state = CONN_UP;
-	ctx_log(conn->ctx, LOG_DEBUG, "agent %s: connection up",
-		conn->agent->name);
-	conn_flush(conn);
+	connected(conn);
 }
 
 void conn_handle_events(struct vxhs_conn *conn, uint32_t events)
@@ -479,6 +524,10 @@ void conn_handle_events(struct vxhs_conn *conn, uint32_t events)
 	if (conn->state == CONN_CONNECTING) {
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			finish_connect(conn);
+		return;
+	}
+	if (conn->state == CONN_HANDSHAKE) {
+		conn_tls_handshake(conn);
 		return;
 	}
 	if (conn->state != CONN_UP)
@@ -496,6 +545,8 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 
 	if (conn->state == CONN_DOWN)
 		return;
+	err = conn_tls_explain_loss(conn, err);
+	conn_tls_end(conn);
 	if (conn->fd >= 0) {
 		ctx_epoll_set(conn->ctx, conn->fd, &conn->events, 0, conn);
 		close(conn->fd);
@@ -531,6 +582,10 @@ void conn_check_timeouts(struct vxhs_conn *conn, uint64_t now)
 		conn_fail(conn, -ETIMEDOUT, "connect timed out");
 		return;
 	}
+	if (conn->state == CONN_HANDSHAKE && now > conn->connect_deadline) {
+		conn_fail(conn, -ETIMEDOUT, "TLS handshake timed out");
+		return;
+	}
 	list_for_each_entry (io, &conn->inflight, link) {
 		if (now > io->deadline) {
 			conn_fail(conn, -ETIMEDOUT, "request timed out");
@@ -558,6 +613,7 @@ void conn_destroy_dead(struct vxhs_ctx *ctx)
 			&ctx->graveyard, struct vxhs_conn, dirty_link);
 
 		list_del(&conn->dirty_link);
+		free(conn->tls_txbuf);
 		free(conn->rxbuf);
 		free(conn);
 	}

@@ -148,7 +148,7 @@ static void handle_open(struct vxhs_ctx *ctx, struct vxhs_vdisk *vd)
 	for (unsigned int i = 0; i < o->nr_agents; i++) {
 		int ret = agent_get(ctx, &o->agents[i], &vd->res[i],
 				    o->conns_per_agent, o->connect_timeout_ms,
-				    &vd->agents[i]);
+				    vd->tls, &vd->agents[i]);
 
 		if (ret) {
 			while (i--)

@@ -165,11 +165,15 @@ static void start_probe(struct vxhs_vdisk *vd)
 static void note_probe_failure(struct vxhs_vdisk *vd, int result)
 {
 	size_t len = strlen(vd->open_errors);
+	struct vxhs_agent *agent = vd->agents[vd->probe_idx];
+	const char *why = strerror(-result);
 
+	if (result == -ENOENT)
+		why = "no such vdisk";
+	else if (result == -EKEYREJECTED && agent->tls_error[0])
+		why = agent->tls_error;
 	snprintf(vd->open_errors + len, sizeof(vd->open_errors) - len,
-		 "%sagent %s: %s", len ? "; " : "",
-		 vd->agents[vd->probe_idx]->name,
-		 result == -ENOENT ? "no such vdisk" : strerror(-result));
+		 "%sagent %s: %s", len ? "; " : "", agent->name, why);
 }
 
 void vd_probe_done(void *opaque, int result)

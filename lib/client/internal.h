@@ -22,6 +22,7 @@
 #ifndef VXHS_CLIENT_INTERNAL_H
 #define VXHS_CLIENT_INTERNAL_H
 
+#include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -43,6 +44,7 @@
 enum conn_state {
 	CONN_DOWN,
 	CONN_CONNECTING,
+	CONN_HANDSHAKE, /* TLS */
 	CONN_UP,
 };
 
@@ -53,6 +55,13 @@ enum vd_state {
 	VD_FAILOVER,
 	VD_FAILED,
 	VD_CLOSED,
+};
+
+/* TLS credentials from one directory, shared by agents and vdisks. */
+struct vxhs_tls {
+	atomic_uint refs;
+	gnutls_certificate_credentials_t creds;
+	char dir[];
 };
 
 struct vxhs_resolved {
@@ -73,6 +82,8 @@ struct vxhs_agent {
 	unsigned int rr; /* round-robin cursor */
 	unsigned int connect_timeout_ms;
 	struct vxhs_conn **conns;
+	struct vxhs_tls *tls; /* NULL: plaintext */
+	char tls_error[256];  /* last TLS failure, logged once */
 };
 
 struct vxhs_conn {
@@ -97,6 +108,12 @@ struct vxhs_conn {
 	uint64_t rx_left;
 	uint8_t *rx_kv; /* STAT payload */
 	size_t rx_kv_len;
+
+	gnutls_session_t tls_session; /* NULL: plaintext */
+	uint8_t *tls_txbuf;	      /* one record being sent */
+	size_t tls_pending;	      /* its length while GnuTLS holds it */
+	bool tls_answered;	      /* an answer came over this session */
+	const char *tls_alert;	      /* fatal alert the agent sent */
 };
 
 struct vxhs_msg {
@@ -165,8 +182,9 @@ struct vxhs_vdisk {
 	struct vxhs_conn *probe;
 	struct vxhs_msg *open_msg; /* the opener waits on it */
 	int open_result;
-	char open_errors[512];
+	char open_errors[1024];
 	struct vxhs_resolved res[VXHS_MAX_AGENTS];
+	struct vxhs_tls *tls; /* from opts.tls_dir */
 	_Atomic uint32_t split_size;
 
 	pthread_mutex_t info_lock;
@@ -223,7 +241,8 @@ int agent_resolve(const struct vxhs_agent_addr *addr,
 		  struct vxhs_resolved *res);
 int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
 	      const struct vxhs_resolved *res, unsigned int nr_conns,
-	      unsigned int connect_timeout_ms, struct vxhs_agent **out);
+	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
+	      struct vxhs_agent **out);
 void agent_put(struct vxhs_agent *agent);
 struct vxhs_conn *agent_pick_conn(struct vxhs_agent *agent);
 void agent_wake_pool(struct vxhs_agent *agent);
@@ -238,6 +257,21 @@ void conn_handle_events(struct vxhs_conn *conn, uint32_t events);
 void conn_fail(struct vxhs_conn *conn, int err, const char *why);
 void conn_check_timeouts(struct vxhs_conn *conn, uint64_t now);
 void conn_destroy_dead(struct vxhs_ctx *ctx);
+int conn_update_events(struct vxhs_conn *conn);
+void conn_up(struct vxhs_conn *conn);
+
+/* tls.c */
+int tls_creds_get(const char *dir, struct vxhs_tls **out);
+struct vxhs_tls *tls_creds_ref(struct vxhs_tls *tls);
+void tls_creds_put(struct vxhs_tls *tls);
+int conn_tls_start(struct vxhs_conn *conn);
+void conn_tls_handshake(struct vxhs_conn *conn);
+void conn_tls_end(struct vxhs_conn *conn);
+int conn_tls_explain_loss(struct vxhs_conn *conn, int err);
+bool conn_tls_wants_write(const struct vxhs_conn *conn);
+bool conn_tls_has_pending(const struct vxhs_conn *conn);
+ssize_t conn_tls_send(struct vxhs_conn *conn, const struct iovec *iov, int n);
+ssize_t conn_tls_recv(struct vxhs_conn *conn, void *buf, size_t len);
 
 /* request.c */
 void req_dispatch(struct vxhs_req *req);

@@ -74,9 +74,17 @@ int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
 			goto free_vd;
 		}
 	}
+	if (opts->tls_dir) {
+		ret = tls_creds_get(opts->tls_dir, &vd->tls);
+		if (ret) {
+			set_error(ret, "vdisk %s: %s", vdisk_id, vxhs_errmsg());
+			goto free_vd;
+		}
+	}
 	strcpy(vd->id, vdisk_id);
 	vd->ctx = ctx;
 	vd->opts = *opts;
+	vd->opts.tls_dir = vd->tls ? vd->tls->dir : NULL;
 	vd->nr_agents = opts->nr_agents;
 	atomic_init(&vd->state, VD_OPENING);
 	atomic_init(&vd->split_size, opts->max_io_size);
@@ -102,6 +110,7 @@ int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
 	return 0;
 
 free_vd:
+	tls_creds_put(vd->tls);
 	free(vd);
 	return ret;
 }
@@ -114,6 +123,7 @@ void vxhs_vdisk_close(struct vxhs_vdisk *vd)
 		return;
 	ctx_submit_wait(vd->ctx, &msg);
 	pthread_mutex_destroy(&vd->info_lock);
+	tls_creds_put(vd->tls);
 	free(vd);
 }
 

@@ -50,7 +50,17 @@ void vdisk_make(const char *dir, const char *id, uint64_t size)
 
 void agent_start(struct agent *a, const char *dir, unsigned int port)
 {
+	static const char *const plaintext[] = { "--allow-plaintext", NULL };
+
+	agent_start_args(a, dir, port, plaintext);
+}
+
+void agent_start_args(struct agent *a, const char *dir, unsigned int port,
+		      const char *const *extra)
+{
 	char portfile[300], portarg[16];
+	const char *argv[32];
+	unsigned int n = 0;
 	FILE *f;
 
 	snprintf(a->dir, sizeof(a->dir), "%s", dir);
@@ -59,14 +69,26 @@ void agent_start(struct agent *a, const char *dir, unsigned int port)
 	snprintf(a->sock, sizeof(a->sock), "%s/.sock-%u", dir, port);
 	snprintf(portarg, sizeof(portarg), "%u", port);
 	unlink(portfile);
+	argv[n++] = "vxhsd";
+	argv[n++] = "--dir";
+	argv[n++] = dir;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--port";
+	argv[n++] = portarg;
+	argv[n++] = "--port-file";
+	argv[n++] = portfile;
+	argv[n++] = "--log-level";
+	argv[n++] = getenv("VXHSD_LOG") ? getenv("VXHSD_LOG") : "error";
+	argv[n++] = "--unix";
+	argv[n++] = a->sock;
+	while (extra && *extra && n < ARRAY_SIZE(argv) - 1)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
 	a->pid = fork();
 	assert_true(a->pid >= 0);
 	if (a->pid == 0) {
-		execl(VXHSD_PATH, "vxhsd", "--dir", dir, "--listen",
-		      "127.0.0.1", "--port", portarg, "--port-file", portfile,
-		      "--log-level",
-		      getenv("VXHSD_LOG") ? getenv("VXHSD_LOG") : "error",
-		      "--unix", a->sock, (char *)NULL);
+		execv(VXHSD_PATH, (char *const *)argv);
 		_exit(127);
 	}
 	for (int i = 0; i < 1000; i++) {
@@ -76,6 +98,10 @@ void agent_start(struct agent *a, const char *dir, unsigned int port)
 			fclose(f);
 			unlink(portfile);
 			return;
+		}
+		if (waitpid(a->pid, NULL, WNOHANG) == a->pid) {
+			a->pid = 0;
+			fail_msg("vxhsd exited at start");
 		}
 		usleep(5000);
 	}

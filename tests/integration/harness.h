@@ -29,6 +29,10 @@ void vdisk_make(const char *dir, const char *id, uint64_t size);
 
 /* Starts vxhsd on dir; port 0 picks one. Fails the test on error. */
 void agent_start(struct agent *a, const char *dir, unsigned int port);
+/* The same with extra vxhsd arguments (NULL-terminated) instead of
+ * --allow-plaintext. */
+void agent_start_args(struct agent *a, const char *dir, unsigned int port,
+		      const char *const *extra);
 void agent_kill(struct agent *a, int sig);
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		unsigned int n);

@@ -41,7 +41,8 @@ def notify(vxhsd, tmp, vdir):
     sock.settimeout(10)
     env = dict(os.environ, NOTIFY_SOCKET=path)
     proc = subprocess.Popen([vxhsd, "--dir", vdir, "--listen", "127.0.0.1",
-                             "--port", "0", "--log-level", "warning"],
+                             "--port", "0", "--log-level", "warning",
+                             "--allow-plaintext"],
                             env=env)
     try:
         msg = sock.recv(4096).decode()
@@ -62,7 +63,8 @@ def activation(vxhsd, vxhsadm, tmp, vdir):
         sys.exit(1)
     port = free_port()
     proc = subprocess.Popen([activate, "-l", f"127.0.0.1:{port}", vxhsd,
-                             "--dir", vdir, "--log-level", "warning"],
+                             "--dir", vdir, "--log-level", "warning",
+                             "--allow-plaintext"],
                             stderr=subprocess.PIPE)
     try:
         out = None

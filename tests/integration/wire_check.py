@@ -108,7 +108,7 @@ def main():
         os.symlink(os.path.join(tmp, "outside"), os.path.join(vdir, "link"))
         portfile = os.path.join(tmp, "port")
         proc = subprocess.Popen([vxhsd, "--dir", vdir, "--port", "0",
-                                 "--listen", "127.0.0.1", "--max-io", "1M",
+                                 "--listen", "127.0.0.1", "--max-io", "1M", "--allow-plaintext",
                                  "--port-file", portfile,
                                  "--log-level", "warning"])
         try:

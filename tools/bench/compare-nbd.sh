@@ -38,7 +38,7 @@ dd if=/dev/zero of="$WORK/bench" bs=1M count=$(($(stat -c %s "$WORK/bench") >> 2
 	conv=notrunc status=none
 FILE_BYTES=$(stat -c %s "$WORK/bench")
 
-"$VXHSD" --dir "$WORK" --listen 127.0.0.1 --port 0 --port-file "$WORK/port" \
+"$VXHSD" --dir "$WORK" --listen 127.0.0.1 --port 0 --port-file "$WORK/port" --allow-plaintext \
 	--log-level warning &
 PIDS+=($!)
 NBD_PORT=$((20000 + RANDOM % 20000))

@@ -92,6 +92,9 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 				  "--timeout takes milliseconds, 1 to 3600000");
 		a->opts.io_timeout_ms = (unsigned int)v;
 		return true;
+	case 1003:
+		a->opts.tls_dir = arg;
+		return true;
 	case 'v':
 		a->verbose = true;
 		return true;

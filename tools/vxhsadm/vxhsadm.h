@@ -39,23 +39,26 @@ struct conn_args {
 };
 
 void conn_args_init(struct conn_args *a);
-/* Handles -a/--agent, --conns, --timeout, -v; true if opt was one. */
+/* Handles -a/--agent, --conns, --timeout, --tls-dir, -v; true if opt was
+ * one. */
 bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		     const char *arg);
 #define CONN_LONG_OPTS                                        \
 	{ "agent", required_argument, NULL, 'a' },            \
 		{ "conns", required_argument, NULL, 1001 },   \
 		{ "timeout", required_argument, NULL, 1002 }, \
+		{ "tls-dir", required_argument, NULL, 1003 }, \
 	{                                                     \
 		"verbose", no_argument, NULL, 'v'             \
 	}
 #define CONN_SHORT_OPTS "a:v"
-#define CONN_HELP                                                            \
-	"  -a, --agent=ADDR     agent: HOST, HOST:PORT, [IPV6]:PORT or\n"    \
-	"                       unix:/PATH; repeat for failover (up to 4;\n" \
-	"                       default 127.0.0.1:9999)\n"                   \
-	"      --conns=N        connections per agent (default 8)\n"         \
-	"      --timeout=MS     per-request timeout (default 30000)\n"       \
+#define CONN_HELP                                                               \
+	"  -a, --agent=ADDR     agent: HOST, HOST:PORT, [IPV6]:PORT or\n"       \
+	"                       unix:/PATH; repeat for failover (up to 4;\n"    \
+	"                       default 127.0.0.1:9999)\n"                      \
+	"      --conns=N        connections per agent (default 8)\n"            \
+	"      --timeout=MS     per-request timeout (default 30000)\n"          \
+	"      --tls-dir=DIR    TLS to TCP agents: ca.pem, cert.pem, key.pem\n" \
 	"  -v, --verbose        log the library's messages\n"
 
 int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * TLS on agent connections (GnuTLS). Credentials are loaded on the
+ * opener's thread and shared, refcounted, by every agent opened with the
+ * same directory. Sessions live on the I/O thread: a connection that has
+ * connected runs a non-blocking handshake, then its bytes go through
+ * conn_tls_send/conn_tls_recv instead of writev/read.
+ *
+ * Record I/O itself is lib/tls/stream.c, shared with vxhsd.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "internal.h"
+#include "tls/tls.h"
+
+int tls_creds_get(const char *dir, struct vxhs_tls **out)
+{
+	struct vxhs_tls *tls;
+	char err[512];
+	size_t len = strlen(dir);
+	int ret;
+
+	tls = calloc(1, sizeof(*tls) + len + 1);
+	if (!tls)
+		return set_error(-ENOMEM, "out of memory");
+	memcpy(tls->dir, dir, len + 1);
+	atomic_init(&tls->refs, 1);
+	ret = vxhs_tls_creds_load(dir, &tls->creds, err, sizeof(err));
+	if (ret) {
+		free(tls);
+		return set_error(ret, "TLS credentials: %s", err);
+	}
+	*out = tls;
+	return 0;
+}
+
+struct vxhs_tls *tls_creds_ref(struct vxhs_tls *tls)
+{
+	if (tls)
+		atomic_fetch_add(&tls->refs, 1);
+	return tls;
+}
+
+void tls_creds_put(struct vxhs_tls *tls)
+{
+	if (!tls || atomic_fetch_sub(&tls->refs, 1) != 1)
+		return;
+	gnutls_certificate_free_credentials(tls->creds);
+	free(tls);
+}
+
+static bool is_ip_literal(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	       inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* Reports a TLS failure once per distinct reason, not once per retry. */
+static void report_tls_error(struct vxhs_conn *conn, const char *why)
+{
+	struct vxhs_agent *agent = conn->agent;
+
+	if (strcmp(agent->tls_error, why)) {
+		snprintf(agent->tls_error, sizeof(agent->tls_error), "%s", why);
+		ctx_log(conn->ctx, LOG_ERR, "agent %s: %s", agent->name, why);
+	}
+}
+
+static void tls_failed(struct vxhs_conn *conn, const char *why)
+{
+	report_tls_error(conn, why);
+	conn_fail(conn, -EKEYREJECTED, "TLS");
+}
+
+int conn_tls_start(struct vxhs_conn *conn)
+{
+	struct vxhs_agent *agent = conn->agent;
+	const char *host = agent->addr.host;
+	gnutls_session_t s;
+	int ret;
+
+	ret = gnutls_init(&s,
+			  GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
+	if (ret < 0)
+		return -ENOMEM;
+	if (gnutls_priority_set_direct(s, VXHS_TLS_PRIORITY, NULL) < 0 ||
+	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+				   agent->tls->creds) < 0) {
+		gnutls_deinit(s);
+		return -EINVAL;
+	}
+	/* Names go in SNI; IP addresses are checked against the
+	 * certificate's IP address entries. */
+	if (!is_ip_literal(host))
+		gnutls_server_name_set(s, GNUTLS_NAME_DNS, host, strlen(host));
+	gnutls_session_set_verify_cert(s, host, 0);
+	gnutls_transport_set_int(s, conn->fd);
+	gnutls_handshake_set_timeout(s, 0);
+	conn->tls_session = s;
+	conn->tls_pending = 0;
+	conn->tls_answered = false;
+	conn->tls_alert = NULL;
+	return 0;
+}
+
+void conn_tls_end(struct vxhs_conn *conn)
+{
+	if (!conn->tls_session)
+		return;
+	gnutls_deinit(conn->tls_session);
+	conn->tls_session = NULL;
+	conn->tls_pending = 0;
+}
+
+bool conn_tls_wants_write(const struct vxhs_conn *conn)
+{
+	return conn->tls_pending ||
+	       (conn->state == CONN_HANDSHAKE &&
+		gnutls_record_get_direction(conn->tls_session) == 1);
+}
+
+void conn_tls_handshake(struct vxhs_conn *conn)
+{
+	struct vxhs_agent *agent = conn->agent;
+	char why[512];
+	int ret;
+
+	do {
+		ret = gnutls_handshake(conn->tls_session);
+	} while (ret == GNUTLS_E_INTERRUPTED);
+	if (ret == GNUTLS_E_AGAIN) {
+		conn_update_events(conn);
+		return;
+	}
+	if (ret < 0) {
+		vxhs_tls_describe_failure(conn->tls_session, ret, why,
+					  sizeof(why));
+		/* A plaintext agent closes on our ClientHello. */
+		if (ret == GNUTLS_E_PREMATURE_TERMINATION ||
+		    ret == GNUTLS_E_PULL_ERROR ||
+		    ret == GNUTLS_E_UNEXPECTED_PACKET_LENGTH)
+			strncat(why,
+				" (does the agent speak TLS on this port?)",
+				sizeof(why) - strlen(why) - 1);
+		tls_failed(conn, why);
+		return;
+	}
+	if (agent->tls_error[0]) {
+		ctx_log(conn->ctx, LOG_NOTICE, "agent %s: TLS works again",
+			agent->name);
+		agent->tls_error[0] = '\0';
+	}
+	ctx_log(conn->ctx, LOG_DEBUG, "agent %s: TLS up (%s)", agent->name,
+		gnutls_protocol_get_name(
+			gnutls_protocol_get_version(conn->tls_session)));
+	conn_up(conn);
+}
+
+/* Same contract as writev and read, for conn.c. */
+ssize_t conn_tls_send(struct vxhs_conn *conn, const struct iovec *iov, int n)
+{
+	int gerr = 0;
+	ssize_t ret = vxhs_tls_sendv(conn->tls_session, conn->tls_txbuf,
+				     &conn->tls_pending, iov, n, &gerr);
+
+	if (ret >= 0)
+		return ret;
+	if (ret == -EPIPE)
+		ctx_log(conn->ctx, LOG_INFO, "agent %s: TLS send: %s",
+			conn->agent->name, gnutls_strerror(gerr));
+	errno = (int)-ret;
+	return -1;
+}
+
+ssize_t conn_tls_recv(struct vxhs_conn *conn, void *buf, size_t len)
+{
+	int gerr = 0;
+	ssize_t ret = vxhs_tls_recv(conn->tls_session, buf, len, &gerr);
+
+	if (ret >= 0)
+		return ret;
+	if (gerr == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		conn->tls_alert = gnutls_alert_get_name(
+			gnutls_alert_get(conn->tls_session));
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (ret == -EPROTO)
+		ctx_log(conn->ctx, LOG_WARNING, "agent %s: TLS receive: %s",
+			conn->agent->name, gnutls_strerror(gerr));
+	errno = (int)-ret;
+	return -1;
+}
+
+/*
+ * In TLS 1.3 the agent checks our certificate after our side of the
+ * handshake is done: a refusal shows up as an alert, or as a connection
+ * that dies before the first answer. Say so instead of "broken pipe".
+ */
+int conn_tls_explain_loss(struct vxhs_conn *conn, int err)
+{
+	char why[256];
+
+	if (!conn->tls_session || conn->state != CONN_UP ||
+	    conn->tls_answered || err == -ECANCELED || err == -ETIMEDOUT)
+		return err;
+	if (conn->tls_alert)
+		snprintf(
+			why, sizeof(why),
+			"the agent refused our certificate (TLS alert: %s); see its log",
+			conn->tls_alert);
+	else
+		snprintf(
+			why, sizeof(why),
+			"the agent closed the TLS session before any answer (%s): it probably refused our certificate; see its log",
+			strerror(-err));
+	report_tls_error(conn, why);
+	return -EKEYREJECTED;
+}
+
+bool conn_tls_has_pending(const struct vxhs_conn *conn)
+{
+	return conn->tls_session &&
+	       gnutls_record_check_pending(conn->tls_session) > 0;
+}

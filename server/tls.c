@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * TLS on vxhsd's TCP listeners (--tls-dir): the agent presents its
+ * certificate and requires one from every client, signed by the CA in the
+ * same directory (and not revoked, when a crl.pem is there). The loop
+ * thread runs the handshake before a single request is read, and takes the
+ * client's names for the access list from its certificate.
+ *
+ * After the handshake the session has one receiver (the loop thread) and
+ * one sender at a time (whoever holds tx_lock), which GnuTLS allows.
+ * Session tickets are off: nothing is ever resumed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "tls/tls.h"
+#include "vxhsd.h"
+
+static gnutls_certificate_credentials_t creds;
+static gnutls_priority_t priority;
+
+int tls_server_init(const char *dir)
+{
+	char err[512];
+	int ret;
+
+	ret = vxhs_tls_creds_load(dir, &creds, err, sizeof(err));
+	if (ret) {
+		vlog(LOG_ERR, "TLS: %s", err);
+		return ret;
+	}
+	if (gnutls_priority_init(&priority, VXHS_TLS_PRIORITY, NULL) < 0) {
+		gnutls_certificate_free_credentials(creds);
+		creds = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void tls_server_exit(void)
+{
+	if (!creds)
+		return;
+	gnutls_priority_deinit(priority);
+	gnutls_certificate_free_credentials(creds);
+	creds = NULL;
+}
+
+bool tls_server_enabled(void)
+{
+	return creds != NULL;
+}
+
+int session_tls_start(struct session *s)
+{
+	gnutls_session_t t;
+
+	s->tls_txbuf = malloc(VXHS_TLS_RECORD_MAX);
+	if (!s->tls_txbuf)
+		return -ENOMEM;
+	if (gnutls_init(&t, GNUTLS_SERVER | GNUTLS_NONBLOCK |
+				    GNUTLS_NO_TICKETS) < 0)
+		return -ENOMEM;
+	if (gnutls_priority_set(t, priority) < 0 ||
+	    gnutls_credentials_set(t, GNUTLS_CRD_CERTIFICATE, creds) < 0) {
+		gnutls_deinit(t);
+		return -EINVAL;
+	}
+	gnutls_certificate_server_set_request(t, GNUTLS_CERT_REQUIRE);
+	/* Verified against the CA (and CRL) during the handshake. */
+	gnutls_session_set_verify_cert(t, NULL, 0);
+	gnutls_transport_set_int(t, s->fd);
+	s->tls = t;
+	s->handshaking = true;
+	return 0;
+}
+
+void session_tls_end(struct session *s)
+{
+	if (s->tls)
+		gnutls_deinit(s->tls);
+	s->tls = NULL;
+	free(s->tls_txbuf);
+	s->tls_txbuf = NULL;
+}
+
+static int add_name(struct identity *id, const char *prefix, const char *name,
+		    size_t len)
+{
+	size_t plen = strlen(prefix);
+	char *n;
+
+	if (id->nr_names >= IDENT_NAMES_MAX)
+		return 0;
+	/* A NUL inside a name would make it compare as another name. */
+	if (memchr(name, '\0', len))
+		return 0;
+	n = malloc(plen + len + 1);
+	if (!n)
+		return -ENOMEM;
+	memcpy(n, prefix, plen);
+	memcpy(n + plen, name, len);
+	n[plen + len] = '\0';
+	id->names[id->nr_names++] = n;
+	return 0;
+}
+
+/* The subject and alternative names of the client's certificate. */
+static int peer_names(struct session *s)
+{
+	const gnutls_datum_t *chain;
+	unsigned int n = 0;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = { NULL, 0 };
+	int ret;
+
+	chain = gnutls_certificate_get_peers(s->tls, &n);
+	if (!chain || !n)
+		return -EACCES;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -ENOMEM;
+	ret = gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER);
+	if (ret < 0)
+		goto deinit_crt;
+	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+		ret = add_name(&s->ident, "dn:", (const char *)dn.data,
+			       dn.size);
+		gnutls_free(dn.data);
+		if (ret)
+			goto deinit_crt;
+	}
+	for (unsigned int i = 0;; i++) {
+		char buf[512], ip[INET6_ADDRSTRLEN];
+		size_t len = sizeof(buf);
+		unsigned int critical;
+		int type = gnutls_x509_crt_get_subject_alt_name(
+			crt, i, buf, &len, &critical);
+
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_E_SHORT_MEMORY_BUFFER)
+			continue; /* absurdly long: not a name we match */
+		if (type < 0)
+			break;
+		ret = 0;
+		if (type == GNUTLS_SAN_DNSNAME)
+			ret = add_name(&s->ident, "dns:", buf, len);
+		else if (type == GNUTLS_SAN_URI)
+			ret = add_name(&s->ident, "uri:", buf, len);
+		else if (type == GNUTLS_SAN_RFC822NAME)
+			ret = add_name(&s->ident, "email:", buf, len);
+		else if (type == GNUTLS_SAN_IPADDRESS &&
+			 (len == 4 || len == 16) &&
+			 inet_ntop(len == 4 ? AF_INET : AF_INET6, buf, ip,
+				   sizeof(ip)))
+			ret = add_name(&s->ident, "ip:", ip, strlen(ip));
+		if (ret)
+			goto deinit_crt;
+	}
+	ret = 0;
+deinit_crt:
+	gnutls_x509_crt_deinit(crt);
+	return ret < 0 ? ret : 0;
+}
+
+int session_tls_handshake(struct session *s)
+{
+	char why[512];
+	int ret;
+
+	do {
+		ret = gnutls_handshake(s->tls);
+	} while (ret == GNUTLS_E_INTERRUPTED);
+	if (ret == GNUTLS_E_AGAIN)
+		return 0;
+	if (ret == GNUTLS_E_PUSH_ERROR || ret == GNUTLS_E_PULL_ERROR ||
+	    ret == GNUTLS_E_PREMATURE_TERMINATION) {
+		vlog(LOG_INFO, "%s: gone during the TLS handshake", s->peer);
+		return -1;
+	}
+	if (ret < 0) {
+		vxhs_tls_describe_failure(s->tls, ret, why, sizeof(why));
+		vlog(LOG_WARNING, "%s: %s%s", s->peer, why,
+		     ret == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ||
+				     ret == GNUTLS_E_UNEXPECTED_PACKET ||
+				     ret == GNUTLS_E_UNSUPPORTED_VERSION_PACKET ?
+			     " (a client without TLS?)" :
+			     "");
+		return -1;
+	}
+	if (peer_names(s) < 0) {
+		vlog(LOG_WARNING, "%s: cannot read the client certificate",
+		     s->peer);
+		return -1;
+	}
+	s->handshaking = false;
+	snprintf(s->ident.label, sizeof(s->ident.label), "%s",
+		 s->ident.nr_names ? s->ident.names[0] : "(no names)");
+	vlog(LOG_INFO, "%s: TLS %s, client %s", s->peer,
+	     gnutls_protocol_get_name(gnutls_protocol_get_version(s->tls)),
+	     s->ident.label);
+	return 1;
+}
+
+bool session_tls_wants_write(const struct session *s)
+{
+	return s->tls_pending ||
+	       (s->handshaking && gnutls_record_get_direction(s->tls) == 1);
+}
+
+bool session_tls_has_pending(const struct session *s)
+{
+	return s->tls && !s->handshaking &&
+	       gnutls_record_check_pending(s->tls) > 0;
+}
+
+/* Same contract as writev and read, for session.c. */
+ssize_t session_send(struct session *s, const struct iovec *iov, int n)
+{
+	int gerr = 0;
+	ssize_t ret;
+
+	if (!s->tls)
+		return writev(s->fd, iov, n);
+	ret = vxhs_tls_sendv(s->tls, s->tls_txbuf, &s->tls_pending, iov, n,
+			     &gerr);
+	if (ret >= 0)
+		return ret;
+	if (ret == -EPIPE)
+		vlog(LOG_INFO, "%s: TLS send: %s", s->peer,
+		     gnutls_strerror(gerr));
+	errno = (int)-ret;
+	return -1;
+}
+
+ssize_t session_recv(struct session *s, void *buf, size_t len)
+{
+	int gerr = 0;
+	ssize_t ret;
+
+	if (!s->tls)
+		return read(s->fd, buf, len);
+	ret = vxhs_tls_recv(s->tls, buf, len, &gerr);
+	if (ret >= 0)
+		return ret;
+	if (ret == -EPROTO)
+		vlog(LOG_WARNING, "%s: TLS receive: %s", s->peer,
+		     gnutls_strerror(gerr));
+	errno = (int)-ret;
+	return -1;
+}
