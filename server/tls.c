@@ -184,6 +184,13 @@ int session_tls_handshake(struct session *s)
 		vlog(LOG_INFO, "%s: gone during the TLS handshake", s->peer);
 		return -1;
 	}
+	if (ret == GNUTLS_E_CERTIFICATE_REQUIRED ||
+	    ret == GNUTLS_E_NO_CERTIFICATE_FOUND) {
+		vlog(LOG_WARNING,
+		     "%s: TLS handshake failed: the client sent no certificate",
+		     s->peer);
+		return -1;
+	}
 	if (ret < 0) {
 		vxhs_tls_describe_failure(s->tls, ret, why, sizeof(why));
 		vlog(LOG_WARNING, "%s: %s%s", s->peer, why,

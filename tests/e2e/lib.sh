@@ -78,6 +78,7 @@ stop_tcmu_runner() {
 start_vxhsd() {
 	mkdir -p "$VDISKS" /run/vxhsd
 	"$VXHSD" --dir "$VDISKS" --unix /run/vxhsd/vxhsd.sock --port 9999 \
+		--allow-plaintext \
 		--log-level info >>"$E2E_WORK/vxhsd.log" 2>&1 &
 	VXHSD_PID=$!
 	wait_for "vxhsd" 40 test -S /run/vxhsd/vxhsd.sock

@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+"""vxhsd against hostile and foreign peers, from outside the C code.
+
+Python's ssl module is OpenSSL, so this is also the interoperability test
+with an OpenSSL client presenting a client certificate, as the original
+HyperScale library does. Checks, each within a bounded time and with the
+agent serving a good client afterwards:
+  - an OpenSSL client with a good certificate: STAT and READ work;
+  - no client certificate, an expired one, one from another CA: refused,
+    and the agent's log says why;
+  - a plaintext client on the TLS port: dropped, the log says so;
+  - a handshake never started, half a header then silence: closed after
+    --header-timeout;
+  - the access list: another vdisk's STAT gets EACCES and no data; over the
+    UNIX socket the peer's uid decides;
+  - --max-conns: the connection over the limit is refused, the others work;
+  - vxhsd runs as an unprivileged user with only its directory and key.
+Usage: tls_check.py VXHSD PKI_DIR
+"""
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wire_check import (READ, STAT, answer, check, header,  # noqa: E402
+                        parse_kvset)
+import wire_check  # noqa: E402
+
+EACCES = 13
+HEADER_TIMEOUT = 2
+
+
+def context(pki, creds):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(os.path.join(pki, "agent", "ca.pem"))
+    if creds:
+        ctx.load_cert_chain(os.path.join(pki, creds, "cert.pem"),
+                            os.path.join(pki, creds, "key.pem"))
+    return ctx
+
+
+def tls_connect(port, pki, creds):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return context(pki, creds).wrap_socket(raw, server_hostname="localhost")
+
+
+def stat(sock, vdisk, cookie=1):
+    sock.sendall(header(STAT, cookie, vdisk))
+    return answer(sock)
+
+
+def closed_without_answer(sock, what, limit=HEADER_TIMEOUT + 8):
+    """The agent closes sock (or fails it) within limit seconds."""
+    start = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        data = sock.recv(256)
+        ok = data == b""
+    except (ssl.SSLError, ConnectionError) as e:
+        ok = True
+        what += f" ({type(e).__name__})"
+    except socket.timeout:
+        ok = False
+    check(ok and time.monotonic() - start < limit,
+          f"{what}: closed without an answer in "
+          f"{time.monotonic() - start:.1f} s")
+    sock.close()
+
+
+def refused_client(port, pki, creds, what):
+    """In TLS 1.3 the client's handshake ends before the agent has judged
+    its certificate: the refusal arrives on the first read."""
+    try:
+        s = tls_connect(port, pki, creds)
+    except (ssl.SSLError, ConnectionError) as e:
+        check(True, f"{what}: refused during the handshake ({e})")
+        return
+    try:
+        s.sendall(header(STAT, 7, "disk-a"))
+    except (ssl.SSLError, ConnectionError):
+        pass
+    closed_without_answer(s, what)
+
+
+class Agent:
+    def __init__(self, vxhsd, vdir, log, *args, user=None):
+        self.log = log
+        portfile = os.path.join(os.path.dirname(log), "port")
+        if os.path.exists(portfile):
+            os.unlink(portfile)
+        pre = None
+        if user:
+            pw = pwd.getpwnam(user)
+
+            def pre():
+                os.setgid(pw.pw_gid)
+                os.setgroups([])
+                os.setuid(pw.pw_uid)
+        self.proc = subprocess.Popen(
+            [vxhsd, "--dir", vdir, "--listen", "127.0.0.1", "--port", "0",
+             "--port-file", portfile, "--log-level", "info",
+             "--header-timeout", str(HEADER_TIMEOUT), *args],
+            stderr=open(log, "w"), preexec_fn=pre)
+        for _ in range(500):
+            if os.path.exists(portfile) and open(portfile).read().strip():
+                self.port = int(open(portfile).read())
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        print(open(log).read())
+        raise SystemExit("Bail out! vxhsd did not start")
+
+    def logged(self, text):
+        # The agent logs after closing; give it a moment.
+        for _ in range(50):
+            if text in open(self.log).read():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        check(self.proc.wait(timeout=30) == 0, "agent exits 0 on SIGTERM")
+
+
+def good_client_works(agent, pki, what):
+    with tls_connect(agent.port, pki, "gw-a") as s:
+        a = stat(s, "disk-a")
+        check(a["err"] == 0 and a["payload"] > 0,
+              f"a good client is served ({what})")
+
+
+def main():
+    vxhsd, pki = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="vxhs-tls-")
+    try:
+        vdir = os.path.join(tmp, "vdisks")
+        os.mkdir(vdir)
+        for name in ("disk-a", "disk-b"):
+            with open(os.path.join(vdir, name), "wb") as f:
+                f.truncate(1 << 20)
+        acl = os.path.join(tmp, "acl")
+        with open(acl, "w") as f:
+            f.write("dns:gw-a.test disk-a rw\nuid:0 disk-a rw\n")
+        sock_path = os.path.join(tmp, "vxhsd.sock")
+        agent = Agent(vxhsd, vdir, os.path.join(tmp, "vxhsd.log"),
+                      "--tls-dir", os.path.join(pki, "agent"), "--acl", acl,
+                      "--unix", sock_path, "--max-conns", "6")
+        try:
+            run_checks(agent, pki, sock_path)
+        finally:
+            agent.stop()
+        unprivileged(vxhsd, pki, tmp)
+    finally:
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(tmp)
+        else:
+            print("# kept", tmp)
+    print(f"# {wire_check.passed} passed, {wire_check.failures} failed")
+    return 1 if wire_check.failures else 0
+
+
+def run_checks(agent, pki, sock_path):
+    # OpenSSL client, as the original library: STAT, then a READ.
+    with tls_connect(agent.port, pki, "gw-a") as s:
+        check(s.version() in ("TLSv1.3", "TLSv1.2"),
+              f"OpenSSL client negotiates {s.version()}")
+        a = stat(s, "disk-a")
+        _, _, keys, _ = parse_kvset(a["data"])
+        check(a["err"] == 0 and keys[0] == ("vdisk_size_bytes", 5, 1 << 20),
+              "OpenSSL client: STAT answers the size")
+        s.sendall(header(READ, 2, "disk-a", 4096, 4096))
+        a = answer(s)
+        check(a["err"] == 0 and a["data"] == b"\0" * 4096,
+              "OpenSSL client: READ answers 4096 bytes")
+        # The access list: another vdisk gets EACCES and nothing else.
+        a = stat(s, "disk-b", cookie=3)
+        check(a["err"] == EACCES and a["payload"] == 0,
+              "STAT of a vdisk not in the access list: EACCES, no data")
+        s.sendall(header(READ, 4, "disk-b", 0, 4096))
+        a = answer(s)
+        check(a["err"] == EACCES and a["payload"] == 0,
+              "READ of a vdisk not in the access list: EACCES, no data")
+    check(agent.logged("audit: denied VDISK_STAT of vdisk 'disk-b' to "
+                       "dn:CN=gw-a"),
+          "the denial is in the audit log with the identity")
+
+    refused_client(agent.port, pki, None, "no client certificate")
+    check(agent.logged("the client sent no certificate"),
+          "the log says the client sent no certificate")
+    refused_client(agent.port, pki, "gw-expired", "expired client cert")
+    check(agent.logged("expired"), "the log says the certificate expired")
+    refused_client(agent.port, pki, "gw-foreign", "client cert of another CA")
+    check(agent.logged("issuer is unknown"),
+          "the log says the issuer is unknown")
+    good_client_works(agent, pki, "after refusals")
+
+    s = socket.create_connection(("127.0.0.1", agent.port), timeout=10)
+    s.sendall(header(STAT, 1, "disk-a"))
+    closed_without_answer(s, "plaintext client on the TLS port")
+    check(agent.logged("(a client without TLS?)"),
+          "the log suggests a client without TLS")
+
+    # Slowloris: no handshake at all; half a header inside TLS.
+    s = socket.create_connection(("127.0.0.1", agent.port), timeout=10)
+    closed_without_answer(s, "a connection that never starts TLS")
+    s = tls_connect(agent.port, pki, "gw-a")
+    s.sendall(header(STAT, 1, "disk-a")[:100])
+    closed_without_answer(s, "half a header, then silence")
+    good_client_works(agent, pki, "after stalled peers")
+
+    # The UNIX socket: the peer's uid is its identity (this test is root).
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(sock_path)
+    check(stat(u, "disk-a")["err"] == 0, "uid:0 over the UNIX socket: STAT")
+    check(stat(u, "disk-b", 2)["err"] == EACCES,
+          "uid:0 over the UNIX socket: disk-b denied")
+    u.close()
+
+    # --max-conns 6: six held open, the seventh is refused at once.
+    held = [tls_connect(agent.port, pki, "gw-a") for _ in range(6)]
+    for i, s in enumerate(held):
+        stat(s, "disk-a", cookie=i + 1)
+    extra = socket.create_connection(("127.0.0.1", agent.port), timeout=10)
+    closed_without_answer(extra, "a connection over --max-conns", limit=5)
+    check(agent.logged("--max-conns"), "the log names --max-conns")
+    check(all(stat(s, "disk-a", 9)["err"] == 0 for s in held),
+          "the connections within the limit keep working")
+    for s in held:
+        s.close()
+    time.sleep(0.3)
+    good_client_works(agent, pki, "after the connection limit")
+
+
+def unprivileged(vxhsd, pki, tmp):
+    """vxhsd as nobody: its own directory and credentials, nothing else."""
+    home = os.path.join(tmp, "nobody")
+    creds = os.path.join(home, "tls")
+    vdir = os.path.join(home, "vdisks")
+    shutil.copytree(os.path.join(pki, "agent"), creds)
+    os.mkdir(vdir)
+    with open(os.path.join(vdir, "disk-a"), "wb") as f:
+        f.truncate(1 << 20)
+    pw = pwd.getpwnam("nobody")
+    for root, dirs, files in os.walk(home):
+        for n in dirs + files + [""]:
+            os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+    os.chmod(tmp, 0o755)
+    log = os.path.join(home, "vxhsd.log")
+    agent = Agent(vxhsd, vdir, log, "--tls-dir", creds, user="nobody")
+    try:
+        with tls_connect(agent.port, pki, "gw-a") as s:
+            s.sendall(header(STAT, 1, "disk-a"))
+            check(answer(s)["err"] == 0, "vxhsd runs as nobody and serves")
+    finally:
+        agent.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
