@@ -485,6 +485,8 @@ void vxhs_cfg_open_opts(const struct vxhs_cfg *cfg, struct vxhs_open_opts *opts)
 		opts->io_timeout_ms = cfg->io_timeout * 1000;
 	if (cfg->failover_timeout)
 		opts->failover_deadline_ms = cfg->failover_timeout * 1000;
+	/* Points into cfg, which outlives the open (the library copies). */
+	opts->tls_dir = cfg->tls_dir[0] ? cfg->tls_dir : NULL;
 }
 
 void vxhs_cfg_format_agents(const struct vxhs_cfg *cfg, char *buf, size_t len)

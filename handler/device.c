@@ -231,29 +231,11 @@ static void log_opened(struct vxhs_dev *vdev,
 							   "off");
 }
 
-/* The grammar, then what this version of the handler cannot do. */
-static int parse_cfg(const char *cfgstring, struct vxhs_cfg *cfg, char *err,
-		     size_t errlen)
-{
-	int ret = vxhs_cfg_parse(cfgstring, NULL, cfg, err, errlen);
-
-	if (ret)
-		return ret;
-	if (cfg->tls_dir[0]) {
-		snprintf(err, errlen,
-			 "tls=%s: TLS is not supported by this version of "
-			 "handler_vxhs",
-			 cfg->tls_dir);
-		return -EOPNOTSUPP;
-	}
-	return 0;
-}
-
 static int parse_for_dev(struct tcmu_device *dev, const char *cfgstring,
 			 struct vxhs_cfg *cfg)
 {
 	char err[512];
-	int ret = parse_cfg(cfgstring, cfg, err, sizeof(err));
+	int ret = vxhs_cfg_parse(cfgstring, NULL, cfg, err, sizeof(err));
 
 	if (ret)
 		tcmu_dev_err(dev, "invalid configuration '%s': %s\n", cfgstring,
@@ -270,7 +252,7 @@ bool handler_check_config(const char *cfgstring, char **reason)
 	char err[2048], agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16) + 32];
 	int ret;
 
-	if (parse_cfg(cfgstring, &cfg, err, sizeof(err)))
+	if (vxhs_cfg_parse(cfgstring, NULL, &cfg, err, sizeof(err)))
 		goto fail;
 
 	/* Well formed; now make sure the vdisk is there. */

@@ -21,7 +21,8 @@ static const char cfg_desc[] =
 	"), conns=N (connections per agent, 1-64, "
 	"default 8), connect_timeout=S (default 5), io_timeout=S (default "
 	"30), failover_timeout=S (seconds to find another agent, default "
-	"60), tls=DIR (reserved for TLS credentials).\n"
+	"60), tls=DIR (TLS to TCP agents; DIR holds ca.pem, cert.pem and "
+	"key.pem).\n"
 	"Example: cfgstring=disk1@10.0.0.5+storage2/9999;io_timeout=10";
 
 static struct tcmur_handler vxhs_handler = {

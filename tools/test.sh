@@ -3,7 +3,8 @@
 #
 # Runs every test tier: set-up and build (-Werror), then unit and
 # integration tests, then the same tiers again built with AddressSanitizer
-# and UBSan, then the end-to-end tier (QEMU guests running the real LIO,
+# and UBSan, then each libFuzzer target for a minute (VXHS_FUZZ_SECONDS),
+# then the end-to-end tier (QEMU guests running the real LIO,
 # tcmu-runner and targetcli). Extra arguments go to ctest (e.g. -R failover).
 set -euo pipefail
 
@@ -25,6 +26,17 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -L 'unit|integration' "$@")
+
+echo "==> fuzzing: each libFuzzer target for ${VXHS_FUZZ_SECONDS:-60} s (build-fuzz/)"
+CC=clang cmake -S . -B build-fuzz -DVXHS_FUZZ=ON -DVXHS_WERROR=ON \
+	-DVXHS_FUZZ_SECONDS="${VXHS_FUZZ_SECONDS:-60}" \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if ! cmake --build build-fuzz -j"$(nproc)" --target fuzzers \
+	>build-fuzz/build.log 2>&1; then
+	cat build-fuzz/build.log >&2
+	exit 1
+fi
+(cd build-fuzz && ctest --output-on-failure -L fuzz -j"$(nproc)")
 
 echo "==> end-to-end tests: the real kernel target stack in QEMU guests"
 (cd build && ctest --output-on-failure -L e2e "$@")

@@ -203,7 +203,9 @@ int vxhs_wire_err_to_errno(int32_t err)
 		return -ECONNRESET;
 	if (err == VXHS_ERR_NOCONN)
 		return -ENOTCONN;
-	if (err < 0)
+	/* Negative errno values, as some agents send, but never a negation
+	 * that overflows (INT32_MIN comes from the network too). */
+	if (err < 0 && err > -4096)
 		err = -err;
 	if (err > 0 && err < 4096)
 		return -err;

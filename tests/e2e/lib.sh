@@ -84,6 +84,15 @@ start_vxhsd() {
 	wait_for "vxhsd" 40 test -S /run/vxhsd/vxhsd.sock
 }
 
+# A second vxhsd on the same vdisks with TLS on port 9998, credentials
+# from the test PKI (tests/tls/make-certs.sh) in /tmp/pki.
+start_tls_vxhsd() {
+	"$E2E_SRC/tests/tls/make-certs.sh" /tmp/pki >/dev/null
+	"$VXHSD" --dir "$VDISKS" --port 9998 --tls-dir /tmp/pki/agent \
+		--log-level info >>"$E2E_WORK/vxhsd-tls.log" 2>&1 &
+	wait_for "vxhsd with TLS" 40 grep -q "serving" "$E2E_WORK/vxhsd-tls.log"
+}
+
 # Established TCP connections to vxhsd's port.
 agent_connections() {
 	ss -Htn state established '( sport = :9999 )' | wc -l

@@ -179,7 +179,9 @@ static void test_check_config(void **state)
 	/* Malformed: the parser's reason reaches the caller. */
 	expect_reason("vxhs/disk1@host:9999", "':'");
 	expect_reason("vxhs/disk1;conns=0", "conns");
-	expect_reason("vxhs/disk1;tls=/etc/vxhs/tls", "TLS");
+	expect_reason(
+		"vxhs/disk1@127.0.0.1;tls=/nonexistent/tls",
+		"TLS directory /nonexistent/tls: No such file or directory");
 	expect_reason("rbd/disk1", "vxhs/");
 	rig_stop(&r);
 }

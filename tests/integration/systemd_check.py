@@ -86,8 +86,23 @@ def activation(vxhsd, vxhsadm, tmp, vdir):
           "vxhsd opened no sockets of its own when given one")
 
 
+def shipped_config(vxhsd, conf, vdir):
+    """The installed vxhsd.conf is TLS by default: without credentials
+    the agent refuses to start and names the missing directory."""
+    if os.path.exists("/etc/vxhsd/tls"):
+        print("# skipping: this host has /etc/vxhsd/tls")
+        return
+    r = subprocess.run([vxhsd, "--config", conf, "--dir", vdir,
+                        "--listen", "127.0.0.1", "--port", "0"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and
+          "TLS directory /etc/vxhsd/tls: No such file or directory"
+          in r.stderr,
+          f"shipped vxhsd.conf wants TLS credentials ({r.stderr.strip()!r})")
+
+
 def main():
-    vxhsd, vxhsadm = sys.argv[1], sys.argv[2]
+    vxhsd, vxhsadm, conf = sys.argv[1], sys.argv[2], sys.argv[3]
     with tempfile.TemporaryDirectory() as tmp:
         vdir = os.path.join(tmp, "vdisks")
         os.mkdir(vdir)
@@ -95,6 +110,7 @@ def main():
             f.truncate(1 << 20)
         notify(vxhsd, tmp, vdir)
         activation(vxhsd, vxhsadm, tmp, vdir)
+        shipped_config(vxhsd, conf, vdir)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

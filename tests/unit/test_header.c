@@ -188,6 +188,9 @@ static void wire_errors_map_to_errno(void **state)
 	assert_int_equal(vxhs_wire_err_to_errno(-ENOSPC), -ENOSPC);
 	assert_int_equal(vxhs_wire_err_to_errno(901), -ECONNRESET);
 	assert_int_equal(vxhs_wire_err_to_errno(902), -ENOTCONN);
+	/* Found by fuzz_header: a negation that overflowed. */
+	assert_int_equal(vxhs_wire_err_to_errno(INT32_MIN), -EIO);
+	assert_int_equal(vxhs_wire_err_to_errno(-4096), -EIO);
 	assert_int_equal(vxhs_wire_err_to_errno(123456), -EIO);
 	assert_int_equal(vxhs_errno_to_wire_err(-ERANGE), ERANGE);
 	assert_int_equal(vxhs_errno_to_wire_err(0), 0);

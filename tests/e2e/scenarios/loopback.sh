@@ -5,13 +5,19 @@
 # Scenario 2: a loopback LUN for the local host. The disk appears with the
 # right identity and capacity, fio verifies data over the whole LUN, the
 # bytes land in the agent's vdisk file, and SYNCHRONIZE CACHE and UNMAP do
-# what docs/handler.md says for an agent with extensions (vxhsd).
+# what docs/handler.md says for an agent with extensions (vxhsd). The
+# handler talks to the agent over TLS here.
 
 LUN_MB=64
 
 scenario_target() {
-	loopback_lun ${LUN_MB}M
+	# The handler reaches the agent over TCP with TLS (mutual certificates).
+	mkdir -p "$VDISKS"
+	start_tls_vxhsd
+	loopback_lun ${LUN_MB}M "disk1@127.0.0.1/9998;tls=/tmp/pki/gw-a"
 	say "loopback LUN is $DISK"
+	expect_in "agent log" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
+		"TLS TLS1.3, client dn:CN=gw-a"
 
 	out=$(sg_inq "$DISK")
 	expect_in "sg_inq" "$out" "Vendor identification: LIO-ORG"
