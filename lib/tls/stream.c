@@ -17,6 +17,10 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, uint8_t *stage,
 
 	if (*pending) {
 		ret = gnutls_record_send(session, NULL, 0);
+	} else if (n > 0 && iov[0].iov_len >= VXHS_TLS_RECORD_MAX) {
+		/* A whole record's worth in place: no gathering copy. */
+		len = VXHS_TLS_RECORD_MAX;
+		ret = gnutls_record_send(session, iov[0].iov_base, len);
 	} else {
 		for (int i = 0; i < n && len < VXHS_TLS_RECORD_MAX; i++) {
 			size_t take = iov[i].iov_len;

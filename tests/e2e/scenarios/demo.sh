@@ -10,6 +10,16 @@
 
 IQN_DEMO_INITIATOR=iqn.2026-11.demo.vxhs:initiator
 
+# cross FROM TO AT_MIB MIB: random data written through one path reads
+# back the same through the other.
+cross() {
+	head -c "$4M" /dev/urandom >/tmp/written
+	dd if=/tmp/written of="$1" bs=1M seek="$3" oflag=direct status=none
+	dd if="$2" of=/tmp/read bs=1M skip="$3" count="$4" iflag=direct status=none
+	cmp /tmp/written /tmp/read || fail "$2 reads other bytes than $1 wrote"
+	echo "match: $(sha256sum </tmp/written | cut -c1-16)... on both paths"
+}
+
 prout() {
 	sg_persist --out "$@" >/dev/null 2>&1 || fail "sg_persist --out $*"
 }
@@ -48,21 +58,13 @@ scenario_target() {
 	lsblk -o NAME,SIZE,MODEL,TRAN "$SDISK"
 
 	say "Writing 32 MiB through the loopback LUN, reading it through iSCSI"
-	head -c 32M /dev/urandom >/tmp/written
-	dd if=/tmp/written of="$DISK" bs=1M seek=16 oflag=direct status=none
-	dd if="$SDISK" of=/tmp/read bs=1M skip=16 count=32 iflag=direct status=none
-	cmp /tmp/written /tmp/read || fail "iSCSI reads other bytes"
-	echo "match: $(sha256sum </tmp/written | cut -c1-16)... on both paths"
+	cross "$DISK" "$SDISK" 16 32
 	dd if="$VDISKS/demo" of=/tmp/in-file bs=1M skip=16 count=32 status=none
 	cmp /tmp/written /tmp/in-file || fail "the vdisk file differs"
 	echo "and in the agent's vdisk file $VDISKS/demo"
 
 	say "Writing 8 MiB through iSCSI, reading it through the loopback LUN"
-	head -c 8M /dev/urandom >/tmp/written
-	dd if=/tmp/written of="$SDISK" bs=1M seek=64 oflag=direct status=none
-	dd if="$DISK" of=/tmp/read bs=1M skip=64 count=8 iflag=direct status=none
-	cmp /tmp/written /tmp/read || fail "the loopback LUN reads other bytes"
-	echo "match: $(sha256sum </tmp/written | cut -c1-16)... on both paths"
+	cross "$SDISK" "$DISK" 64 8
 
 	say "Persistent reservation: both paths register, the loopback path reserves (Write Exclusive)"
 	prout --register --param-sark=0xa1 "$DISK"
