@@ -113,6 +113,7 @@ struct vxhs_conn {
 	uint8_t *tls_txbuf;	      /* one record being sent */
 	size_t tls_pending;	      /* its length while GnuTLS holds it */
 	bool tls_answered;	      /* an answer came over this session */
+	uint64_t tls_up_at;	      /* when its handshake completed */
 	const char *tls_alert;	      /* fatal alert the agent sent */
 };
 

@@ -19,6 +19,9 @@
 #include "internal.h"
 #include "tls/tls.h"
 
+/* An agent judges our certificate within this long after the handshake. */
+#define TLS_REFUSAL_WINDOW_NS (2 * NSEC_PER_SEC)
+
 int tls_creds_get(const char *dir, struct vxhs_tls **out)
 {
 	struct vxhs_tls *tls;
@@ -158,6 +161,7 @@ void conn_tls_handshake(struct vxhs_conn *conn)
 			agent->name);
 		agent->tls_error[0] = '\0';
 	}
+	conn->tls_up_at = vxhs_now_ns();
 	ctx_log(conn->ctx, LOG_DEBUG, "agent %s: TLS up (%s)", agent->name,
 		gnutls_protocol_get_name(
 			gnutls_protocol_get_version(conn->tls_session)));
@@ -209,8 +213,11 @@ int conn_tls_explain_loss(struct vxhs_conn *conn, int err)
 {
 	char why[256];
 
+	/* Only a loss right after the handshake: later, an agent that
+	 * restarts is just that. */
 	if (!conn->tls_session || conn->state != CONN_UP ||
-	    conn->tls_answered || err == -ECANCELED || err == -ETIMEDOUT)
+	    conn->tls_answered || err == -ECANCELED || err == -ETIMEDOUT ||
+	    vxhs_now_ns() - conn->tls_up_at > TLS_REFUSAL_WINDOW_NS)
 		return err;
 	if (conn->tls_alert)
 		snprintf(

@@ -49,6 +49,39 @@ def main():
         expect([vxhsd, "--dir", d, "--no-tcp"], 1,
                "nothing to listen on", "vxhsd with nothing to listen on")
         expect([vxhsd, "--help"], 0, "Usage: vxhsd", "vxhsd --help")
+        # TCP is TLS or, when asked for, plaintext; never silently either.
+        expect([vxhsd, "--dir", d, "--port", "0"], 1,
+               "TCP without TLS is off", "vxhsd TCP without TLS")
+        expect([vxhsd, "--dir", d, "--tls-dir", d, "--allow-plaintext"], 2,
+               "exclude each other", "vxhsd TLS and plaintext together")
+        expect([vxhsd, "--dir", d, "--port", "0", "--tls-dir",
+                os.path.join(d, "nope")], 1,
+               "TLS directory " + os.path.join(d, "nope"),
+               "vxhsd missing TLS directory")
+        acl = os.path.join(d, "acl")
+        for text, why in [("dns:gw rw\n", "expected WHO VDISKS RIGHTS"),
+                          ("dns:gw * rwx\n", "rights 'rwx'"),
+                          ("host:gw * ro\n", "'host:gw' names nobody"),
+                          ("user:no-such-user-x * ro\n", "no user"),
+                          ("dns: * ro\n", "empty name after 'dns:'")]:
+            with open(acl, "w") as f:
+                f.write("# comment\n" + text)
+            expect([vxhsd, "--dir", d, "--no-tcp", "--acl", acl], 2,
+                   f"{acl}:2: {why}", f"access list line '{text.strip()}'")
+
+        # A vdisk created by root in the directory of an agent running as
+        # its own user belongs to that user.
+        if os.geteuid() == 0:
+            owned = os.path.join(d, "owned")
+            os.mkdir(owned)
+            os.chown(owned, 65534, 65534)
+            expect([adm, "create", "--dir", owned, "v", "1M"], 0,
+                   "created vdisk v", "vxhsadm create as root")
+            st = os.stat(os.path.join(owned, "v"))
+            ok = (st.st_uid, st.st_gid) == (65534, 65534)
+            print(("ok - " if ok else "not ok - ") +
+                  "the new vdisk belongs to the directory's owner")
+            globals()["passed" if ok else "failed"] += 1
 
         expect([adm], 2, "Usage: vxhsadm", "vxhsadm without a command")
         expect([adm, "frobnicate"], 2, "unknown command 'frobnicate'",

@@ -94,6 +94,17 @@ static const char create_help[] =
 	")\n"
 	"      --preallocate    allocate every block now instead of on write\n";
 
+static int give_to_dir_owner(int dfd, int fd)
+{
+	struct stat st;
+
+	if (fstat(dfd, &st) < 0)
+		return -1;
+	if (st.st_uid == geteuid() && st.st_gid == getegid())
+		return 0;
+	return fchown(fd, st.st_uid, st.st_gid);
+}
+
 int cmd_create(int argc, char **argv)
 {
 	struct dir_args a = { 0 };
@@ -114,6 +125,14 @@ int cmd_create(int argc, char **argv)
 		errorf("cannot create vdisk %s in %s: %s", id, a.dir,
 		       errno == EEXIST ? "it already exists" : strerror(errno));
 		goto close_dir;
+	}
+	/* The agent may run as its own user (vxhsd.service does): the new
+	 * vdisk belongs to whoever owns the directory. */
+	if (give_to_dir_owner(dfd, fd)) {
+		errorf("cannot give vdisk %s to the owner of %s: %s", id, a.dir,
+		       strerror(errno));
+		unlinkat(dfd, id, 0);
+		goto close_file;
 	}
 	errno = 0;
 	if (a.preallocate ? posix_fallocate(fd, 0, (off_t)size) :
