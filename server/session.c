@@ -88,7 +88,7 @@ struct session *session_new(int fd, const char *peer, enum session_kind kind)
 	list_init(&s->ready);
 	list_init(&s->for_workers);
 	list_init(&s->link);
-	s->last_rx = vxhs_now_ns();
+	s->last_rx = s->started = vxhs_now_ns();
 	if (identify(s, kind)) {
 		free_session(s);
 		return NULL;
@@ -482,12 +482,22 @@ static ssize_t read_direct(struct session *s)
 	return n;
 }
 
+/* Starts or stops the clock on a header that has not fully arrived. */
+static void note_partial_header(struct session *s)
+{
+	if (s->rx_req || s->rx_start == s->rx_end)
+		s->header_since = 0;
+	else if (!s->header_since)
+		s->header_since = s->last_rx;
+}
+
 static void rx(struct session *s)
 {
 	/* GnuTLS may hold decrypted bytes the socket no longer signals. */
 	for (int i = 0; i < READS_PER_EVENT || session_tls_has_pending(s);
 	     i++) {
 		ssize_t n;
+		bool ok;
 
 		if (s->closing || s->throttled)
 			return;
@@ -528,15 +538,13 @@ static void rx(struct session *s)
 			return;
 		}
 		s->last_rx = vxhs_now_ns();
-		if (!parse(s)) {
-			session_send_ready(s);
-			return;
-		}
+		ok = parse(s);
+		note_partial_header(s);
 		session_send_ready(s);
+		if (!ok)
+			return;
 	}
 }
-
-static void rx(struct session *s);
 
 /* TLS first; requests only once the client has shown its certificate. */
 static void handshake(struct session *s)
@@ -547,7 +555,8 @@ static void handshake(struct session *s)
 		session_close(s, "TLS handshake failed");
 		return;
 	}
-	s->last_rx = vxhs_now_ns();
+	if (ret > 0)
+		s->last_rx = vxhs_now_ns();
 	pthread_mutex_lock(&s->tx_lock);
 	update_watch(s);
 	pthread_mutex_unlock(&s->tx_lock);
@@ -596,20 +605,22 @@ void session_resume(struct session *s)
 	session_put(s);
 }
 
-/* True when the session should be closed for silence. */
+/* True when the session should be closed for silence or slowness. */
 bool session_idle(struct session *s)
 {
-	uint64_t quiet = vxhs_now_ns() - s->last_rx;
-
+	uint64_t now = vxhs_now_ns(), quiet = now - s->last_rx;
 	uint64_t header_timeout = config.header_timeout_s * NSEC_PER_SEC;
 
-	/* A handshake, half a header or a payload and then nothing: a
-	 * stalled (or slowloris) peer. */
-	if (s->handshaking && quiet > header_timeout)
+	/* A handshake or a header must be complete within the timeout of
+	 * its first byte, however slowly the bytes trickle in (slowloris). */
+	if (s->handshaking && now - s->started > header_timeout)
+		return true;
+	if (s->header_since && now - s->header_since > header_timeout)
 		return true;
 	if (atomic_load(&s->nr_reqs))
 		return false;
-	if ((s->rx_start != s->rx_end || s->rx_req) && quiet > header_timeout)
+	/* Part of a payload and then nothing. */
+	if (s->rx_req && quiet > header_timeout)
 		return true;
 	return config.idle_timeout_s &&
 	       quiet > config.idle_timeout_s * NSEC_PER_SEC;

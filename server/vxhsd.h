@@ -139,8 +139,10 @@ struct session {
 	uint32_t events;
 	bool closing;
 	bool throttled;
-	atomic_uint nr_reqs; /* received, not yet answered */
-	uint64_t last_rx;
+	atomic_uint nr_reqs;   /* received, not yet answered */
+	uint64_t started;      /* accepted at */
+	uint64_t last_rx;      /* last bytes received at */
+	uint64_t header_since; /* first byte of an incomplete header, or 0 */
 
 	uint8_t *rxbuf;
 	size_t rx_start, rx_end;

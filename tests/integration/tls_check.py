@@ -10,8 +10,8 @@ agent serving a good client afterwards:
   - no client certificate, an expired one, one from another CA: refused,
     and the agent's log says why;
   - a plaintext client on the TLS port: dropped, the log says so;
-  - a handshake never started, half a header then silence: closed after
-    --header-timeout;
+  - a handshake never started, half a header then silence, a header
+    trickled a byte at a time: closed after --header-timeout;
   - the access list: another vdisk's STAT gets EACCES and no data; over the
     UNIX socket the peer's uid decides;
   - --max-conns: the connection over the limit is refused, the others work;
@@ -216,6 +216,21 @@ def run_checks(agent, pki, sock_path):
     s = tls_connect(agent.port, pki, "gw-a")
     s.sendall(header(STAT, 1, "disk-a")[:100])
     closed_without_answer(s, "half a header, then silence")
+    # Slowloris proper: a byte of header every half second keeps the
+    # connection busy but the header never completes.
+    s = tls_connect(agent.port, pki, "gw-a")
+    raw, start, closed = header(STAT, 1, "disk-a"), time.monotonic(), False
+    for i in range(len(raw) - 1):
+        try:
+            s.sendall(raw[i:i + 1])
+            time.sleep(0.5)
+        except (ssl.SSLError, ConnectionError, BrokenPipeError):
+            closed = True
+            break
+    check(closed and time.monotonic() - start < HEADER_TIMEOUT + 3,
+          f"a header trickled byte by byte: closed after "
+          f"{time.monotonic() - start:.1f} s")
+    s.close()
     good_client_works(agent, pki, "after stalled peers")
 
     # The UNIX socket: the peer's uid is its identity (this test is root).
