@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -38,8 +39,8 @@ int32_t errno_to_wire(int err)
 	return vxhs_errno_to_wire_err(err);
 }
 
-int32_t request_validate(const struct vxhs_hdr *h, uint64_t max_io,
-			 const char **why)
+static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
+			const char **why)
 {
 	if (!vxhs_opcode_known(h->opcode)) {
 		*why = "unknown opcode";
@@ -67,6 +68,40 @@ int32_t request_validate(const struct vxhs_hdr *h, uint64_t max_io,
 		return EINVAL;
 	}
 	return 0;
+}
+
+/* The access list, remembering the rights on the session's last vdisk. */
+static bool allowed(struct session *s, const struct vxhs_hdr *h)
+{
+	if (!acl_enabled())
+		return true;
+	if (strcmp(s->acl_vdisk, h->target)) {
+		s->acl_right = acl_rights(&s->ident, h->target);
+		snprintf(s->acl_vdisk, sizeof(s->acl_vdisk), "%s", h->target);
+	}
+	return acl_allows(s->acl_right, h->opcode);
+}
+
+int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
+		      const char **why, uint64_t *buf_len)
+{
+	int32_t err;
+
+	*buf_len = 0;
+	if (decoded == -ENAMETOOLONG) {
+		*why = "vdisk id longer than 63 bytes";
+		return ENAMETOOLONG;
+	}
+	err = validate(h, config.max_io, why);
+	if (!err && !allowed(s, h)) {
+		*why = "not allowed by the access list";
+		err = EACCES;
+	}
+	if (!err && h->opcode == VXHS_OP_WRITE)
+		*buf_len = h->payload_size;
+	else if (!err && h->opcode == VXHS_OP_READ)
+		*buf_len = h->io_size;
+	return err;
 }
 
 static int do_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off)

@@ -306,18 +306,6 @@ void session_send_ready(struct session *s)
 	pthread_mutex_unlock(&s->tx_lock);
 }
 
-/* Checks h against the access list, remembering the last vdisk's rights. */
-static bool allowed(struct session *s, const struct vxhs_hdr *h)
-{
-	if (!acl_enabled())
-		return true;
-	if (strcmp(s->acl_vdisk, h->target)) {
-		s->acl_right = acl_rights(&s->ident, h->target);
-		snprintf(s->acl_vdisk, sizeof(s->acl_vdisk), "%s", h->target);
-	}
-	return acl_allows(s->acl_right, h->opcode);
-}
-
 /* One line per denial, up to a limit per connection (a peer must not
  * be able to flood the log). */
 static void audit_denial(struct session *s, const struct vxhs_hdr *h)
@@ -341,8 +329,8 @@ static int begin_request(struct session *s, const uint8_t *raw)
 {
 	struct vxhs_hdr h;
 	struct request *r;
-	uint64_t buf_len = 0;
-	const char *why = "vdisk id longer than 63 bytes";
+	uint64_t buf_len;
+	const char *why;
 	int32_t err;
 	int ret;
 
@@ -358,18 +346,7 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	if (atomic_load(&s->nr_reqs) >= config.max_reqs_per_conn)
 		return 0;
 
-	if (ret == -ENAMETOOLONG)
-		err = ENAMETOOLONG;
-	else
-		err = request_validate(&h, config.max_io, &why);
-	if (!err && !allowed(s, &h)) {
-		err = EACCES;
-		why = "not allowed by the access list";
-	}
-	if (!err && h.opcode == VXHS_OP_WRITE)
-		buf_len = h.payload_size;
-	else if (!err && h.opcode == VXHS_OP_READ)
-		buf_len = h.io_size;
+	err = request_admit(s, &h, ret, &why, &buf_len);
 	/* This connection's share first, then everyone's. */
 	if (buf_len && atomic_load(&s->nr_reqs) &&
 	    atomic_load(&s->buffered) + buf_len > config.max_conn_buffer)

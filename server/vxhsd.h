@@ -119,11 +119,13 @@ struct request {
 };
 
 /*
- * Everything a peer sends is checked here first; returns a wire err and
- * points why at a reason for the log.
+ * Everything a peer sends is checked here first, then the access list for
+ * the session's peer (decoded: what vxhs_hdr_decode said). Returns a wire
+ * err (0: go ahead), points why at a reason for the log, and sets buf_len
+ * to the buffer the request needs (0 when refused).
  */
-int32_t request_validate(const struct vxhs_hdr *h, uint64_t max_io,
-			 const char **why);
+int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
+		      const char **why, uint64_t *buf_len);
 bool request_try_inline(struct request *r);
 void request_execute(struct request *r);
 void request_free(struct request *r);

@@ -69,6 +69,24 @@ static void set_buffers(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
+/* writev and readv, through TLS when the connection has it (where one
+ * record is taken at a time: iov[0]). */
+static ssize_t conn_sendv(struct vxhs_conn *conn, const struct iovec *iov,
+			  int n)
+{
+	if (conn->tls_session)
+		return conn_tls_send(conn, iov, n);
+	return writev(conn->fd, iov, n);
+}
+
+static ssize_t conn_recvv(struct vxhs_conn *conn, const struct iovec *iov,
+			  int n)
+{
+	if (conn->tls_session)
+		return conn_tls_recv(conn, iov[0].iov_base, iov[0].iov_len);
+	return readv(conn->fd, iov, n);
+}
+
 static uint32_t wanted_events(struct vxhs_conn *conn)
 {
 	if (conn->state == CONN_CONNECTING)
@@ -100,13 +118,6 @@ static void connected(struct vxhs_conn *conn)
 	if (!conn->agent->tls) {
 		conn_up(conn);
 		return;
-	}
-	if (!conn->tls_txbuf) {
-		conn->tls_txbuf = malloc(VXHS_TLS_RECORD_MAX);
-		if (!conn->tls_txbuf) {
-			conn_fail(conn, -ENOMEM, "out of memory");
-			return;
-		}
 	}
 	ret = conn_tls_start(conn);
 	if (ret) {
@@ -276,8 +287,7 @@ void conn_flush(struct vxhs_conn *conn)
 					     tx_payload_len(io) - io->moved,
 					     &bytes);
 		}
-		sent = conn->tls_session ? conn_tls_send(conn, iov, n) :
-					   writev(conn->fd, iov, n);
+		sent = conn_sendv(conn, iov, n);
 		if (sent < 0) {
 			if (errno == EINTR)
 				continue;
@@ -440,9 +450,7 @@ static ssize_t read_direct(struct vxhs_conn *conn)
 	uint64_t bytes;
 	int n = iov_cursor_fill(&io->cur, iov, RX_IOV_MAX, conn->rx_left,
 				&bytes);
-	ssize_t got = conn->tls_session ? conn_tls_recv(conn, iov[0].iov_base,
-							iov[0].iov_len) :
-					  readv(conn->fd, iov, n);
+	ssize_t got = conn_recvv(conn, iov, n);
 
 	if (got > 0) {
 		iov_cursor_advance(&io->cur, (uint64_t)got);
@@ -450,6 +458,30 @@ static ssize_t read_direct(struct vxhs_conn *conn)
 		conn->rx_left -= (uint64_t)got;
 		if (!conn->rx_left)
 			finish_answer(conn);
+	}
+	return got;
+}
+
+/* Reads into the receive buffer and parses what arrived. */
+static ssize_t read_buffered(struct vxhs_conn *conn)
+{
+	struct iovec one;
+	ssize_t got;
+
+	if (conn->rx_start == conn->rx_end) {
+		conn->rx_start = conn->rx_end = 0;
+	} else if (conn->rx_end == RX_BUF_SIZE) {
+		memmove(conn->rxbuf, conn->rxbuf + conn->rx_start,
+			conn->rx_end - conn->rx_start);
+		conn->rx_end -= conn->rx_start;
+		conn->rx_start = 0;
+	}
+	one.iov_base = conn->rxbuf + conn->rx_end;
+	one.iov_len = RX_BUF_SIZE - conn->rx_end;
+	got = conn_recvv(conn, &one, 1);
+	if (got > 0) {
+		conn->rx_end += (size_t)got;
+		parse_buffer(conn);
 	}
 	return got;
 }
@@ -468,25 +500,7 @@ static void conn_read(struct vxhs_conn *conn)
 		    conn->rx_left >= DIRECT_READ_MIN) {
 			got = read_direct(conn);
 		} else {
-			if (conn->rx_start == conn->rx_end) {
-				conn->rx_start = conn->rx_end = 0;
-			} else if (conn->rx_end == RX_BUF_SIZE) {
-				memmove(conn->rxbuf,
-					conn->rxbuf + conn->rx_start,
-					conn->rx_end - conn->rx_start);
-				conn->rx_end -= conn->rx_start;
-				conn->rx_start = 0;
-			}
-			got = conn->tls_session ?
-				      conn_tls_recv(
-					      conn, conn->rxbuf + conn->rx_end,
-					      RX_BUF_SIZE - conn->rx_end) :
-				      read(conn->fd, conn->rxbuf + conn->rx_end,
-					   RX_BUF_SIZE - conn->rx_end);
-			if (got > 0) {
-				conn->rx_end += (size_t)got;
-				parse_buffer(conn);
-			}
+			got = read_buffered(conn);
 		}
 		if (got == 0) {
 			conn_fail(conn, -ECONNRESET, "closed by the agent");

@@ -90,6 +90,11 @@ int conn_tls_start(struct vxhs_conn *conn)
 	gnutls_session_t s;
 	int ret;
 
+	if (!conn->tls_txbuf) {
+		conn->tls_txbuf = malloc(VXHS_TLS_RECORD_MAX);
+		if (!conn->tls_txbuf)
+			return -ENOMEM;
+	}
 	ret = gnutls_init(&s,
 			  GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
 	if (ret < 0)

@@ -2,8 +2,9 @@
 /*
  * vxhsd's request path without the network: the input is a stream of
  * headers (each followed by the payload it announces, as far as the input
- * goes), taken through the same steps as session.c: decode, validate,
- * the access list, then execution against real vdisk files and the answer.
+ * goes), taken through the steps session.c takes: decode, request_admit
+ * (validation and the access list), then execution against real vdisk
+ * files and the answer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,18 +75,13 @@ static void one_request(const uint8_t *raw, const uint8_t **p, size_t *left)
 	struct vxhs_hdr h;
 	struct request *r;
 	const char *why;
-	uint64_t buf_len = 0;
+	uint64_t buf_len;
 	int32_t err;
+	int decoded = vxhs_hdr_decode(raw, &h);
 
-	if (vxhs_hdr_decode(raw, &h) == -EBADMSG)
+	if (decoded == -EBADMSG)
 		return; /* the session closes the connection */
-	err = request_validate(&h, config.max_io, &why);
-	if (!err && !acl_allows(acl_rights(&sess.ident, h.target), h.opcode))
-		err = EACCES;
-	if (!err && h.opcode == VXHS_OP_WRITE)
-		buf_len = h.payload_size;
-	else if (!err && h.opcode == VXHS_OP_READ)
-		buf_len = h.io_size;
+	err = request_admit(&sess, &h, decoded, &why, &buf_len);
 	if (h.payload_size > config.max_io)
 		return; /* answered EMSGSIZE, then the connection closes */
 	r = calloc(1, sizeof(*r));
