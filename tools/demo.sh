@@ -95,7 +95,7 @@ cat <<EOT
 
 Done. vxhsd is stopped when this script exits. To serve vdisks yourself,
 and to export them through LIO (docs/handler.md, targetcli/README.md):
-  $VXHSD --dir DIR [--listen ADDR] [--port 9999] [--unix PATH]
+  $VXHSD --dir DIR --tls-dir TLS-DIR [--listen ADDR] [--unix PATH]   (docs/security.md)
   $VXHSADM --help
   $ROOT/targetcli/vxhs-export add NAME --size SIZE --acl INITIATOR_IQN
 EOT
