@@ -61,9 +61,6 @@ int session_tls_start(struct session *s)
 {
 	gnutls_session_t t;
 
-	s->tls_txbuf = malloc(VXHS_TLS_RECORD_MAX);
-	if (!s->tls_txbuf)
-		return -ENOMEM;
 	if (gnutls_init(&t, GNUTLS_SERVER | GNUTLS_NONBLOCK |
 				    GNUTLS_NO_TICKETS) < 0)
 		return -ENOMEM;
@@ -75,7 +72,11 @@ int session_tls_start(struct session *s)
 	gnutls_certificate_server_set_request(t, GNUTLS_CERT_REQUIRE);
 	/* Verified against the CA (and CRL) during the handshake. */
 	gnutls_session_set_verify_cert(t, NULL, 0);
-	gnutls_transport_set_int(t, s->fd);
+	s->tls_io = vxhs_tls_io_new(t, s->fd);
+	if (!s->tls_io) {
+		gnutls_deinit(t);
+		return -ENOMEM;
+	}
 	s->tls = t;
 	s->handshaking = true;
 	return 0;
@@ -86,8 +87,8 @@ void session_tls_end(struct session *s)
 	if (s->tls)
 		gnutls_deinit(s->tls);
 	s->tls = NULL;
-	free(s->tls_txbuf);
-	s->tls_txbuf = NULL;
+	free(s->tls_io);
+	s->tls_io = NULL;
 }
 
 static int add_name(struct identity *id, const char *prefix, const char *name,
@@ -217,14 +218,14 @@ int session_tls_handshake(struct session *s)
 
 bool session_tls_wants_write(const struct session *s)
 {
-	return s->tls_pending ||
+	return (s->tls_io && vxhs_tls_send_held(s->tls_io)) ||
 	       (s->handshaking && gnutls_record_get_direction(s->tls) == 1);
 }
 
 bool session_tls_has_pending(const struct session *s)
 {
 	return s->tls && !s->handshaking &&
-	       gnutls_record_check_pending(s->tls) > 0;
+	       vxhs_tls_has_pending(s->tls, s->tls_io);
 }
 
 /* Same contract as writev and read, for session.c. */
@@ -235,11 +236,10 @@ ssize_t session_send(struct session *s, const struct iovec *iov, int n)
 
 	if (!s->tls)
 		return writev(s->fd, iov, n);
-	ret = vxhs_tls_sendv(s->tls, s->tls_txbuf, &s->tls_pending, iov, n,
-			     &gerr);
+	ret = vxhs_tls_sendv(s->tls, s->tls_io, iov, n, &gerr);
 	if (ret >= 0)
 		return ret;
-	if (ret == -EPIPE)
+	if (gerr)
 		vlog(LOG_INFO, "%s: TLS send: %s", s->peer,
 		     gnutls_strerror(gerr));
 	errno = (int)-ret;

@@ -168,8 +168,7 @@ struct session {
 
 	gnutls_session_t tls; /* NULL: plaintext */
 	bool handshaking;
-	uint8_t *tls_txbuf;
-	size_t tls_pending;
+	struct vxhs_tls_io *tls_io;
 };
 
 enum session_kind { SESSION_UNIX, SESSION_TCP };

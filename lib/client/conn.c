@@ -627,7 +627,6 @@ void conn_destroy_dead(struct vxhs_ctx *ctx)
 			&ctx->graveyard, struct vxhs_conn, dirty_link);
 
 		list_del(&conn->dirty_link);
-		free(conn->tls_txbuf);
 		free(conn->rxbuf);
 		free(conn);
 	}

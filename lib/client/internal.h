@@ -110,8 +110,7 @@ struct vxhs_conn {
 	size_t rx_kv_len;
 
 	gnutls_session_t tls_session; /* NULL: plaintext */
-	uint8_t *tls_txbuf;	      /* one record being sent */
-	size_t tls_pending;	      /* its length while GnuTLS holds it */
+	struct vxhs_tls_io *tls_io;   /* its socket and record buffers */
 	bool tls_answered;	      /* an answer came over this session */
 	uint64_t tls_up_at;	      /* when its handshake completed */
 	const char *tls_alert;	      /* fatal alert the agent sent */

@@ -90,11 +90,6 @@ int conn_tls_start(struct vxhs_conn *conn)
 	gnutls_session_t s;
 	int ret;
 
-	if (!conn->tls_txbuf) {
-		conn->tls_txbuf = malloc(VXHS_TLS_RECORD_MAX);
-		if (!conn->tls_txbuf)
-			return -ENOMEM;
-	}
 	ret = gnutls_init(&s,
 			  GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
 	if (ret < 0)
@@ -110,10 +105,13 @@ int conn_tls_start(struct vxhs_conn *conn)
 	if (!is_ip_literal(host))
 		gnutls_server_name_set(s, GNUTLS_NAME_DNS, host, strlen(host));
 	gnutls_session_set_verify_cert(s, host, 0);
-	gnutls_transport_set_int(s, conn->fd);
+	conn->tls_io = vxhs_tls_io_new(s, conn->fd);
+	if (!conn->tls_io) {
+		gnutls_deinit(s);
+		return -ENOMEM;
+	}
 	gnutls_handshake_set_timeout(s, 0);
 	conn->tls_session = s;
-	conn->tls_pending = 0;
 	conn->tls_answered = false;
 	conn->tls_alert = NULL;
 	return 0;
@@ -125,12 +123,13 @@ void conn_tls_end(struct vxhs_conn *conn)
 		return;
 	gnutls_deinit(conn->tls_session);
 	conn->tls_session = NULL;
-	conn->tls_pending = 0;
+	free(conn->tls_io);
+	conn->tls_io = NULL;
 }
 
 bool conn_tls_wants_write(const struct vxhs_conn *conn)
 {
-	return conn->tls_pending ||
+	return (conn->tls_io && vxhs_tls_send_held(conn->tls_io)) ||
 	       (conn->state == CONN_HANDSHAKE &&
 		gnutls_record_get_direction(conn->tls_session) == 1);
 }
@@ -177,12 +176,12 @@ void conn_tls_handshake(struct vxhs_conn *conn)
 ssize_t conn_tls_send(struct vxhs_conn *conn, const struct iovec *iov, int n)
 {
 	int gerr = 0;
-	ssize_t ret = vxhs_tls_sendv(conn->tls_session, conn->tls_txbuf,
-				     &conn->tls_pending, iov, n, &gerr);
+	ssize_t ret =
+		vxhs_tls_sendv(conn->tls_session, conn->tls_io, iov, n, &gerr);
 
 	if (ret >= 0)
 		return ret;
-	if (ret == -EPIPE)
+	if (gerr)
 		ctx_log(conn->ctx, LOG_INFO, "agent %s: TLS send: %s",
 			conn->agent->name, gnutls_strerror(gerr));
 	errno = (int)-ret;
@@ -241,5 +240,5 @@ int conn_tls_explain_loss(struct vxhs_conn *conn, int err)
 bool conn_tls_has_pending(const struct vxhs_conn *conn)
 {
 	return conn->tls_session &&
-	       gnutls_record_check_pending(conn->tls_session) > 0;
+	       vxhs_tls_has_pending(conn->tls_session, conn->tls_io);
 }
