@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <syslog.h>
@@ -136,6 +137,52 @@ static uint64_t answer_payload(const struct request *r)
 	return r->err ? 0 : r->out_payload;
 }
 
+/* The rest of a read answer that goes from the page cache. */
+static ssize_t send_from_cache(struct session *s, struct request *r)
+{
+	uint64_t done = r->sent - VXHS_HDR_SIZE;
+	off_t off = (off_t)(r->hdr.io_offset + done);
+	ssize_t n = sendfile(s->fd, r->vd->fd, &off,
+			     (size_t)(r->out_payload - done));
+
+	if (n == 0) {
+		/* Only if the file shrank under the read: the answer
+		 * cannot be finished, so the connection cannot go on. */
+		vlog(LOG_WARNING, "%s: vdisk %s shrank under a read", s->peer,
+		     r->hdr.target);
+		errno = EIO;
+		return -1;
+	}
+	return n;
+}
+
+/* Header and payload iovecs of the queue, up to a payload from the cache. */
+static int tx_gather(struct session *s, struct iovec *iov)
+{
+	struct request *r;
+	int cnt = 0;
+
+	list_for_each_entry (r, &s->txq, link) {
+		if (cnt + 2 > TX_IOV_MAX)
+			break;
+		if (r->sent < VXHS_HDR_SIZE) {
+			iov[cnt].iov_base = r->out + r->sent;
+			iov[cnt++].iov_len = VXHS_HDR_SIZE - r->sent;
+		}
+		if (r->out_file && answer_payload(r))
+			break;
+		if (answer_payload(r)) {
+			uint64_t done = r->sent > VXHS_HDR_SIZE ?
+						r->sent - VXHS_HDR_SIZE :
+						0;
+
+			iov[cnt].iov_base = r->buf + done;
+			iov[cnt++].iov_len = answer_payload(r) - done;
+		}
+	}
+	return cnt;
+}
+
 /* Caller holds tx_lock. Sends as much of the queue as the socket takes. */
 static void tx_flush_locked(struct session *s)
 {
@@ -143,28 +190,15 @@ static void tx_flush_locked(struct session *s)
 	bool was_blocked = s->tx_blocked;
 
 	while (!list_empty(&s->txq)) {
-		struct request *r;
+		struct request *head =
+			list_first_entry(&s->txq, struct request, link);
 		ssize_t n;
-		int cnt = 0;
 
-		list_for_each_entry (r, &s->txq, link) {
-			if (cnt + 2 > TX_IOV_MAX)
-				break;
-			if (r->sent < VXHS_HDR_SIZE) {
-				iov[cnt].iov_base = r->out + r->sent;
-				iov[cnt++].iov_len = VXHS_HDR_SIZE - r->sent;
-			}
-			if (answer_payload(r)) {
-				uint64_t done =
-					r->sent > VXHS_HDR_SIZE ?
-						r->sent - VXHS_HDR_SIZE :
-						0;
-
-				iov[cnt].iov_base = r->buf + done;
-				iov[cnt++].iov_len = answer_payload(r) - done;
-			}
-		}
-		n = session_send(s, iov, cnt);
+		if (head->out_file && answer_payload(head) &&
+		    head->sent >= VXHS_HDR_SIZE)
+			n = send_from_cache(s, head);
+		else
+			n = session_send(s, iov, tx_gather(s, iov));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -32,6 +33,8 @@ int store_open(const char *dir)
 
 static void vdisk_free(struct vdisk *vd)
 {
+	if (vd->map)
+		munmap(vd->map, vd->map_len);
 	close(vd->fd);
 	free(vd);
 }
@@ -51,6 +54,25 @@ void store_close(void)
 	if (dirfd_ >= 0)
 		close(dirfd_);
 	dirfd_ = -1;
+}
+
+/*
+ * Address space for asking which pages of the file are cached: twice the
+ * size, so that a vdisk can grow before reads past the mapping go back to
+ * copying. Mapping past the end of a file is allowed; nothing reads it.
+ */
+static void map_for_residency(struct vdisk *vd, uint64_t size)
+{
+	uint64_t len = size < (32u << 20) ? (64u << 20) : size * 2;
+	void *map;
+
+	if (len > SIZE_MAX / 2)
+		return;
+	map = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, vd->fd, 0);
+	if (map == MAP_FAILED)
+		return;
+	vd->map = map;
+	vd->map_len = (size_t)len;
 }
 
 static int vdisk_open(const char *id, struct vdisk **out)
@@ -89,6 +111,7 @@ static int vdisk_open(const char *id, struct vdisk **out)
 	vd->dev = st.st_dev;
 	vd->ino = st.st_ino;
 	atomic_init(&vd->size, (uint64_t)st.st_size);
+	map_for_residency(vd, (uint64_t)st.st_size);
 	*out = vd;
 	return 0;
 }

@@ -69,8 +69,12 @@ struct vdisk {
 	_Atomic uint64_t size;
 	atomic_bool no_nowait[2]; /* RWF_NOWAIT unsupported: [0] read,
 				   * [1] write (ext4 before 6.x) */
-	unsigned int refs;	  /* under the store lock */
-	bool stale;		  /* replaced or removed on disk */
+	/* A read-only mapping never touched, only asked (mincore) which
+	 * pages are cached; NULL when mmap failed. */
+	void *map;
+	size_t map_len;
+	unsigned int refs; /* under the store lock */
+	bool stale;	   /* replaced or removed on disk */
 };
 
 int store_open(const char *dir);
@@ -115,6 +119,7 @@ struct request {
 	int32_t err;		    /* validation result (wire err) */
 	uint8_t out[VXHS_HDR_SIZE]; /* answer header */
 	uint64_t out_payload;
+	bool out_file; /* payload goes from the page cache (sendfile) */
 	uint64_t sent; /* bytes of header + payload sent */
 };
 
