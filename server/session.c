@@ -610,8 +610,12 @@ void session_resume(struct session *s)
 		return;
 	atomic_fetch_add(&s->refs, 1);
 	s->throttled = false;
-	if (parse(s))
+	if (parse(s)) {
 		set_throttled(s, false);
+		/* What TLS read ahead raises no socket event: read it now. */
+		if (session_tls_has_pending(s))
+			rx(s);
+	}
 	session_send_ready(s);
 	session_put(s);
 }

@@ -155,6 +155,46 @@ static void data_over_tls(void **state)
 	free(in);
 }
 
+/*
+ * A burst of writes that TLS reads ahead of a throttled connection: no
+ * socket event announces them when the throttle lifts, yet they are
+ * served, well within the client's request timeout.
+ */
+static void burst_past_request_limit(void **state)
+{
+	struct env *e = *state;
+	const char *args[] = { "--tls-dir",	 pki("agent"), "--acl", e->acl,
+			       "--max-requests", "2",	       NULL };
+	enum { BURST = 96, LEN = 20000 };
+	static uint8_t out[BURST][LEN], in[BURST][LEN];
+	struct vxhs_vdisk *vd;
+	uint64_t start;
+	struct tally t;
+
+	agent_kill(&e->agent, SIGTERM);
+	agent_start_args(&e->agent, e->dir, 0, args);
+	assert_int_equal(open_as(e, "127.0.0.1", "gw-a", "disk-a", &vd), 0);
+	tally_init(&t);
+	start = vxhs_now_ns();
+	for (int i = 0; i < BURST; i++) {
+		struct iovec iov = { out[i], LEN };
+
+		memset(out[i], i + 1, LEN);
+		tally_add(&t);
+		assert_int_equal(vxhs_writev(vd, &iov, 1, (uint64_t)i * LEN,
+					     tally_done, &t),
+				 0);
+	}
+	assert_int_equal(tally_wait(&t, 10000), 0);
+	assert_int_equal(t.ok, BURST);
+	assert_true(vxhs_now_ns() - start < 2 * NSEC_PER_SEC);
+	for (int i = 0; i < BURST; i++)
+		assert_int_equal(sync_pread(vd, in[i], LEN, (uint64_t)i * LEN),
+				 0);
+	assert_memory_equal(in, out, sizeof(in));
+	vxhs_vdisk_close(vd);
+}
+
 static void access_list_enforced(void **state)
 {
 	struct env *e = *state;
@@ -298,6 +338,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(data_over_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(burst_past_request_limit, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(access_list_enforced, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(untrusted_agent, setup,
