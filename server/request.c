@@ -282,13 +282,11 @@ static void build_answer(struct request *r)
 
 static bool read_from_cache(struct request *r)
 {
-	static long page;
+	long page = sysconf(_SC_PAGESIZE);
 	const struct vxhs_hdr *h = &r->hdr;
 	unsigned char vec[SENDFILE_MAX / 4096 + 1];
 	uint64_t first, span;
 
-	if (!page)
-		page = sysconf(_SC_PAGESIZE);
 	if (r->s->tls || !r->vd->map || h->io_size < SENDFILE_MIN ||
 	    h->io_size > SENDFILE_MAX || page < 4096 ||
 	    h->io_offset + h->io_size > r->vd->map_len)

@@ -69,8 +69,8 @@ static void set_buffers(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
-/* writev and readv, through TLS when the connection has it (where one
- * record is taken at a time: iov[0]). */
+/* writev and readv, through TLS when the connection has it (where a
+ * receive fills iov[0] only). */
 static ssize_t conn_sendv(struct vxhs_conn *conn, const struct iovec *iov,
 			  int n)
 {

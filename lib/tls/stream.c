@@ -194,7 +194,7 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 		io->tx_start += (size_t)sent;
 	}
 	done = io->tx_done;
-	io->tx_start = io->tx_end = io->tx_done = 0;
+	io->tx_done = 0;
 	return (ssize_t)done;
 }
 

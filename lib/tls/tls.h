@@ -46,7 +46,7 @@ int vxhs_tls_creds_load(const char *dir, gnutls_certificate_credentials_t *out,
 void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
 			       char *buf, size_t len);
 
-/* The largest TLS record payload: what one vxhs_tls_sendv call takes. */
+/* The largest TLS record payload. */
 #define VXHS_TLS_RECORD_MAX (16 * 1024)
 /* Ciphertext read past the record GnuTLS asked for (see stream.c). */
 #define VXHS_TLS_READ_AHEAD (16 * 1024)
