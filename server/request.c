@@ -142,6 +142,24 @@ static int do_pwrite(struct vdisk *vd, const uint8_t *buf, uint64_t len,
 	return 0;
 }
 
+/* A payload that came in a pipe (payload_pipe.c): spliced into the file,
+ * or through the buffer where the file system takes no splice. */
+static int write_from_pipe(struct request *r)
+{
+	const struct vxhs_hdr *h = &r->hdr;
+	uint64_t done;
+	int ret;
+
+	ret = payload_pipe_to_file(&r->pipe, r->vd->fd, h->io_offset,
+				   h->io_size, &done);
+	if (ret != -EINVAL)
+		return ret;
+	ret = payload_pipe_take(&r->pipe, r->buf, h->io_size - done);
+	if (ret)
+		return ret;
+	return do_pwrite(r->vd, r->buf, h->io_size - done, h->io_offset + done);
+}
+
 static int write_zero_bytes(struct vdisk *vd, uint64_t off, uint64_t len)
 {
 	uint8_t *zero = calloc(1, MIN(len, ZERO_CHUNK));
@@ -249,6 +267,8 @@ static int execute(struct request *r)
 			r->out_payload = h->io_size;
 		return ret;
 	case VXHS_OP_WRITE:
+		if (r->pipe.open)
+			return write_from_pipe(r);
 		return do_pwrite(r->vd, r->buf, h->io_size, h->io_offset);
 	case VXHS_OP_WRITE_ZEROES:
 		return do_zero(r->vd, h->io_offset, h->io_size, false);
@@ -315,7 +335,8 @@ bool request_try_inline(struct request *r)
 	bool write;
 	ssize_t n;
 
-	if (r->err || !h->io_size ||
+	/* Splicing a pipe into the file may block: a worker's job. */
+	if (r->err || !h->io_size || r->pipe.open ||
 	    (h->opcode != VXHS_OP_READ && h->opcode != VXHS_OP_WRITE))
 		return false;
 	if (!r->vd && store_lookup_cached(h->target, &r->vd))
@@ -365,6 +386,7 @@ void request_free(struct request *r)
 		store_put(r->vd);
 	atomic_fetch_sub(&r->s->buffered, r->buf_len);
 	mem_release(r->buf_len);
+	payload_pipe_close(&r->pipe);
 	free(r->buf);
 	free(r);
 }

@@ -403,6 +403,9 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	r->hdr = h;
 	r->err = err;
 	r->buf_len = buf_len;
+	if (!err && h.opcode == VXHS_OP_WRITE && !s->tls && !s->no_pipes &&
+	    payload_pipe_wanted(h.payload_size))
+		payload_pipe_open(&r->pipe, h.payload_size); /* else buf */
 	atomic_fetch_add(&s->buffered, buf_len);
 	r->s = s;
 	list_init(&r->link);
@@ -435,17 +438,44 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	return 1;
 }
 
-static void take_payload(struct session *s, const uint8_t *p, size_t n)
+/*
+ * Moves the len bytes the pipe holds into the buffer, for the rest of the
+ * payload to follow them there; this connection's payloads then skip pipes.
+ */
+static int spill(struct session *s, struct request *r, uint64_t len)
+{
+	int ret = payload_pipe_take(&r->pipe, r->buf, len);
+
+	payload_pipe_close(&r->pipe);
+	if (!s->no_pipes)
+		vlog(LOG_INFO,
+		     "%s: a payload did not fit a pipe (small pieces, or no splice); buffering this connection's payloads",
+		     s->peer);
+	s->no_pipes = true;
+	return ret;
+}
+
+static bool take_payload(struct session *s, const uint8_t *p, size_t n)
 {
 	struct request *r = s->rx_req;
+	uint64_t at = r->buf_len - s->rx_left; /* payload bytes before p */
+	size_t piped = 0;
 
-	if (!s->rx_discard)
-		memcpy(r->buf + (r->buf_len - s->rx_left), p, n);
+	if (r->pipe.open) {
+		piped = payload_pipe_put(&r->pipe, p, n);
+		if (piped < n && spill(s, r, at + piped)) {
+			session_close(s, "payload pipe failed");
+			return false;
+		}
+	}
+	if (!s->rx_discard && piped < n)
+		memcpy(r->buf + at + piped, p + piped, n - piped);
 	s->rx_left -= n;
 	if (!s->rx_left) {
 		s->rx_req = NULL;
 		submit(s, r);
 	}
+	return true;
 }
 
 /* Returns false when the session is closed or must wait. */
@@ -461,7 +491,8 @@ static bool parse(struct session *s)
 			if (!n)
 				return true;
 			s->rx_start += n;
-			take_payload(s, s->rxbuf + s->rx_start - n, n);
+			if (!take_payload(s, s->rxbuf + s->rx_start - n, n))
+				return false;
 			continue;
 		}
 		if (avail < VXHS_HDR_SIZE)
@@ -477,12 +508,35 @@ static bool parse(struct session *s)
 	}
 }
 
+/* Splices into the request's pipe; a full pipe spills to the buffer. */
+static ssize_t read_to_pipe(struct session *s, struct request *r)
+{
+	ssize_t n = payload_pipe_fill(&r->pipe, s->fd, s->rx_left);
+
+	if (n >= 0)
+		return n;
+	/* A full pipe, or a socket that cannot splice. */
+	if (n == -ENOBUFS || n == -EINVAL) {
+		n = spill(s, r, r->buf_len - s->rx_left);
+		if (!n)
+			return session_recv(s,
+					    r->buf + (r->buf_len - s->rx_left),
+					    s->rx_left);
+	}
+	errno = (int)-n;
+	return -1;
+}
+
 static ssize_t read_direct(struct session *s)
 {
 	struct request *r = s->rx_req;
-	ssize_t n =
-		session_recv(s, r->buf + (r->buf_len - s->rx_left), s->rx_left);
+	ssize_t n;
 
+	if (r->pipe.open)
+		n = read_to_pipe(s, r);
+	else
+		n = session_recv(s, r->buf + (r->buf_len - s->rx_left),
+				 s->rx_left);
 	if (n > 0) {
 		s->rx_left -= (uint64_t)n;
 		if (!s->rx_left) {
@@ -512,8 +566,10 @@ static void rx(struct session *s)
 
 		if (s->closing || s->throttled)
 			return;
+		/* A payload pipe takes the rest of its payload directly:
+		 * only the bytes that came with the header are put in. */
 		if (s->rx_req && !s->rx_discard && s->rx_start == s->rx_end &&
-		    s->rx_left >= DIRECT_MIN) {
+		    (s->rx_left >= DIRECT_MIN || s->rx_req->pipe.open)) {
 			n = read_direct(s);
 		} else {
 			if (s->rx_start == s->rx_end) {

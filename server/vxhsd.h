@@ -106,6 +106,28 @@ bool acl_enabled(void);
 enum acl_right acl_rights(const struct identity *id, const char *vdisk);
 bool acl_allows(enum acl_right right, uint16_t opcode);
 
+/* payload_pipe.c: large write payloads from socket to file, spliced */
+struct payload_pipe {
+	int fd[2]; /* read end, write end */
+	bool open;
+};
+
+bool payload_pipe_wanted(uint64_t len);
+/* 0, or a negative errno: the payload then goes to a buffer. */
+int payload_pipe_open(struct payload_pipe *p, uint64_t len);
+void payload_pipe_close(struct payload_pipe *p);
+/* Splices up to len bytes from the socket: bytes moved, 0 at the end of
+ * the stream, -EAGAIN (socket empty), -ENOBUFS (pipe full) or -errno. */
+ssize_t payload_pipe_fill(struct payload_pipe *p, int sock, size_t len);
+/* Copies bytes already read into the pipe; returns how many fit. */
+size_t payload_pipe_put(struct payload_pipe *p, const void *buf, size_t len);
+/* Reads the len bytes the pipe holds into buf. */
+int payload_pipe_take(struct payload_pipe *p, void *buf, size_t len);
+/* Splices len bytes to fd at off; done says how many went (-EINVAL: the
+ * file system cannot take a splice, the rest is still in the pipe). */
+int payload_pipe_to_file(struct payload_pipe *p, int fd, uint64_t off,
+			 uint64_t len, uint64_t *done);
+
 /* request.c */
 struct session;
 
@@ -120,7 +142,8 @@ struct request {
 	uint8_t out[VXHS_HDR_SIZE]; /* answer header */
 	uint64_t out_payload;
 	bool out_file; /* payload goes from the page cache (sendfile) */
-	uint64_t sent; /* bytes of header + payload sent */
+	struct payload_pipe pipe; /* write payload in, instead of buf */
+	uint64_t sent;		  /* bytes of header + payload sent */
 };
 
 /*
@@ -159,6 +182,7 @@ struct session {
 	struct request *rx_req; /* receiving its payload */
 	uint64_t rx_left;
 	bool rx_discard;
+	bool no_pipes; /* payloads came in pieces too small to splice */
 
 	pthread_mutex_t tx_lock;
 	struct list_head txq;

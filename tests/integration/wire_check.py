@@ -107,10 +107,13 @@ def main():
             f.write(b"secret" * 100)
         os.symlink(os.path.join(tmp, "outside"), os.path.join(vdir, "link"))
         portfile = os.path.join(tmp, "port")
-        proc = subprocess.Popen([vxhsd, "--dir", vdir, "--port", "0",
-                                 "--listen", "127.0.0.1", "--max-io", "1M", "--allow-plaintext",
-                                 "--port-file", portfile,
-                                 "--log-level", "warning"])
+        logfile = os.path.join(tmp, "vxhsd.log")
+        with open(logfile, "w") as log:
+            proc = subprocess.Popen([vxhsd, "--dir", vdir, "--port", "0",
+                                     "--listen", "127.0.0.1", "--max-io",
+                                     "1M", "--allow-plaintext",
+                                     "--port-file", portfile,
+                                     "--log-level", "info"], stderr=log)
         try:
             for _ in range(500):
                 if os.path.exists(portfile):
@@ -118,10 +121,14 @@ def main():
                 time.sleep(0.01)
             port = int(open(portfile).read())
             run_checks(port)
+            large_writes(port, logfile)
         finally:
             proc.terminate()
             rc = proc.wait(timeout=20)
             check(rc == 0, f"vxhsd exits 0 on SIGTERM (got {rc})")
+            if failures:
+                with open(logfile) as log:
+                    sys.stdout.write("vxhsd's log:\n" + log.read())
     print(f"{passed} passed, {failures} failed")
     return 1 if failures else 0
 
@@ -224,6 +231,58 @@ def run_checks(port):
     check(answer(s)["data"] == data[:16],
           "other clients still served after protocol violations")
     s.close()
+
+
+def write_in_pieces(socks, writes, piece):
+    """Sends several writes at once, piece by piece in turn, so that no two
+    consecutive pieces of one payload are adjacent in the sender's memory
+    and the agent's kernel cannot merge them into fewer pipe slots."""
+    msgs = [header(WRITE, 70 + i, "disk0", offset=off, size=len(data),
+                   payload=len(data)) + data
+            for i, (off, data) in enumerate(writes)]
+    for pos in range(0, max(len(m) for m in msgs), piece):
+        for sock, msg in zip(socks, msgs):
+            if pos < len(msg):
+                sock.sendall(msg[pos:pos + piece])
+    return [answer(sock) for sock in socks]
+
+
+def large_writes(port, logfile):
+    """Payloads of half a MiB and more go through a pipe (spliced) unless
+    they arrive in pieces too small for one: then they spill to a buffer."""
+    half = 512 * 1024
+    s = connect(port)
+    data = os.urandom(1 << 20)
+    s.sendall(header(WRITE, 60, "disk0", offset=0, size=len(data),
+                     payload=len(data)) + data)
+    a = answer(s)
+    check(a["err"] == 0, f"1 MiB write in one piece: err {a['err']}")
+    s.sendall(header(READ, 61, "disk0", offset=0, size=len(data)))
+    check(answer(s)["data"] == data, "1 MiB write in one piece reads back")
+
+    socks = [connect(port), connect(port)]
+    for c in socks:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    writes = [(0, os.urandom(half)), (half, os.urandom(half))]
+    answers = write_in_pieces(socks, writes, 256)
+    check(all(a["err"] == 0 for a in answers),
+          "two half-MiB writes in 256-byte pieces succeed")
+    s.sendall(header(READ, 62, "disk0", offset=0, size=1 << 20))
+    check(answer(s)["data"] == writes[0][1] + writes[1][1],
+          "writes in small pieces read back")
+    # Once more on the same connections: those now skip pipes.
+    writes2 = [(0, os.urandom(half)), (half, os.urandom(half))]
+    answers = write_in_pieces(socks, writes2, 64 * 1024)
+    check(all(a["err"] == 0 for a in answers),
+          "the next writes on those connections succeed")
+    s.sendall(header(READ, 63, "disk0", offset=0, size=1 << 20))
+    check(answer(s)["data"] == writes2[0][1] + writes2[1][1],
+          "writes after a spill read back")
+    with open(logfile) as log:
+        check("did not fit a pipe" in log.read(),
+              "the small pieces filled the pipe (the agent logged it)")
+    for c in socks + [s]:
+        c.close()
 
 
 if __name__ == "__main__":
