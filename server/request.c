@@ -267,7 +267,7 @@ static int execute(struct request *r)
 			r->out_payload = h->io_size;
 		return ret;
 	case VXHS_OP_WRITE:
-		if (r->pipe.open)
+		if (payload_pipe_active(&r->pipe))
 			return write_from_pipe(r);
 		return do_pwrite(r->vd, r->buf, h->io_size, h->io_offset);
 	case VXHS_OP_WRITE_ZEROES:
@@ -336,7 +336,7 @@ bool request_try_inline(struct request *r)
 	ssize_t n;
 
 	/* Splicing a pipe into the file may block: a worker's job. */
-	if (r->err || !h->io_size || r->pipe.open ||
+	if (r->err || !h->io_size || payload_pipe_active(&r->pipe) ||
 	    (h->opcode != VXHS_OP_READ && h->opcode != VXHS_OP_WRITE))
 		return false;
 	if (!r->vd && store_lookup_cached(h->target, &r->vd))

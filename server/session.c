@@ -439,7 +439,7 @@ static int begin_request(struct session *s, const uint8_t *raw)
 }
 
 /*
- * Moves the len bytes the pipe holds into the buffer, for the rest of the
+ * Moves the len bytes the pipes hold into the buffer, for the rest of the
  * payload to follow them there; this connection's payloads then skip pipes.
  */
 static int spill(struct session *s, struct request *r, uint64_t len)
@@ -449,7 +449,7 @@ static int spill(struct session *s, struct request *r, uint64_t len)
 	payload_pipe_close(&r->pipe);
 	if (!s->no_pipes)
 		vlog(LOG_INFO,
-		     "%s: a payload did not fit a pipe (small pieces, or no splice); buffering this connection's payloads",
+		     "%s: a payload did not fit its pipes (small pieces, or no splice); buffering this connection's payloads",
 		     s->peer);
 	s->no_pipes = true;
 	return ret;
@@ -461,7 +461,7 @@ static bool take_payload(struct session *s, const uint8_t *p, size_t n)
 	uint64_t at = r->buf_len - s->rx_left; /* payload bytes before p */
 	size_t piped = 0;
 
-	if (r->pipe.open) {
+	if (payload_pipe_active(&r->pipe)) {
 		piped = payload_pipe_put(&r->pipe, p, n);
 		if (piped < n && spill(s, r, at + piped)) {
 			session_close(s, "payload pipe failed");
@@ -508,14 +508,15 @@ static bool parse(struct session *s)
 	}
 }
 
-/* Splices into the request's pipe; a full pipe spills to the buffer. */
+/* Splices into the request's pipes; when they are full, spills to the
+ * buffer. */
 static ssize_t read_to_pipe(struct session *s, struct request *r)
 {
 	ssize_t n = payload_pipe_fill(&r->pipe, s->fd, s->rx_left);
 
 	if (n >= 0)
 		return n;
-	/* A full pipe, or a socket that cannot splice. */
+	/* Pipes full, or a socket that cannot splice. */
 	if (n == -ENOBUFS || n == -EINVAL) {
 		n = spill(s, r, r->buf_len - s->rx_left);
 		if (!n)
@@ -532,7 +533,7 @@ static ssize_t read_direct(struct session *s)
 	struct request *r = s->rx_req;
 	ssize_t n;
 
-	if (r->pipe.open)
+	if (payload_pipe_active(&r->pipe))
 		n = read_to_pipe(s, r);
 	else
 		n = session_recv(s, r->buf + (r->buf_len - s->rx_left),
@@ -569,7 +570,8 @@ static void rx(struct session *s)
 		/* A payload pipe takes the rest of its payload directly:
 		 * only the bytes that came with the header are put in. */
 		if (s->rx_req && !s->rx_discard && s->rx_start == s->rx_end &&
-		    (s->rx_left >= DIRECT_MIN || s->rx_req->pipe.open)) {
+		    (s->rx_left >= DIRECT_MIN ||
+		     payload_pipe_active(&s->rx_req->pipe))) {
 			n = read_direct(s);
 		} else {
 			if (s->rx_start == s->rx_end) {

@@ -107,24 +107,37 @@ enum acl_right acl_rights(const struct identity *id, const char *vdisk);
 bool acl_allows(enum acl_right right, uint16_t opcode);
 
 /* payload_pipe.c: large write payloads from socket to file, spliced */
+#define PIPES_PER_PAYLOAD 4
+
 struct payload_pipe {
-	int fd[2]; /* read end, write end */
-	bool open;
+	int fd[PIPES_PER_PAYLOAD][2];	  /* read end, write end */
+	uint64_t held[PIPES_PER_PAYLOAD]; /* bytes in each */
+	unsigned int nr;		  /* pipes open (0: none) */
+	unsigned int head;		  /* first not yet emptied */
+	uint64_t size;			  /* each pipe's size */
 };
+
+static inline bool payload_pipe_active(const struct payload_pipe *p)
+{
+	return p->nr;
+}
 
 bool payload_pipe_wanted(uint64_t len);
 /* 0, or a negative errno: the payload then goes to a buffer. */
 int payload_pipe_open(struct payload_pipe *p, uint64_t len);
 void payload_pipe_close(struct payload_pipe *p);
 /* Splices up to len bytes from the socket: bytes moved, 0 at the end of
- * the stream, -EAGAIN (socket empty), -ENOBUFS (pipe full) or -errno. */
+ * the stream, -EAGAIN (socket empty), -ENOBUFS (pipes full) or -errno. */
 ssize_t payload_pipe_fill(struct payload_pipe *p, int sock, size_t len);
-/* Copies bytes already read into the pipe; returns how many fit. */
+/* Copies bytes already read into the pipes; returns how many fit. */
 size_t payload_pipe_put(struct payload_pipe *p, const void *buf, size_t len);
-/* Reads the len bytes the pipe holds into buf. */
+uint64_t payload_pipe_held(const struct payload_pipe *p);
+/* Reads the len bytes the pipes hold into buf (-EIO: they hold another
+ * count). */
 int payload_pipe_take(struct payload_pipe *p, void *buf, size_t len);
-/* Splices len bytes to fd at off; done says how many went (-EINVAL: the
- * file system cannot take a splice, the rest is still in the pipe). */
+/* Splices the len bytes the pipes hold to fd at off; done says how many
+ * went (-EINVAL: the file system takes no splice; the rest is still held
+ * for payload_pipe_take). */
 int payload_pipe_to_file(struct payload_pipe *p, int fd, uint64_t off,
 			 uint64_t len, uint64_t *done);
 

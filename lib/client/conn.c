@@ -41,6 +41,7 @@ struct vxhs_conn *conn_new(struct vxhs_ctx *ctx, struct vxhs_agent *agent)
 	conn->ctx = ctx;
 	conn->agent = agent;
 	conn->fd = -1;
+	conn->zc_pipe[0] = conn->zc_pipe[1] = -1;
 	conn->state = CONN_DOWN;
 	list_init(&conn->tx);
 	list_init(&conn->inflight);
@@ -215,6 +216,7 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	io->conn = conn;
 	io->hdr_sent = 0;
 	io->moved = 0;
+	io->by_copy = false;
 	io->cur.iov = req->iov;
 	io->cur.cnt = req->iovcnt;
 	io->cur.idx = io->first_idx;
@@ -237,6 +239,17 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 static uint64_t tx_payload_len(const struct vxhs_io *io)
 {
 	return io->req->opcode == VXHS_OP_WRITE ? io->len : 0;
+}
+
+/* Accounts n payload bytes the head io sent from its pages. */
+static void tx_advance_zc(struct vxhs_conn *conn, size_t n)
+{
+	struct vxhs_io *io =
+		list_first_entry(&conn->tx, struct vxhs_io, tx_link);
+
+	io->moved += n;
+	if (io->moved == tx_payload_len(io))
+		list_del(&io->tx_link);
 }
 
 /* Accounts n sent bytes to the queued requests in order. */
@@ -269,10 +282,26 @@ void conn_flush(struct vxhs_conn *conn)
 	if (conn->dead || conn->state != CONN_UP)
 		return;
 	while (!list_empty(&conn->tx)) {
-		struct vxhs_io *io;
+		struct vxhs_io *io =
+			list_first_entry(&conn->tx, struct vxhs_io, tx_link);
 		int n = 0;
 		ssize_t sent;
 
+		if (io->hdr_sent == VXHS_HDR_SIZE && conn_zc_wanted(conn, io)) {
+			sent = conn_zc_send(conn, io);
+			if (sent >= 0) {
+				tx_advance_zc(conn, (size_t)sent);
+				continue;
+			}
+			if (sent == -EINTR)
+				continue;
+			if (sent == -EAGAIN)
+				break;
+			if (sent != -ENOTSUP) {
+				conn_fail(conn, (int)sent, "send failed");
+				return;
+			}
+		}
 		list_for_each_entry (io, &conn->tx, tx_link) {
 			uint64_t bytes;
 
@@ -283,6 +312,9 @@ void conn_flush(struct vxhs_conn *conn)
 				iov[n].iov_len = VXHS_HDR_SIZE - io->hdr_sent;
 				n++;
 			}
+			/* Its payload goes from its pages, above. */
+			if (conn_zc_wanted(conn, io))
+				break;
 			n += iov_cursor_fill(&io->cur, iov + n, TX_IOV_MAX - n,
 					     tx_payload_len(io) - io->moved,
 					     &bytes);
@@ -561,6 +593,7 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 		return;
 	err = conn_tls_explain_loss(conn, err);
 	conn_tls_end(conn);
+	conn_zc_end(conn);
 	if (conn->fd >= 0) {
 		ctx_epoll_set(conn->ctx, conn->fd, &conn->events, 0, conn);
 		close(conn->fd);

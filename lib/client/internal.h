@@ -109,6 +109,11 @@ struct vxhs_conn {
 	uint8_t *rx_kv; /* STAT payload */
 	size_t rx_kv_len;
 
+	/* zerocopy.c: the caller's pages on their way to the socket */
+	int zc_pipe[2];
+	uint64_t zc_held; /* bytes of the head io in the pipe */
+	bool zc_off;	  /* the kernel refused: writev only */
+
 	gnutls_session_t tls_session; /* NULL: plaintext */
 	struct vxhs_tls_io *tls_io;   /* its socket and record buffers */
 	bool tls_answered;	      /* an answer came over this session */
@@ -139,7 +144,8 @@ struct vxhs_io {
 	size_t hdr_sent;
 	uint32_t slot;
 	unsigned int attempts;
-	bool orphan; /* vdisk closed: discard the answer */
+	bool orphan;  /* vdisk closed: discard the answer */
+	bool by_copy; /* payload in pieces too small to send from pages */
 	uint64_t deadline;
 	uint8_t hdr[VXHS_HDR_SIZE];
 };
@@ -259,6 +265,13 @@ void conn_check_timeouts(struct vxhs_conn *conn, uint64_t now);
 void conn_destroy_dead(struct vxhs_ctx *ctx);
 int conn_update_events(struct vxhs_conn *conn);
 void conn_up(struct vxhs_conn *conn);
+
+/* zerocopy.c: large write payloads sent from the caller's pages */
+bool conn_zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io);
+/* Payload bytes of io put on the socket, or a negative errno: -ENOTSUP
+ * when the kernel refused and writev must go on from where it stopped. */
+ssize_t conn_zc_send(struct vxhs_conn *conn, struct vxhs_io *io);
+void conn_zc_end(struct vxhs_conn *conn);
 
 /* tls.c */
 int tls_creds_get(const char *dir, struct vxhs_tls **out);

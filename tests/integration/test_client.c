@@ -8,10 +8,12 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,6 +130,97 @@ static void random_round_trips_keep_data(void **state)
 	free(in);
 	free(file);
 	vxhs_vdisk_close(vd);
+}
+
+/*
+ * Writes of half a MiB and more leave from the caller's pages (vmsplice)
+ * and reach the file through the agent's pipes: whole and scattered
+ * buffers at unaligned addresses, sizes across the 1 MiB split.
+ */
+static void large_writes_from_pages(void **state)
+{
+	const size_t max = 4 << 20;
+	struct vxhs_vdisk *vd = open_disk("disk2", 0);
+	uint8_t *out = malloc(max + 4096), *in = malloc(max),
+		*file = malloc(max);
+	unsigned int seed = 4321;
+
+	for (int i = 0; i < 24; i++) {
+		size_t len = 512 * 1024 + (size_t)rand_r(&seed) % (max / 2);
+		uint8_t *buf = out + rand_r(&seed) % 4096;
+		uint64_t off = (uint64_t)rand_r(&seed) % (DISK_SIZE - len);
+		struct iovec wiov[8] = { { buf, len } };
+		int wn = 1;
+
+		fill_random(buf, len, &seed);
+		if (i % 2)
+			wn = scatter(buf, len, wiov, &seed);
+		assert_int_equal(sync_pwritev(vd, wiov, wn, off), 0);
+		memset(in, 0, len);
+		assert_int_equal(sync_pread(vd, in, len, off), 0);
+		assert_memory_equal(in, buf, len);
+		file_pread("disk2", file, len, (off_t)off);
+		assert_memory_equal(file, buf, len);
+	}
+	free(out);
+	free(in);
+	free(file);
+	vxhs_vdisk_close(vd);
+}
+
+static void count_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event event,
+			unsigned int agent, void *opaque)
+{
+	(void)vd;
+	(void)event;
+	(void)agent;
+	atomic_fetch_add((atomic_uint *)opaque, 1);
+}
+
+/*
+ * With no descriptor left for a pipe (the kernel could refuse one for
+ * other reasons too), large writes go by copy: they succeed on the same
+ * connection, with no failover.
+ */
+static void large_writes_without_pipes(void **state)
+{
+	const struct agent *a[] = { &env.agent };
+	const size_t len = 1 << 20;
+	struct vxhs_ctx *ctx = test_ctx();
+	uint8_t *out = malloc(len), *in = malloc(len);
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	struct rlimit old, low;
+	atomic_uint events = 0;
+	unsigned int seed = 8;
+	int fds[1024], nr = 0;
+
+	agent_opts(&o, a, 1);
+	o.conns_per_agent = 1;
+	o.event = count_event;
+	o.event_opaque = &events;
+	assert_int_equal(vxhs_vdisk_open(ctx, "disk1", &o, &vd), 0);
+	fill_random(out, len, &seed);
+	/* The one connection is up (open asked STAT over it); now use up
+	 * every descriptor the process may have. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = MIN(old.rlim_cur, 1024);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nr < 1024 && (fds[nr] = dup(0)) >= 0)
+		nr++;
+	assert_true(nr < 1024);
+	assert_int_equal(sync_pwrite(vd, out, len, 8192), 0);
+	while (nr)
+		close(fds[--nr]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(atomic_load(&events), 0);
+	assert_int_equal(sync_pread(vd, in, len, 8192), 0);
+	assert_memory_equal(in, out, len);
+	vxhs_vdisk_close(vd);
+	vxhs_ctx_free(ctx);
+	free(out);
+	free(in);
 }
 
 /* Many iovec segments: more than IOV_MAX and more than one split. */
@@ -474,6 +567,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(random_round_trips_keep_data),
 		cmocka_unit_test(many_segments_are_not_truncated),
+		cmocka_unit_test(large_writes_from_pages),
+		cmocka_unit_test(large_writes_without_pipes),
 		cmocka_unit_test(pipelines_256_requests_per_vdisk),
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),

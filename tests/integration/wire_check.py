@@ -279,7 +279,7 @@ def large_writes(port, logfile):
     check(answer(s)["data"] == writes2[0][1] + writes2[1][1],
           "writes after a spill read back")
     with open(logfile) as log:
-        check("did not fit a pipe" in log.read(),
+        check("did not fit its pipes" in log.read(),
               "the small pieces filled the pipe (the agent logged it)")
     for c in socks + [s]:
         c.close()

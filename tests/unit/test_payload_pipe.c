@@ -2,9 +2,10 @@
 /*
  * vxhsd's payload pipes (server/payload_pipe.c) on real sockets and files:
  * a payload spliced from TCP and into a file at an offset, bytes already
- * read put in front of it, a pipe filled by small pieces before the payload
- * is in (and nothing lost when it is), the end of the stream, a pipe that
- * holds less than it should, a file that takes no splice, and the cap.
+ * read put in front of it, a payload over two pipes, pipes filled by small
+ * pieces before the payload is in (and nothing lost when they are), the end
+ * of the stream, pipes that hold less than asked for, a file that takes no
+ * splice, and the cap.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "common/util.h"
 #include "vxhsd.h"
 
 #define MIB	 (1u << 20)
@@ -80,7 +82,7 @@ static void sizes_worth_a_pipe(void **state)
 	assert_true(payload_pipe_wanted(4 * MIB));
 	assert_false(payload_pipe_wanted(4 * MIB + 1));
 	assert_int_equal(payload_pipe_open(&p, 4096), -EINVAL);
-	assert_false(p.open);
+	assert_false(payload_pipe_active(&p));
 }
 
 /*
@@ -121,7 +123,7 @@ static void tcp_payload_into_file(void **state)
 		assert_int_equal(back[at + len + i], 0xEE);
 	}
 	payload_pipe_close(&p);
-	assert_false(p.open);
+	assert_false(payload_pipe_active(&p));
 	close(sk[0]);
 	close(sk[1]);
 	close(file);
@@ -130,9 +132,9 @@ static void tcp_payload_into_file(void **state)
 }
 
 /*
- * Each small send on a UNIX socket takes a pipe slot of its own: the pipe
- * fills long before half a MiB is in. What it holds comes back in order,
- * and the rest is still in the socket.
+ * Each small send on a UNIX socket takes a pipe slot of its own: the chain
+ * of pipes fills long before half a MiB is in. What it holds comes back in
+ * order, and the rest is still in the socket.
  */
 static void small_pieces_fill_the_pipe(void **state)
 {
@@ -179,6 +181,49 @@ static void small_pieces_fill_the_pipe(void **state)
 	free(data);
 }
 
+/*
+ * Pieces of 4000 bytes take a slot each: half a MiB needs a second pipe,
+ * and the chain goes into the file in order.
+ */
+static void payload_over_two_pipes(void **state)
+{
+	const size_t len = HALF_MIB, piece = 4000, at = 12345;
+	uint8_t *data = pattern(len, 5), *back = malloc(len);
+	struct payload_pipe p = { 0 };
+	size_t sent = 0, got = 0;
+	uint64_t done;
+	int sk[2], file = scratch_file(len + at, 0);
+
+	(void)state;
+	assert_non_null(back);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sk), 0);
+	assert_int_equal(payload_pipe_open(&p, len), 0);
+	while (got < len) {
+		ssize_t n = send(sk[0], data + sent, MIN(piece, len - sent), 0);
+
+		if (n > 0)
+			sent += (size_t)n;
+		n = payload_pipe_fill(&p, sk[1], len - got);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			assert_int_equal(n, -EAGAIN);
+	}
+	assert_int_equal(p.nr, 2);
+	assert_int_equal(payload_pipe_held(&p), len);
+	assert_int_equal(payload_pipe_to_file(&p, file, at, len, &done), 0);
+	assert_int_equal(done, len);
+	assert_int_equal(pread(file, back, len, at), (ssize_t)len);
+	assert_memory_equal(back, data, len);
+	payload_pipe_close(&p);
+	close(sk[0]);
+	close(sk[1]);
+	close(file);
+	free(back);
+	free(data);
+}
+
 static void empty_socket_then_end(void **state)
 {
 	struct payload_pipe p = { 0 };
@@ -195,7 +240,7 @@ static void empty_socket_then_end(void **state)
 	close(sk[1]);
 }
 
-/* A pipe that holds less than the payload is an error, not a wait. */
+/* Pipes that hold less than the payload are an error, not a wait. */
 static void short_pipe_is_an_error(void **state)
 {
 	uint8_t *data = pattern(MIB, 3);
@@ -207,7 +252,10 @@ static void short_pipe_is_an_error(void **state)
 	assert_int_equal(payload_pipe_open(&p, MIB), 0);
 	assert_int_equal(payload_pipe_put(&p, data, 5000), 5000);
 	assert_int_equal(payload_pipe_to_file(&p, file, 0, MIB, &done), -EIO);
-	assert_int_equal(done, 5000);
+	assert_int_equal(done, 0);
+	assert_int_equal(payload_pipe_take(&p, data, MIB), -EIO);
+	assert_int_equal(payload_pipe_take(&p, data, 4999), -EIO);
+	assert_int_equal(payload_pipe_held(&p), 5000);
 	payload_pipe_close(&p);
 	close(file);
 	free(data);
@@ -260,6 +308,7 @@ int main(void)
 		cmocka_unit_test(sizes_worth_a_pipe),
 		cmocka_unit_test(tcp_payload_into_file),
 		cmocka_unit_test(small_pieces_fill_the_pipe),
+		cmocka_unit_test(payload_over_two_pipes),
 		cmocka_unit_test(empty_socket_then_end),
 		cmocka_unit_test(short_pipe_is_an_error),
 		cmocka_unit_test(file_without_splice),
