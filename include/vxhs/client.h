@@ -141,8 +141,9 @@ typedef void (*vxhs_done_fn)(void *opaque, int result);
 
 /*
  * Each returns 0 when the request was queued, and then calls done exactly
- * once; or a negative errno without calling it. Buffers must stay valid
- * until done runs; the iovec array itself is copied.
+ * once; or a negative errno without calling it. Buffers must stay valid,
+ * and a write's unchanged (large ones are sent from its pages), until done
+ * runs; the iovec array itself is copied.
  */
 int vxhs_readv(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
 	       uint64_t offset, vxhs_done_fn done, void *opaque);

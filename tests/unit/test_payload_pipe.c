@@ -72,6 +72,17 @@ static int scratch_file(size_t len, int flags)
 	return fd;
 }
 
+/* Closes what a test used; file may be -1. */
+static void release(struct payload_pipe *p, const int sk[2], int file)
+{
+	payload_pipe_close(p);
+	assert_false(payload_pipe_active(p));
+	close(sk[0]);
+	close(sk[1]);
+	if (file >= 0)
+		close(file);
+}
+
 static void sizes_worth_a_pipe(void **state)
 {
 	struct payload_pipe p = { 0 };
@@ -122,11 +133,7 @@ static void tcp_payload_into_file(void **state)
 		assert_int_equal(back[i], 0xEE);
 		assert_int_equal(back[at + len + i], 0xEE);
 	}
-	payload_pipe_close(&p);
-	assert_false(payload_pipe_active(&p));
-	close(sk[0]);
-	close(sk[1]);
-	close(file);
+	release(&p, sk, file);
 	free(back);
 	free(data);
 }
@@ -175,8 +182,7 @@ static void small_pieces_fill_the_pipe(void **state)
 			got += (size_t)n;
 	}
 	assert_memory_equal(back, data, len);
-	close(sk[0]);
-	close(sk[1]);
+	release(&p, sk, -1);
 	free(back);
 	free(data);
 }
@@ -216,10 +222,7 @@ static void payload_over_two_pipes(void **state)
 	assert_int_equal(done, len);
 	assert_int_equal(pread(file, back, len, at), (ssize_t)len);
 	assert_memory_equal(back, data, len);
-	payload_pipe_close(&p);
-	close(sk[0]);
-	close(sk[1]);
-	close(file);
+	release(&p, sk, file);
 	free(back);
 	free(data);
 }
