@@ -690,11 +690,12 @@ bool session_idle(struct session *s)
 		return true;
 	if (s->header_since && now - s->header_since > header_timeout)
 		return true;
-	if (atomic_load(&s->nr_reqs))
-		return false;
-	/* Part of a payload and then nothing. */
+	/* Part of a payload and then nothing (that request counts in
+	 * nr_reqs, so this comes first). */
 	if (s->rx_req && quiet > header_timeout)
 		return true;
+	if (atomic_load(&s->nr_reqs))
+		return false;
 	return config.idle_timeout_s &&
 	       quiet > config.idle_timeout_s * NSEC_PER_SEC;
 }

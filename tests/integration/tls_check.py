@@ -10,8 +10,9 @@ agent serving a good client afterwards:
   - no client certificate, an expired one, one from another CA: refused,
     and the agent's log says why;
   - a plaintext client on the TLS port: dropped, the log says so;
-  - a handshake never started, half a header then silence, a header
-    trickled a byte at a time: closed after --header-timeout;
+  - a handshake never started, half a header then silence, part of a
+    payload then silence, a header trickled a byte at a time: closed
+    after --header-timeout;
   - the access list: another vdisk's STAT gets EACCES and no data; over the
     UNIX socket the peer's uid decides;
   - --max-conns: the connection over the limit is refused, the others work;
@@ -216,6 +217,11 @@ def run_checks(agent, pki, sock_path):
     s = tls_connect(agent.port, pki, "gw-a")
     s.sendall(header(STAT, 1, "disk-a")[:100])
     closed_without_answer(s, "half a header, then silence")
+    # Part of a write's payload, then silence.
+    s = tls_connect(agent.port, pki, "gw-a")
+    s.sendall(header(wire_check.WRITE, 1, "disk-a", 0, 4096, 4096) +
+              b"x" * 1000)
+    closed_without_answer(s, "part of a payload, then silence")
     # Slowloris proper: a byte of header every half second keeps the
     # connection busy but the header never completes.
     s = tls_connect(agent.port, pki, "gw-a")

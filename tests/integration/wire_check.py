@@ -113,6 +113,7 @@ def main():
                                      "--listen", "127.0.0.1", "--max-io",
                                      "1M", "--allow-plaintext",
                                      "--port-file", portfile,
+                                     "--header-timeout", "2",
                                      "--log-level", "info"], stderr=log)
         try:
             for _ in range(500):
@@ -281,6 +282,31 @@ def large_writes(port, logfile):
     with open(logfile) as log:
         check("did not fit its pipes" in log.read(),
               "the small pieces filled the pipe (the agent logged it)")
+
+    # A spliced payload cut short: the stall is timed out (--header-timeout),
+    # the hang-up handled, and large writes go on working.
+    for what, hang_up in (("stalls", False), ("hangs up", True)):
+        c = connect(port)
+        c.sendall(header(WRITE, 80, "disk0", size=1 << 20,
+                         payload=1 << 20) + data[:300 * 1024])
+        start = time.monotonic()
+        if hang_up:
+            c.close()
+        else:
+            c.settimeout(8)
+            try:
+                closed = c.recv(256) == b""
+            except (ConnectionResetError, socket.timeout):
+                closed = False
+            check(closed and time.monotonic() - start < 6,
+                  "a client that stalls inside a 1 MiB payload is closed "
+                  f"after {time.monotonic() - start:.1f} s")
+            c.close()
+        s.sendall(header(WRITE, 81, "disk0", size=1 << 20, payload=1 << 20)
+                  + data)
+        check(answer(s)["err"] == 0,
+              f"after a client that {what} inside a payload, a large "
+              "write succeeds")
     for c in socks + [s]:
         c.close()
 
