@@ -146,36 +146,13 @@ uint64_t payload_pipe_held(const struct payload_pipe *p)
 	return sum;
 }
 
-int payload_pipe_take(struct payload_pipe *p, void *buf, size_t len)
+/*
+ * Empties the chain in order, into buf when given, else spliced into fd at
+ * *pos. The chain must hold exactly len bytes; done counts what moved.
+ */
+static int drain(struct payload_pipe *p, uint64_t len, uint8_t *buf, int fd,
+		 loff_t *pos, uint64_t *done)
 {
-	uint8_t *out = buf;
-
-	if (payload_pipe_held(p) != len)
-		return -EIO;
-	for (; p->head < p->nr; p->head++) {
-		int rd = p->fd[p->head][0];
-
-		while (p->held[p->head]) {
-			ssize_t n = read(rd, out, p->held[p->head]);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return -errno;
-			if (n == 0)
-				return -EIO;
-			out += n;
-			p->held[p->head] -= (uint64_t)n;
-		}
-	}
-	return 0;
-}
-
-int payload_pipe_to_file(struct payload_pipe *p, int fd, uint64_t off,
-			 uint64_t len, uint64_t *done)
-{
-	loff_t pos = (loff_t)off;
-
 	*done = 0;
 	if (payload_pipe_held(p) != len)
 		return -EIO;
@@ -183,8 +160,9 @@ int payload_pipe_to_file(struct payload_pipe *p, int fd, uint64_t off,
 		int rd = p->fd[p->head][0];
 
 		while (p->held[p->head]) {
-			ssize_t n =
-				splice(rd, NULL, fd, &pos, p->held[p->head], 0);
+			size_t want = p->held[p->head];
+			ssize_t n = buf ? read(rd, buf + *done, want) :
+					  splice(rd, NULL, fd, pos, want, 0);
 
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -199,4 +177,19 @@ int payload_pipe_to_file(struct payload_pipe *p, int fd, uint64_t off,
 		}
 	}
 	return 0;
+}
+
+int payload_pipe_take(struct payload_pipe *p, void *buf, size_t len)
+{
+	uint64_t done;
+
+	return drain(p, len, buf, -1, NULL, &done);
+}
+
+int payload_pipe_to_file(struct payload_pipe *p, int fd, uint64_t off,
+			 uint64_t len, uint64_t *done)
+{
+	loff_t pos = (loff_t)off;
+
+	return drain(p, len, NULL, fd, &pos, done);
 }

@@ -403,9 +403,10 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	r->hdr = h;
 	r->err = err;
 	r->buf_len = buf_len;
-	if (!err && h.opcode == VXHS_OP_WRITE && !s->tls && !s->no_pipes &&
-	    payload_pipe_wanted(h.payload_size))
-		payload_pipe_open(&r->pipe, h.payload_size); /* else buf */
+	/* Large plaintext payloads go into pipes if they can (failing
+	 * that, into buf). */
+	if (!err && h.opcode == VXHS_OP_WRITE && !s->tls && !s->no_pipes)
+		payload_pipe_open(&r->pipe, h.payload_size);
 	atomic_fetch_add(&s->buffered, buf_len);
 	r->s = s;
 	list_init(&r->link);
@@ -508,36 +509,25 @@ static bool parse(struct session *s)
 	}
 }
 
-/* Splices into the request's pipes; when they are full, spills to the
- * buffer. */
-static ssize_t read_to_pipe(struct session *s, struct request *r)
-{
-	ssize_t n = payload_pipe_fill(&r->pipe, s->fd, s->rx_left);
-
-	if (n >= 0)
-		return n;
-	/* Pipes full, or a socket that cannot splice. */
-	if (n == -ENOBUFS || n == -EINVAL) {
-		n = spill(s, r, r->buf_len - s->rx_left);
-		if (!n)
-			return session_recv(s,
-					    r->buf + (r->buf_len - s->rx_left),
-					    s->rx_left);
-	}
-	errno = (int)-n;
-	return -1;
-}
-
 static ssize_t read_direct(struct session *s)
 {
 	struct request *r = s->rx_req;
-	ssize_t n;
+	uint64_t got = r->buf_len - s->rx_left;
+	ssize_t n = 0;
 
-	if (payload_pipe_active(&r->pipe))
-		n = read_to_pipe(s, r);
-	else
-		n = session_recv(s, r->buf + (r->buf_len - s->rx_left),
-				 s->rx_left);
+	if (payload_pipe_active(&r->pipe)) {
+		n = payload_pipe_fill(&r->pipe, s->fd, s->rx_left);
+		/* Pipes full, or a socket that cannot splice: the buffer
+		 * takes the rest. */
+		if (n == -ENOBUFS || n == -EINVAL)
+			n = spill(s, r, got);
+		if (n < 0) {
+			errno = (int)-n;
+			return -1;
+		}
+	}
+	if (!payload_pipe_active(&r->pipe))
+		n = session_recv(s, r->buf + got, s->rx_left);
 	if (n > 0) {
 		s->rx_left -= (uint64_t)n;
 		if (!s->rx_left) {

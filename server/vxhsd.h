@@ -123,7 +123,8 @@ static inline bool payload_pipe_active(const struct payload_pipe *p)
 }
 
 bool payload_pipe_wanted(uint64_t len);
-/* 0, or a negative errno: the payload then goes to a buffer. */
+/* 0, or a negative errno (-EINVAL: len not worth a pipe): the payload
+ * then goes to a buffer. */
 int payload_pipe_open(struct payload_pipe *p, uint64_t len);
 void payload_pipe_close(struct payload_pipe *p);
 /* Splices up to len bytes from the socket: bytes moved, 0 at the end of
