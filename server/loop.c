@@ -50,6 +50,30 @@ int loop_watch(struct session *s, uint32_t events)
 	return 0;
 }
 
+void loop_again(struct session *s)
+{
+	if (!list_linked(&s->again_link))
+		list_add_tail(&s->again_link, &s->loop->again);
+}
+
+/* One more turn for each session that had input left over. */
+static void run_again(struct loop *l)
+{
+	struct list_head q;
+
+	list_init(&q);
+	list_splice_tail(&l->again, &q);
+	while (!list_empty(&q)) {
+		struct session *s =
+			list_first_entry(&q, struct session, again_link);
+
+		list_del(&s->again_link);
+		/* Draining: no new requests, as for those with EPOLLIN off. */
+		if (!atomic_load(&draining))
+			session_on_events(s, EPOLLIN);
+	}
+}
+
 static void take_inbox(struct loop *l)
 {
 	struct list_head in;
@@ -106,7 +130,8 @@ static void *loop_thread(void *arg)
 	uint64_t next_tick = 0;
 
 	while (!atomic_load(&stopping)) {
-		int n = epoll_wait(l->epfd, evs, MAX_EVENTS, TICK_MS);
+		int n = epoll_wait(l->epfd, evs, MAX_EVENTS,
+				   list_empty(&l->again) ? TICK_MS : 0);
 		uint64_t now;
 
 		for (int i = 0; i < n; i++) {
@@ -120,6 +145,7 @@ static void *loop_thread(void *arg)
 			}
 			session_on_events(evs[i].data.ptr, evs[i].events);
 		}
+		run_again(l);
 		now = vxhs_now_ns();
 		if (now >= next_tick) {
 			tick(l);
@@ -149,6 +175,7 @@ int loops_start(unsigned int n)
 
 		list_init(&l->sessions);
 		list_init(&l->inbox);
+		list_init(&l->again);
 		pthread_mutex_init(&l->inbox_lock, NULL);
 		l->epfd = epoll_create1(EPOLL_CLOEXEC);
 		l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -89,6 +89,7 @@ struct session *session_new(int fd, const char *peer, enum session_kind kind)
 	list_init(&s->ready);
 	list_init(&s->for_workers);
 	list_init(&s->link);
+	list_init(&s->again_link);
 	s->last_rx = s->started = vxhs_now_ns();
 	if (identify(s, kind)) {
 		free_session(s);
@@ -118,7 +119,9 @@ static void update_watch(struct session *s)
 	}
 	if (!s->throttled && !atomic_load(&draining))
 		ev |= EPOLLIN;
-	if (s->tx_blocked)
+	/* A failed socket is always ready for writing: the next event
+	 * closes the session, whether or not it is still reading. */
+	if (s->tx_blocked || s->tx_failed)
 		ev |= EPOLLOUT;
 	loop_watch(s, ev);
 }
@@ -189,7 +192,7 @@ static void tx_flush_locked(struct session *s)
 	struct iovec iov[TX_IOV_MAX];
 	bool was_blocked = s->tx_blocked;
 
-	while (!list_empty(&s->txq)) {
+	while (!list_empty(&s->txq) && !s->tx_failed) {
 		struct request *head =
 			list_first_entry(&s->txq, struct request, link);
 		ssize_t n;
@@ -206,10 +209,11 @@ static void tx_flush_locked(struct session *s)
 				s->tx_blocked = true;
 				break;
 			}
-			/* The loop sees the hang-up and closes the session. */
 			vlog(LOG_INFO, "%s: send failed: %m", s->peer);
 			shutdown(s->fd, SHUT_RDWR);
 			s->tx_blocked = false;
+			s->tx_failed = true;
+			update_watch(s);
 			break;
 		}
 		while (n > 0) {
@@ -290,6 +294,7 @@ void session_close(struct session *s, const char *why)
 		pthread_mutex_unlock(&s->tx_lock);
 	}
 	list_del(&s->link);
+	list_del(&s->again_link);
 	atomic_fetch_sub(&s->loop->nr_sessions, 1);
 	session_put(s);
 }
@@ -547,11 +552,16 @@ static void note_partial_header(struct session *s)
 		s->header_since = s->last_rx;
 }
 
+/*
+ * Reads and parses up to READS_PER_EVENT times, then answers. With TLS, one
+ * read is one record: the answers to records already read ahead wait for
+ * them, to leave in one send. Input still buffered when the turn ends gets
+ * another turn after the other sessions (loop_again), so that a client
+ * that never pauses cannot keep its network thread to itself.
+ */
 static void rx(struct session *s)
 {
-	/* GnuTLS may hold decrypted bytes the socket no longer signals. */
-	for (int i = 0; i < READS_PER_EVENT || session_tls_has_pending(s);
-	     i++) {
+	for (int i = 0; i < READS_PER_EVENT; i++) {
 		ssize_t n;
 		bool ok;
 
@@ -577,6 +587,8 @@ static void rx(struct session *s)
 			if (n > 0)
 				s->rx_end += (size_t)n;
 		}
+		if (n <= 0)
+			session_send_ready(s); /* what earlier reads asked */
 		if (n == 0) {
 			session_close(
 				s, s->rx_start == s->rx_end && !s->rx_req ?
@@ -599,10 +611,15 @@ static void rx(struct session *s)
 		s->last_rx = vxhs_now_ns();
 		ok = parse(s);
 		note_partial_header(s);
+		if (ok && !s->throttled && i + 1 < READS_PER_EVENT &&
+		    session_tls_has_pending(s))
+			continue;
 		session_send_ready(s);
 		if (!ok)
 			return;
 	}
+	if (!s->closing && !s->throttled && session_tls_has_pending(s))
+		loop_again(s);
 }
 
 /* TLS first; requests only once the client has shown its certificate. */
@@ -626,6 +643,8 @@ static void handshake(struct session *s)
 
 void session_on_events(struct session *s, uint32_t events)
 {
+	bool failed;
+
 	if (s->closing)
 		return;
 	/* Closing below drops the loop's reference; keep s alive. */
@@ -635,11 +654,18 @@ void session_on_events(struct session *s, uint32_t events)
 		session_put(s);
 		return;
 	}
+	pthread_mutex_lock(&s->tx_lock);
 	if (events & EPOLLOUT) {
-		pthread_mutex_lock(&s->tx_lock);
 		s->tx_blocked = false;
 		tx_flush_locked(s);
-		pthread_mutex_unlock(&s->tx_lock);
+	}
+	/* Set here or by a worker's flush, whose thread may not close. */
+	failed = s->tx_failed;
+	pthread_mutex_unlock(&s->tx_lock);
+	if (failed) {
+		session_close(s, "send failed");
+		session_put(s);
+		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		rx(s);

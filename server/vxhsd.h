@@ -179,7 +179,8 @@ struct session {
 	struct loop *loop;
 	atomic_uint refs;
 	char peer[80];
-	struct list_head link; /* loop->sessions */
+	struct list_head link;	     /* loop->sessions */
+	struct list_head again_link; /* loop->again, or itself */
 	uint32_t events;
 	bool closing;
 	bool throttled;
@@ -201,6 +202,7 @@ struct session {
 	pthread_mutex_t tx_lock;
 	struct list_head txq;
 	bool tx_blocked; /* waiting for EPOLLOUT */
+	bool tx_failed;	 /* a send failed: the loop closes the session */
 
 	_Atomic uint64_t buffered; /* request buffer bytes held */
 
@@ -233,6 +235,10 @@ struct loop {
 	struct list_head sessions; /* loop thread only */
 	pthread_mutex_t inbox_lock;
 	struct list_head inbox; /* new sessions from the acceptor */
+	/* Sessions whose input is already read (TLS records read ahead, which
+	 * no socket event will announce) but whose turn ended: read on the
+	 * next round, after the others. Loop thread only. */
+	struct list_head again;
 	atomic_uint nr_sessions;
 };
 
@@ -240,6 +246,8 @@ int loops_start(unsigned int n);
 void loops_stop(void);
 void loops_add_session(struct session *s);
 int loop_watch(struct session *s, uint32_t events);
+/* s has input buffered that no event will announce: read it next round. */
+void loop_again(struct session *s);
 /* Stop reading new requests everywhere; true once every answer is out. */
 void loops_drain(void);
 bool loops_drained(void);

@@ -16,6 +16,8 @@ agent serving a good client afterwards:
   - the access list: another vdisk's STAT gets EACCES and no data; over the
     UNIX socket the peer's uid decides;
   - --max-conns: the connection over the limit is refused, the others work;
+  - a client that never stops sending requests does not keep the network
+    thread it shares from another client;
   - vxhsd runs as an unprivileged user with only its directory and key.
 Usage: tls_check.py VXHSD PKI_DIR
 """
@@ -27,6 +29,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -161,6 +164,7 @@ def main():
         finally:
             agent.stop()
         unprivileged(vxhsd, pki, tmp)
+        flood_shares_the_thread(vxhsd, pki, tmp, vdir)
     finally:
         if not os.environ.get("KEEP"):
             shutil.rmtree(tmp)
@@ -282,6 +286,57 @@ def unprivileged(vxhsd, pki, tmp):
         with tls_connect(agent.port, pki, "gw-a") as s:
             s.sendall(header(STAT, 1, "disk-a"))
             check(answer(s)["err"] == 0, "vxhsd runs as nobody and serves")
+    finally:
+        agent.stop()
+
+
+def flood(port, pki, until, got):
+    """Sends small READs without pause and takes the answers as they come,
+    keeping records waiting in the agent's read-ahead all the time."""
+    batch = b"".join(header(READ, i + 1, "disk-a", 512 * i, 16)
+                     for i in range(256))
+    with tls_connect(port, pki, "gw-a") as s:
+        s.setblocking(False)
+        out = b""
+        while time.monotonic() < until:
+            if not out:
+                out = batch
+            try:
+                out = out[s.send(out):]
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+            try:
+                while True:
+                    chunk = s.recv(1 << 20)
+                    if not chunk:
+                        return
+                    got[0] += len(chunk)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+
+
+def flood_shares_the_thread(vxhsd, pki, tmp, vdir):
+    """One network thread, two TLS clients: one floods it with requests,
+    the other asks once and must be answered while the flood goes on."""
+    agent = Agent(vxhsd, vdir, os.path.join(tmp, "flood.log"), "--tls-dir",
+                  os.path.join(pki, "agent"), "--loops", "1")
+    try:
+        got = [0]
+        until = time.monotonic() + 8
+        t = threading.Thread(target=flood, args=(agent.port, pki, until, got))
+        t.start()
+        time.sleep(1)
+        start = time.monotonic()
+        with tls_connect(agent.port, pki, "gw-a") as s:
+            a = stat(s, "disk-a")
+        waited = time.monotonic() - start
+        flooded = got[0]
+        check(a["err"] == 0 and waited < 3 and time.monotonic() < until,
+              f"a client is served while another floods the same thread "
+              f"(answered in {waited:.1f} s)")
+        t.join()
+        check(got[0] > flooded > 0,
+              f"the flood was answered throughout ({got[0]} bytes)")
     finally:
         agent.stop()
 
