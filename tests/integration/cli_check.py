@@ -4,9 +4,11 @@
 documented exit code (2: usage, 1: the operation failed) from vxhsd and
 vxhsadm; good ones work."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 
 passed = failed = 0
 
@@ -25,8 +27,60 @@ def expect(cmd, code, text, what):
         print("#   " + out.replace("\n", "\n#   "))
 
 
+def check(ok, what, detail=""):
+    global passed, failed
+    print(("ok - " if ok else "not ok - ") + what)
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("#   " + detail.replace("\n", "\n#   "))
+
+
+def bench_reports(vxhsd, adm, d):
+    """vxhsadm bench against a live agent prints its figures, the client's
+    CPU per I/O among them, in both of its forms."""
+    sock = os.path.join(d, "bench.sock")
+    subprocess.run([adm, "create", "--dir", d, "b", "16M"], check=True,
+                   capture_output=True)
+    agent = subprocess.Popen([vxhsd, "--dir", d, "--no-tcp", "--unix", sock,
+                              "--log-level", "warning"])
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        r = subprocess.run([adm, "bench", "--agent", "unix:" + sock,
+                            "--time", "1", "--qd", "4", "--parseable", "b"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    out = r.stdout + r.stderr
+    m = re.search(r"^iops=(\d+) mibps=[\d.]+ p50_us=[\d.]+ "
+                  r"p99_us=[\d.]+ cpu_us=([\d.]+)$", r.stdout, re.M)
+    check(r.returncode == 0 and m and int(m.group(1)) > 0 and
+          float(m.group(2)) > 0 and "client CPU" in r.stdout,
+          "bench prints IOPS and the client's CPU per I/O", out)
+
+
+def cipher_speed(tool):
+    """The TLS benchmark's helper measures both directions and refuses a
+    duration it cannot use."""
+    r = subprocess.run([tool, "0.2"], capture_output=True, text=True,
+                       timeout=60)
+    m = re.fullmatch(r"encrypt_mibps=(\d+) decrypt_mibps=(\d+)\n",
+                     r.stdout)
+    check(r.returncode == 0 and m and int(m.group(1)) > 0 and
+          int(m.group(2)) > 0, "cipher-speed measures AES-128-GCM",
+          r.stdout + r.stderr)
+    for bad in ["0", "fast", "61", "1s"]:
+        expect([tool, bad], 2, "cipher-speed [SECONDS]",
+               f"cipher-speed refuses {bad!r}")
+
+
 def main():
-    vxhsd, adm = sys.argv[1], sys.argv[2]
+    vxhsd, adm, cipher = sys.argv[1], sys.argv[2], sys.argv[3]
     with tempfile.TemporaryDirectory() as d:
         conf = os.path.join(d, "bad.conf")
         with open(conf, "w") as f:
@@ -119,6 +173,8 @@ def main():
                "bench with queue depth 0")
         expect([adm, "delete", "--dir", d, "v"], 0, "deleted vdisk v",
                "delete")
+        bench_reports(vxhsd, adm, d)
+    cipher_speed(cipher)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -20,7 +20,8 @@ SECS=${1:-5}
 SIZE=${2:-1G}
 VXHSD="$ROOT/build/server/vxhsd"
 VXHSADM="$ROOT/build/tools/vxhsadm"
-[ -x "$VXHSD" ] || "$ROOT/tools/setup.sh"
+CIPHER_SPEED="$ROOT/build/tools/cipher-speed"
+if [ ! -x "$VXHSD" ] || [ ! -x "$CIPHER_SPEED" ]; then "$ROOT/tools/setup.sh"; fi
 command -v nbdkit >/dev/null && command -v qemu-img >/dev/null ||
 	{ echo "needs nbdkit and qemu-utils: run tools/setup.sh" >&2; exit 1; }
 
@@ -59,15 +60,22 @@ sleep 0.5
 # Reads every byte once so both sides start from a warm page cache.
 cat "$WORK/bench" >/dev/null
 
-vxhs_run() {	# pattern rw bs qd [vxhsadm options] -> "iops mibps"
-	local pattern=$1 rw=$2 bs=$3 qd=$4
-	shift 4
-	"$VXHSADM" bench --agent "127.0.0.1:$VXHS_PORT" --pattern "$pattern" \
-		--rw "$rw" --bs "$bs" --qd "$qd" --time "$SECS" --parseable \
-		"$@" bench |
-		sed -n 's/^iops=\([0-9.]*\) mibps=\([0-9.]*\).*/\1 \2/p'
+busy_ticks() {	# -> clock ticks all CPUs spent on anything but idling
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
-
+vxhs_run() {	# pattern rw bs qd [options] -> "iops mibps cpu-us-per-io"
+	local t0 line
+	t0=$(busy_ticks)
+	line=$("$VXHSADM" bench --agent "127.0.0.1:$VXHS_PORT" --pattern "$1" \
+		--rw "$2" --bs "$3" --qd "$4" --time "$SECS" --parseable \
+		"${@:5}" bench | grep '^iops=')
+	awk -v t="$(($(busy_ticks) - t0))" -v hz="$(getconf CLK_TCK)" \
+		-v secs="$SECS" -v line="$line" 'BEGIN {
+		split(line, kv, /[ =]/)
+		cpu = kv[2] > 0 ? t / hz * 1e6 / (kv[2] * secs) : 0
+		printf "%s %s %.2f\n", kv[2], kv[4], cpu
+	}'
+}
 nbd_run() {	# pattern rw bs qd -> "iops mibps"
 	local bs_bytes count step args=() secs
 	bs_bytes=$(numfmt --from=iec "$3")
@@ -94,7 +102,7 @@ printf '%-28s %12s %12s %12s %12s %7s\n' test "vxhs IOPS" "vxhs MiB/s" \
 	"nbd IOPS" "nbd MiB/s" ratio
 worst=
 while read -r name pattern rw bs qd; do
-	read -r vi vm < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
+	read -r vi vm _ < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
 	read -r ni nm < <(nbd_run "$pattern" "$rw" "$bs" "$qd")
 	ratio=$(awk -v a="$vi" -v b="$ni" 'BEGIN { printf "%.2f", a / b }')
 	printf '%-28s %12s %12s %12s %12s %6sx\n' "$name" "$vi" "$vm" "$ni" \
@@ -111,16 +119,41 @@ printf '\nlowest ratio: %sx (goal: 1.00x or more on every line)\n' "$worst"
 
 # TLS against plaintext, both vxhsd, in the same run (goal: TLS costs at
 # most 25% at 4 KiB and 40% at 1 MiB, i.e. ratios of 0.75 and 0.60).
-printf '\n%-28s %12s %12s %12s %12s %7s %7s\n' test "TLS IOPS" "TLS MiB/s" \
-	"plain IOPS" "plain MiB/s" ratio goal
+#
+# The CPU each I/O costs (the whole machine's busy time, both ends and the
+# kernel's network work between them) is measured too, and the cipher's
+# own speed. TLS does all that plaintext does plus the cipher (the agent
+# encrypts each block, the client decrypts it), so when both ends share
+# this machine's CPUs, TLS can at best reach NCPU / ((plaintext CPU +
+# cipher) x plaintext IOPS) of plaintext: the "ceiling" column, an upper
+# bound (it leaves out every cost of TLS but the cipher). Other load on the
+# machine inflates the CPU figures.
+read -r ENC DEC < <("$CIPHER_SPEED" 1 |
+	sed -n 's/^encrypt_mibps=\([0-9]*\) decrypt_mibps=\([0-9]*\)$/\1 \2/p')
+[ -n "$DEC" ] || { echo "cipher-speed failed: no cipher figures" >&2; exit 1; }
+printf '\n%-28s %10s %10s %10s %10s %6s %6s %7s\n' test "TLS IOPS" \
+	"TLS MiB/s" "plain IOPS" "plain MiB/s" ratio goal ceiling
+CPU_LINES=()
 while read -r name pattern rw bs qd goal; do
-	read -r ti tm < <(VXHS_PORT=$TLS_PORT vxhs_run "$pattern" "$rw" "$bs" \
-		"$qd" --tls-dir "$WORK/pki/gw-a")
-	read -r pi pm < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
-	ratio=$(awk -v a="$ti" -v b="$pi" 'BEGIN { printf "%.2f", a / b }')
-	printf '%-28s %12s %12s %12s %12s %6sx %6sx\n' "$name" "$ti" "$tm" \
-		"$pi" "$pm" "$ratio" "$goal"
+	read -r ti tm tc < <(VXHS_PORT=$TLS_PORT vxhs_run "$pattern" "$rw" \
+		"$bs" "$qd" --tls-dir "$WORK/pki/gw-a")
+	read -r pi pm pc < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
+	read -r ratio cipher ceiling < <(awk -v ti="$ti" -v pi="$pi" \
+		-v pc="$pc" -v enc="$ENC" -v dec="$DEC" -v ncpu="$(nproc)" \
+		-v bs="$(numfmt --from=iec "$bs")" 'BEGIN {
+		cipher = bs / 1048576 * 1e6 * (1 / enc + 1 / dec)
+		ceil = ncpu / ((pc + cipher) * 1e-6 * pi)
+		printf "%.2f %.2f %.2f\n", ti / pi, cipher, (ceil > 1 ? 1 : ceil)
+	}')
+	printf '%-28s %10s %10s %10s %10s %5sx %5sx %6sx\n' "$name" "$ti" \
+		"$tm" "$pi" "$pm" "$ratio" "$goal" "$ceiling"
+	CPU_LINES+=("$(printf '%-28s %10s %10s %10s' "$name" "$tc" "$pc" \
+		"$cipher")")
 done <<'EOT'
 TLS-4KiB-random-read-qd32 rand read 4K 32 0.75
 TLS-1MiB-sequential-read-qd8 seq read 1M 8 0.60
 EOT
+printf '\nCPU per I/O, whole machine (us); AES-128-GCM here: encrypt %s MiB/s, decrypt %s MiB/s\n' \
+	"$ENC" "$DEC"
+printf '%-28s %10s %10s %10s\n' test TLS plain cipher
+printf '%s\n' "${CPU_LINES[@]}"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -89,6 +90,19 @@ static uint64_t next_offset(struct bench *b)
 	return off;
 }
 
+/* CPU time, user and system, of the whole process (its I/O thread). */
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
+		       1000000000ull +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
+		       1000ull;
+}
+
 static void submit(struct slot *s);
 
 static void done(void *opaque, int result)
@@ -159,11 +173,11 @@ int cmd_bench(int argc, char **argv)
 	struct slot *slots;
 	struct vxhs_vdisk_info info;
 	struct vxhs_ctx *ctx;
-	uint64_t qd = 32, secs = 10, t0, elapsed;
+	uint64_t qd = 32, secs = 10, t0, elapsed, cpu0, cpu;
 	bool parseable = false;
 	uint8_t *mem;
 	int opt, ret = EXIT_FAIL;
-	double s, mibs;
+	double s, mibs, cpu_per_io;
 
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -236,6 +250,7 @@ int cmd_bench(int argc, char **argv)
 
 	waiter_init(&b->active);
 	t0 = vxhs_now_ns();
+	cpu0 = cpu_ns();
 	for (uint64_t i = 0; i < qd; i++) {
 		slots[i].b = b;
 		slots[i].iov.iov_base = mem + i * b->bs;
@@ -251,6 +266,7 @@ int cmd_bench(int argc, char **argv)
 	atomic_store(&b->stop, true);
 	waiter_wait(&b->active, 0);
 	elapsed = vxhs_now_ns() - t0;
+	cpu = cpu_ns() - cpu0;
 
 	if (b->errors) {
 		errorf("%" PRIu64 " requests failed, first: %s", b->errors,
@@ -259,17 +275,20 @@ int cmd_bench(int argc, char **argv)
 	}
 	s = (double)elapsed / 1e9;
 	mibs = (double)b->bytes / s / (1 << 20);
+	cpu_per_io = b->ops ? (double)cpu / 1000.0 / (double)b->ops : 0;
 	printf("%s%s bs=%" PRIu64 " qd=%" PRIu64
-	       ": %.0f IOPS, %.1f MiB/s, latency p50 %.1f us, p99 %.1f us\n",
+	       ": %.0f IOPS, %.1f MiB/s, latency p50 %.1f us, p99 %.1f us, "
+	       "client CPU %.1f us per I/O\n",
 	       b->random ? "rand" : "seq", b->write ? "write" : "read", b->bs,
 	       qd, (double)b->ops / s, mibs,
 	       (double)percentile(b, 0.50) / 1000.0,
-	       (double)percentile(b, 0.99) / 1000.0);
+	       (double)percentile(b, 0.99) / 1000.0, cpu_per_io);
 	if (parseable)
-		printf("iops=%.0f mibps=%.2f p50_us=%.1f p99_us=%.1f\n",
+		printf("iops=%.0f mibps=%.2f p50_us=%.1f p99_us=%.1f "
+		       "cpu_us=%.2f\n",
 		       (double)b->ops / s, mibs,
 		       (double)percentile(b, 0.50) / 1000.0,
-		       (double)percentile(b, 0.99) / 1000.0);
+		       (double)percentile(b, 0.99) / 1000.0, cpu_per_io);
 	ret = EXIT_OK;
 free_slots:
 	free(slots);
