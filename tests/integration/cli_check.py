@@ -13,20 +13,6 @@ import time
 passed = failed = 0
 
 
-def expect(cmd, code, text, what):
-    global passed, failed
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    out = r.stdout + r.stderr
-    ok = r.returncode == code and text in out
-    print(("ok - " if ok else "not ok - ") + what)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"#   exit {r.returncode}, wanted {code} and {text!r} in:")
-        print("#   " + out.replace("\n", "\n#   "))
-
-
 def check(ok, what, detail=""):
     global passed, failed
     print(("ok - " if ok else "not ok - ") + what)
@@ -35,6 +21,13 @@ def check(ok, what, detail=""):
     else:
         failed += 1
         print("#   " + detail.replace("\n", "\n#   "))
+
+
+def expect(cmd, code, text, what):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    check(r.returncode == code and text in out, what,
+          f"exit {r.returncode}, wanted {code} and {text!r} in:\n{out}")
 
 
 def bench_reports(vxhsd, adm, d):
