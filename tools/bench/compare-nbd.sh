@@ -20,8 +20,8 @@ SECS=${1:-5}
 SIZE=${2:-1G}
 VXHSD="$ROOT/build/server/vxhsd"
 VXHSADM="$ROOT/build/tools/vxhsadm"
-CIPHER_SPEED="$ROOT/build/tools/cipher-speed"
-if [ ! -x "$VXHSD" ] || [ ! -x "$CIPHER_SPEED" ]; then "$ROOT/tools/setup.sh"; fi
+TLS_SPEED="$ROOT/build/tools/tls-speed"
+if [ ! -x "$VXHSD" ] || [ ! -x "$TLS_SPEED" ]; then "$ROOT/tools/setup.sh"; fi
 command -v nbdkit >/dev/null && command -v qemu-img >/dev/null ||
 	{ echo "needs nbdkit and qemu-utils: run tools/setup.sh" >&2; exit 1; }
 
@@ -121,39 +121,54 @@ printf '\nlowest ratio: %sx (goal: 1.00x or more on every line)\n' "$worst"
 # most 25% at 4 KiB and 40% at 1 MiB, i.e. ratios of 0.75 and 0.60).
 #
 # The CPU each I/O costs (the whole machine's busy time, both ends and the
-# kernel's network work between them) is measured too, and the cipher's
-# own speed. TLS does all that plaintext does plus the cipher (the agent
-# encrypts each block, the client decrypts it), so when both ends share
-# this machine's CPUs, TLS can at best reach NCPU / ((plaintext CPU +
-# cipher) x plaintext IOPS) of plaintext: the "ceiling" column, an upper
-# bound (it leaves out every cost of TLS but the cipher). Other load on the
-# machine inflates the CPU figures.
-read -r ENC DEC < <("$CIPHER_SPEED" 1 |
-	sed -n 's/^encrypt_mibps=\([0-9]*\) decrypt_mibps=\([0-9]*\)$/\1 \2/p')
-[ -n "$DEC" ] || { echo "cipher-speed failed: no cipher figures" >&2; exit 1; }
-printf '\n%-28s %10s %10s %10s %10s %6s %6s %7s\n' test "TLS IOPS" \
-	"TLS MiB/s" "plain IOPS" "plain MiB/s" ratio goal ceiling
+# kernel's network work between them) is measured too, and what TLS costs
+# apart from the network (tls-speed): the cipher alone, and GnuTLS's whole
+# record layer (a TLS 1.3 session through memory). TLS does all that
+# plaintext does plus that, so when both ends share this machine's CPUs it
+# can at best reach NCPU / ((plaintext CPU + its cost) x plaintext IOPS)
+# of plaintext: the two "ceiling" columns, upper bounds that leave out
+# every other cost of TLS (vxhs's own buffering, the kernel's). Other load
+# on the machine inflates the CPU figures.
+read -r ENC DEC SEND RECV < <("$TLS_SPEED" 2 | awk -F '[ =]' '
+	NF == 8 && $1 == "encrypt_mibps" && $3 == "decrypt_mibps" &&
+	$5 == "send_mibps" && $7 == "recv_mibps" { print $2, $4, $6, $8 }')
+[ -n "$RECV" ] || { echo "tls-speed failed: no figures" >&2; exit 1; }
+printf '\n%-28s %10s %10s %10s %10s %6s %6s %7s %7s\n' test "TLS IOPS" \
+	"TLS MiB/s" "plain IOPS" "plain MiB/s" ratio goal ceiling ceiling
+printf '%-28s %10s %10s %10s %10s %6s %6s %7s %7s\n' "" "" "" "" "" "" "" \
+	cipher GnuTLS
 CPU_LINES=()
 while read -r name pattern rw bs qd goal; do
 	read -r ti tm tc < <(VXHS_PORT=$TLS_PORT vxhs_run "$pattern" "$rw" \
 		"$bs" "$qd" --tls-dir "$WORK/pki/gw-a")
 	read -r pi pm pc < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
-	read -r ratio cipher ceiling < <(awk -v ti="$ti" -v pi="$pi" \
-		-v pc="$pc" -v enc="$ENC" -v dec="$DEC" -v ncpu="$(nproc)" \
-		-v bs="$(numfmt --from=iec "$bs")" 'BEGIN {
-		cipher = bs / 1048576 * 1e6 * (1 / enc + 1 / dec)
-		ceil = ncpu / ((pc + cipher) * 1e-6 * pi)
-		printf "%.2f %.2f %.2f\n", ti / pi, cipher, (ceil > 1 ? 1 : ceil)
-	}')
-	printf '%-28s %10s %10s %10s %10s %5sx %5sx %6sx\n' "$name" "$ti" \
-		"$tm" "$pi" "$pm" "$ratio" "$goal" "$ceiling"
-	CPU_LINES+=("$(printf '%-28s %10s %10s %10s' "$name" "$tc" "$pc" \
-		"$cipher")")
+	read -r ratio cipher records ceil_c ceil_r < <(awk -v ti="$ti" \
+		-v pi="$pi" -v pc="$pc" -v enc="$ENC" -v dec="$DEC" \
+		-v send="$SEND" -v recv="$RECV" -v ncpu="$(nproc)" \
+		-v bs="$(numfmt --from=iec "$bs")" '
+		function ceiling(extra,  c) {
+			c = ncpu / ((pc + extra) * 1e-6 * pi)
+			return c > 1 ? 1 : c
+		}
+		BEGIN {
+			mib = bs / 1048576 * 1e6
+			cipher = mib * (1 / enc + 1 / dec)
+			records = mib * (1 / send + 1 / recv)
+			printf "%.2f %.2f %.2f %.2f %.2f\n", ti / pi, cipher,
+			       records, ceiling(cipher), ceiling(records)
+		}')
+	printf '%-28s %10s %10s %10s %10s %5sx %5sx %6sx %6sx\n' "$name" \
+		"$ti" "$tm" "$pi" "$pm" "$ratio" "$goal" "$ceil_c" "$ceil_r"
+	CPU_LINES+=("$(printf '%-28s %10s %10s %10s %10s' "$name" "$tc" \
+		"$pc" "$cipher" "$records")")
 done <<'EOT'
 TLS-4KiB-random-read-qd32 rand read 4K 32 0.75
 TLS-1MiB-sequential-read-qd8 seq read 1M 8 0.60
 EOT
-printf '\nCPU per I/O, whole machine (us); AES-128-GCM here: encrypt %s MiB/s, decrypt %s MiB/s\n' \
-	"$ENC" "$DEC"
-printf '%-28s %10s %10s %10s\n' test TLS plain cipher
+printf '\nCPU per I/O, whole machine (us). Here AES-128-GCM encrypts %s MiB/s\n' \
+	"$ENC"
+printf 'and decrypts %s MiB/s; GnuTLS sends %s MiB/s and receives %s MiB/s\n' \
+	"$DEC" "$SEND" "$RECV"
+printf 'of TLS 1.3 records (the cipher, the record layer, one copy less).\n' 
+printf '%-28s %10s %10s %10s %10s\n' test TLS plain cipher GnuTLS
 printf '%s\n' "${CPU_LINES[@]}"
