@@ -121,7 +121,7 @@ static void update_watch(struct session *s)
 		ev |= EPOLLIN;
 	/* A failed socket is always ready for writing: the next event
 	 * closes the session, whether or not it is still reading. */
-	if (s->tx_blocked || s->tx_failed)
+	if (s->tx_blocked || atomic_load(&s->tx_failed))
 		ev |= EPOLLOUT;
 	loop_watch(s, ev);
 }
@@ -192,7 +192,7 @@ static void tx_flush_locked(struct session *s)
 	struct iovec iov[TX_IOV_MAX];
 	bool was_blocked = s->tx_blocked;
 
-	while (!list_empty(&s->txq) && !s->tx_failed) {
+	while (!list_empty(&s->txq) && !atomic_load(&s->tx_failed)) {
 		struct request *head =
 			list_first_entry(&s->txq, struct request, link);
 		ssize_t n;
@@ -212,7 +212,7 @@ static void tx_flush_locked(struct session *s)
 			vlog(LOG_INFO, "%s: send failed: %m", s->peer);
 			shutdown(s->fd, SHUT_RDWR);
 			s->tx_blocked = false;
-			s->tx_failed = true;
+			atomic_store(&s->tx_failed, true);
 			update_watch(s);
 			break;
 		}
@@ -643,8 +643,6 @@ static void handshake(struct session *s)
 
 void session_on_events(struct session *s, uint32_t events)
 {
-	bool failed;
-
 	if (s->closing)
 		return;
 	/* Closing below drops the loop's reference; keep s alive. */
@@ -654,15 +652,14 @@ void session_on_events(struct session *s, uint32_t events)
 		session_put(s);
 		return;
 	}
-	pthread_mutex_lock(&s->tx_lock);
 	if (events & EPOLLOUT) {
+		pthread_mutex_lock(&s->tx_lock);
 		s->tx_blocked = false;
 		tx_flush_locked(s);
+		pthread_mutex_unlock(&s->tx_lock);
 	}
 	/* Set here or by a worker's flush, whose thread may not close. */
-	failed = s->tx_failed;
-	pthread_mutex_unlock(&s->tx_lock);
-	if (failed) {
+	if (atomic_load(&s->tx_failed)) {
 		session_close(s, "send failed");
 		session_put(s);
 		return;

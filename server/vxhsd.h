@@ -202,7 +202,9 @@ struct session {
 	pthread_mutex_t tx_lock;
 	struct list_head txq;
 	bool tx_blocked; /* waiting for EPOLLOUT */
-	bool tx_failed;	 /* a send failed: the loop closes the session */
+	/* A send failed: the loop closes the session. Set under tx_lock,
+	 * read without it by the loop on every event. */
+	atomic_bool tx_failed;
 
 	_Atomic uint64_t buffered; /* request buffer bytes held */
 

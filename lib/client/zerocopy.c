@@ -40,8 +40,6 @@ static void zc_give_up(struct vxhs_conn *conn, int err)
 
 bool conn_zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
 {
-	int ret;
-
 	if (conn->zc_held)
 		return true;
 	if (conn->zc_off || conn->tls_session || io->by_copy ||
@@ -54,11 +52,7 @@ bool conn_zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
 		return false;
 	}
 	if (fcntl(conn->zc_pipe[1], F_SETPIPE_SZ, ZC_PIPE) < 0) {
-		ret = -errno;
-		close(conn->zc_pipe[0]);
-		close(conn->zc_pipe[1]);
-		conn->zc_pipe[0] = conn->zc_pipe[1] = -1;
-		zc_give_up(conn, ret);
+		zc_give_up(conn, -errno); /* closes the pipe */
 		return false;
 	}
 	return true;

@@ -83,6 +83,35 @@ static void release(struct payload_pipe *p, const int sk[2], int file)
 		close(file);
 }
 
+/*
+ * Sends data from sk[0] in pieces of piece bytes and splices what arrives
+ * at sk[1] into p, until all len bytes are in or the pipes are full.
+ * Returns the last fill's result (0 when all is in); *sent and *got count.
+ */
+static ssize_t fill_in_pieces(struct payload_pipe *p, const int sk[2],
+			      const uint8_t *data, size_t len, size_t piece,
+			      size_t *sent, size_t *got)
+{
+	ssize_t n = 0;
+
+	*sent = *got = 0;
+	while (*got < len) {
+		n = *sent < len ? send(sk[0], data + *sent,
+				       MIN(piece, len - *sent), 0) :
+				  0;
+		if (n > 0)
+			*sent += (size_t)n;
+		n = payload_pipe_fill(p, sk[1], len - *got);
+		if (n == -ENOBUFS)
+			return n;
+		if (n > 0)
+			*got += (size_t)n;
+		else
+			assert_int_equal(n, -EAGAIN);
+	}
+	return 0;
+}
+
 static void sizes_worth_a_pipe(void **state)
 {
 	struct payload_pipe p = { 0 };
@@ -148,8 +177,8 @@ static void small_pieces_fill_the_pipe(void **state)
 	const size_t len = HALF_MIB, piece = 100;
 	uint8_t *data = pattern(len, 2), *back = malloc(len);
 	struct payload_pipe p = { 0 };
-	size_t sent = 0, got = 0;
-	ssize_t n = 0;
+	size_t sent, got;
+	ssize_t n;
 	int sk[2];
 
 	(void)state;
@@ -157,19 +186,8 @@ static void small_pieces_fill_the_pipe(void **state)
 	assert_int_equal(
 		socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sk), 0);
 	assert_int_equal(payload_pipe_open(&p, len), 0);
-	while (got < len) {
-		n = sent < len ? send(sk[0], data + sent, piece, 0) : 0;
-		if (n > 0)
-			sent += (size_t)n;
-		n = payload_pipe_fill(&p, sk[1], len - got);
-		if (n == -ENOBUFS)
-			break;
-		if (n > 0)
-			got += (size_t)n;
-		else
-			assert_int_equal(n, -EAGAIN);
-	}
-	assert_int_equal(n, -ENOBUFS);
+	assert_int_equal(fill_in_pieces(&p, sk, data, len, piece, &sent, &got),
+			 -ENOBUFS);
 	assert_true(got > 0 && got < len);
 	assert_int_equal(payload_pipe_take(&p, back, got), 0);
 	payload_pipe_close(&p);
@@ -196,7 +214,7 @@ static void payload_over_two_pipes(void **state)
 	const size_t len = HALF_MIB, piece = 4000, at = 12345;
 	uint8_t *data = pattern(len, 5), *back = malloc(len);
 	struct payload_pipe p = { 0 };
-	size_t sent = 0, got = 0;
+	size_t sent, got;
 	uint64_t done;
 	int sk[2], file = scratch_file(len + at, 0);
 
@@ -205,17 +223,9 @@ static void payload_over_two_pipes(void **state)
 	assert_int_equal(
 		socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sk), 0);
 	assert_int_equal(payload_pipe_open(&p, len), 0);
-	while (got < len) {
-		ssize_t n = send(sk[0], data + sent, MIN(piece, len - sent), 0);
-
-		if (n > 0)
-			sent += (size_t)n;
-		n = payload_pipe_fill(&p, sk[1], len - got);
-		if (n > 0)
-			got += (size_t)n;
-		else
-			assert_int_equal(n, -EAGAIN);
-	}
+	assert_int_equal(fill_in_pieces(&p, sk, data, len, piece, &sent, &got),
+			 0);
+	assert_int_equal(got, len);
 	assert_int_equal(p.nr, 2);
 	assert_int_equal(payload_pipe_held(&p), len);
 	assert_int_equal(payload_pipe_to_file(&p, file, at, len, &done), 0);

@@ -177,7 +177,7 @@ int cmd_bench(int argc, char **argv)
 	bool parseable = false;
 	uint8_t *mem;
 	int opt, ret = EXIT_FAIL;
-	double s, mibs, cpu_per_io;
+	double s, iops, mibs, p50, p99, cpu_per_io;
 
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -274,21 +274,20 @@ int cmd_bench(int argc, char **argv)
 		goto free_slots;
 	}
 	s = (double)elapsed / 1e9;
+	iops = (double)b->ops / s;
 	mibs = (double)b->bytes / s / (1 << 20);
+	p50 = (double)percentile(b, 0.50) / 1000.0;
+	p99 = (double)percentile(b, 0.99) / 1000.0;
 	cpu_per_io = b->ops ? (double)cpu / 1000.0 / (double)b->ops : 0;
 	printf("%s%s bs=%" PRIu64 " qd=%" PRIu64
 	       ": %.0f IOPS, %.1f MiB/s, latency p50 %.1f us, p99 %.1f us, "
 	       "client CPU %.1f us per I/O\n",
 	       b->random ? "rand" : "seq", b->write ? "write" : "read", b->bs,
-	       qd, (double)b->ops / s, mibs,
-	       (double)percentile(b, 0.50) / 1000.0,
-	       (double)percentile(b, 0.99) / 1000.0, cpu_per_io);
+	       qd, iops, mibs, p50, p99, cpu_per_io);
 	if (parseable)
 		printf("iops=%.0f mibps=%.2f p50_us=%.1f p99_us=%.1f "
 		       "cpu_us=%.2f\n",
-		       (double)b->ops / s, mibs,
-		       (double)percentile(b, 0.50) / 1000.0,
-		       (double)percentile(b, 0.99) / 1000.0, cpu_per_io);
+		       iops, mibs, p50, p99, cpu_per_io);
 	ret = EXIT_OK;
 free_slots:
 	free(slots);
