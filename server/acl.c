@@ -214,6 +214,16 @@ enum acl_right acl_rights(const struct identity *id, const char *vdisk)
 	return best;
 }
 
+bool acl_any_rights(const struct identity *id)
+{
+	if (!enabled)
+		return true;
+	for (size_t i = 0; i < nr_rules; i++)
+		if (rules[i].right > ACL_NONE && who_matches(rules[i].who, id))
+			return true;
+	return false;
+}
+
 bool acl_allows(enum acl_right right, uint16_t opcode)
 {
 	switch (opcode) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <glib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,28 @@ static const char usage[] =
 	"      --loops=N            network threads (default: number of CPUs)\n"
 	"      --max-io=SIZE        largest read or write accepted (default 8M)\n"
 	"      --max-conns=N        connections served at once (default 1024)\n"
+	"      --unix-reserved=N    of those, slots only the UNIX socket may use\n"
+	"                           (default 16, at most an eighth of --max-conns)\n"
+	"      --max-unauth=N       TCP connections still in the TLS handshake\n"
+	"                           (default 64)\n"
+	"      --max-conns-per-addr=N  TCP connections from one address (default 128)\n"
+	"      --max-conns-per-identity=N  connections of one certificate name, UNIX\n"
+	"                           uid or plaintext address (default 256)\n"
 	"      --max-requests=N     requests in flight per connection (default 1024)\n"
 	"      --memory-limit=SIZE  buffer memory for all requests (default 512M)\n"
-	"      --idle-timeout=SEC   close connections silent this long (default 0: never)\n"
-	"      --header-timeout=SEC close a connection that stalls inside a handshake,\n"
-	"                           header or payload this long (default 10)\n"
+	"      --identity-memory=SIZE  of that, what one identity may hold\n"
+	"                           (default: a quarter of --memory-limit)\n"
 	"      --max-conn-buffer=SIZE  request memory one connection may hold (default 64M)\n"
+	"      --idle-timeout=SEC   close connections with nothing in flight that are\n"
+	"                           silent this long (default 600; 0: never)\n"
+	"      --header-timeout=SEC close a connection whose handshake or header is not\n"
+	"                           complete this long after its first byte (default 10)\n"
+	"      --min-payload-rate=SIZE  a payload must arrive within --header-timeout\n"
+	"                           plus its size at this rate per second (default 1M)\n"
+	"      --send-timeout=SEC   close a connection whose answers have not moved\n"
+	"                           this long (default 30; 0: never)\n"
+	"      --control=PATH       fault injection through this UNIX socket (tests\n"
+	"                           only; docs/agent.md)\n"
 	"      --port-file=FILE     write the TCP port in use to FILE once listening\n"
 	"      --log-level=LEVEL    error, warning, notice, info or debug (default info)\n"
 	"  -h, --help               show this help\n"
@@ -69,6 +86,14 @@ enum {
 	OPT_ACL,
 	OPT_HEADER_TIMEOUT,
 	OPT_CONN_BUFFER,
+	OPT_UNIX_RESERVED,
+	OPT_MAX_UNAUTH,
+	OPT_PER_ADDR,
+	OPT_PER_IDENTITY,
+	OPT_IDENTITY_MEMORY,
+	OPT_MIN_RATE,
+	OPT_SEND_TIMEOUT,
+	OPT_CONTROL,
 };
 
 static const struct option long_opts[] = {
@@ -92,6 +117,14 @@ static const struct option long_opts[] = {
 	{ "acl", required_argument, NULL, OPT_ACL },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "max-conn-buffer", required_argument, NULL, OPT_CONN_BUFFER },
+	{ "unix-reserved", required_argument, NULL, OPT_UNIX_RESERVED },
+	{ "max-unauth", required_argument, NULL, OPT_MAX_UNAUTH },
+	{ "max-conns-per-addr", required_argument, NULL, OPT_PER_ADDR },
+	{ "max-conns-per-identity", required_argument, NULL, OPT_PER_IDENTITY },
+	{ "identity-memory", required_argument, NULL, OPT_IDENTITY_MEMORY },
+	{ "min-payload-rate", required_argument, NULL, OPT_MIN_RATE },
+	{ "send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT },
+	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -197,6 +230,42 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 			ret = -ERANGE;
 		cfg->max_conn_buffer = v;
 		break;
+	case OPT_UNIX_RESERVED:
+		ret = vxhs_parse_uint(val, 0, 100000, &v);
+		cfg->unix_reserved = (unsigned int)v;
+		break;
+	case OPT_MAX_UNAUTH:
+		ret = vxhs_parse_uint(val, 1, 1000000, &v);
+		cfg->max_unauth = (unsigned int)v;
+		break;
+	case OPT_PER_ADDR:
+		ret = vxhs_parse_uint(val, 1, 1000000, &v);
+		cfg->max_conns_per_addr = (unsigned int)v;
+		break;
+	case OPT_PER_IDENTITY:
+		ret = vxhs_parse_uint(val, 1, 1000000, &v);
+		cfg->max_conns_per_identity = (unsigned int)v;
+		break;
+	case OPT_IDENTITY_MEMORY:
+		ret = vxhs_parse_size(val, &v);
+		if (!ret && v < (1u << 20))
+			ret = -ERANGE;
+		cfg->identity_memory = v;
+		break;
+	case OPT_MIN_RATE:
+		ret = vxhs_parse_size(val, &v);
+		if (!ret && (v < 1024 || v > (1ull << 40)))
+			ret = -ERANGE;
+		cfg->min_payload_rate = v;
+		break;
+	case OPT_SEND_TIMEOUT:
+		ret = vxhs_parse_uint(val, 0, 86400, &v);
+		cfg->send_timeout_s = (unsigned int)v;
+		break;
+	case OPT_CONTROL:
+		free(cfg->control_socket);
+		cfg->control_socket = strdup(val);
+		break;
 	case OPT_LOG_LEVEL:
 		level = log_level_parse(val);
 		if (level < 0)
@@ -277,9 +346,16 @@ static void set_defaults(struct vxhsd_config *cfg)
 	cfg->loops = cpus > 0 ? (unsigned int)MIN(cpus, 8) : 1;
 	cfg->max_io = 8u << 20;
 	cfg->max_conns = 1024;
+	cfg->unix_reserved = UINT_MAX; /* 16, or fewer for small --max-conns */
+	cfg->max_unauth = 64;
+	cfg->max_conns_per_addr = 128;
+	cfg->max_conns_per_identity = 256;
 	cfg->max_reqs_per_conn = 1024;
 	cfg->memory_limit = 512u << 20;
+	cfg->idle_timeout_s = 600;
 	cfg->header_timeout_s = 10;
+	cfg->send_timeout_s = 30;
+	cfg->min_payload_rate = 1u << 20;
 	cfg->max_conn_buffer = 64u << 20;
 	cfg->log_level = LOG_INFO;
 }
@@ -339,6 +415,21 @@ int config_load(struct vxhsd_config *cfg, int argc, char **argv)
 			"vxhsd: --tls-dir and --allow-plaintext exclude each other: TCP is either TLS or not\n");
 		return -EINVAL;
 	}
+	if (cfg->unix_reserved == UINT_MAX)
+		cfg->unix_reserved = MIN(16, cfg->max_conns / 8);
+	if (cfg->unix_reserved >= cfg->max_conns) {
+		fprintf(stderr,
+			"vxhsd: --unix-reserved (%u) must be less than --max-conns (%u)\n",
+			cfg->unix_reserved, cfg->max_conns);
+		return -EINVAL;
+	}
+	if (!cfg->identity_memory)
+		cfg->identity_memory = cfg->memory_limit / 4;
+	if (cfg->identity_memory > cfg->memory_limit) {
+		fprintf(stderr,
+			"vxhsd: --identity-memory is more than --memory-limit\n");
+		return -EINVAL;
+	}
 	if (cfg->acl_file)
 		return acl_load(cfg->acl_file);
 	return 0;
@@ -354,5 +445,6 @@ void config_free(struct vxhsd_config *cfg)
 	free(cfg->port_file);
 	free(cfg->tls_dir);
 	free(cfg->acl_file);
+	free(cfg->control_socket);
 	acl_free();
 }

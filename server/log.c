@@ -80,3 +80,28 @@ void vlog(int level, const char *fmt, ...)
 			ts.tv_nsec / 1000000, names[level], msg);
 	}
 }
+
+bool ratelimit_ok(struct ratelimit *rl, unsigned int *missed)
+{
+	struct timespec ts;
+	uint64_t now;
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	pthread_mutex_lock(&rl->lock);
+	*missed = 0;
+	if (now - rl->window_start > rl->interval_ns) {
+		*missed = rl->missed;
+		rl->window_start = now;
+		rl->printed = 0;
+		rl->missed = 0;
+	}
+	ok = rl->printed < rl->burst;
+	if (ok)
+		rl->printed++;
+	else
+		rl->missed++;
+	pthread_mutex_unlock(&rl->lock);
+	return ok;
+}

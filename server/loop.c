@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
  * Network threads. Each owns the sessions the acceptor hands it and does
- * all their reading; a tick closes silent connections and lifts throttles.
+ * all their reading; a tick runs each session's timers and lifts its
+ * throttle (session_tick).
  */
 #include <errno.h>
 #include <signal.h>
@@ -101,26 +102,10 @@ static void take_inbox(struct loop *l)
 static void tick(struct loop *l)
 {
 	struct session *s, *next;
+	uint64_t now = vxhs_now_ns();
 
-	list_for_each_entry_safe (s, next, &l->sessions, link) {
-		if (session_idle(s)) {
-			session_close(s, "idle or stalled peer");
-			continue;
-		}
-		if (atomic_load(&draining)) {
-			/* Half a request will never be finished now. */
-			if (s->rx_req) {
-				session_close(s, "agent stopping");
-				continue;
-			}
-			pthread_mutex_lock(&s->tx_lock);
-			if (!s->closing && (s->events & EPOLLIN))
-				loop_watch(s, s->events & ~(uint32_t)EPOLLIN);
-			pthread_mutex_unlock(&s->tx_lock);
-			continue;
-		}
-		session_resume(s);
-	}
+	list_for_each_entry_safe (s, next, &l->sessions, link)
+		session_tick(s, now);
 }
 
 static void *loop_thread(void *arg)

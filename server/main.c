@@ -28,20 +28,20 @@
 
 struct vxhsd_config config;
 
+/* The peer for the log ("[::1]:4000"), and its address alone ("::1"). */
 static void describe_peer(int fd, const struct sockaddr_storage *ss, char *buf,
-			  size_t len)
+			  size_t len, char *addr, size_t addr_len)
 {
-	char addr[INET6_ADDRSTRLEN];
-
+	snprintf(addr, addr_len, "unix");
 	if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)ss;
 
-		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, (socklen_t)addr_len);
 		snprintf(buf, len, "[%s]:%u", addr, ntohs(s6->sin6_port));
 	} else if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)ss;
 
-		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+		inet_ntop(AF_INET, &s4->sin_addr, addr, (socklen_t)addr_len);
 		snprintf(buf, len, "%s:%u", addr, ntohs(s4->sin_port));
 	} else {
 		struct ucred cred;
@@ -55,12 +55,26 @@ static void describe_peer(int fd, const struct sockaddr_storage *ss, char *buf,
 	}
 }
 
+/* Refusals are logged at a limited rate: a flood must not flood the log. */
+static void log_refusal(const char *peer, const char *why)
+{
+	static struct ratelimit rl = RATELIMIT_INIT(10, 5);
+	unsigned int missed;
+
+	if (!ratelimit_ok(&rl, &missed))
+		return;
+	if (missed)
+		vlog(LOG_WARNING, "%u more connections refused", missed);
+	vlog(LOG_WARNING, "%s: refused: %s", peer, why);
+}
+
 static void accept_one(const struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	struct session *s;
-	char peer[80];
+	const char *why;
+	char peer[80], addr[64];
 	int fd, on = 1, bufsize = 4 << 20;
 
 	fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
@@ -70,23 +84,23 @@ static void accept_one(const struct listener *l)
 			vlog(LOG_ERR, "accept on %s: %m", l->name);
 		return;
 	}
-	describe_peer(fd, &ss, peer, sizeof(peer));
-	if (loops_nr_sessions() >= config.max_conns) {
-		vlog(LOG_WARNING,
-		     "%s: refused: already serving %u connections (--max-conns)",
-		     peer, config.max_conns);
-		close(fd);
-		return;
-	}
+	describe_peer(fd, &ss, peer, sizeof(peer), addr, sizeof(addr));
 	if (!l->is_unix)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	/* Room for a whole large answer or request per system call. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	s = session_new(fd, peer, l->is_unix ? SESSION_UNIX : SESSION_TCP);
+	s = session_new(fd, peer, addr,
+			l->is_unix ? SESSION_UNIX : SESSION_TCP);
 	if (!s) {
 		vlog(LOG_ERR, "%s: out of memory; closing", peer);
 		close(fd);
+		return;
+	}
+	if (admit_register(s, &why)) {
+		log_refusal(peer, why);
+		admit_unregister(s);
+		session_put(s);
 		return;
 	}
 	vlog(LOG_DEBUG, "%s: connected via %s", peer, l->name);
@@ -140,6 +154,9 @@ static int check_tcp_security(const struct listener *ls, unsigned int n)
 	return 0;
 }
 
+/* Marks the control socket's events apart from the listeners'. */
+static char control;
+
 /* Serves until SIGTERM or SIGINT. */
 static int serve(struct listener *ls, unsigned int n, int sigfd)
 {
@@ -157,6 +174,10 @@ static int serve(struct listener *ls, unsigned int n, int sigfd)
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
+	if (fault_control_fd() >= 0) {
+		ev.data.ptr = &control;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, fault_control_fd(), &ev);
+	}
 
 	for (;;) {
 		struct epoll_event evs[16];
@@ -165,6 +186,10 @@ static int serve(struct listener *ls, unsigned int n, int sigfd)
 		for (int i = 0; i < got; i++) {
 			struct signalfd_siginfo si;
 
+			if (evs[i].data.ptr == &control) {
+				fault_control_accept();
+				continue;
+			}
 			if (evs[i].data.ptr) {
 				accept_one(evs[i].data.ptr);
 				continue;
@@ -228,6 +253,11 @@ int main(int argc, char **argv)
 	ret = check_tcp_security(ls, nls);
 	if (ret)
 		goto close_listeners;
+	if (config.control_socket) {
+		ret = fault_control_open(config.control_socket);
+		if (ret)
+			goto close_listeners;
+	}
 	ret = workers_start(config.workers);
 	if (!ret)
 		ret = loops_start(config.loops);
@@ -255,11 +285,13 @@ int main(int argc, char **argv)
 	listeners_close(ls, nls);
 	ls = NULL;
 	nls = 0;
+	fault_control_close(); /* held answers and delays let go */
 	drain();
 stop_threads:
 	loops_stop();
 	workers_stop();
 close_listeners:
+	fault_control_close();
 	listeners_close(ls, nls);
 	tls_server_exit();
 close_store:

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -22,6 +21,9 @@
 
 #define STAT_BUF_SIZE 512
 #define ZERO_CHUNK    (1u << 20)
+/* Zeroing or discarding goes in pieces of this much, each a turn of a
+ * worker, so a huge range does not keep a worker from other sessions. */
+#define ZERO_PIECE (256ull << 20)
 
 /* The one place where errno becomes a wire err (docs/protocol.md). */
 int32_t errno_to_wire(int err)
@@ -125,41 +127,6 @@ static int do_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
-static int do_pwrite(struct vdisk *vd, const uint8_t *buf, uint64_t len,
-		     uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(vd->fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (uint64_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* A payload that came in a pipe (payload_pipe.c): spliced into the file,
- * or through the buffer where the file system takes no splice. */
-static int write_from_pipe(struct request *r)
-{
-	const struct vxhs_hdr *h = &r->hdr;
-	uint64_t done;
-	int ret;
-
-	ret = payload_pipe_to_file(&r->pipe, r->vd->fd, h->io_offset,
-				   h->io_size, &done);
-	if (ret != -EINVAL)
-		return ret;
-	ret = payload_pipe_take(&r->pipe, r->buf, h->io_size - done);
-	if (ret)
-		return ret;
-	return do_pwrite(r->vd, r->buf, h->io_size - done, h->io_offset + done);
-}
-
 static int write_zero_bytes(struct vdisk *vd, uint64_t off, uint64_t len)
 {
 	uint8_t *zero = calloc(1, MIN(len, ZERO_CHUNK));
@@ -170,7 +137,7 @@ static int write_zero_bytes(struct vdisk *vd, uint64_t off, uint64_t len)
 	while (len && !ret) {
 		uint64_t n = MIN(len, ZERO_CHUNK);
 
-		ret = do_pwrite(vd, zero, n, off);
+		ret = pwrite_all(vd->fd, zero, n, off);
 		off += n;
 		len -= n;
 	}
@@ -236,6 +203,19 @@ static int check_range(struct request *r)
 	return end <= atomic_load(&r->vd->size) ? 0 : -ERANGE;
 }
 
+/* Zeroing, one piece per call: 1 when more pieces are left. */
+static int zero_piece(struct request *r, bool punch)
+{
+	uint64_t n = MIN(r->hdr.io_size - r->done, ZERO_PIECE);
+	int ret = do_zero(r->vd, r->hdr.io_offset + r->done, n, punch);
+
+	if (ret)
+		return ret;
+	r->done += n;
+	return r->done < r->hdr.io_size;
+}
+
+/* 0 done, 1 more pieces to go, or a negative errno. */
 static int execute(struct request *r)
 {
 	struct vxhs_hdr *h = &r->hdr;
@@ -267,13 +247,11 @@ static int execute(struct request *r)
 			r->out_payload = h->io_size;
 		return ret;
 	case VXHS_OP_WRITE:
-		if (payload_pipe_active(&r->pipe))
-			return write_from_pipe(r);
-		return do_pwrite(r->vd, r->buf, h->io_size, h->io_offset);
+		return sink_write_to(&r->sink, r->vd->fd, h->io_offset);
 	case VXHS_OP_WRITE_ZEROES:
-		return do_zero(r->vd, h->io_offset, h->io_size, false);
+		return zero_piece(r, false);
 	case VXHS_OP_DISCARD:
-		return do_zero(r->vd, h->io_offset, h->io_size, true);
+		return zero_piece(r, true);
 	}
 	return -EOPNOTSUPP;
 }
@@ -292,38 +270,6 @@ static void build_answer(struct request *r)
 }
 
 /*
- * Reads this large, on a connection without TLS, whose pages are all in
- * the page cache, go from there to the socket with sendfile: no copy into
- * a buffer and none out of it. (Pages evicted between the check and the
- * send make that one send wait for the disk, on the network thread.)
- */
-#define SENDFILE_MIN (64u * 1024)
-#define SENDFILE_MAX (4u << 20)
-
-static bool read_from_cache(struct request *r)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	const struct vxhs_hdr *h = &r->hdr;
-	unsigned char vec[SENDFILE_MAX / 4096 + 1];
-	uint64_t first, span;
-
-	if (r->s->tls || !r->vd->map || h->io_size < SENDFILE_MIN ||
-	    h->io_size > SENDFILE_MAX || page < 4096 ||
-	    h->io_offset + h->io_size > r->vd->map_len)
-		return false;
-	first = h->io_offset / (uint64_t)page * (uint64_t)page;
-	span = h->io_offset + h->io_size - first;
-	if (mincore((uint8_t *)r->vd->map + first, span, vec))
-		return false;
-	for (uint64_t i = 0; i < (span + (uint64_t)page - 1) / (uint64_t)page;
-	     i++)
-		if (!(vec[i] & 1))
-			return false;
-	r->out_file = true;
-	return true;
-}
-
-/*
  * Runs a read or write on the calling (network) thread when the page cache
  * can satisfy it without blocking; false leaves the request untouched for
  * a worker. Saves two thread hand-offs per request on the common path.
@@ -335,8 +281,10 @@ bool request_try_inline(struct request *r)
 	bool write;
 	ssize_t n;
 
-	/* Splicing a pipe into the file may block: a worker's job. */
-	if (r->err || !h->io_size || payload_pipe_active(&r->pipe) ||
+	/* Splicing a pipe into the file may block: a worker's job. Faults
+	 * are applied by the workers only. */
+	if (r->err || !h->io_size || payload_pipe_active(&r->sink.pipe) ||
+	    atomic_load(&faults_armed) ||
 	    (h->opcode != VXHS_OP_READ && h->opcode != VXHS_OP_WRITE))
 		return false;
 	if (!r->vd && store_lookup_cached(h->target, &r->vd))
@@ -345,7 +293,7 @@ bool request_try_inline(struct request *r)
 	if (atomic_load(&r->vd->no_nowait[write]) ||
 	    h->io_offset + h->io_size > atomic_load(&r->vd->size))
 		return false;
-	if (h->opcode == VXHS_OP_READ && read_from_cache(r))
+	if (h->opcode == VXHS_OP_READ && answer_from_cache(r))
 		n = (ssize_t)h->io_size;
 	else if (h->opcode == VXHS_OP_READ)
 		n = preadv2(r->vd->fd, &iov, 1, (off_t)h->io_offset,
@@ -360,16 +308,30 @@ bool request_try_inline(struct request *r)
 	if (n != (ssize_t)h->io_size)
 		return false;
 	r->out_payload = h->opcode == VXHS_OP_READ ? h->io_size : 0;
+	fault_count(h->opcode);
 	build_answer(r);
 	return true;
 }
 
-void request_execute(struct request *r)
+bool request_may_block(const struct request *r)
+{
+	return !r->vd || (r->hdr.opcode != VXHS_OP_READ &&
+			  r->hdr.opcode != VXHS_OP_WRITE);
+}
+
+bool request_execute(struct request *r)
 {
 	int ret = 0;
 
+	if (!r->done) { /* the first piece */
+		fault_count(r->hdr.opcode);
+		if (!r->err)
+			r->err = fault_before(r);
+	}
 	if (!r->err) {
 		ret = execute(r);
+		if (ret > 0)
+			return false;
 		r->err = ret ? errno_to_wire(ret) : 0;
 	}
 	if (ret && ret != -ENOENT && ret != -ERANGE)
@@ -378,15 +340,15 @@ void request_execute(struct request *r)
 		     (unsigned long long)r->hdr.io_offset,
 		     (unsigned long long)r->hdr.io_size, strerror(-ret));
 	build_answer(r);
+	return true;
 }
 
 void request_free(struct request *r)
 {
 	if (r->vd)
 		store_put(r->vd);
-	atomic_fetch_sub(&r->s->buffered, r->buf_len);
-	mem_release(r->buf_len);
-	payload_pipe_close(&r->pipe);
+	budget_release(r->s, r->charged);
+	sink_close(&r->sink);
 	free(r->buf);
 	free(r);
 }

@@ -1,24 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
- * One client connection. The loop thread reads and parses; workers send the
- * answers. A session is freed when the loop has let go of it and the last
- * request that points at it is gone, so its descriptor is never reused
- * while a worker may still write to it.
+ * One client connection: the receive state machine (diagram and timers in
+ * vxhsd.h). The loop thread reads and parses; answers leave from whichever
+ * thread completes them (answer.c). A session is freed when the loop has
+ * let go of it and the last request that points at it is gone, so its
+ * descriptor is never reused while a worker may still write to it.
  *
- * Limits, each affecting only the connection that reaches it: requests in
- * flight (stop reading until answers drain), buffer memory shared by all
- * connections (same), payload larger than --max-io (answer EMSGSIZE and
- * close: the stream cannot be trusted to resynchronise), a bad marker
- * (close).
+ * Limits that make the session wait (THROTTLED, no receive clock):
+ * requests in flight, and the memory budget (budget.c: this connection's
+ * share, its identity's share, everyone's). Limits that close it: a
+ * payload larger than --max-io (answered EMSGSIZE first: the stream cannot
+ * be trusted to resynchronise), a bad marker, and the timers.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -26,10 +25,14 @@
 #include "vxhsd.h"
 
 #define RX_BUF_SIZE	(64 * 1024)
-#define DIRECT_MIN	(16 * 1024)
-#define TX_IOV_MAX	128
 #define READS_PER_EVENT 16
 #define DENIALS_LOGGED	16
+
+static const char *const state_names[] = {
+	[RX_HANDSHAKE] = "HANDSHAKE", [RX_HEADER] = "HEADER",
+	[RX_PAYLOAD] = "PAYLOAD",     [RX_DISCARD] = "DISCARD",
+	[RX_THROTTLED] = "THROTTLED", [RX_CLOSING] = "CLOSING",
+};
 
 /* Who the peer is: its uid on the UNIX socket, else TLS tells later. */
 static int identify(struct session *s, enum session_kind kind)
@@ -41,6 +44,7 @@ static int identify(struct session *s, enum session_kind kind)
 	if (kind == SESSION_TCP) {
 		if (tls_server_enabled()) {
 			s->ident.kind = IDENT_TLS;
+			s->state = RX_HANDSHAKE;
 			return session_tls_start(s);
 		}
 		s->ident.kind = IDENT_PLAIN;
@@ -62,6 +66,8 @@ static int identify(struct session *s, enum session_kind kind)
 static void free_session(struct session *s)
 {
 	session_tls_end(s);
+	if (s->acct)
+		account_put(s->acct);
 	for (unsigned int i = 0; i < s->ident.nr_names; i++)
 		free(s->ident.names[i]);
 	pthread_mutex_destroy(&s->tx_lock);
@@ -69,7 +75,8 @@ static void free_session(struct session *s)
 	free(s);
 }
 
-struct session *session_new(int fd, const char *peer, enum session_kind kind)
+struct session *session_new(int fd, const char *peer, const char *addr,
+			    enum session_kind kind)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -81,15 +88,21 @@ struct session *session_new(int fd, const char *peer, enum session_kind kind)
 		return NULL;
 	}
 	s->fd = fd;
+	s->is_unix = kind == SESSION_UNIX;
 	atomic_init(&s->refs, 1);
 	atomic_init(&s->nr_reqs, 0);
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
 	pthread_mutex_init(&s->tx_lock, NULL);
 	list_init(&s->txq);
 	list_init(&s->ready);
 	list_init(&s->for_workers);
+	list_init(&s->work);
 	list_init(&s->link);
 	list_init(&s->again_link);
+	list_init(&s->all_link);
+	list_init(&s->work_link);
+	s->state = RX_HEADER;
 	s->last_rx = s->started = vxhs_now_ns();
 	if (identify(s, kind)) {
 		free_session(s);
@@ -106,19 +119,25 @@ void session_put(struct session *s)
 	free_session(s);
 }
 
-/* Caller holds tx_lock. */
-static void update_watch(struct session *s)
+void session_update_watch(struct session *s)
 {
 	uint32_t ev = 0;
 
-	if (s->closing)
-		return;
-	if (s->handshaking) {
+	switch (s->state) {
+	case RX_CLOSING:
+		return; /* deregistered for good */
+	case RX_HANDSHAKE:
 		loop_watch(s, session_tls_wants_write(s) ? EPOLLOUT : EPOLLIN);
 		return;
+	case RX_HEADER:
+	case RX_PAYLOAD:
+	case RX_DISCARD:
+		if (!atomic_load(&draining) && !atomic_load(&s->stop_reading))
+			ev |= EPOLLIN;
+		break;
+	case RX_THROTTLED:
+		break;
 	}
-	if (!s->throttled && !atomic_load(&draining))
-		ev |= EPOLLIN;
 	/* A failed socket is always ready for writing: the next event
 	 * closes the session, whether or not it is still reading. */
 	if (s->tx_blocked || atomic_load(&s->tx_failed))
@@ -126,185 +145,89 @@ static void update_watch(struct session *s)
 	loop_watch(s, ev);
 }
 
-static void answer_sent(struct session *s, struct request *r)
+/* The one place the receive state changes. Caller holds tx_lock. */
+static void set_state_locked(struct session *s, enum rx_state to,
+			     const char *why)
 {
-	list_del(&r->link);
-	request_free(r);
-	atomic_fetch_sub(&s->nr_reqs, 1);
-	loops_request_done();
-	session_put(s);
+	if (s->state == to)
+		return;
+	vlog(LOG_DEBUG, "%s: %s -> %s (%s)", s->peer, state_names[s->state],
+	     state_names[to], why);
+	s->state = to;
+	if (to == RX_CLOSING)
+		loop_watch(s, 0);
+	else
+		session_update_watch(s);
 }
 
-static uint64_t answer_payload(const struct request *r)
+static void set_state(struct session *s, enum rx_state to, const char *why)
 {
-	return r->err ? 0 : r->out_payload;
+	if (s->state == to)
+		return;
+	pthread_mutex_lock(&s->tx_lock);
+	set_state_locked(s, to, why);
+	pthread_mutex_unlock(&s->tx_lock);
 }
 
-/* The rest of a read answer that goes from the page cache. */
-static ssize_t send_from_cache(struct session *s, struct request *r)
+/* Starts receiving a payload: it must all arrive by the deadline. */
+static void expect_payload(struct session *s, struct request *r, bool keep)
 {
-	uint64_t done = r->sent - VXHS_HDR_SIZE;
-	off_t off = (off_t)(r->hdr.io_offset + done);
-	ssize_t n = sendfile(s->fd, r->vd->fd, &off,
-			     (size_t)(r->out_payload - done));
+	uint64_t len = r->hdr.payload_size;
+	uint64_t rate = MAX(config.min_payload_rate, 1);
 
-	if (n == 0) {
-		/* Only if the file shrank under the read: the answer
-		 * cannot be finished, so the connection cannot go on. */
-		vlog(LOG_WARNING, "%s: vdisk %s shrank under a read", s->peer,
-		     r->hdr.target);
-		errno = EIO;
-		return -1;
+	s->rx_req = r;
+	s->rx_left = len;
+	s->rx_deadline = vxhs_now_ns() +
+			 config.header_timeout_s * NSEC_PER_SEC +
+			 len * NSEC_PER_SEC / rate;
+	if (keep) {
+		sink_open(&r->sink, s, r->buf, len);
+		set_state(s, RX_PAYLOAD, "payload");
+	} else {
+		set_state(s, RX_DISCARD, "payload of a refused request");
 	}
-	return n;
 }
 
-/* Header and payload iovecs of the queue, up to a payload from the cache. */
-static int tx_gather(struct session *s, struct iovec *iov)
+/* Releases a list of requests of a closing session. */
+static void release_all(struct session *s, struct list_head *reqs)
 {
-	struct request *r;
-	int cnt = 0;
-
-	list_for_each_entry (r, &s->txq, link) {
-		if (cnt + 2 > TX_IOV_MAX)
-			break;
-		if (r->sent < VXHS_HDR_SIZE) {
-			iov[cnt].iov_base = r->out + r->sent;
-			iov[cnt++].iov_len = VXHS_HDR_SIZE - r->sent;
-		}
-		if (r->out_file && answer_payload(r))
-			break;
-		if (answer_payload(r)) {
-			uint64_t done = r->sent > VXHS_HDR_SIZE ?
-						r->sent - VXHS_HDR_SIZE :
-						0;
-
-			iov[cnt].iov_base = r->buf + done;
-			iov[cnt++].iov_len = answer_payload(r) - done;
-		}
-	}
-	return cnt;
-}
-
-/* Caller holds tx_lock. Sends as much of the queue as the socket takes. */
-static void tx_flush_locked(struct session *s)
-{
-	struct iovec iov[TX_IOV_MAX];
-	bool was_blocked = s->tx_blocked;
-
-	while (!list_empty(&s->txq) && !atomic_load(&s->tx_failed)) {
-		struct request *head =
-			list_first_entry(&s->txq, struct request, link);
-		ssize_t n;
-
-		if (head->out_file && answer_payload(head) &&
-		    head->sent >= VXHS_HDR_SIZE)
-			n = send_from_cache(s, head);
-		else
-			n = session_send(s, iov, tx_gather(s, iov));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				s->tx_blocked = true;
-				break;
-			}
-			vlog(LOG_INFO, "%s: send failed: %m", s->peer);
-			shutdown(s->fd, SHUT_RDWR);
-			s->tx_blocked = false;
-			atomic_store(&s->tx_failed, true);
-			update_watch(s);
-			break;
-		}
-		while (n > 0) {
-			struct request *r2 =
-				list_first_entry(&s->txq, struct request, link);
-			uint64_t total = VXHS_HDR_SIZE + answer_payload(r2);
-			uint64_t step = MIN((uint64_t)n, total - r2->sent);
-
-			r2->sent += step;
-			n -= (ssize_t)step;
-			if (r2->sent == total)
-				answer_sent(s, r2);
-		}
-		s->tx_blocked = false;
-	}
-	if (s->tx_blocked != was_blocked)
-		update_watch(s);
-}
-
-/*
- * Answers from a worker batch: queued per session with one flush each. The
- * sessions are noted first, because a flush may free the requests it sent.
- */
-void session_send_batch(struct request **reqs, unsigned int n)
-{
-	struct session *sess[n];
-
-	for (unsigned int i = 0; i < n; i++)
-		sess[i] = reqs[i]->s;
-	for (unsigned int i = 0; i < n; i++) {
-		struct session *s = sess[i];
-
-		if (!s)
-			continue;
-		pthread_mutex_lock(&s->tx_lock);
-		for (unsigned int j = i; j < n; j++) {
-			if (sess[j] != s)
-				continue;
-			sess[j] = NULL;
-			if (s->closing) {
-				list_init(&reqs[j]->link);
-				answer_sent(s, reqs[j]);
-			} else {
-				list_add_tail(&reqs[j]->link, &s->txq);
-			}
-		}
-		if (!s->closing && !s->tx_blocked)
-			tx_flush_locked(s);
-		pthread_mutex_unlock(&s->tx_lock);
-	}
+	while (!list_empty(reqs))
+		answer_release(s, list_first_entry(reqs, struct request, link));
 }
 
 void session_close(struct session *s, const char *why)
 {
-	struct request *r, *next;
+	struct list_head queued;
 
 	pthread_mutex_lock(&s->tx_lock);
-	if (s->closing) {
+	if (s->state == RX_CLOSING) {
 		pthread_mutex_unlock(&s->tx_lock);
 		return;
 	}
-	loop_watch(s, 0);
-	s->closing = true;
-	list_for_each_entry_safe (r, next, &s->txq, link)
-		answer_sent(s, r);
-	list_for_each_entry_safe (r, next, &s->ready, link)
-		answer_sent(s, r);
+	set_state_locked(s, RX_CLOSING, why);
+	answers_drop_locked(s);
+	release_all(s, &s->ready);
+	release_all(s, &s->for_workers);
+	if (s->rx_req) {
+		list_init(&s->rx_req->link);
+		answer_release(s, s->rx_req);
+		s->rx_req = NULL;
+	}
+	pthread_mutex_unlock(&s->tx_lock);
+
+	/* Requests no worker has started are not run at all. */
+	list_init(&queued);
+	workers_forget(s, &queued);
+	pthread_mutex_lock(&s->tx_lock);
+	release_all(s, &queued);
 	pthread_mutex_unlock(&s->tx_lock);
 
 	vlog(LOG_INFO, "%s: connection closed (%s)", s->peer, why);
-	if (s->rx_req) {
-		struct request *req = s->rx_req;
-
-		s->rx_req = NULL;
-		list_init(&req->link);
-		pthread_mutex_lock(&s->tx_lock);
-		answer_sent(s, req);
-		pthread_mutex_unlock(&s->tx_lock);
-	}
 	list_del(&s->link);
 	list_del(&s->again_link);
 	atomic_fetch_sub(&s->loop->nr_sessions, 1);
+	admit_unregister(s);
 	session_put(s);
-}
-
-static void set_throttled(struct session *s, bool on)
-{
-	pthread_mutex_lock(&s->tx_lock);
-	s->throttled = on;
-	update_watch(s);
-	pthread_mutex_unlock(&s->tx_lock);
 }
 
 /*
@@ -314,35 +237,25 @@ static void set_throttled(struct session *s, bool on)
  */
 static void submit(struct session *s, struct request *r)
 {
-	if (r->err) {
-		request_execute(r);
-		list_add_tail(&r->link, &s->ready);
-	} else if (request_try_inline(r)) {
+	if (r->err || request_try_inline(r)) {
+		if (r->err)
+			request_execute(r);
 		list_add_tail(&r->link, &s->ready);
 	} else {
 		list_add_tail(&r->link, &s->for_workers);
-		s->nr_for_workers++;
 	}
 }
 
 /* After a batch of input: hand work over, send what is answered. */
 void session_send_ready(struct session *s)
 {
-	workers_queue(&s->for_workers, s->nr_for_workers);
-	s->nr_for_workers = 0;
+	workers_queue(s, &s->for_workers);
 	if (list_empty(&s->ready))
 		return;
 	pthread_mutex_lock(&s->tx_lock);
-	if (s->closing) {
-		while (!list_empty(&s->ready))
-			answer_sent(s, list_first_entry(&s->ready,
-							struct request, link));
-	} else {
-		list_splice_tail(&s->ready, &s->txq);
-		if (!s->tx_blocked)
-			tx_flush_locked(s);
-	}
+	answers_queue_locked(s, &s->ready);
 	pthread_mutex_unlock(&s->tx_lock);
+	list_init(&s->ready);
 }
 
 /* One line per denial, up to a limit per connection (a peer must not
@@ -358,6 +271,35 @@ static void audit_denial(struct session *s, const struct vxhs_hdr *h)
 		vlog(LOG_WARNING,
 		     "audit: %s (%s): further denials on this connection are not logged",
 		     s->ident.label, s->peer);
+}
+
+static struct request *new_request(struct session *s, uint64_t buf_len)
+{
+	uint64_t cost = buf_len + REQUEST_OVERHEAD;
+	struct request *r;
+
+	if (!budget_charge(s, cost))
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (r && buf_len) {
+		r->buf = malloc(buf_len);
+		if (!r->buf) {
+			free(r);
+			r = NULL;
+		}
+	}
+	if (!r) {
+		budget_release(s, cost);
+		return NULL;
+	}
+	r->charged = cost;
+	r->buf_len = buf_len;
+	r->s = s;
+	list_init(&r->link);
+	atomic_fetch_add(&s->refs, 1);
+	atomic_fetch_add(&s->nr_reqs, 1);
+	loops_request_started();
+	return r;
 }
 
 /*
@@ -384,48 +326,20 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	}
 	if (atomic_load(&s->nr_reqs) >= config.max_reqs_per_conn)
 		return 0;
-
 	err = request_admit(s, &h, ret, &why, &buf_len);
-	/* This connection's share first, then everyone's. */
-	if (buf_len && atomic_load(&s->nr_reqs) &&
-	    atomic_load(&s->buffered) + buf_len > config.max_conn_buffer)
+	r = new_request(s, buf_len);
+	if (!r)
 		return 0;
-	if (buf_len && !mem_reserve(buf_len))
-		return 0;
-
-	r = calloc(1, sizeof(*r));
-	if (r && buf_len) {
-		r->buf = malloc(buf_len);
-		if (!r->buf) {
-			free(r);
-			r = NULL;
-		}
-	}
-	if (!r) {
-		mem_release(buf_len);
-		return 0;
-	}
 	r->hdr = h;
 	r->err = err;
-	r->buf_len = buf_len;
-	/* Large plaintext payloads go into pipes if they can (failing
-	 * that, into buf). */
-	if (!err && h.opcode == VXHS_OP_WRITE && !s->tls && !s->no_pipes)
-		payload_pipe_open(&r->pipe, h.payload_size);
-	atomic_fetch_add(&s->buffered, buf_len);
-	r->s = s;
-	list_init(&r->link);
-	atomic_fetch_add(&s->refs, 1);
-	atomic_fetch_add(&s->nr_reqs, 1);
-	loops_request_started();
 
 	if (err == EACCES)
 		audit_denial(s, &h);
 	else if (err)
 		vlog(LOG_WARNING,
-		     "%s: rejecting %s (opcode %#x) for vdisk '%.63s': %s",
-		     s->peer, vxhs_opcode_name(h.opcode), h.opcode, h.target,
-		     why);
+		     "%s: rejecting %s (opcode %#x) for vdisk '%s': %s",
+		     s->peer, vxhs_opcode_name(h.opcode), h.opcode,
+		     ret == -ENAMETOOLONG ? "(too long)" : h.target, why);
 	if (h.payload_size > config.max_io) {
 		/* We will not read that much to find the next header. */
 		r->err = EMSGSIZE;
@@ -434,54 +348,21 @@ static int begin_request(struct session *s, const uint8_t *raw)
 		session_close(s, "payload larger than --max-io");
 		return -1;
 	}
-	if (h.payload_size) {
-		s->rx_req = r;
-		s->rx_left = h.payload_size;
-		s->rx_discard = r->err != 0;
-	} else {
+	if (h.payload_size)
+		expect_payload(s, r, !r->err);
+	else
 		submit(s, r);
-	}
 	return 1;
 }
 
-/*
- * Moves the len bytes the pipes hold into the buffer, for the rest of the
- * payload to follow them there; this connection's payloads then skip pipes.
- */
-static int spill(struct session *s, struct request *r, uint64_t len)
-{
-	int ret = payload_pipe_take(&r->pipe, r->buf, len);
-
-	payload_pipe_close(&r->pipe);
-	if (!s->no_pipes)
-		vlog(LOG_INFO,
-		     "%s: a payload did not fit its pipes (small pieces, or no splice); buffering this connection's payloads",
-		     s->peer);
-	s->no_pipes = true;
-	return ret;
-}
-
-static bool take_payload(struct session *s, const uint8_t *p, size_t n)
+/* The payload is in (or dropped): the request goes on. */
+static void end_payload(struct session *s)
 {
 	struct request *r = s->rx_req;
-	uint64_t at = r->buf_len - s->rx_left; /* payload bytes before p */
-	size_t piped = 0;
 
-	if (payload_pipe_active(&r->pipe)) {
-		piped = payload_pipe_put(&r->pipe, p, n);
-		if (piped < n && spill(s, r, at + piped)) {
-			session_close(s, "payload pipe failed");
-			return false;
-		}
-	}
-	if (!s->rx_discard && piped < n)
-		memcpy(r->buf + at + piped, p + piped, n - piped);
-	s->rx_left -= n;
-	if (!s->rx_left) {
-		s->rx_req = NULL;
-		submit(s, r);
-	}
-	return true;
+	s->rx_req = NULL;
+	set_state(s, RX_HEADER, "payload complete");
+	submit(s, r);
 }
 
 /* Returns false when the session is closed or must wait. */
@@ -489,67 +370,95 @@ static bool parse(struct session *s)
 {
 	for (;;) {
 		size_t avail = s->rx_end - s->rx_start;
+		const uint8_t *p = s->rxbuf + s->rx_start;
+		size_t n;
 		int ret;
 
-		if (s->rx_req) {
-			size_t n = (size_t)MIN((uint64_t)avail, s->rx_left);
-
+		switch (s->state) {
+		case RX_PAYLOAD:
+			n = (size_t)MIN((uint64_t)avail,
+					s->rx_req->sink.len -
+						s->rx_req->sink.got);
 			if (!n)
 				return true;
 			s->rx_start += n;
-			if (!take_payload(s, s->rxbuf + s->rx_start - n, n))
+			if (sink_put(&s->rx_req->sink, s, p, n)) {
+				session_close(s, "payload pipe failed");
 				return false;
-			continue;
-		}
-		if (avail < VXHS_HDR_SIZE)
-			return true;
-		ret = begin_request(s, s->rxbuf + s->rx_start);
-		if (ret < 0)
+			}
+			if (sink_done(&s->rx_req->sink))
+				end_payload(s);
+			break;
+		case RX_DISCARD:
+			n = (size_t)MIN((uint64_t)avail, s->rx_left);
+			if (!n)
+				return true;
+			s->rx_start += n;
+			s->rx_left -= n;
+			if (!s->rx_left)
+				end_payload(s);
+			break;
+		case RX_HEADER:
+		case RX_THROTTLED:
+			if (avail < VXHS_HDR_SIZE)
+				return true;
+			ret = begin_request(s, p);
+			if (ret < 0)
+				return false;
+			if (ret == 0) {
+				set_state(s, RX_THROTTLED, "limits reached");
+				return false;
+			}
+			s->rx_start += VXHS_HDR_SIZE;
+			if (s->state == RX_THROTTLED)
+				set_state(s, RX_HEADER, "room again");
+			break;
+		default:
 			return false;
-		if (ret == 0) {
-			set_throttled(s, true);
-			return false;
-		}
-		s->rx_start += VXHS_HDR_SIZE;
-	}
-}
-
-static ssize_t read_direct(struct session *s)
-{
-	struct request *r = s->rx_req;
-	uint64_t got = r->buf_len - s->rx_left;
-	ssize_t n = 0;
-
-	if (payload_pipe_active(&r->pipe)) {
-		n = payload_pipe_fill(&r->pipe, s->fd, s->rx_left);
-		/* Pipes full, or a socket that cannot splice: the buffer
-		 * takes the rest. */
-		if (n == -ENOBUFS || n == -EINVAL)
-			n = spill(s, r, got);
-		if (n < 0) {
-			errno = (int)-n;
-			return -1;
 		}
 	}
-	if (!payload_pipe_active(&r->pipe))
-		n = session_recv(s, r->buf + got, s->rx_left);
-	if (n > 0) {
-		s->rx_left -= (uint64_t)n;
-		if (!s->rx_left) {
-			s->rx_req = NULL;
-			submit(s, r);
-		}
-	}
-	return n;
 }
 
 /* Starts or stops the clock on a header that has not fully arrived. */
 static void note_partial_header(struct session *s)
 {
-	if (s->rx_req || s->rx_start == s->rx_end)
+	if (s->state != RX_HEADER || s->rx_start == s->rx_end)
 		s->header_since = 0;
 	else if (!s->header_since)
 		s->header_since = s->last_rx;
+}
+
+static bool reading(const struct session *s)
+{
+	return (s->state == RX_HEADER || s->state == RX_PAYLOAD ||
+		s->state == RX_DISCARD) &&
+	       !atomic_load(&s->stop_reading);
+}
+
+/* One receive: straight into the payload's sink, or into rxbuf. */
+static ssize_t receive(struct session *s)
+{
+	ssize_t n;
+
+	if (s->state == RX_PAYLOAD && s->rx_start == s->rx_end &&
+	    sink_wants_direct(&s->rx_req->sink)) {
+		n = sink_fill(&s->rx_req->sink, s);
+		if (n > 0 && sink_done(&s->rx_req->sink))
+			end_payload(s);
+		return n;
+	}
+	if (s->rx_start == s->rx_end) {
+		s->rx_start = s->rx_end = 0;
+	} else if (s->rx_end == RX_BUF_SIZE) {
+		memmove(s->rxbuf, s->rxbuf + s->rx_start,
+			s->rx_end - s->rx_start);
+		s->rx_end -= s->rx_start;
+		s->rx_start = 0;
+	}
+	n = session_recv(s, s->rxbuf + s->rx_end, RX_BUF_SIZE - s->rx_end);
+	if (n > 0)
+		s->rx_end += (size_t)n;
+	return n;
 }
 
 /*
@@ -565,33 +474,15 @@ static void rx(struct session *s)
 		ssize_t n;
 		bool ok;
 
-		if (s->closing || s->throttled)
+		if (!reading(s))
 			return;
-		/* A payload pipe takes the rest of its payload directly:
-		 * only the bytes that came with the header are put in. */
-		if (s->rx_req && !s->rx_discard && s->rx_start == s->rx_end &&
-		    (s->rx_left >= DIRECT_MIN ||
-		     payload_pipe_active(&s->rx_req->pipe))) {
-			n = read_direct(s);
-		} else {
-			if (s->rx_start == s->rx_end) {
-				s->rx_start = s->rx_end = 0;
-			} else if (s->rx_end == RX_BUF_SIZE) {
-				memmove(s->rxbuf, s->rxbuf + s->rx_start,
-					s->rx_end - s->rx_start);
-				s->rx_end -= s->rx_start;
-				s->rx_start = 0;
-			}
-			n = session_recv(s, s->rxbuf + s->rx_end,
-					 RX_BUF_SIZE - s->rx_end);
-			if (n > 0)
-				s->rx_end += (size_t)n;
-		}
+		n = receive(s);
 		if (n <= 0)
 			session_send_ready(s); /* what earlier reads asked */
 		if (n == 0) {
 			session_close(
-				s, s->rx_start == s->rx_end && !s->rx_req ?
+				s, s->state == RX_HEADER &&
+						   s->rx_start == s->rx_end ?
 					   "closed by the client" :
 					   "closed by the client mid-message");
 			return;
@@ -611,43 +502,55 @@ static void rx(struct session *s)
 		s->last_rx = vxhs_now_ns();
 		ok = parse(s);
 		note_partial_header(s);
-		if (ok && !s->throttled && i + 1 < READS_PER_EVENT &&
+		if (ok && reading(s) && i + 1 < READS_PER_EVENT &&
 		    session_tls_has_pending(s))
 			continue;
 		session_send_ready(s);
 		if (!ok)
 			return;
 	}
-	if (!s->closing && !s->throttled && session_tls_has_pending(s))
+	if (reading(s) && session_tls_has_pending(s))
 		loop_again(s);
 }
 
 /* TLS first; requests only once the client has shown its certificate. */
 static void handshake(struct session *s)
 {
+	const char *why;
 	int ret = session_tls_handshake(s);
 
 	if (ret < 0) {
 		session_close(s, "TLS handshake failed");
 		return;
 	}
-	if (ret > 0)
-		s->last_rx = vxhs_now_ns();
-	pthread_mutex_lock(&s->tx_lock);
-	update_watch(s);
-	pthread_mutex_unlock(&s->tx_lock);
+	if (ret == 0) {
+		pthread_mutex_lock(&s->tx_lock);
+		session_update_watch(s);
+		pthread_mutex_unlock(&s->tx_lock);
+		return;
+	}
+	if (admit_identity(s, &why)) {
+		session_close(s, why);
+		return;
+	}
+	s->last_rx = vxhs_now_ns();
+	set_state(s, RX_HEADER, "TLS handshake done");
 	/* The first requests may have come with the last handshake bytes. */
-	if (ret > 0)
-		rx(s);
+	rx(s);
 }
 
 void session_on_events(struct session *s, uint32_t events)
 {
-	if (s->closing)
+	if (s->state == RX_CLOSING)
 		return;
 	/* Closing below drops the loop's reference; keep s alive. */
 	atomic_fetch_add(&s->refs, 1);
-	if (s->handshaking) {
+	if (atomic_load(&s->dropped)) {
+		session_close(s, "dropped by fault injection");
+		session_put(s);
+		return;
+	}
+	if (s->state == RX_HANDSHAKE) {
 		handshake(s);
 		session_put(s);
 		return;
@@ -655,7 +558,7 @@ void session_on_events(struct session *s, uint32_t events)
 	if (events & EPOLLOUT) {
 		pthread_mutex_lock(&s->tx_lock);
 		s->tx_blocked = false;
-		tx_flush_locked(s);
+		answers_flush_locked(s);
 		pthread_mutex_unlock(&s->tx_lock);
 	}
 	/* Set here or by a worker's flush, whose thread may not close. */
@@ -666,49 +569,76 @@ void session_on_events(struct session *s, uint32_t events)
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		rx(s);
-	if (!s->closing && (events & (EPOLLHUP | EPOLLERR)) &&
+	if (s->state != RX_CLOSING && (events & (EPOLLHUP | EPOLLERR)) &&
 	    !(events & EPOLLIN))
 		session_close(s, "connection reset");
 	session_put(s);
 }
 
-/* Called by the loop's tick: lifts a throttle once there is room again. */
-void session_resume(struct session *s)
+/* Why the session must be closed now, or NULL. */
+static const char *expired(struct session *s, uint64_t now)
 {
-	if (s->closing || !s->throttled)
-		return;
-	if (atomic_load(&s->nr_reqs) >= config.max_reqs_per_conn)
-		return;
-	atomic_fetch_add(&s->refs, 1);
-	s->throttled = false;
-	if (parse(s)) {
-		set_throttled(s, false);
-		/* What TLS read ahead raises no socket event: read it now. */
-		if (session_tls_has_pending(s))
-			rx(s);
+	uint64_t header_timeout = config.header_timeout_s * NSEC_PER_SEC;
+	uint64_t stall = atomic_load(&s->tx_stall_since);
+
+	/* Answers the peer does not take, whatever it is sending. */
+	if (stall && config.send_timeout_s && !fault_paused() &&
+	    now - stall > config.send_timeout_s * NSEC_PER_SEC)
+		return "answers not read within --send-timeout";
+	switch (s->state) {
+	case RX_HANDSHAKE:
+		/* However slowly the bytes trickle in (slowloris). */
+		if (now - s->started > header_timeout)
+			return "TLS handshake not done within --header-timeout";
+		break;
+	case RX_HEADER:
+		if (s->header_since && now - s->header_since > header_timeout)
+			return "header not complete within --header-timeout";
+		if (config.idle_timeout_s && !atomic_load(&s->nr_reqs) &&
+		    now - s->last_rx > config.idle_timeout_s * NSEC_PER_SEC)
+			return "idle for --idle-timeout";
+		break;
+	case RX_PAYLOAD:
+	case RX_DISCARD:
+		if (now > s->rx_deadline)
+			return "payload slower than --min-payload-rate";
+		break;
+	case RX_THROTTLED: /* vxhsd is the one waiting */
+	case RX_CLOSING:
+		break;
 	}
-	session_send_ready(s);
-	session_put(s);
+	return NULL;
 }
 
-/* True when the session should be closed for silence or slowness. */
-bool session_idle(struct session *s)
+void session_tick(struct session *s, uint64_t now)
 {
-	uint64_t now = vxhs_now_ns(), quiet = now - s->last_rx;
-	uint64_t header_timeout = config.header_timeout_s * NSEC_PER_SEC;
+	const char *why = atomic_load(&s->dropped) ?
+				  "dropped by fault injection" :
+				  expired(s, now);
 
-	/* A handshake or a header must be complete within the timeout of
-	 * its first byte, however slowly the bytes trickle in (slowloris). */
-	if (s->handshaking && now - s->started > header_timeout)
-		return true;
-	if (s->header_since && now - s->header_since > header_timeout)
-		return true;
-	/* Part of a payload and then nothing (that request counts in
-	 * nr_reqs, so this comes first). */
-	if (s->rx_req && quiet > header_timeout)
-		return true;
-	if (atomic_load(&s->nr_reqs))
-		return false;
-	return config.idle_timeout_s &&
-	       quiet > config.idle_timeout_s * NSEC_PER_SEC;
+	if (why) {
+		session_close(s, why);
+		return;
+	}
+	if (atomic_load(&draining)) {
+		/* Half a request will never be finished now. */
+		if (s->state == RX_PAYLOAD || s->state == RX_DISCARD) {
+			session_close(s, "agent stopping");
+			return;
+		}
+		pthread_mutex_lock(&s->tx_lock);
+		session_update_watch(s);
+		pthread_mutex_unlock(&s->tx_lock);
+		return;
+	}
+	if (s->state == RX_THROTTLED) {
+		atomic_fetch_add(&s->refs, 1);
+		if (parse(s) && reading(s) && session_tls_has_pending(s))
+			rx(s); /* TLS read ahead raises no socket event */
+		note_partial_header(s);
+		session_send_ready(s);
+		session_put(s);
+	} else if (reading(s) && session_tls_has_pending(s)) {
+		loop_again(s); /* reading resumed after stop-reading */
+	}
 }

@@ -78,7 +78,6 @@ int session_tls_start(struct session *s)
 		return -ENOMEM;
 	}
 	s->tls = t;
-	s->handshaking = true;
 	return 0;
 }
 
@@ -207,7 +206,6 @@ int session_tls_handshake(struct session *s)
 		     s->peer);
 		return -1;
 	}
-	s->handshaking = false;
 	snprintf(s->ident.label, sizeof(s->ident.label), "%s",
 		 s->ident.nr_names ? s->ident.names[0] : "(no names)");
 	vlog(LOG_INFO, "%s: TLS %s, client %s", s->peer,
@@ -219,12 +217,13 @@ int session_tls_handshake(struct session *s)
 bool session_tls_wants_write(const struct session *s)
 {
 	return (s->tls_io && vxhs_tls_send_held(s->tls_io)) ||
-	       (s->handshaking && gnutls_record_get_direction(s->tls) == 1);
+	       (s->state == RX_HANDSHAKE &&
+		gnutls_record_get_direction(s->tls) == 1);
 }
 
 bool session_tls_has_pending(const struct session *s)
 {
-	return s->tls && !s->handshaking &&
+	return s->tls && s->state != RX_HANDSHAKE &&
 	       vxhs_tls_has_pending(s->tls, s->tls_io);
 }
 

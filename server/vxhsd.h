@@ -39,11 +39,19 @@ struct vxhsd_config {
 	unsigned int loops;
 	uint64_t max_io;
 	unsigned int max_conns;
+	unsigned int max_unauth;	 /* TCP connections not yet in */
+	unsigned int max_conns_per_addr; /* TCP connections of one address */
+	unsigned int max_conns_per_identity;
+	unsigned int unix_reserved; /* slots only the UNIX socket may use */
 	unsigned int max_reqs_per_conn;
 	uint64_t memory_limit;
+	uint64_t identity_memory;      /* one identity's share */
 	unsigned int idle_timeout_s;   /* 0: never */
 	unsigned int header_timeout_s; /* a message started, then silence */
+	unsigned int send_timeout_s;   /* answers not moving */
+	uint64_t min_payload_rate;     /* bytes per second */
 	uint64_t max_conn_buffer;      /* request bytes held per connection */
+	char *control_socket;	       /* fault injection; NULL: off */
 	char *tls_dir;
 	bool allow_plaintext;
 	char *acl_file;
@@ -59,6 +67,24 @@ void log_init(int level);
 void vlog(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int log_level_parse(const char *name);
+
+/* At most burst lines per interval; then one line saying how many were
+ * left out. */
+struct ratelimit {
+	pthread_mutex_t lock;
+	uint64_t interval_ns, window_start;
+	unsigned int burst, printed, missed;
+};
+
+#define RATELIMIT_INIT(secs, n)                                             \
+	{                                                                   \
+		.lock = PTHREAD_MUTEX_INITIALIZER,                          \
+		.interval_ns = (uint64_t)(secs)*1000000000ull, .burst = (n) \
+	}
+
+/* True when this line may be logged; *missed gets the lines left out
+ * since the last one that was. */
+bool ratelimit_ok(struct ratelimit *rl, unsigned int *missed);
 
 /* store.c: the vdisk directory */
 struct vdisk {
@@ -105,6 +131,8 @@ void acl_free(void);
 bool acl_enabled(void);
 enum acl_right acl_rights(const struct identity *id, const char *vdisk);
 bool acl_allows(enum acl_right right, uint16_t opcode);
+/* Whether any rule gives this identity rights on some vdisk. */
+bool acl_any_rights(const struct identity *id);
 
 /* payload_pipe.c: large write payloads from socket to file, spliced */
 #define PIPES_PER_PAYLOAD 4
@@ -142,23 +170,56 @@ int payload_pipe_take(struct payload_pipe *p, void *buf, size_t len);
 int payload_pipe_to_file(struct payload_pipe *p, int fd, uint64_t off,
 			 uint64_t len, uint64_t *done);
 
-/* request.c */
+/* payload_sink.c: where a write payload goes as it arrives */
 struct session;
 
+struct payload_sink {
+	uint8_t *buf;		  /* always there: the pipes may spill */
+	uint64_t len;		  /* payload bytes expected */
+	uint64_t got;		  /* payload bytes taken */
+	struct payload_pipe pipe; /* large plaintext payloads, spliced */
+};
+
+/* Chooses buffer or pipes for a payload of len bytes into buf. */
+void sink_open(struct payload_sink *k, struct session *s, uint8_t *buf,
+	       uint64_t len);
+void sink_close(struct payload_sink *k);
+/* Takes n bytes already read; -errno when the session cannot go on. */
+int sink_put(struct payload_sink *k, struct session *s, const void *p,
+	     size_t n);
+/* Whether the rest is best read from the socket straight into the sink. */
+bool sink_wants_direct(const struct payload_sink *k);
+/* Reads from the session's socket into the sink: same contract as read. */
+ssize_t sink_fill(struct payload_sink *k, struct session *s);
+static inline bool sink_done(const struct payload_sink *k)
+{
+	return k->got == k->len;
+}
+/* Writes the payload to fd at off (a worker's job). */
+int sink_write_to(struct payload_sink *k, int fd, uint64_t off);
+int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off);
+
+/* request.c */
 struct request {
-	struct list_head link; /* worker queue, then session txq */
+	struct list_head link; /* session's work queue, then its txq */
 	struct session *s;
 	struct vxhs_hdr hdr;
 	struct vdisk *vd;
 	uint8_t *buf; /* write payload in, read data out */
 	uint64_t buf_len;
-	int32_t err;		    /* validation result (wire err) */
+	uint64_t charged; /* memory charged to the budget (budget.c) */
+	int32_t err;	  /* validation result (wire err) */
 	uint8_t out[VXHS_HDR_SIZE]; /* answer header */
 	uint64_t out_payload;
-	bool out_file; /* payload goes from the page cache (sendfile) */
-	struct payload_pipe pipe; /* write payload in, instead of buf */
+	bool out_file;		  /* payload goes from the page cache */
+	bool truncate;		  /* fault injection: cut the answer short */
+	struct payload_sink sink; /* write payload in */
+	uint64_t done;		  /* zeroing: bytes done so far */
 	uint64_t sent;		  /* bytes of header + payload sent */
 };
+
+/* Bytes a request costs beyond its buffer, for the budget. */
+#define REQUEST_OVERHEAD (sizeof(struct request) + 2 * VXHS_HDR_SIZE)
 
 /*
  * Everything a peer sends is checked here first, then the access list for
@@ -169,34 +230,100 @@ struct request {
 int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
 		      const char **why, uint64_t *buf_len);
 bool request_try_inline(struct request *r);
-void request_execute(struct request *r);
+/* Runs (a piece of) the request; false: more pieces to go, run it again. */
+bool request_execute(struct request *r);
+/* Whether executing r may take long (flush, zeroing, opening a vdisk). */
+bool request_may_block(const struct request *r);
 void request_free(struct request *r);
 int32_t errno_to_wire(int err);
 
-/* session.c: one client connection */
+/* answer.c: answers, from a buffer or the page cache, and their sending */
+/* Whether r's read data can go from the page cache (sendfile). */
+bool answer_from_cache(struct request *r);
+/* Queues answers; sends what the socket takes. Caller holds tx_lock. */
+void answers_queue_locked(struct session *s, struct list_head *reqs);
+void answers_flush_locked(struct session *s);
+/* Drops every queued answer of a closing session. Caller holds tx_lock. */
+void answers_drop_locked(struct session *s);
+/* Queues the answers in reqs, all of s (from any thread but the loop's
+ * own, which holds no reference of its own to lend). */
+void session_answer(struct session *s, struct list_head *reqs);
+/* r is answered, or will never be: frees it. Caller holds tx_lock. */
+void answer_release(struct session *s, struct request *r);
+
+/*
+ * session.c: one client connection, an explicit state machine for what
+ * it is receiving:
+ *
+ *            TLS done                 header, no payload
+ *  HANDSHAKE ---------> HEADER <-----------------------+
+ *   (TLS only)           |  |  \                        |
+ *                        |  |   +-- limits --> THROTTLED (vxhsd waits
+ *                        |  |        <-- room --+         for its own
+ *                        |  | refused, payload            answers)
+ *                        |  +---------> DISCARD ---------+ payload read
+ *                        | admitted, payload             | and dropped
+ *                        +------------> PAYLOAD ---------+ payload in
+ *
+ *  any state --(EOF, error, bad marker, timeout, drop)--> CLOSING
+ *
+ * Timers by state: HANDSHAKE and a partial HEADER must complete within
+ * --header-timeout of their first byte; PAYLOAD and DISCARD within
+ * --header-timeout plus the payload at --min-payload-rate; THROTTLED has
+ * no receive clock (vxhsd is the one waiting). Answers that do not move
+ * for --send-timeout close the session in any state; an authenticated
+ * session with nothing in flight closes after --idle-timeout.
+ */
+enum rx_state {
+	RX_HANDSHAKE,
+	RX_HEADER,
+	RX_PAYLOAD,
+	RX_DISCARD,
+	RX_THROTTLED,
+	RX_CLOSING,
+};
+
+struct account;
+
+/*
+ * Lock order: session.tx_lock, then workers.c's queue lock, then budget.c's
+ * lock, then store.c's lock. Which fields each protects:
+ *
+ *   loop thread only:   rxbuf, rx_*, rx_req, ready, for_workers, timers
+ *                       (started, last_rx, header_since, rx_deadline),
+ *                       acl_*, denials, link, again_link, no_pipes
+ *   written by the loop under tx_lock, read under it elsewhere:
+ *                       state, events
+ *   tx_lock:            txq, tx_blocked
+ *   workers.c's lock:   work, work_link, nr_running
+ *   atomic:             refs, nr_reqs, buffered, tx_failed, tx_stall_since,
+ *                       stop_reading, drop
+ *   set once before the session is shared: fd, peer, ident, acct, tls
+ */
 struct session {
 	int fd;
 	struct loop *loop;
 	atomic_uint refs;
 	char peer[80];
+	char addr[64]; /* peer address without port ("unix" for UNIX) */
+	bool is_unix;
 	struct list_head link;	     /* loop->sessions */
 	struct list_head again_link; /* loop->again, or itself */
+	struct list_head all_link;   /* admission.c's list of all */
 	uint32_t events;
-	bool closing;
-	bool throttled;
+	enum rx_state state;
 	atomic_uint nr_reqs;   /* received, not yet answered */
 	uint64_t started;      /* accepted at */
 	uint64_t last_rx;      /* last bytes received at */
 	uint64_t header_since; /* first byte of an incomplete header, or 0 */
+	uint64_t rx_deadline;  /* PAYLOAD, DISCARD: all of it by then */
 
 	uint8_t *rxbuf;
 	size_t rx_start, rx_end;
 	struct list_head ready;	      /* answered inline, not yet queued */
 	struct list_head for_workers; /* parsed, not yet handed over */
-	unsigned int nr_for_workers;
-	struct request *rx_req; /* receiving its payload */
-	uint64_t rx_left;
-	bool rx_discard;
+	struct request *rx_req;	      /* receiving its payload */
+	uint64_t rx_left;	      /* DISCARD: bytes still to drop */
 	bool no_pipes; /* payloads came in pieces too small to splice */
 
 	pthread_mutex_t tx_lock;
@@ -205,29 +332,73 @@ struct session {
 	/* A send failed: the loop closes the session. Set under tx_lock,
 	 * read without it by the loop on every event. */
 	atomic_bool tx_failed;
+	/* Answers waiting and none sent since (0: none waiting). */
+	_Atomic uint64_t tx_stall_since;
 
-	_Atomic uint64_t buffered; /* request buffer bytes held */
+	/* workers.c: requests waiting for a worker, and how many run */
+	struct list_head work;
+	struct list_head work_link;
+	unsigned int nr_running;
+
+	_Atomic uint64_t buffered; /* memory charged to this session */
 
 	struct identity ident;
+	struct account *acct; /* budget.c: the identity's account */
+	bool authenticated;
 	char acl_vdisk[VXHS_TARGET_SIZE]; /* last vdisk checked... */
 	enum acl_right acl_right;	  /* ...and the rights on it */
 	unsigned int denials;
 
+	/* fault injection (fault.c) */
+	atomic_bool stop_reading;
+	atomic_bool dropped;
+
 	gnutls_session_t tls; /* NULL: plaintext */
-	bool handshaking;
 	struct vxhs_tls_io *tls_io;
 };
 
 enum session_kind { SESSION_UNIX, SESSION_TCP };
 
-struct session *session_new(int fd, const char *peer, enum session_kind kind);
+struct session *session_new(int fd, const char *peer, const char *addr,
+			    enum session_kind kind);
 void session_put(struct session *s);
 void session_on_events(struct session *s, uint32_t events);
 void session_send_ready(struct session *s);
-void session_send_batch(struct request **reqs, unsigned int n);
 void session_close(struct session *s, const char *why);
-bool session_idle(struct session *s);
-void session_resume(struct session *s);
+/* The loop's tick: timers, throttles, requests from other threads. */
+void session_tick(struct session *s, uint64_t now);
+/* Caller holds tx_lock: the events to watch for the current state. */
+void session_update_watch(struct session *s);
+
+/* budget.c: memory for requests, in shares, and accounts per identity */
+struct account {
+	char key[160];
+	unsigned int refs;    /* sessions holding it */
+	unsigned int conns;   /* authenticated sessions */
+	uint64_t bytes;	      /* memory charged */
+	struct account *next; /* hash chain */
+};
+
+/* The account of a key (identity or address); NULL on no memory. */
+struct account *account_get(const char *key);
+void account_put(struct account *a);
+/* Charges bytes for a request of s: false when it must wait. */
+bool budget_charge(struct session *s, uint64_t bytes);
+void budget_release(struct session *s, uint64_t bytes);
+uint64_t budget_in_use(void);
+
+/* admission.c: who may connect, and the list of every session */
+/* At accept, for a new session: 0, or -EBUSY/-EACCES with why set (the
+ * caller logs it, rate-limited, and frees the session). */
+int admit_register(struct session *s, const char **why);
+/* Once the peer is known (TLS: after the handshake): 0, or -EBUSY or
+ * -EACCES with why set. */
+int admit_identity(struct session *s, const char **why);
+void admit_unregister(struct session *s);
+/* Calls fn on every session whose peer or identity matches pattern
+ * ("all" or NULL for every one); returns how many. */
+unsigned int admit_for_each(const char *pattern,
+			    void (*fn)(struct session *, void *), void *arg);
 
 /* loop.c */
 struct loop {
@@ -286,12 +457,23 @@ ssize_t session_recv(struct session *s, void *buf, size_t len);
 /* workers.c */
 int workers_start(unsigned int n);
 void workers_stop(void);
-/* Moves n requests from reqs to the workers. */
-void workers_queue(struct list_head *reqs, unsigned int n);
+/* Moves the requests in reqs to s's queue for the workers. */
+void workers_queue(struct session *s, struct list_head *reqs);
+/* A closing session: moves its requests no worker has started to out. */
+void workers_forget(struct session *s, struct list_head *out);
 
-/* memory accounting for request buffers */
-bool mem_reserve(uint64_t bytes);
-void mem_release(uint64_t bytes);
+/* fault.c: fault injection driven through --control (off without it) */
+extern atomic_bool faults_armed; /* any rule in force: no inline I/O */
+int fault_control_open(const char *path);
+void fault_control_close(void);
+int fault_control_fd(void);
+void fault_control_accept(void);
+/* Before r executes: 0, or a wire err to answer with; may sleep (delay)
+ * and mark r->truncate. */
+int32_t fault_before(struct request *r);
+/* Answers held (pause): true while paused. */
+bool fault_paused(void);
+void fault_count(uint16_t opcode);
 
 extern struct vxhsd_config config;
 extern atomic_bool draining;

@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
  * The I/O worker pool: requests run against the vdisk files in parallel,
- * so one slow disk or vdisk does not hold up the others. Also the memory
- * budget for request buffers.
+ * so one slow disk or vdisk does not hold up the others.
+ *
+ * Work is queued per session, and sessions with work take turns: a worker
+ * takes up to BATCH requests of the session at the head of the line, and
+ * the session goes to the back. No session is served by more than half
+ * the workers at once, so one peer cannot occupy them all. A batch's
+ * answers leave together (one send for many small ones), but never wait
+ * for a request that may block (flush, zeroing, opening a vdisk): what is
+ * answered goes first. Zeroing runs in pieces, each a turn of its own.
  */
 #include <errno.h>
 #include <signal.h>
@@ -10,72 +17,111 @@
 
 #include "vxhsd.h"
 
+#define BATCH 8
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static struct list_head queue = { &queue, &queue };
+/* Sessions with work waiting and room for one more worker. Each queued
+ * request holds a reference on its session, which keeps it alive here. */
+static struct list_head runnable = { &runnable, &runnable };
 static pthread_t *threads;
-static unsigned int nr_threads;
+static unsigned int nr_threads, per_session;
 static bool stop;
 
-static _Atomic uint64_t mem_in_use;
-
-bool mem_reserve(uint64_t bytes)
+/* Caller holds lock. */
+static void make_runnable(struct session *s)
 {
-	uint64_t cur = atomic_load(&mem_in_use);
-
-	do {
-		/* A lone request always fits, or a huge one could never run. */
-		if (cur && cur + bytes > config.memory_limit)
-			return false;
-	} while (!atomic_compare_exchange_weak(&mem_in_use, &cur, cur + bytes));
-	return true;
+	if (list_empty(&s->work) || list_linked(&s->work_link) ||
+	    s->nr_running >= per_session)
+		return;
+	list_add_tail(&s->work_link, &runnable);
+	pthread_cond_signal(&cond);
 }
 
-void mem_release(uint64_t bytes)
+/* Caller holds lock: the next session's turn, or NULL to stop. */
+static struct session *take_turn(struct list_head *batch)
 {
-	atomic_fetch_sub(&mem_in_use, bytes);
+	struct session *s;
+
+	while (list_empty(&runnable) && !stop)
+		pthread_cond_wait(&cond, &lock);
+	if (list_empty(&runnable))
+		return NULL;
+	s = list_first_entry(&runnable, struct session, work_link);
+	list_del(&s->work_link);
+	for (int n = 0; n < BATCH && !list_empty(&s->work); n++) {
+		struct request *r =
+			list_first_entry(&s->work, struct request, link);
+
+		list_del(&r->link);
+		list_add_tail(&r->link, batch);
+	}
+	s->nr_running++;
+	make_runnable(s); /* more work: to the back of the line */
+	atomic_fetch_add(&s->refs, 1);
+	return s;
 }
 
-/*
- * A worker takes up to BATCH requests per wake-up and sends their answers
- * once per session at the end: fewer wake-ups, fewer send calls, and fewer
- * threads queueing on one file's inode lock.
- */
-#define BATCH 8
+static void run_batch(struct session *s, struct list_head *batch,
+		      struct list_head *again)
+{
+	struct list_head done;
+
+	list_init(&done);
+	while (!list_empty(batch)) {
+		struct request *r =
+			list_first_entry(batch, struct request, link);
+
+		list_del(&r->link);
+		if (request_may_block(r))
+			session_answer(s, &done);
+		if (request_execute(r))
+			list_add_tail(&r->link, &done);
+		else
+			list_add_tail(&r->link, again);
+	}
+	session_answer(s, &done);
+}
 
 static void *worker(void *arg)
 {
 	for (;;) {
-		struct request *batch[BATCH];
-		unsigned int n = 0;
+		struct list_head batch, again;
+		struct session *s;
 
+		list_init(&batch);
+		list_init(&again);
 		pthread_mutex_lock(&lock);
-		while (list_empty(&queue) && !stop)
-			pthread_cond_wait(&cond, &lock);
-		while (n < BATCH && !list_empty(&queue)) {
-			batch[n] =
-				list_first_entry(&queue, struct request, link);
-			list_del(&batch[n++]->link);
-		}
+		s = take_turn(&batch);
 		pthread_mutex_unlock(&lock);
-		if (!n)
+		if (!s)
 			return NULL;
-
-		for (unsigned int i = 0; i < n; i++)
-			request_execute(batch[i]);
-		session_send_batch(batch, n);
+		run_batch(s, &batch, &again);
+		pthread_mutex_lock(&lock);
+		s->nr_running--;
+		list_splice_tail(&again, &s->work);
+		make_runnable(s);
+		pthread_mutex_unlock(&lock);
+		session_put(s);
 	}
 }
 
-void workers_queue(struct list_head *reqs, unsigned int n)
+void workers_queue(struct session *s, struct list_head *reqs)
 {
-	if (!n)
+	if (list_empty(reqs))
 		return;
 	pthread_mutex_lock(&lock);
-	list_splice_tail(reqs, &queue);
-	/* One worker per BATCH requests; the rest stay asleep. */
-	for (unsigned int i = 0; i < n; i += BATCH)
-		pthread_cond_signal(&cond);
+	list_splice_tail(reqs, &s->work);
+	make_runnable(s);
+	pthread_mutex_unlock(&lock);
+}
+
+void workers_forget(struct session *s, struct list_head *out)
+{
+	pthread_mutex_lock(&lock);
+	list_splice_tail(&s->work, out);
+	if (list_linked(&s->work_link))
+		list_del(&s->work_link);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -87,6 +133,7 @@ int workers_start(unsigned int n)
 	threads = calloc(n, sizeof(*threads));
 	if (!threads)
 		return -ENOMEM;
+	per_session = n > 1 ? n / 2 : 1;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; nr_threads < n; nr_threads++) {
