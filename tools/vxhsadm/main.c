@@ -14,6 +14,7 @@ static const struct command commands[] = {
 	{ "read", "copy a vdisk into a file", cmd_read },
 	{ "write", "copy a file into a vdisk", cmd_write },
 	{ "bench", "measure IOPS, throughput and latency", cmd_bench },
+	{ "fault", "make a test agent misbehave (vxhsd --control)", cmd_fault },
 };
 
 static void usage(FILE *f)

@@ -91,7 +91,7 @@ void progress_start(struct progress *p, const char *what, uint64_t total);
 void progress_update(struct progress *p, uint64_t done);
 void progress_end(struct progress *p);
 
-/* dir.c, io.c, bench.c */
+/* dir.c, io.c, bench.c, fault.c */
 int cmd_create(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
@@ -100,5 +100,6 @@ int cmd_stat(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_fault(int argc, char **argv);
 
 #endif /* VXHSADM_H */
