@@ -13,7 +13,8 @@
  *   drop WHO                          close connections
  *   clear                             remove every rule, release delays
  *   list                              the rules and how often each hit
- *   counters                          requests seen per opcode
+ *   counters                          request memory in use, and
+ *                                     requests seen per opcode
  *
  * OPCODE is read, write, flush, discard, write-zeroes, stat,
  * failover-ready or any; VDISK a shell pattern; WHO "all", a peer
@@ -292,7 +293,8 @@ static void list_rules(char *out, size_t len)
 
 static void list_counters(char *out, size_t len)
 {
-	size_t n = (size_t)snprintf(out, len, "ok");
+	size_t n = (size_t)snprintf(out, len, "ok memory=%llu",
+				    (unsigned long long)budget_in_use());
 
 	for (size_t i = 0; i < ARRAY_SIZE(opcodes) && n < len; i++)
 		n += (size_t)snprintf(

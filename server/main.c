@@ -55,16 +55,33 @@ static void describe_peer(int fd, const struct sockaddr_storage *ss, char *buf,
 	}
 }
 
-/* Refusals are logged at a limited rate: a flood must not flood the log. */
+/*
+ * Refusals are logged at a limited rate, each reason on its own (a flood
+ * over one limit must neither flood the log nor hide another limit).
+ * Reasons are admission.c's constant strings, told apart by address.
+ */
 static void log_refusal(const char *peer, const char *why)
 {
-	static struct ratelimit rl = RATELIMIT_INIT(10, 5);
-	unsigned int missed;
+	static struct {
+		const char *why;
+		struct ratelimit rl;
+	} reasons[8];
+	unsigned int missed, i;
 
-	if (!ratelimit_ok(&rl, &missed))
+	for (i = 0; i < ARRAY_SIZE(reasons) - 1; i++) {
+		if (reasons[i].why == why)
+			break;
+		if (!reasons[i].why) {
+			reasons[i].why = why;
+			reasons[i].rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
+			break;
+		}
+	}
+	if (!ratelimit_ok(&reasons[i].rl, &missed))
 		return;
 	if (missed)
-		vlog(LOG_WARNING, "%u more connections refused", missed);
+		vlog(LOG_WARNING, "%u more connections refused (%s)", missed,
+		     why);
 	vlog(LOG_WARNING, "%s: refused: %s", peer, why);
 }
 
