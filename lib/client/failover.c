@@ -228,8 +228,11 @@ void vd_step(struct vxhs_vdisk *vd, uint64_t now)
 	enum vd_state state = vd_state(vd);
 
 	if (state == VD_QUIESCE || state == VD_FAILOVER) {
-		if (now - vd->trouble_start >
-		    vd->opts.failover_deadline_ms * NSEC_PER_MSEC) {
+		/* now may predate trouble_start: the tick reads the clock
+		 * before a request timeout in the same tick quiesces. */
+		if (now > vd->trouble_start &&
+		    now - vd->trouble_start >
+			    vd->opts.failover_deadline_ms * NSEC_PER_MSEC) {
 			vd_fail(vd);
 			return;
 		}

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -55,6 +57,8 @@ void agent_start(struct agent *a, const char *dir, unsigned int port)
 	agent_start_args(a, dir, port, plaintext);
 }
 
+static unsigned int nr_started;
+
 void agent_start_args(struct agent *a, const char *dir, unsigned int port,
 		      const char *const *extra)
 {
@@ -67,6 +71,9 @@ void agent_start_args(struct agent *a, const char *dir, unsigned int port,
 	snprintf(portfile, sizeof(portfile), "%s/.port-%d-%u", dir, getpid(),
 		 port);
 	snprintf(a->sock, sizeof(a->sock), "%s/.sock-%u", dir, port);
+	/* Agents on one directory each have their own control socket. */
+	snprintf(a->ctl, sizeof(a->ctl), "%s/.ctl-%d-%u", dir, getpid(),
+		 nr_started++);
 	snprintf(portarg, sizeof(portarg), "%u", port);
 	unlink(portfile);
 	argv[n++] = "vxhsd";
@@ -82,6 +89,8 @@ void agent_start_args(struct agent *a, const char *dir, unsigned int port,
 	argv[n++] = getenv("VXHSD_LOG") ? getenv("VXHSD_LOG") : "error";
 	argv[n++] = "--unix";
 	argv[n++] = a->sock;
+	argv[n++] = "--control";
+	argv[n++] = a->ctl;
 	while (extra && *extra && n < ARRAY_SIZE(argv) - 1)
 		argv[n++] = *extra++;
 	argv[n] = NULL;
@@ -117,6 +126,52 @@ void agent_kill(struct agent *a, int sig)
 	kill(a->pid, sig);
 	waitpid(a->pid, &status, 0);
 	a->pid = 0;
+}
+
+const char *agent_fault(const struct agent *a, const char *fmt, ...)
+{
+	static __thread char answer[4096];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char line[512];
+	size_t got = 0;
+	va_list ap;
+	int fd, len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	assert_true(len > 0 && len < (int)sizeof(line) - 1);
+	line[len++] = '\n';
+	assert_true(strlen(a->ctl) < sizeof(sun.sun_path));
+	memcpy(sun.sun_path, a->ctl, strlen(a->ctl) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(write(fd, line, (size_t)len), len);
+	for (;;) {
+		ssize_t n = read(fd, answer + got, sizeof(answer) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	answer[got] = '\0';
+	if (strncmp(answer, "ok", 2))
+		fail_msg("fault injection '%.*s': %s", len - 1, line, answer);
+	return answer;
+}
+
+unsigned long agent_counter(const struct agent *a, const char *opcode)
+{
+	const char *answer = agent_fault(a, "counters");
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), " %s=", opcode);
+	p = strstr(answer, key);
+	assert_non_null(p);
+	return strtoul(p + strlen(key), NULL, 10);
 }
 
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,

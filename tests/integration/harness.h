@@ -19,6 +19,7 @@ struct agent {
 	pid_t pid;
 	char dir[256];
 	char sock[300];
+	char ctl[300]; /* fault injection (vxhsd --control) */
 	unsigned int port;
 };
 
@@ -34,6 +35,12 @@ void agent_start(struct agent *a, const char *dir, unsigned int port);
 void agent_start_args(struct agent *a, const char *dir, unsigned int port,
 		      const char *const *extra);
 void agent_kill(struct agent *a, int sig);
+/* Sends one fault injection command (vxhsd --control, docs/agent.md);
+ * fails the test unless the agent answers "ok". Returns the answer. */
+const char *agent_fault(const struct agent *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The agent's count of requests of one opcode ("read", "flush"...). */
+unsigned long agent_counter(const struct agent *a, const char *opcode);
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		unsigned int n);
 
