@@ -348,6 +348,7 @@ static void test_vxhsd_extensions(void **state)
 	uint8_t buf[4096];
 	struct stub_cmd c;
 	struct iovec iov = { buf, sizeof(buf) };
+	unsigned long flushes;
 	struct rig r;
 
 	(void)state;
@@ -359,7 +360,10 @@ static void test_vxhsd_extensions(void **state)
 	assert_int_equal(r.dev.opt_unmap_gran, 8);
 	assert_true(r.dev.unmap_gran_align > 0);
 	assert_false(r.dev.split_unmaps);
+	/* SYNCHRONIZE CACHE is a FLUSH the agent executes, not a shortcut. */
+	flushes = agent_counter(&r.agent, "flush");
 	assert_int_equal(run_flush(&r.dev), TCMU_STS_OK);
+	assert_int_equal(agent_counter(&r.agent, "flush"), flushes + 1);
 
 	/* WRITE(10) with FUA: written, then flushed, then completed. */
 	memset(buf, 0x77, sizeof(buf));
@@ -368,6 +372,7 @@ static void test_vxhsd_extensions(void **state)
 	assert_int_equal(stub_cmd_wait(&c, handler->write(&r.dev, &c.cmd, &iov,
 							  1, sizeof(buf), 0)),
 			 TCMU_STS_OK);
+	assert_int_equal(agent_counter(&r.agent, "flush"), flushes + 2);
 	check_unmap_zeroes(&r.dev);
 	check_writesame(&r.dev);
 	rig_stop(&r);
@@ -426,6 +431,47 @@ static void test_media_errors(void **state)
 	assert_int_equal(f.failover_probes, 0);
 	handler->close(&dev);
 	fake_stop(&f);
+}
+
+/*
+ * What an agent answers reaches the initiator as the status SCSI has for
+ * it (vxhsd's fault injection makes it answer so): media errors by
+ * direction, no space as DATA PROTECT / SPACE ALLOCATION FAILED, EAGAIN
+ * as TASK SET FULL; a slow FLUSH is waited for; a truncated answer is
+ * retried. None of it is a lost backend.
+ */
+static void test_agent_faults(void **state)
+{
+	uint8_t buf[4096];
+	struct stub_cmd c;
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+	agent_fault(&r.agent, "fail read disk1 EIO 1");
+	assert_int_equal(rw(&r.dev, &c, false, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_RD_ERR);
+	agent_fault(&r.agent, "fail write disk1 EIO 1");
+	assert_int_equal(rw(&r.dev, &c, true, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_WR_ERR);
+	agent_fault(&r.agent, "fail write disk1 ENOSPC 1");
+	assert_int_equal(rw(&r.dev, &c, true, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_PASSTHROUGH_ERR);
+	assert_int_equal(stub_sense_key(&c), DATA_PROTECT);
+	assert_int_equal(stub_sense_asc(&c), 0x2707);
+	agent_fault(&r.agent, "fail write disk1 EAGAIN 1");
+	assert_int_equal(rw(&r.dev, &c, true, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_NO_RESOURCE);
+	agent_fault(&r.agent, "fail flush disk1 EIO 1");
+	assert_int_equal(run_flush(&r.dev), TCMU_STS_WR_ERR);
+	agent_fault(&r.agent, "delay flush disk1 200 1");
+	assert_int_equal(run_flush(&r.dev), TCMU_STS_OK);
+	agent_fault(&r.agent, "truncate read disk1 1");
+	assert_int_equal(rw(&r.dev, &c, false, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_OK);
+	assert_int_equal(atomic_load(&r.dev.conn_lost), 0);
+	rig_stop(&r);
 }
 
 /* The vdisk shrinks under the LUN: reads past its end are out of range. */
@@ -635,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_vxhsd_extensions),
 		cmocka_unit_test(test_v34_agent),
 		cmocka_unit_test(test_media_errors),
+		cmocka_unit_test(test_agent_faults),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_reconfig_cfgstring),
