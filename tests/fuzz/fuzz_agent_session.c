@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * vxhsd's real session code over a socketpair: the input is the byte
+ * stream a peer sends, written in pieces of varying size (so headers and
+ * payloads arrive split), with the agent's answers read back between
+ * pieces. Everything from the receive state machine to the answers runs as
+ * in the agent, but on this one thread: the loop is driven by hand and the
+ * workers run each request at once. After the peer hangs up, every byte
+ * of request memory must be back in the budget and every request retired.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "fuzz.h"
+#include "vxhsd.h"
+
+#define VDISK_SIZE (1u << 20)
+
+struct vxhsd_config config;
+static struct loop loop;
+
+/* workers.c's pool, without threads: each request runs to completion. */
+void workers_queue(struct session *s, struct list_head *reqs)
+{
+	struct list_head done;
+
+	list_init(&done);
+	while (!list_empty(reqs)) {
+		struct request *r =
+			list_first_entry(reqs, struct request, link);
+
+		list_del(&r->link);
+		while (!request_execute(r))
+			;
+		list_add_tail(&r->link, &done);
+	}
+	session_answer(s, &done);
+}
+
+void workers_forget(struct session *s, struct list_head *out)
+{
+	(void)s;
+	(void)out;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static char dir[] = "/tmp/vxhs-fuzz-session-XXXXXX";
+	char path[128];
+	FILE *f;
+
+	(void)argc;
+	(void)argv;
+	if (!mkdtemp(dir))
+		abort();
+	for (int i = 0; i < 2; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/disk-%c", dir, 'a' + i);
+		fd = open(path, O_CREAT | O_RDWR, 0600);
+		if (fd < 0 || ftruncate(fd, VDISK_SIZE))
+			abort();
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s.acl", dir);
+	f = fopen(path, "w");
+	fputs("plaintext disk-a rw\nplaintext disk-* ro\n", f);
+	fclose(f);
+	config.max_io = 64 * 1024;
+	config.max_conns = 16;
+	config.max_unauth = 16;
+	config.max_conns_per_addr = 16;
+	config.max_conns_per_identity = 16;
+	config.max_reqs_per_conn = 32;
+	config.memory_limit = 16u << 20;
+	config.identity_memory = 4u << 20;
+	config.max_conn_buffer = 1u << 20;
+	config.header_timeout_s = 10;
+	config.min_payload_rate = 1u << 20;
+	config.log_level = LOG_CRIT;
+	log_init(LOG_CRIT);
+	if (store_open(dir) || acl_load(path))
+		abort();
+	loop.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop.epfd < 0)
+		abort();
+	list_init(&loop.sessions);
+	list_init(&loop.inbox);
+	list_init(&loop.again);
+	return 0;
+}
+
+/* Reads whatever the agent answered, so its sends never block for long. */
+static void drain(int fd)
+{
+	char buf[65536];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Delivers what the loop thread would: events, then the tick. */
+static void run_loop(struct session *s)
+{
+	for (int i = 0; i < 4 && s->state != RX_CLOSING; i++) {
+		session_on_events(s, EPOLLIN | EPOLLOUT);
+		while (s->state != RX_CLOSING && !list_empty(&loop.again)) {
+			list_del(&s->again_link);
+			session_on_events(s, EPOLLIN);
+		}
+		if (s->state != RX_CLOSING)
+			session_tick(s, vxhs_now_ns());
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const size_t pieces[] = { 300, 1, 4096, 97, 65536, 256, 7 };
+	struct session *s;
+	const char *why;
+	size_t off = 0;
+	int fds[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+		       fds))
+		abort();
+	s = session_new(fds[0], "fuzz", "fuzz", SESSION_TCP);
+	if (!s || admit_register(s, &why))
+		abort();
+	/* Ours, so that s outlives its closing (the loop's is dropped). */
+	atomic_fetch_add(&s->refs, 1);
+	s->loop = &loop;
+	list_add_tail(&s->link, &loop.sessions);
+	atomic_fetch_add(&loop.nr_sessions, 1);
+	pthread_mutex_lock(&s->tx_lock);
+	session_update_watch(s);
+	pthread_mutex_unlock(&s->tx_lock);
+
+	for (unsigned int i = 0; off < size && s->state != RX_CLOSING; i++) {
+		size_t n = MIN(pieces[i % ARRAY_SIZE(pieces)], size - off);
+		ssize_t put = write(fds[1], data + off, n);
+
+		if (put > 0)
+			off += (size_t)put;
+		run_loop(s);
+		drain(fds[1]);
+	}
+	shutdown(fds[1], SHUT_WR);
+	for (int i = 0; i < 64 && s->state != RX_CLOSING; i++) {
+		run_loop(s);
+		drain(fds[1]);
+	}
+	if (s->state != RX_CLOSING) /* throttled for good: a bug */
+		abort();
+	session_put(s);
+	close(fds[1]);
+	/* Every request retired, every byte of memory given back. */
+	if (!loops_drained() || budget_in_use())
+		abort();
+	return 0;
+}
