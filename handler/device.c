@@ -58,14 +58,24 @@ static int stat_sync(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info)
 	return ret;
 }
 
+void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len)
+{
+	pthread_rwlock_rdlock(&vdev->lock);
+	snprintf(buf, len, "%s", vdev->cfg.vdisk);
+	pthread_rwlock_unlock(&vdev->lock);
+}
+
 void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why)
 {
+	char name[VXHS_TARGET_SIZE];
+
 	if (atomic_exchange(&vdev->conn_lost, true))
 		return;
+	vxhs_dev_name(vdev, name, sizeof(name));
 	tcmu_dev_err(vdev->dev,
 		     "vdisk %s: %s; commands get BUSY until the vdisk is "
 		     "reopened (tried every second)\n",
-		     vdev->cfg.vdisk, why);
+		     name, why);
 	tcmu_notify_conn_lost(vdev->dev);
 	/* tcmu-runner reopens only LUNs behind an enabled target port
 	 * (iSCSI, not loopback): reopen in the background as well. */

@@ -71,20 +71,21 @@ static void hcmd_finish(struct hcmd *h, int result)
 	struct tcmu_device *dev = h->vdev->dev;
 	uint8_t *sense = h->cmd->lib_cmd ? h->cmd->lib_cmd->sense_buf : NULL;
 	int sts = vxhs_status(result, h->write, sense);
+	char name[VXHS_TARGET_SIZE];
 
+	if (result && result != -ENOTCONN)
+		vxhs_dev_name(h->vdev, name, sizeof(name));
 	if (result == -ENOTCONN)
 		vxhs_report_conn_lost(h->vdev, "failover gave up");
 	else if (sts == TCMU_STS_BUSY || sts == TCMU_STS_TIMEOUT ||
 		 sts == TCMU_STS_NO_RESOURCE)
 		tcmu_dev_dbg(dev, "vdisk %s: %s at %" PRIu64 ": %s, retry\n",
-			     h->vdev->cfg.vdisk, h->what, h->off,
-			     strerror(-result));
+			     name, h->what, h->off, strerror(-result));
 	else if (result)
 		tcmu_dev_err(dev,
 			     "vdisk %s: %s of %" PRIu64 " bytes at %" PRIu64
 			     " failed: %s\n",
-			     h->vdev->cfg.vdisk, h->what, h->len, h->off,
-			     strerror(-result));
+			     name, h->what, h->len, h->off, strerror(-result));
 	tcmur_cmd_complete(dev, h->cmd, sts);
 	hcmd_free(h);
 }
@@ -116,14 +117,16 @@ static int submit_locked(struct hcmd *h, submit_fn fn, vxhs_done_fn done)
 static int start(struct hcmd *h, submit_fn fn, vxhs_done_fn done)
 {
 	int ret = submit_locked(h, fn, done);
+	char name[VXHS_TARGET_SIZE];
 	int sts;
 
 	if (!ret)
 		return TCMU_STS_OK;
 	sts = vxhs_status(ret, h->write,
 			  h->cmd->lib_cmd ? h->cmd->lib_cmd->sense_buf : NULL);
-	tcmu_dev_dbg(h->vdev->dev, "vdisk %s: %s not queued: %s\n",
-		     h->vdev->cfg.vdisk, h->what, vxhs_errmsg());
+	vxhs_dev_name(h->vdev, name, sizeof(name));
+	tcmu_dev_dbg(h->vdev->dev, "vdisk %s: %s not queued: %s\n", name,
+		     h->what, vxhs_errmsg());
 	hcmd_free(h);
 	return sts;
 }

@@ -59,11 +59,15 @@ void vxhs_reconnect_start(struct vxhs_dev *vdev)
 	vdev->rc_joinable =
 		!pthread_create(&vdev->rc_thread, NULL, reconnect_main, vdev);
 	vdev->rc_running = vdev->rc_joinable;
-	if (!vdev->rc_joinable)
+	if (!vdev->rc_joinable) {
+		char name[VXHS_TARGET_SIZE];
+
+		vxhs_dev_name(vdev, name, sizeof(name));
 		tcmu_dev_err(vdev->dev,
 			     "vdisk %s: cannot start reconnecting; reopen "
 			     "the LUN\n",
-			     vdev->cfg.vdisk);
+			     name);
+	}
 unlock:
 	pthread_mutex_unlock(&vdev->rc_lock);
 }

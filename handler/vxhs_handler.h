@@ -52,6 +52,8 @@ int handler_open(struct tcmu_device *dev, bool reopen);
 void handler_close(struct tcmu_device *dev);
 int handler_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg);
 void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why);
+/* The vdisk's id for a log line (reconfig may rewrite it meanwhile). */
+void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len);
 /*
  * Opens cfg's vdisk and moves the LUN onto it; the old one is closed. A
  * failure to open is logged only if log_failure.

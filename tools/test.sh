@@ -3,7 +3,8 @@
 #
 # Runs every test tier: set-up and build (-Werror), then unit and
 # integration tests, then the same tiers again built with AddressSanitizer
-# and UBSan, then each libFuzzer target for a minute (VXHS_FUZZ_SECONDS),
+# and UBSan, and with ThreadSanitizer, then each libFuzzer target for a
+# minute (VXHS_FUZZ_SECONDS),
 # then the end-to-end tier (QEMU guests running the real LIO,
 # tcmu-runner and targetcli). Extra arguments go to ctest (e.g. -R failover).
 set -euo pipefail
@@ -26,6 +27,20 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -L 'unit|integration' "$@")
+
+echo "==> the same tiers under ThreadSanitizer (build-tsan/)"
+cmake -S . -B build-tsan -DVXHS_TSAN=ON -DVXHS_WERROR=ON \
+	-DCMAKE_BUILD_TYPE=Debug >/dev/null
+if ! cmake --build build-tsan -j"$(nproc)" >build-tsan/build.log 2>&1; then
+	cat build-tsan/build.log >&2
+	exit 1
+fi
+# Any report fails the test that saw it: a program exits 66, and the
+# agents' exit status is checked.
+TSAN_OPTIONS=halt_on_error=0:exitcode=66 \
+	ASAN_OPTIONS= UBSAN_OPTIONS= \
+	bash -c 'cd build-tsan && ctest --output-on-failure -L "unit|integration" "$@"' \
+	_ "$@"
 
 echo "==> fuzzing: each libFuzzer target for ${VXHS_FUZZ_SECONDS:-60} s (build-fuzz/)"
 CC=clang cmake -S . -B build-fuzz -DVXHS_FUZZ=ON -DVXHS_WERROR=ON \

@@ -570,6 +570,7 @@ static void test_agent_killed(void **state)
 	enum { CMDS = 8 };
 	static uint8_t bufs[CMDS][4096];
 	struct stub_cmd cmds[CMDS];
+	int rcs[CMDS];
 	unsigned int port;
 	struct rig r;
 
@@ -584,11 +585,12 @@ static void test_agent_killed(void **state)
 		struct iovec iov = { bufs[i], 4096 };
 
 		stub_cmd_init(&cmds[i], READ_10);
-		cmds[i].status = handler->read(&r.dev, &cmds[i].cmd, &iov, 1,
-					       4096, i * 4096);
+		/* Not into cmds[i].status: the completion writes that. */
+		rcs[i] = handler->read(&r.dev, &cmds[i].cmd, &iov, 1, 4096,
+				       i * 4096);
 	}
 	for (int i = 0; i < CMDS; i++)
-		assert_int_equal(stub_cmd_wait(&cmds[i], cmds[i].status),
+		assert_int_equal(stub_cmd_wait(&cmds[i], rcs[i]),
 				 TCMU_STS_BUSY);
 	assert_int_equal(atomic_load(&r.dev.conn_lost), 1);
 	assert_true(stub_log_contains("until the vdisk is reopened"));

@@ -126,6 +126,10 @@ void agent_kill(struct agent *a, int sig)
 	kill(a->pid, sig);
 	waitpid(a->pid, &status, 0);
 	a->pid = 0;
+	/* A clean stop exits 0; a sanitizer's report makes it exit 66. */
+	if (sig == SIGTERM && !(WIFEXITED(status) && !WEXITSTATUS(status)))
+		fail_msg("vxhsd did not exit 0 on SIGTERM (status %#x)",
+			 status);
 }
 
 const char *agent_fault(const struct agent *a, const char *fmt, ...)

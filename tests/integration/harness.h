@@ -8,6 +8,7 @@
 #define VXHS_TEST_HARNESS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -91,8 +92,8 @@ struct fake_agent {
 	uint64_t size;
 	uint8_t *data;
 	/* what it saw */
-	unsigned int reads, bad_answers, connections, failover_probes;
-	unsigned int unknown_opcodes;
+	atomic_uint reads, bad_answers, connections, failover_probes;
+	atomic_uint unknown_opcodes;
 };
 
 void fake_start(struct fake_agent *f, enum fake_mode mode, uint64_t size);
