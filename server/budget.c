@@ -28,7 +28,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct account *buckets[NR_BUCKETS];
-static uint64_t in_use;
+static _Atomic uint64_t in_use;
 
 static unsigned int hash(const char *key)
 {
@@ -77,47 +77,47 @@ void account_put(struct account *a)
 	free(a);
 }
 
+/*
+ * Lock-free, as it is on every request's path: each share is taken
+ * optimistically and given back if it went over, so two requests racing
+ * for the last room may both be refused, never both admitted past it.
+ */
 bool budget_charge(struct session *s, uint64_t bytes)
 {
 	uint64_t mine = atomic_load(&s->buffered);
-	uint64_t reserve = config.memory_limit / 8;
-	bool ok = true;
+	uint64_t reserve = config.memory_limit / 8, id = 0, all;
 
-	pthread_mutex_lock(&lock);
 	if (mine && mine + bytes > config.max_conn_buffer)
-		ok = false;
-	else if (s->acct && s->acct->bytes &&
-		 s->acct->bytes + bytes > config.identity_memory)
-		ok = false;
-	else if (in_use && in_use + bytes > config.memory_limit - reserve)
-		ok = !mine && bytes <= RESERVE_REQ &&
-		     in_use + bytes <= config.memory_limit;
-	if (ok) {
-		in_use += bytes;
-		if (s->acct)
-			s->acct->bytes += bytes;
-		atomic_fetch_add(&s->buffered, bytes);
+		return false;
+	if (s->acct) {
+		id = atomic_fetch_add(&s->acct->bytes, bytes);
+		if (id && id + bytes > config.identity_memory)
+			goto give_back_identity;
 	}
-	pthread_mutex_unlock(&lock);
-	return ok;
+	all = atomic_fetch_add(&in_use, bytes);
+	if (all && all + bytes > config.memory_limit - reserve &&
+	    (mine || bytes > RESERVE_REQ || all + bytes > config.memory_limit))
+		goto give_back_all;
+	atomic_fetch_add(&s->buffered, bytes);
+	return true;
+
+give_back_all:
+	atomic_fetch_sub(&in_use, bytes);
+give_back_identity:
+	if (s->acct)
+		atomic_fetch_sub(&s->acct->bytes, bytes);
+	return false;
 }
 
 void budget_release(struct session *s, uint64_t bytes)
 {
-	pthread_mutex_lock(&lock);
-	in_use -= bytes;
+	atomic_fetch_sub(&in_use, bytes);
 	if (s->acct)
-		s->acct->bytes -= bytes;
+		atomic_fetch_sub(&s->acct->bytes, bytes);
 	atomic_fetch_sub(&s->buffered, bytes);
-	pthread_mutex_unlock(&lock);
 }
 
 uint64_t budget_in_use(void)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&lock);
-	n = in_use;
-	pthread_mutex_unlock(&lock);
-	return n;
+	return atomic_load(&in_use);
 }
