@@ -105,3 +105,19 @@ bool ratelimit_ok(struct ratelimit *rl, unsigned int *missed)
 	pthread_mutex_unlock(&rl->lock);
 	return ok;
 }
+
+const char *log_escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in && o + 5 < len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -333,13 +333,19 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	r->hdr = h;
 	r->err = err;
 
-	if (err == EACCES)
+	if (err == EACCES) {
 		audit_denial(s, &h);
-	else if (err)
+	} else if (err) {
+		char id[4 * VXHS_TARGET_SIZE + 1];
+
 		vlog(LOG_WARNING,
 		     "%s: rejecting %s (opcode %#x) for vdisk '%s': %s",
 		     s->peer, vxhs_opcode_name(h.opcode), h.opcode,
-		     ret == -ENAMETOOLONG ? "(too long)" : h.target, why);
+		     ret == -ENAMETOOLONG ?
+			     "(too long)" :
+			     log_escape(h.target, id, sizeof(id)),
+		     why);
+	}
 	if (h.payload_size > config.max_io) {
 		/* We will not read that much to find the next header. */
 		r->err = EMSGSIZE;

@@ -67,6 +67,9 @@ void log_init(int level);
 void vlog(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int log_level_parse(const char *name);
+/* What a peer sent, fit for a log line: bytes other than printable ASCII
+ * as \xNN (a peer must not be able to forge a line of its own). */
+const char *log_escape(const char *in, char *out, size_t len);
 
 /* At most burst lines per interval; then one line saying how many were
  * left out. */

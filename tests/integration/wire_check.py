@@ -123,6 +123,11 @@ def main():
             port = int(open(portfile).read())
             run_checks(port)
             large_writes(port, logfile)
+            log = open(logfile).read()
+            check("x\\x0a2026-01-01" in log and
+                  "\n2026-01-01 vxhsd warning: audit: forged" not in log and
+                  "\x1b" not in log,
+                  "a peer's vdisk id reaches the log escaped, not as a line")
         finally:
             proc.terminate()
             rc = proc.wait(timeout=20)
@@ -196,6 +201,9 @@ def run_checks(port):
         ("write with payload != io_size",
          header(WRITE, 26, "disk0", size=512, payload=256) + b"y" * 256, 22),
         ("64-character vdisk id", header(READ, 27, b"a" * 64, size=512), 36),
+        ("a vdisk id that would forge a log line",
+         header(READ, 28, b"x\n2026-01-01 vxhsd warning: audit: forged\x1b[2J",
+                size=512), 22),
     ]
     for what, msg, err in cases:
         s.sendall(msg)
