@@ -474,6 +474,52 @@ static void test_agent_faults(void **state)
 	rig_stop(&r);
 }
 
+static bool cmd_done(struct stub_cmd *c)
+{
+	bool done;
+
+	pthread_mutex_lock(&c->lock);
+	done = c->done;
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+/*
+ * An agent that hangs (answers held: connected, reading, silent), stops
+ * reading, or drops its connections: commands wait and then complete, the
+ * LUN is not lost.
+ */
+static void test_agent_hangs(void **state)
+{
+	static uint8_t buf[4096];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct stub_cmd c;
+	struct rig r;
+	int rc;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, ";io_timeout=1;conns=2", LUN_SIZE), 0);
+	agent_fault(&r.agent, "pause");
+	stub_cmd_init(&c, READ_10);
+	rc = handler->read(&r.dev, &c.cmd, &iov, 1, sizeof(buf), 0);
+	assert_int_equal(rc, TCMU_STS_OK);
+	/* Held past its io_timeout: still waiting, not failed. */
+	usleep(1500000);
+	assert_false(cmd_done(&c));
+	agent_fault(&r.agent, "resume");
+	assert_int_equal(stub_cmd_wait(&c, rc), TCMU_STS_OK);
+
+	agent_fault(&r.agent, "stop-reading all");
+	assert_int_equal(rw(&r.dev, &c, false, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_OK);
+	agent_fault(&r.agent, "drop all");
+	assert_int_equal(rw(&r.dev, &c, true, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_OK);
+	assert_int_equal(atomic_load(&r.dev.conn_lost), 0);
+	rig_stop(&r);
+}
+
 /* The vdisk shrinks under the LUN: reads past its end are out of range. */
 static void test_out_of_range(void **state)
 {
@@ -684,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_v34_agent),
 		cmocka_unit_test(test_media_errors),
 		cmocka_unit_test(test_agent_faults),
+		cmocka_unit_test(test_agent_hangs),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_reconfig_cfgstring),
