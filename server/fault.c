@@ -69,10 +69,21 @@ static const struct {
 	const char *name;
 	int err;
 } errnos[] = {
-	{ "EIO", EIO },	      { "ENOSPC", ENOSPC }, { "EAGAIN", EAGAIN },
-	{ "EINVAL", EINVAL }, { "ENOENT", ENOENT }, { "EROFS", EROFS },
-	{ "EACCES", EACCES }, { "ERANGE", ERANGE }, { "ENOMEM", ENOMEM },
-	{ "EDQUOT", EDQUOT }, { "EBUSY", EBUSY },   { "ETIMEDOUT", ETIMEDOUT },
+	{ "EIO", EIO },
+	{ "ENOSPC", ENOSPC },
+	{ "EAGAIN", EAGAIN },
+	{ "EINVAL", EINVAL },
+	{ "ENOENT", ENOENT },
+	{ "EACCES", EACCES },
+	{ "ERANGE", ERANGE },
+	{ "EMSGSIZE", EMSGSIZE },
+	{ "EOPNOTSUPP", EOPNOTSUPP },
+	/* outside the protocol's set, as a broken agent might send */
+	{ "EROFS", EROFS },
+	{ "EBUSY", EBUSY },
+	{ "ETIMEDOUT", ETIMEDOUT },
+	{ "ENOTCONN", ENOTCONN },
+	{ "ECANCELED", ECANCELED },
 };
 
 atomic_bool faults_armed;
@@ -237,7 +248,9 @@ static int add_rule(char **argv, int argc, char *out, size_t len)
 				argv[3]);
 			return -EINVAL;
 		}
-		f.err = errno_to_wire(e);
+		/* As given, even outside the protocol's set: clients must
+		 * cope with agents that send anything. */
+		f.err = e;
 	} else if (f.kind == FAULT_DELAY) {
 		if (vxhs_parse_uint(argv[3], 1, 3600000, &v)) {
 			snprintf(out, len,

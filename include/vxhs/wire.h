@@ -115,9 +115,13 @@ const char *vxhs_opcode_name(uint16_t opcode);
 /* Checks a vdisk id: 1-63 of [A-Za-z0-9_.{}-], not starting with '.'. */
 bool vxhs_vdisk_id_valid(const char *id);
 
-/* Maps the err field of a response to a negative errno (0 for success). */
+/* Whether err is one the protocol defines (docs/protocol.md, Errors). */
+bool vxhs_wire_err_known(int32_t err);
+/* Maps the err field of a response to a negative errno (0 for success);
+ * anything outside the protocol's set is -EIO. */
 int vxhs_wire_err_to_errno(int32_t err);
-/* Maps a negative (or positive) errno to the err field an agent sends. */
+/* Maps a negative (or positive) errno to the err field an agent sends,
+ * within the protocol's set (EIO for anything else). */
 int32_t vxhs_errno_to_wire_err(int error);
 
 /* Explicit little/big-endian field access, usable by any module. */

@@ -346,8 +346,16 @@ static void protocol_error(struct vxhs_conn *conn, const char *why)
 static void finish_answer(struct vxhs_conn *conn)
 {
 	struct vxhs_io *io = conn->rx_io;
-	int result = vxhs_wire_err_to_errno(conn->rx_hdr.err);
+	int32_t err = conn->rx_hdr.err;
+	int result = vxhs_wire_err_to_errno(err);
 
+	if (!vxhs_wire_err_known(err) && !vxhs_wire_err_known(-err) &&
+	    !conn->agent->odd_err_logged) {
+		conn->agent->odd_err_logged = true;
+		ctx_log(conn->ctx, LOG_WARNING,
+			"agent %s: answered error %d, which the protocol does not define; taken as EIO (logged once)",
+			conn->agent->name, err);
+	}
 	conn->rx_in_payload = false;
 	conn->rx_io = NULL;
 	conn->tls_answered = true;

@@ -84,6 +84,7 @@ struct vxhs_agent {
 	struct vxhs_conn **conns;
 	struct vxhs_tls *tls; /* NULL: plaintext */
 	char tls_error[256];  /* last TLS failure, logged once */
+	bool odd_err_logged;  /* an error outside the protocol's set */
 };
 
 struct vxhs_conn {

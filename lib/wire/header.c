@@ -195,29 +195,51 @@ bool vxhs_vdisk_id_valid(const char *id)
  * err carries positive errno values in both directions (docs/protocol.md),
  * plus the two codes the original client invents for transport states.
  */
+bool vxhs_wire_err_known(int32_t err)
+{
+	switch (err) {
+	case 0:
+	case ENOENT:
+	case EIO:
+	case EAGAIN:
+	case EACCES:
+	case EINVAL:
+	case ENOSPC:
+	case ERANGE:
+	case ENAMETOOLONG:
+	case EMSGSIZE:
+	case EOPNOTSUPP:
+	case VXHS_ERR_HUP:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The set of errors that crosses the wire is closed (docs/protocol.md): an
+ * agent must not be able to make the client believe its own meanings
+ * (ENOTCONN "failover gave up", ECANCELED, ETIMEDOUT...).
+ */
 int vxhs_wire_err_to_errno(int32_t err)
 {
-	if (err == 0)
-		return 0;
-	if (err == VXHS_ERR_HUP)
-		return -ECONNRESET;
-	if (err == VXHS_ERR_NOCONN)
-		return -ENOTCONN;
 	/* Negative errno values, as some agents send, but never a negation
 	 * that overflows (INT32_MIN comes from the network too). */
 	if (err < 0 && err > -4096)
 		err = -err;
-	if (err > 0 && err < 4096)
-		return -err;
-	/* An agent-specific code we cannot interpret. */
-	return -EIO;
+	if (!vxhs_wire_err_known(err))
+		return -EIO;
+	if (err == VXHS_ERR_HUP)
+		return -ECONNRESET;
+	return -err;
 }
 
 int32_t vxhs_errno_to_wire_err(int error)
 {
 	if (error < 0)
 		error = -error;
-	if (error == 0 || error >= 4096)
-		return error ? EIO : 0;
-	return error;
+	/* A read-only file system refuses writes: what EACCES says. */
+	if (error == EROFS || error == EPERM)
+		return EACCES;
+	return vxhs_wire_err_known(error) && error != VXHS_ERR_HUP ? error :
+								     EIO;
 }

@@ -467,6 +467,16 @@ static void test_agent_faults(void **state)
 	assert_int_equal(run_flush(&r.dev), TCMU_STS_WR_ERR);
 	agent_fault(&r.agent, "delay flush disk1 200 1");
 	assert_int_equal(run_flush(&r.dev), TCMU_STS_OK);
+	/* Outside the protocol's set: a media error, not a lost LUN. */
+	agent_fault(&r.agent, "fail read disk1 ENOTCONN 1");
+	assert_int_equal(rw(&r.dev, &c, false, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_RD_ERR);
+	agent_fault(&r.agent, "fail write disk1 902 1");
+	assert_int_equal(rw(&r.dev, &c, true, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_WR_ERR);
+	agent_fault(&r.agent, "fail read disk1 ECANCELED 1");
+	assert_int_equal(rw(&r.dev, &c, false, buf, sizeof(buf), 0, 1),
+			 TCMU_STS_RD_ERR);
 	agent_fault(&r.agent, "truncate read disk1 1");
 	assert_int_equal(rw(&r.dev, &c, false, buf, sizeof(buf), 0, 1),
 			 TCMU_STS_OK);

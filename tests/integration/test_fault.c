@@ -86,9 +86,21 @@ static void errors_reach_the_caller(void **state)
 	assert_int_equal(sync_flush(e.vd), -EIO);
 	assert_int_equal(sync_flush(e.vd), 0);
 
-	agent_fault(&e.agent, "fail write-zeroes disk EROFS 1");
-	assert_int_equal(sync_zero(e.vd, 0, BLOCK, false), -EROFS);
+	agent_fault(&e.agent, "fail write-zeroes disk EACCES 1");
+	assert_int_equal(sync_zero(e.vd, 0, BLOCK, false), -EACCES);
 	assert_non_null(strstr(agent_fault(&e.agent, "list"), "hits=1"));
+
+	/* Codes outside the protocol's set are EIO, whatever they would mean
+	 * to the library (ENOTCONN: failover gave up; 902 likewise). */
+	agent_fault(&e.agent, "fail read disk ENOTCONN 1");
+	assert_int_equal(sync_pread(e.vd, buf, BLOCK, 0), -EIO);
+	agent_fault(&e.agent, "fail read disk 902 1");
+	assert_int_equal(sync_pread(e.vd, buf, BLOCK, 0), -EIO);
+	agent_fault(&e.agent, "fail write disk ECANCELED 1");
+	assert_int_equal(sync_pwrite(e.vd, buf, BLOCK, 0), -EIO);
+	agent_fault(&e.agent, "fail flush disk ETIMEDOUT 1");
+	assert_int_equal(sync_flush(e.vd), -EIO);
+	assert_int_equal(sync_pread(e.vd, buf, BLOCK, 0), 0);
 	env_close(&e);
 }
 

@@ -187,13 +187,22 @@ static void wire_errors_map_to_errno(void **state)
 	assert_int_equal(vxhs_wire_err_to_errno(EIO), -EIO);
 	assert_int_equal(vxhs_wire_err_to_errno(-ENOSPC), -ENOSPC);
 	assert_int_equal(vxhs_wire_err_to_errno(901), -ECONNRESET);
-	assert_int_equal(vxhs_wire_err_to_errno(902), -ENOTCONN);
+	/* Outside the protocol's set: the library's own meanings cannot be
+	 * produced by an agent. */
+	assert_int_equal(vxhs_wire_err_to_errno(902), -EIO);
+	assert_int_equal(vxhs_wire_err_to_errno(ENOTCONN), -EIO);
+	assert_int_equal(vxhs_wire_err_to_errno(-ECANCELED), -EIO);
+	assert_int_equal(vxhs_wire_err_to_errno(ETIMEDOUT), -EIO);
+	assert_int_equal(vxhs_wire_err_to_errno(EAGAIN), -EAGAIN);
 	/* Found by fuzz_header: a negation that overflowed. */
 	assert_int_equal(vxhs_wire_err_to_errno(INT32_MIN), -EIO);
 	assert_int_equal(vxhs_wire_err_to_errno(-4096), -EIO);
 	assert_int_equal(vxhs_wire_err_to_errno(123456), -EIO);
 	assert_int_equal(vxhs_errno_to_wire_err(-ERANGE), ERANGE);
 	assert_int_equal(vxhs_errno_to_wire_err(0), 0);
+	assert_int_equal(vxhs_errno_to_wire_err(-EROFS), EACCES);
+	assert_int_equal(vxhs_errno_to_wire_err(-ENOTCONN), EIO);
+	assert_int_equal(vxhs_errno_to_wire_err(VXHS_ERR_HUP), EIO);
 }
 
 int main(void)
