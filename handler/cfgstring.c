@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cfgstring.h"
+#include "common/keyfile.h"
 #include "common/util.h"
 
 enum opt_kind {
@@ -322,7 +323,7 @@ static int load_group(struct vxhs_cfg *cfg, const char *file, const bool *given,
 	gsize n = 0;
 	int ret;
 
-	if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &gerr))
+	if (!vxhs_keyfile_load(kf, file, &gerr))
 		return fail(err, errlen, "group '%s': cannot read %s: %s",
 			    cfg->group, file, gerr->message);
 	if (!g_key_file_has_group(kf, cfg->group))
@@ -362,6 +363,10 @@ static int load_group(struct vxhs_cfg *cfg, const char *file, const bool *given,
 		if (given[o - options])
 			continue;
 		value = g_key_file_get_string(kf, cfg->group, *k, NULL);
+		if (!value)
+			return fail(err, errlen,
+				    "group '%s' in %s: cannot read key '%s'",
+				    cfg->group, file, *k);
 		ret = set_option(cfg, o, g_strstrip(value), err, errlen);
 		g_free(value);
 		if (ret) {

@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "common/keyfile.h"
 #include "common/util.h"
 #include "vxhsd.h"
 
@@ -300,7 +301,7 @@ static int load_file(struct vxhsd_config *cfg, const char *path,
 	g_auto(GStrv) keys = NULL;
 	int ret = 0;
 
-	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+	if (!vxhs_keyfile_load(kf, path, &err)) {
 		if (!must_exist &&
 		    g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			return 0;
@@ -319,6 +320,11 @@ static int load_file(struct vxhsd_config *cfg, const char *path,
 			return -EINVAL;
 		}
 		val = g_key_file_get_string(kf, "vxhsd", keys[i], NULL);
+		if (!val) {
+			fprintf(stderr, "vxhsd: %s: cannot read the value\n",
+				where);
+			return -EINVAL;
+		}
 		if (o->has_arg == no_argument) {
 			if (!strcmp(val, "false"))
 				continue;

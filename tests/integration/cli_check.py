@@ -89,6 +89,11 @@ def main():
                "vxhsd unknown option")
         expect([vxhsd, "--config", conf], 2, "key 'porrt': unknown key",
                "configuration file with an unknown key")
+        badutf = os.path.join(d, "utf.conf")
+        with open(badutf, "wb") as f:
+            f.write(b"[vxhsd]\ndir=/tmp\nacl=/etc/\xff\n")
+        expect([vxhsd, "--config", badutf], 2, "line 3: not valid UTF-8",
+               "configuration file with a byte that is not UTF-8")
         expect([vxhsd, "--config", os.path.join(d, "none.conf")], 2,
                "none.conf", "missing configuration file named explicitly")
         expect([vxhsd, "--dir", os.path.join(d, "nope"), "--no-tcp",

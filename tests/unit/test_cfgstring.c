@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cfgstring.h"
+#include "common/util.h"
 
 static char groups_file[] = "/tmp/vxhs-groups-XXXXXX";
 
@@ -262,6 +263,40 @@ static void test_limits(void **state)
 	assert_non_null(strstr(err, "/nonexistent/agents.conf"));
 }
 
+/* Bytes that are not UTF-8, in a value or a key: the file and line. */
+static void test_groups_bad_bytes(void **state)
+{
+	static const char *const texts[] = {
+		"[prod]\nagents=h1\xff;h2\n",
+		"[prod]\nagents=h1\nconns\xc3=2\n",
+		"[prod]\nagents=h1\n\0conns=2\n",
+	};
+	static const char *const why[] = {
+		"line 2: not valid UTF-8",
+		"line 3: not valid UTF-8",
+		"a NUL byte",
+	};
+	char path[] = "/tmp/vxhs-groups-bad-XXXXXX", err[256];
+	struct vxhs_cfg cfg;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		int fd = mkstemp(path);
+		size_t len = strlen(texts[i]) + (i == 2 ? 9 : 0);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, texts[i], len), (ssize_t)len);
+		close(fd);
+		assert_int_equal(vxhs_cfg_parse("vxhs/d;group=prod", path, &cfg,
+						err, sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, path));
+		assert_non_null(strstr(err, why[i]));
+		unlink(path);
+		strcpy(path, "/tmp/vxhs-groups-bad-XXXXXX");
+	}
+}
+
 static void test_groups_env(void **state)
 {
 	struct vxhs_cfg cfg;
@@ -285,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_groups_bad_bytes),
 		cmocka_unit_test(test_groups_env),
 	};
 
