@@ -244,8 +244,14 @@ static int stat_visit(const struct vxhs_kv *kv, void *opaque)
 	} else if (KEY_IS(VXHS_KEY_MAX_IO) && kv->type == VXHS_KV_UINT64) {
 		r->max_io = kv->num;
 	} else if (KEY_IS(VXHS_KEY_AGENT) && kv->type == VXHS_KV_STRING) {
+		/* It goes into logs and onto terminals: printable ASCII
+		 * only, or the agent could forge lines or move cursors. */
 		n = MIN(kv->value_len, sizeof(r->agent) - 1);
-		memcpy(r->agent, kv->value, n);
+		for (size_t i = 0; i < n; i++)
+			r->agent[i] = kv->value[i] >= 0x20 &&
+						      kv->value[i] < 0x7f ?
+					      (char)kv->value[i] :
+					      '?';
 		r->agent[n] = '\0';
 	}
 #undef KEY_IS

@@ -47,7 +47,7 @@ static void send_answer(int fd, const struct vxhs_hdr *req, int32_t err,
 /* Handles one request; false when the connection should go. */
 static bool serve_one(struct fake_agent *f, int fd)
 {
-	uint8_t raw[VXHS_HDR_SIZE], kv[64];
+	uint8_t raw[VXHS_HDR_SIZE], kv[256];
 	struct vxhs_kvset_builder b;
 	struct vxhs_hdr h;
 	uint64_t cookie;
@@ -60,6 +60,9 @@ static bool serve_one(struct fake_agent *f, int fd)
 	case VXHS_OP_STAT:
 		vxhs_kvset_begin(&b, kv, sizeof(kv));
 		vxhs_kvset_add_u64(&b, VXHS_KEY_SIZE, f->size);
+		if (f->mode == FAKE_ODD_NAME)
+			vxhs_kvset_add_string(&b, VXHS_KEY_AGENT,
+					      "evil\n2026 forged line\x1b[2J");
 		send_answer(fd, &h, 0, cookie, kv,
 			    (uint64_t)vxhs_kvset_end(&b));
 		return true;

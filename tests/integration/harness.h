@@ -81,6 +81,7 @@ enum fake_mode {
 	FAKE_BAD_COOKIE_ALWAYS, /* every READ answered with a wrong cookie */
 	FAKE_SHORT_READ,	/* every READ answered with io_size - 1 bytes */
 	FAKE_MEDIA_ERROR,	/* every READ and WRITE answered err EIO */
+	FAKE_ODD_NAME,		/* names itself with control characters */
 };
 
 struct fake_agent {

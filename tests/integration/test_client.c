@@ -562,6 +562,22 @@ static void media_errors_are_not_failed_over(void **state)
 	fake_stop(&f);
 }
 
+/* An agent's self-reported name reaches callers (logs, terminals) with
+ * nothing but printable ASCII in it. */
+static void agent_name_is_made_printable(void **state)
+{
+	struct fake_agent f;
+	struct vxhs_vdisk *vd;
+	struct vxhs_vdisk_info info;
+
+	fake_start(&f, FAKE_ODD_NAME, 1 << 20);
+	vd = open_fake(&f, 5000);
+	vxhs_vdisk_get_info(vd, &info);
+	assert_string_equal(info.agent_name, "evil?2026 forged line?[2J");
+	vxhs_vdisk_close(vd);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -582,6 +598,7 @@ int main(void)
 			unknown_cookie_drops_the_connection_and_recovers),
 		cmocka_unit_test(persistent_protocol_errors_fail_the_request),
 		cmocka_unit_test(media_errors_are_not_failed_over),
+		cmocka_unit_test(agent_name_is_made_printable),
 	};
 
 	return cmocka_run_group_tests_name("client", tests, setup, teardown);
