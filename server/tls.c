@@ -23,6 +23,10 @@
 #include "vxhsd.h"
 
 static gnutls_certificate_credentials_t creds;
+static gnutls_typed_vdata_st client_purpose = {
+	.type = GNUTLS_DT_KEY_PURPOSE_OID,
+	.data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT,
+};
 static gnutls_priority_t priority;
 
 int tls_server_init(const char *dir)
@@ -70,8 +74,10 @@ int session_tls_start(struct session *s)
 		return -EINVAL;
 	}
 	gnutls_certificate_server_set_request(t, GNUTLS_CERT_REQUIRE);
-	/* Verified against the CA (and CRL) during the handshake. */
-	gnutls_session_set_verify_cert(t, NULL, 0);
+	/* Verified against the CA (and CRL) during the handshake, and it
+	 * must be meant for a TLS client: an agent's server certificate
+	 * must not pass for a gateway. */
+	gnutls_session_set_verify_cert2(t, &client_purpose, 1, 0);
 	s->tls_io = vxhs_tls_io_new(t, s->fd);
 	if (!s->tls_io) {
 		gnutls_deinit(t);

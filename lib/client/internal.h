@@ -117,9 +117,12 @@ struct vxhs_conn {
 
 	gnutls_session_t tls_session; /* NULL: plaintext */
 	struct vxhs_tls_io *tls_io;   /* its socket and record buffers */
-	bool tls_answered;	      /* an answer came over this session */
-	uint64_t tls_up_at;	      /* when its handshake completed */
-	const char *tls_alert;	      /* fatal alert the agent sent */
+	/* What the agent's certificate must say (GnuTLS keeps a pointer to
+	 * this for the session's life): its name, the TLS server purpose. */
+	gnutls_typed_vdata_st tls_verify[2];
+	bool tls_answered;     /* an answer came over this session */
+	uint64_t tls_up_at;    /* when its handshake completed */
+	const char *tls_alert; /* fatal alert the agent sent */
 };
 
 struct vxhs_msg {

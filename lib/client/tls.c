@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +105,17 @@ int conn_tls_start(struct vxhs_conn *conn)
 	 * certificate's IP address entries. */
 	if (!is_ip_literal(host))
 		gnutls_server_name_set(s, GNUTLS_NAME_DNS, host, strlen(host));
-	gnutls_session_set_verify_cert(s, host, 0);
+	/* The agent's certificate must name it and be meant for a TLS
+	 * server: a gateway's client certificate for the same host name
+	 * must not pass for an agent. */
+	conn->tls_verify[0].type = GNUTLS_DT_DNS_HOSTNAME;
+	conn->tls_verify[0].data = (unsigned char *)host;
+	conn->tls_verify[0].size = 0;
+	conn->tls_verify[1].type = GNUTLS_DT_KEY_PURPOSE_OID;
+	conn->tls_verify[1].data = (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER;
+	conn->tls_verify[1].size = 0;
+	gnutls_session_set_verify_cert2(s, conn->tls_verify,
+					ARRAY_SIZE(conn->tls_verify), 0);
 	conn->tls_io = vxhs_tls_io_new(s, conn->fd);
 	if (!conn->tls_io) {
 		gnutls_deinit(s);

@@ -251,6 +251,20 @@ static void agent_refuses_client(void **state)
 	still_serving(e);
 }
 
+/* Key purposes, both ways: a certificate for TLS servers only is no
+ * gateway's, one for TLS clients only is no agent's. */
+static void key_purpose_checked(void **state)
+{
+	struct env *e = *state;
+
+	refused(e, "127.0.0.1", "gw-serveronly", "disk-a", -EKEYREJECTED,
+		"refused our certificate");
+	still_serving(e);
+	agent_kill(&e->agent, SIGTERM);
+	start_tls_agent(e, "agent-clientonly");
+	refused(e, "127.0.0.1", "gw-a", "disk-a", -EKEYREJECTED, "NOT trusted");
+}
+
 static void own_credentials_checked(void **state)
 {
 	struct env *e = *state;
@@ -347,6 +361,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(wrong_agent_name, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(agent_refuses_client, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(key_purpose_checked, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(own_credentials_checked, setup,
 						teardown),

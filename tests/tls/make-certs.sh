@@ -12,6 +12,8 @@
 #   gw-foreign       a client certificate from another CA
 #   gw-expired       a client certificate that expired in 2020
 #   gw-revoked       a client certificate on agent-crl's CRL
+#   gw-serveronly    gw-a.test, but a certificate for TLS servers only
+#   agent-clientonly an agent naming localhost, with a client-only certificate
 set -euo pipefail
 
 OUT=${1:?usage: make-certs.sh OUTDIR}
@@ -66,6 +68,9 @@ cert gw-expired ca "$client" 'dns_name = "gw-a.test"' \
 	'activation_date = "2019-01-01 00:00:00"' \
 	'expiration_date = "2020-01-01 00:00:00"'
 cert gw-revoked ca "$client" 'dns_name = "gw-a.test"' 'expiration_days = 3650'
+cert gw-serveronly ca "$server" 'dns_name = "gw-a.test"' 'expiration_days = 3650'
+cert clientonly ca "$client" 'dns_name = "localhost"' 'ip_address = "127.0.0.1"' \
+	'expiration_days = 3650'
 
 dir agent ca agent
 dir agent-wrongname ca wrongname
@@ -80,4 +85,6 @@ dir gw-wrongca ca2 gw-a
 dir gw-foreign ca gw-foreign
 dir gw-expired ca gw-expired
 dir gw-revoked ca gw-revoked
+dir gw-serveronly ca gw-serveronly
+dir agent-clientonly ca clientonly
 echo "test PKI in $OUT"
