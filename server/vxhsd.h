@@ -376,10 +376,10 @@ void session_update_watch(struct session *s);
 /* budget.c: memory for requests, in shares, and accounts per identity */
 struct account {
 	char key[160];
-	unsigned int refs;    /* sessions holding it */
-	unsigned int conns;   /* authenticated sessions */
-	uint64_t bytes;	      /* memory charged */
-	struct account *next; /* hash chain */
+	unsigned int refs;	/* sessions holding it */
+	unsigned int conns;	/* authenticated sessions */
+	_Atomic uint64_t bytes; /* memory charged */
+	struct account *next;	/* hash chain */
 };
 
 /* The account of a key (identity or address); NULL on no memory. */
