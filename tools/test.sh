@@ -17,40 +17,36 @@ tools/setup.sh
 echo "==> unit and integration tests"
 (cd build && ctest --output-on-failure -L 'unit|integration' "$@")
 
+# build DIR [CMAKE-OPTION]...: configures and builds DIR; the log only
+# on failure.
+build() {
+	local dir=$1
+	shift
+	cmake -S . -B "$dir" -DVXHS_WERROR=ON "$@" >/dev/null
+	if ! cmake --build "$dir" -j"$(nproc)" ${TARGET:+--target "$TARGET"} \
+		>"$dir/build.log" 2>&1; then
+		cat "$dir/build.log" >&2
+		exit 1
+	fi
+}
+
 echo "==> the same tiers under AddressSanitizer and UBSan (build-asan/)"
-cmake -S . -B build-asan -DVXHS_SANITIZE=ON -DVXHS_WERROR=ON \
-	-DCMAKE_BUILD_TYPE=Debug >/dev/null
-if ! cmake --build build-asan -j"$(nproc)" >build-asan/build.log 2>&1; then
-	cat build-asan/build.log >&2
-	exit 1
-fi
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure -L 'unit|integration' "$@")
+build build-asan -DVXHS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+(export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ cd build-asan && ctest --output-on-failure -L 'unit|integration' "$@")
 
 echo "==> the same tiers under ThreadSanitizer (build-tsan/)"
-cmake -S . -B build-tsan -DVXHS_TSAN=ON -DVXHS_WERROR=ON \
-	-DCMAKE_BUILD_TYPE=Debug >/dev/null
-if ! cmake --build build-tsan -j"$(nproc)" >build-tsan/build.log 2>&1; then
-	cat build-tsan/build.log >&2
-	exit 1
-fi
+build build-tsan -DVXHS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 # Any report fails the test that saw it: a program exits 66, and the
 # agents' exit status is checked.
-TSAN_OPTIONS=halt_on_error=0:exitcode=66 \
-	ASAN_OPTIONS= UBSAN_OPTIONS= \
-	bash -c 'cd build-tsan && ctest --output-on-failure -L "unit|integration" "$@"' \
-	_ "$@"
+(export TSAN_OPTIONS=halt_on_error=0:exitcode=66
+ cd build-tsan && ctest --output-on-failure -L 'unit|integration' "$@")
 
 echo "==> fuzzing: each libFuzzer target for ${VXHS_FUZZ_SECONDS:-60} s (build-fuzz/)"
-CC=clang cmake -S . -B build-fuzz -DVXHS_FUZZ=ON -DVXHS_WERROR=ON \
+CC=clang TARGET=fuzzers build build-fuzz -DVXHS_FUZZ=ON \
 	-DVXHS_FUZZ_SECONDS="${VXHS_FUZZ_SECONDS:-60}" \
-	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-if ! cmake --build build-fuzz -j"$(nproc)" --target fuzzers \
-	>build-fuzz/build.log 2>&1; then
-	cat build-fuzz/build.log >&2
-	exit 1
-fi
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo
 (cd build-fuzz && ctest --output-on-failure -L fuzz -j"$(nproc)")
 
 echo "==> end-to-end tests: the real kernel target stack in QEMU guests"

@@ -23,18 +23,8 @@ A=$1 B=$2 SECS=${3:-3} ROUNDS=${4:-3} SIZE=${5:-1G}
 VXHSADM="$ROOT/build/tools/vxhsadm"
 [ -x "$VXHSADM" ] || "$ROOT/tools/setup.sh"
 
-WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/vxhs-ab.XXXXXX")
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-"$VXHSADM" create --dir "$WORK" bench "$SIZE" >/dev/null
-dd if=/dev/zero of="$WORK/bench" bs=1M count=$(($(stat -c %s "$WORK/bench") >> 20)) \
-	conv=notrunc status=none
+. "$ROOT/tools/bench/lib.sh"
+bench_file "$VXHSADM" "$SIZE"
 for side in a b; do
 	bin=$A
 	[ $side = b ] && bin=$B
@@ -47,7 +37,6 @@ for _ in $(seq 100); do
 	[ -s "$WORK/port-a" ] && [ -s "$WORK/port-b" ] && break
 	sleep 0.05
 done
-cat "$WORK/bench" >/dev/null
 
 run() {	# port pattern rw bs qd -> iops
 	"$VXHSADM" bench --agent "127.0.0.1:$1" --pattern "$2" --rw "$3" \

@@ -25,19 +25,8 @@ if [ ! -x "$VXHSD" ] || [ ! -x "$TLS_SPEED" ]; then "$ROOT/tools/setup.sh"; fi
 command -v nbdkit >/dev/null && command -v qemu-img >/dev/null ||
 	{ echo "needs nbdkit and qemu-utils: run tools/setup.sh" >&2; exit 1; }
 
-WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/vxhs-bench.XXXXXX")
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# A fully allocated file, so neither side pays for block allocation.
-"$VXHSADM" create --dir "$WORK" bench "$SIZE" >/dev/null
-dd if=/dev/zero of="$WORK/bench" bs=1M count=$(($(stat -c %s "$WORK/bench") >> 20)) \
-	conv=notrunc status=none
+. "$ROOT/tools/bench/lib.sh"
+bench_file "$VXHSADM" "$SIZE"
 FILE_BYTES=$(stat -c %s "$WORK/bench")
 
 "$VXHSD" --dir "$WORK" --listen 127.0.0.1 --port 0 --port-file "$WORK/port" --allow-plaintext \
@@ -57,8 +46,6 @@ VXHS_PORT=$(cat "$WORK/port")
 TLS_PORT=$(cat "$WORK/tls-port")
 sleep 0.5
 
-# Reads every byte once so both sides start from a warm page cache.
-cat "$WORK/bench" >/dev/null
 
 busy_ticks() {	# -> clock ticks all CPUs spent on anything but idling
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat

@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+# Sourced by the benchmarks: a scratch directory removed at exit with the
+# servers started into PIDS, and the file they serve.
+
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/vxhs-bench.XXXXXX")
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# bench_file VXHSADM SIZE: $WORK/bench, fully allocated (no side pays for
+# block allocation) and read once (both start from a warm page cache).
+bench_file() {
+	"$1" create --dir "$WORK" bench "$2" >/dev/null
+	dd if=/dev/zero of="$WORK/bench" bs=1M \
+		count=$(($(stat -c %s "$WORK/bench") >> 20)) conv=notrunc \
+		status=none
+	cat "$WORK/bench" >/dev/null
+}
