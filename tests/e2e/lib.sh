@@ -54,11 +54,16 @@ wait_for() {
 	fail "timed out waiting for $what"
 }
 
+# Asks the bus who owns tcmu-runner's name instead of calling it: a call
+# to a name nobody owns yet makes dbus-daemon activate the distribution's
+# tcmu-runner (default handler directory, no vxhs), which may then take the
+# name first. The owner must be the tcmu-runner started here.
 tcmu_on_bus() {
-	dbus-send --system --print-reply --dest=org.kernel.TCMUService1 \
-		/org/kernel/TCMUService1 \
-		org.freedesktop.DBus.ObjectManager.GetManagedObjects |
-		grep -q vxhs
+	dbus-send --system --print-reply --dest=org.freedesktop.DBus \
+		/org/freedesktop/DBus \
+		org.freedesktop.DBus.GetConnectionUnixProcessID \
+		string:org.kernel.TCMUService1 2>/dev/null |
+		grep -qw "uint32 $TCMU_PID"
 }
 
 start_tcmu_runner() {
