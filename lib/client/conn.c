@@ -166,8 +166,9 @@ int conn_start(struct vxhs_conn *conn)
 		/* A missing UNIX socket means nobody listens, as a refusal. */
 		ret = errno == ENOENT ? -ECONNREFUSED : -errno;
 		agent->sa_next++;
-		ctx_log(conn->ctx, LOG_INFO, "agent %s: connect: %s",
-			agent->name, strerror(-ret));
+		ctx_log_limited(conn->ctx, &agent->log_conn, LOG_INFO,
+				"agent %s: connect: %s", agent->name,
+				strerror(-ret));
 		close(fd);
 		conn->fd = -1;
 		conn->state = CONN_DOWN;
@@ -620,10 +621,12 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 	list_for_each_entry (io, &conn->inflight, link)
 		n++;
 	if (err != -ECANCELED)
-		ctx_log(conn->ctx, n ? LOG_WARNING : LOG_INFO,
-			"agent %s: connection lost (%s: %s)%s",
-			conn->agent->name, why, strerror(-err),
-			n ? "; its requests go to the retry queue" : "");
+		ctx_log_limited(conn->ctx, &conn->agent->log_conn,
+				n ? LOG_WARNING : LOG_INFO,
+				"agent %s: connection lost (%s: %s)%s",
+				conn->agent->name, why, strerror(-err),
+				n ? "; its requests go to the retry queue" :
+				    "");
 	list_for_each_entry_safe (io, next, &conn->inflight, link)
 		io_transport_error(io, err);
 }

@@ -34,6 +34,33 @@ void ctx_log(struct vxhs_ctx *ctx, int level, const char *fmt, ...)
 		fprintf(stderr, "vxhs: %s\n", msg);
 }
 
+void ctx_log_limited(struct vxhs_ctx *ctx, struct log_limit *l, int level,
+		     const char *fmt, ...)
+{
+	uint64_t now = vxhs_now_ns();
+	char msg[1024];
+	va_list ap;
+
+	if (level > ctx->opts.log_level)
+		return;
+	if (now < l->until) {
+		l->missed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (l->missed)
+		ctx_log(ctx, level,
+			"%s (and %u more like it in the last %llu s)", msg,
+			l->missed,
+			(unsigned long long)(LOG_LIMIT_NS / NSEC_PER_SEC));
+	else
+		ctx_log(ctx, level, "%s", msg);
+	l->until = now + LOG_LIMIT_NS;
+	l->missed = 0;
+}
+
 int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur, uint32_t events,
 		  void *ptr)
 {

@@ -136,8 +136,9 @@ static void start_probe(struct vxhs_vdisk *vd)
 	struct vxhs_conn *conn;
 	int ret;
 
-	ctx_log(vd->ctx, LOG_INFO, "vdisk %s: asking agent %s (%s)", vd->id,
-		agent->name, vxhs_opcode_name(op));
+	ctx_log_limited(vd->ctx, &vd->log_probe, LOG_INFO,
+			"vdisk %s: asking agent %s (%s)", vd->id, agent->name,
+			vxhs_opcode_name(op));
 	conn = conn_new(vd->ctx, agent);
 	if (!conn) {
 		vd_probe_done(vd, -ENOMEM);
@@ -197,6 +198,7 @@ void vd_probe_done(void *opaque, int result)
 				vd->id, agent->name,
 				atomic_load(&vd->nr_waiting));
 		vd->cur = vd->probe_idx;
+		vd->log_probe.until = 0;
 		vd_set_state(vd, VD_ACTIVE);
 		agent_wake_pool(agent);
 		resubmit_waiting(vd);
@@ -216,7 +218,8 @@ void vd_probe_done(void *opaque, int result)
 			vd->next_probe_at = vxhs_now_ns();
 		return;
 	}
-	ctx_log(vd->ctx, LOG_WARNING,
+	ctx_log_limited(
+		vd->ctx, &vd->log_probe, LOG_WARNING,
 		"vdisk %s: agent %s cannot take over (%s); trying the next",
 		vd->id, agent->name, strerror(-result));
 	vd->probe_idx = (vd->probe_idx + 1) % vd->nr_agents;

@@ -70,6 +70,22 @@ struct vxhs_resolved {
 	unsigned int nr;
 };
 
+/*
+ * A log line that repeats while an agent stays down (probes, refused
+ * connections): logged at most once per LOG_LIMIT_NS per limit, with the
+ * count of those left out since. I/O thread only.
+ */
+#define LOG_LIMIT_NS (60 * NSEC_PER_SEC)
+
+struct log_limit {
+	uint64_t until;
+	unsigned int missed;
+};
+
+void ctx_log_limited(struct vxhs_ctx *ctx, struct log_limit *l, int level,
+		     const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 struct vxhs_agent {
 	struct list_head link; /* ctx->agents */
 	struct vxhs_ctx *ctx;
@@ -82,9 +98,10 @@ struct vxhs_agent {
 	unsigned int rr; /* round-robin cursor */
 	unsigned int connect_timeout_ms;
 	struct vxhs_conn **conns;
-	struct vxhs_tls *tls; /* NULL: plaintext */
-	char tls_error[256];  /* last TLS failure, logged once */
-	bool odd_err_logged;  /* an error outside the protocol's set */
+	struct vxhs_tls *tls;	   /* NULL: plaintext */
+	char tls_error[256];	   /* last TLS failure, logged once */
+	struct log_limit log_conn; /* connect failures, connections lost */
+	bool odd_err_logged;	   /* an error outside the protocol's set */
 };
 
 struct vxhs_conn {
@@ -177,6 +194,7 @@ struct vxhs_vdisk {
 	struct list_head trouble_link; /* ctx->troubled if !ACTIVE */
 	struct vxhs_ctx *ctx;
 	char id[VXHS_TARGET_SIZE];
+	struct log_limit log_probe; /* probes while no agent takes over */
 	struct vxhs_open_opts opts;
 	struct vxhs_agent *agents[VXHS_MAX_AGENTS];
 	unsigned int nr_agents;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -276,6 +277,59 @@ static void deadline_fails_waiting_requests(void **state)
 	scratch_remove(dir);
 }
 
+static void count_line(void *opaque, int level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+	atomic_fetch_add((atomic_uint *)opaque, 1);
+}
+
+/*
+ * A single agent down for the whole failover deadline (6 s, a probe every
+ * half second): the library's log holds a bounded number of lines, not a
+ * few per probe.
+ */
+static void outage_log_is_bounded(void **state)
+{
+	struct agent a;
+	const struct agent *one[] = { &a };
+	struct vxhs_ctx_opts co;
+	struct vxhs_ctx *ctx;
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	struct tally t;
+	uint8_t buf[BLOCK];
+	struct iovec iov = { buf, BLOCK };
+	atomic_uint lines = 0;
+	char dir[256];
+
+	vxhs_ctx_opts_init(&co);
+	co.log_level = LOG_INFO;
+	co.log = count_line;
+	co.log_opaque = &lines;
+	assert_int_equal(vxhs_ctx_new(&co, &ctx), 0);
+	setup_dir(dir, sizeof(dir));
+	agent_start(&a, dir, 0);
+	agent_opts(&o, one, 1);
+	o.failover_deadline_ms = 6000;
+	o.connect_timeout_ms = 200;
+	assert_int_equal(vxhs_vdisk_open(ctx, "shared", &o, &vd), 0);
+	agent_kill(&a, SIGKILL);
+	atomic_store(&lines, 0);
+
+	tally_init(&t);
+	tally_add(&t);
+	assert_int_equal(vxhs_readv(vd, &iov, 1, 0, tally_done, &t), 0);
+	assert_int_equal(tally_wait(&t, 30000), 0);
+	assert_int_equal(t.first_error, -ENOTCONN);
+	/* lost, held for failover, one of each repeating kind, given up */
+	assert_in_range(atomic_load(&lines), 2, 8);
+
+	vxhs_vdisk_close(vd);
+	vxhs_ctx_free(ctx);
+	scratch_remove(dir);
+}
+
 struct errcount {
 	struct tally t;
 	atomic_uint again;
@@ -335,6 +389,7 @@ int main(void)
 		cmocka_unit_test(agent_killed_under_load_fails_over),
 		cmocka_unit_test(restarted_agent_within_deadline_loses_nothing),
 		cmocka_unit_test(deadline_fails_waiting_requests),
+		cmocka_unit_test(outage_log_is_bounded),
 		cmocka_unit_test(retry_queue_is_bounded),
 	};
 
