@@ -69,7 +69,8 @@ void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why)
 {
 	char name[VXHS_TARGET_SIZE];
 
-	if (atomic_exchange(&vdev->conn_lost, true))
+	if (atomic_load(&vdev->closing) ||
+	    atomic_exchange(&vdev->conn_lost, true))
 		return;
 	vxhs_dev_name(vdev, name, sizeof(name));
 	tcmu_dev_err(vdev->dev,
@@ -347,6 +348,14 @@ void handler_close(struct tcmu_device *dev)
 
 	if (!vdev)
 		return;
+	/*
+	 * In this order: nothing may report a loss or start reconnecting
+	 * once closing is set; the reconnect thread, if any, has ended (and
+	 * installed nothing) once stopped; then the vdisk is taken away, so
+	 * its last events are ignored, and closed, which completes every
+	 * command still waiting on it before it returns.
+	 */
+	atomic_store(&vdev->closing, true);
 	vxhs_reconnect_stop(vdev);
 	pthread_rwlock_wrlock(&vdev->lock);
 	vd = vdev->vd;
@@ -407,6 +416,13 @@ int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	}
 
 	pthread_rwlock_wrlock(&vdev->lock);
+	if (atomic_load(&vdev->closing)) {
+		/* The LUN is going: this vdisk must not outlive it. */
+		pthread_rwlock_unlock(&vdev->lock);
+		vxhs_vdisk_close(vd);
+		ret = -ECANCELED;
+		goto put_ctx;
+	}
 	old = vdev->vd;
 	vdev->vd = vd;
 	vdev->cfg = *cfg;

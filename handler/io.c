@@ -73,10 +73,13 @@ static void hcmd_finish(struct hcmd *h, int result)
 	int sts = vxhs_status(result, h->write, sense);
 	char name[VXHS_TARGET_SIZE];
 
-	if (result && result != -ENOTCONN)
+	/* A lost vdisk is reported by its FAILED event (device.c), which
+	 * comes before these completions and knows the vdisk is current. */
+	if (result)
 		vxhs_dev_name(h->vdev, name, sizeof(name));
 	if (result == -ENOTCONN)
-		vxhs_report_conn_lost(h->vdev, "failover gave up");
+		tcmu_dev_dbg(dev, "vdisk %s: %s: no agent, retry\n", name,
+			     h->what);
 	else if (sts == TCMU_STS_BUSY || sts == TCMU_STS_TIMEOUT ||
 		 sts == TCMU_STS_NO_RESOURCE)
 		tcmu_dev_dbg(dev, "vdisk %s: %s at %" PRIu64 ": %s, retry\n",

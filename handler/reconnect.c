@@ -51,7 +51,7 @@ void vxhs_reconnect_init(struct vxhs_dev *vdev)
 void vxhs_reconnect_start(struct vxhs_dev *vdev)
 {
 	pthread_mutex_lock(&vdev->rc_lock);
-	if (vdev->rc_running || vdev->rc_stop)
+	if (vdev->rc_running || vdev->rc_stop || atomic_load(&vdev->closing))
 		goto unlock;
 	/* A thread that gave up earlier has ended; collect it first. */
 	if (vdev->rc_joinable)

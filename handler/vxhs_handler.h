@@ -32,6 +32,9 @@ struct vxhs_dev {
 	_Atomic uint64_t features; /* VXHS_FEAT_* of the agent in use */
 	atomic_bool write_through; /* write cache off on a flushing agent */
 	atomic_bool conn_lost;	   /* tcmu_notify_conn_lost already called */
+	/* Set first thing by close: no loss is reported, no reconnect
+	 * starts and no reopened vdisk is installed after it. */
+	atomic_bool closing;
 	/* reconnect.c: reopening the vdisk after the agents were lost */
 	pthread_mutex_t rc_lock;
 	pthread_cond_t rc_cond;
