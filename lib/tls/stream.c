@@ -97,7 +97,8 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 		return NULL;
 	io->fd = fd;
 	io->tx_gather = false;
-	io->tx_done = io->tx_start = io->tx_end = 0;
+	io->tx_start = io->tx_end = 0;
+	io->nr_recs = io->rec_next = 0;
 	io->rx_start = io->rx_end = 0;
 	gnutls_transport_set_ptr(session, io);
 	gnutls_transport_set_pull_function(session, tls_pull);
@@ -146,11 +147,15 @@ static size_t next_record(struct vxhs_tls_io *io, const struct iovec *iov,
 static int make_records(gnutls_session_t session, struct vxhs_tls_io *io,
 			const struct iovec *iov, int n)
 {
-	io->tx_start = io->tx_end = io->tx_done = 0;
+	size_t done = 0;
+
+	io->tx_start = io->tx_end = 0;
+	io->nr_recs = io->rec_next = 0;
 	io->tx_gather = true;
-	while (sizeof(io->tx_out) - io->tx_end >= VXHS_TLS_RECORD_ROOM) {
+	while (io->nr_recs < VXHS_TLS_SEND_RECORDS &&
+	       sizeof(io->tx_out) - io->tx_end >= VXHS_TLS_RECORD_ROOM) {
 		const void *data;
-		size_t len = next_record(io, iov, n, io->tx_done, &data);
+		size_t len = next_record(io, iov, n, done, &data);
 		ssize_t ret;
 
 		if (!len)
@@ -160,7 +165,9 @@ static int make_records(gnutls_session_t session, struct vxhs_tls_io *io,
 			io->tx_gather = false;
 			return (int)ret;
 		}
-		io->tx_done += (size_t)ret;
+		done += (size_t)ret;
+		io->rec_end[io->nr_recs] = io->tx_end;
+		io->rec_plain[io->nr_recs++] = (size_t)ret;
 	}
 	io->tx_gather = false;
 	return 0;
@@ -169,7 +176,8 @@ static int make_records(gnutls_session_t session, struct vxhs_tls_io *io,
 ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 		       const struct iovec *iov, int n, int *gerr)
 {
-	size_t done;
+	bool blocked = false;
+	size_t whole = 0;
 
 	*gerr = 0;
 	if (!vxhs_tls_send_held(io)) {
@@ -187,15 +195,19 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 		if (sent < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EWOULDBLOCK)
-				return -EAGAIN;
-			return -errno;
+			if (errno != EWOULDBLOCK)
+				return -errno;
+			blocked = true;
+			break;
 		}
 		io->tx_start += (size_t)sent;
 	}
-	done = io->tx_done;
-	io->tx_done = 0;
-	return (ssize_t)done;
+	while (io->rec_next < io->nr_recs &&
+	       io->rec_end[io->rec_next] <= io->tx_start)
+		whole += io->rec_plain[io->rec_next++];
+	if (blocked && !whole)
+		return -EAGAIN;
+	return (ssize_t)whole;
 }
 
 ssize_t vxhs_tls_recv(gnutls_session_t session, void *buf, size_t len,

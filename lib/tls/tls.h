@@ -60,8 +60,12 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
  */
 struct vxhs_tls_io {
 	int fd;
-	bool tx_gather;	 /* records go to tx_out, not the socket */
-	size_t tx_done;	 /* plaintext bytes that tx_out holds */
+	bool tx_gather; /* records go to tx_out, not the socket */
+	/* Each record in tx_out: where it ends, the plaintext it carries;
+	 * those before rec_next are already reported to the caller. */
+	size_t rec_end[VXHS_TLS_SEND_RECORDS];
+	size_t rec_plain[VXHS_TLS_SEND_RECORDS];
+	unsigned int nr_recs, rec_next;
 	size_t tx_start; /* tx_out bytes already sent... */
 	size_t tx_end;	 /* ...and written */
 	size_t rx_start; /* read-ahead not yet handed to GnuTLS */
@@ -92,12 +96,13 @@ static inline bool vxhs_tls_send_held(const struct vxhs_tls_io *io)
 
 /*
  * Sends what iov holds as up to VXHS_TLS_SEND_RECORDS records, in one
- * system call when the socket takes them. Returns the plaintext bytes
- * whose records have all gone to the socket, -EAGAIN, the socket's
- * negative errno, or -EPIPE with the GnuTLS code in *gerr (else 0). After
- * -EAGAIN
- * the records stay held, and the next call finishes them whatever iov
- * says: the caller must not advance past those bytes until told.
+ * system call when the socket takes them. Returns the plaintext bytes of
+ * the records that have gone to the socket whole (as soon as they have:
+ * the peer may act on them, and answer, before the rest is sent), -EAGAIN
+ * when none has, the socket's negative errno, or -EPIPE with the GnuTLS
+ * code in *gerr (else 0). Records not yet sent stay held, and the next
+ * call sends them first whatever iov says: the caller advances by what it
+ * is told and passes the rest again.
  */
 ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 		       const struct iovec *iov, int n, int *gerr);
