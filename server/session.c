@@ -258,19 +258,39 @@ void session_send_ready(struct session *s)
 	list_init(&s->ready);
 }
 
-/* One line per denial, up to a limit per connection (a peer must not
- * be able to flood the log). */
-static void audit_denial(struct session *s, const struct vxhs_hdr *h)
+/* Lines about a connection's refused requests, up to a limit per
+ * connection (a peer must not be able to flood the log). */
+static bool may_log_refusal(struct session *s)
 {
 	if (s->denials++ < DENIALS_LOGGED)
+		return true;
+	if (s->denials == DENIALS_LOGGED + 1)
+		vlog(LOG_WARNING,
+		     "%s (%s): further refused requests on this connection are not logged",
+		     s->ident.label, s->peer);
+	return false;
+}
+
+static void log_refusal(struct session *s, const struct vxhs_hdr *h,
+			int decoded, int32_t err, const char *why)
+{
+	char id[4 * VXHS_TARGET_SIZE + 1];
+
+	if (!may_log_refusal(s))
+		return;
+	if (err == EACCES)
 		vlog(LOG_WARNING,
 		     "audit: denied %s of vdisk '%s' to %s (%s, %s rights)",
 		     vxhs_opcode_name(h->opcode), h->target, s->ident.label,
 		     s->peer, s->acl_right == ACL_RO ? "read-only" : "no");
-	else if (s->denials == DENIALS_LOGGED + 1)
+	else
 		vlog(LOG_WARNING,
-		     "audit: %s (%s): further denials on this connection are not logged",
-		     s->ident.label, s->peer);
+		     "%s: rejecting %s (opcode %#x) for vdisk '%s': %s",
+		     s->peer, vxhs_opcode_name(h->opcode), h->opcode,
+		     decoded == -ENAMETOOLONG ?
+			     "(too long)" :
+			     log_escape(h->target, id, sizeof(id)),
+		     why);
 }
 
 static struct request *new_request(struct session *s, uint64_t buf_len)
@@ -333,19 +353,8 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	r->hdr = h;
 	r->err = err;
 
-	if (err == EACCES) {
-		audit_denial(s, &h);
-	} else if (err) {
-		char id[4 * VXHS_TARGET_SIZE + 1];
-
-		vlog(LOG_WARNING,
-		     "%s: rejecting %s (opcode %#x) for vdisk '%s': %s",
-		     s->peer, vxhs_opcode_name(h.opcode), h.opcode,
-		     ret == -ENAMETOOLONG ?
-			     "(too long)" :
-			     log_escape(h.target, id, sizeof(id)),
-		     why);
-	}
+	if (err)
+		log_refusal(s, &h, ret, err, why);
 	if (h.payload_size > config.max_io) {
 		/* We will not read that much to find the next header. */
 		r->err = EMSGSIZE;

@@ -123,7 +123,11 @@ def main():
             port = int(open(portfile).read())
             run_checks(port)
             large_writes(port, logfile)
+            peer = flood_of_refusals(port)
             log = open(logfile).read()
+            check(log.count(peer + ": rejecting UNKNOWN") == 16 and
+                  "further refused requests on this connection" in log,
+                  "a flood of refused requests logs 16 lines, then one")
             check("x\\x0a2026-01-01" in log and
                   "\n2026-01-01 vxhsd warning: audit: forged" not in log and
                   "\x1b" not in log,
@@ -254,6 +258,18 @@ def write_in_pieces(socks, writes, piece):
             if pos < len(msg):
                 sock.sendall(msg[pos:pos + piece])
     return [answer(sock) for sock in socks]
+
+
+def flood_of_refusals(port):
+    """Sixty requests with an unknown opcode on one connection: each
+    answered, but not each logged."""
+    s = connect(port)
+    peer = "127.0.0.1:%d" % s.getsockname()[1]
+    s.sendall(b"".join(header(0x4343, 100 + i, "disk0") for i in range(60)))
+    errs = [answer(s)["err"] for _ in range(60)]
+    check(errs == [95] * 60, "sixty refused requests answered EOPNOTSUPP")
+    s.close()
+    return peer
 
 
 def large_writes(port, logfile):
