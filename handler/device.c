@@ -222,8 +222,10 @@ static int check_geometry(struct tcmu_device *dev, const char *vdisk_id,
 	return check_size(dev, vdisk_id, tcmu_dev_get_num_lbas(dev) * bs, info);
 }
 
+/* how: "opened", "reopened" (by tcmu-runner), "reconnected" (by the
+ * handler's own thread), "switched" (reconfig): who did it, for the log. */
 static void log_opened(struct vxhs_dev *vdev,
-		       const struct vxhs_vdisk_info *info, bool reopen)
+		       const struct vxhs_vdisk_info *info, const char *how)
 {
 	char size[32], agent[VXHS_HOST_MAX + 16];
 
@@ -233,7 +235,7 @@ static void log_opened(struct vxhs_dev *vdev,
 	tcmu_dev_info(vdev->dev,
 		      "vdisk %s %s on agent %s (%s): %s, block size %u, "
 		      "write cache %s, unmap %s\n",
-		      vdev->cfg.vdisk, reopen ? "reopened" : "opened", agent,
+		      vdev->cfg.vdisk, how, agent,
 		      info->agent_name[0] ? info->agent_name : "v34 agent",
 		      size, tcmu_dev_get_block_size(vdev->dev),
 		      info->features & VXHS_FEAT_FLUSH ? "on (FLUSH)" :
@@ -327,7 +329,7 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 		goto close_vdisk;
 	apply_features(vdev, &info);
 	tcmur_dev_set_private(dev, vdev);
-	log_opened(vdev, &info, reopen);
+	log_opened(vdev, &info, reopen ? "reopened" : "opened");
 	return 0;
 
 close_vdisk:
@@ -395,7 +397,7 @@ static int reconfig_size(struct vxhs_dev *vdev, uint64_t new_size)
 
 /* Opens the new vdisk before letting go of the old one. */
 int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
-		    bool log_failure)
+		    bool log_failure, const char *how)
 {
 	struct vxhs_vdisk_info info;
 	struct vxhs_vdisk *vd, *old;
@@ -429,7 +431,7 @@ int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	pthread_rwlock_unlock(&vdev->lock);
 	apply_features(vdev, &info);
 	atomic_store(&vdev->conn_lost, false);
-	log_opened(vdev, &info, true);
+	log_opened(vdev, &info, how);
 	/* Commands still on the old vdisk end BUSY and are retried. */
 	vxhs_vdisk_close(old);
 put_ctx:
@@ -447,7 +449,7 @@ static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
 		return ret;
 	/* The new configuration replaces whatever a reconnect would do. */
 	vxhs_reconnect_stop(vdev);
-	return vxhs_dev_switch(vdev, &cfg, true);
+	return vxhs_dev_switch(vdev, &cfg, true, "switched to a new cfgstring");
 }
 
 static int reconfig_write_cache(struct vxhs_dev *vdev, bool enable)

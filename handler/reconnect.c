@@ -34,7 +34,8 @@ static void *reconnect_main(void *arg)
 			break;
 		pthread_mutex_unlock(&vdev->rc_lock);
 		ret = vxhs_dev_switch(vdev, &cfg,
-				      attempt++ % RECONNECT_LOG_EVERY == 0);
+				      attempt++ % RECONNECT_LOG_EVERY == 0,
+				      "reconnected by the handler");
 		pthread_mutex_lock(&vdev->rc_lock);
 	}
 	vdev->rc_running = false;

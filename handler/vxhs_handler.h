@@ -59,10 +59,11 @@ void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why);
 void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len);
 /*
  * Opens cfg's vdisk and moves the LUN onto it; the old one is closed. A
- * failure to open is logged only if log_failure.
+ * failure to open is logged only if log_failure; success as "vdisk ID
+ * <how> on agent ...".
  */
 int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
-		    bool log_failure);
+		    bool log_failure, const char *how);
 
 /* reconnect.c */
 void vxhs_reconnect_init(struct vxhs_dev *vdev);

@@ -3,8 +3,9 @@
 # e2e-roles: target
 #
 # Scenario 8: the only agent stops. Commands get BUSY (never a data error),
-# the handler reports the connection lost, tcmu-runner reopens the vdisk
-# once the agent is back, and I/O resumes with the data intact.
+# the handler reports the connection lost, its own reconnect thread reopens
+# the vdisk once the agent is back (tcmu-runner 1.5.4 does not for a LUN
+# with only a loopback port), and I/O resumes with the data intact.
 
 scenario_target() {
 	loopback_lun 32M "disk1@127.0.0.1;failover_timeout=3;io_timeout=2;connect_timeout=1"
@@ -40,9 +41,10 @@ scenario_target() {
 	start_vxhsd
 	wait_for "the LUN to answer again" 60 \
 		sg_raw -r 512 "$DISK" 28 00 00 00 20 00 00 00 01 00
-	grep -q "vdisk disk1 reopened" "$E2E_WORK"/tcmu-logs/tcmu-runner.log ||
-		fail "no reopen in tcmu-runner.log"
-	echo "ok: the vdisk was reopened"
+	grep -q "vdisk disk1 reconnected by the handler" \
+		"$E2E_WORK"/tcmu-logs/tcmu-runner.log ||
+		fail "no reconnect by the handler in tcmu-runner.log"
+	echo "ok: the handler's reconnect thread reopened the vdisk"
 	dd if="$DISK" of=/tmp/back bs=1M skip=4 count=4 iflag=direct status=none
 	cmp /tmp/pattern /tmp/back || fail "data changed across the outage"
 	echo "ok: the data written before the outage is intact"
