@@ -57,9 +57,4 @@ while read -r name pattern rw bs qd; do
 	mb=$(printf '%s\n' "${rb[@]}" | median)
 	printf '%-28s %12s %12s %6sx\n' "$name" "$ma" "$mb" \
 		"$(awk -v a="$ma" -v b="$mb" 'BEGIN { printf "%.2f", b / a }')"
-done <<'EOT'
-4KiB-random-read-qd32 rand read 4K 32
-4KiB-random-write-qd32 rand write 4K 32
-1MiB-sequential-read-qd8 seq read 1M 8
-1MiB-sequential-write-qd8 seq write 1M 8
-EOT
+done < <(bench_lines)

@@ -96,12 +96,7 @@ while read -r name pattern rw bs qd; do
 		"$nm" "$ratio"
 	worst=$(awk -v w="${worst:-99}" -v r="$ratio" \
 		'BEGIN { print (r < w ? r : w) }')
-done <<'EOT'
-4KiB-random-read-qd32 rand read 4K 32
-4KiB-random-write-qd32 rand write 4K 32
-1MiB-sequential-read-qd8 seq read 1M 8
-1MiB-sequential-write-qd8 seq write 1M 8
-EOT
+done < <(bench_lines)
 printf '\nlowest ratio: %sx (goal: 1.00x or more on every line)\n' "$worst"
 
 # TLS against plaintext, both vxhsd, in the same run (goal: TLS costs at

@@ -20,3 +20,13 @@ bench_file() {
 		status=none
 	cat "$WORK/bench" >/dev/null
 }
+
+# The four lines every agent benchmark runs: name pattern rw bs qd.
+bench_lines() {
+	cat <<'EOT'
+4KiB-random-read-qd32 rand read 4K 32
+4KiB-random-write-qd32 rand write 4K 32
+1MiB-sequential-read-qd8 seq read 1M 8
+1MiB-sequential-write-qd8 seq write 1M 8
+EOT
+}
