@@ -119,6 +119,10 @@ static int gather(struct session *s, struct iovec *iov)
 			iov[cnt].iov_base = r->buf + done;
 			iov[cnt++].iov_len = answer_payload(r) - done;
 		}
+		/* Original clients read one message per socket event and
+		 * never look for a second in the same TLS record. */
+		if (s->tls && !atomic_load(&s->peer_packs))
+			break;
 	}
 	return cnt;
 }

@@ -346,6 +346,11 @@ static int begin_request(struct session *s, const uint8_t *raw)
 	}
 	if (atomic_load(&s->nr_reqs) >= config.max_reqs_per_conn)
 		return 0;
+	if ((h.flags & VXHS_FLAG_TLS_PACKS) && !atomic_load(&s->peer_packs)) {
+		atomic_store(&s->peer_packs, true);
+		vlog(LOG_DEBUG, "%s: the client takes packed TLS records",
+		     s->peer);
+	}
 	err = request_admit(s, &h, ret, &why, &buf_len);
 	r = new_request(s, buf_len);
 	if (!r)

@@ -352,6 +352,10 @@ struct session {
 	enum acl_right acl_right;	  /* ...and the rights on it */
 	unsigned int denials;
 
+	/* It takes several answers in one TLS record (VXHS_FLAG_TLS_PACKS
+	 * seen): until then, one answer per record. */
+	atomic_bool peer_packs;
+
 	/* fault injection (fault.c) */
 	atomic_bool stop_reading;
 	atomic_bool dropped;

@@ -44,8 +44,12 @@ extern "C" {
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
 #define VXHS_FEAT_DISCARD      (1ull << 2)
-#define VXHS_FEAT_ALL \
-	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD)
+/* Several messages may share a TLS record (docs/protocol.md): the agent
+ * takes them, and packs its answers to clients that say so (below). */
+#define VXHS_FEAT_TLS_PACK (1ull << 3)
+#define VXHS_FEAT_ALL                                                   \
+	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD | \
+	 VXHS_FEAT_TLS_PACK)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01
@@ -55,6 +59,9 @@ extern "C" {
 #define VXHS_FLAG_REQ_NEED_RESP 0x10
 #define VXHS_FLAG_SYNC_REQ	0x20
 #define VXHS_FLAG_SYNC_RESP	0x40
+/* Ours, in requests to agents that announced VXHS_FEAT_TLS_PACK: this
+ * client takes several answers in one TLS record. */
+#define VXHS_FLAG_TLS_PACKS 0x10000
 
 /* io_flags tag the original client puts on application reads and writes. */
 #define VXHS_IO_FLAG_APP 0x100

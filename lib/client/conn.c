@@ -212,6 +212,8 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	}
 	if (req->opcode == VXHS_OP_FLUSH)
 		hdr.io_offset = hdr.io_size = 0;
+	if (conn->agent->tls_packs)
+		hdr.flags |= VXHS_FLAG_TLS_PACKS;
 	vxhs_hdr_encode(&hdr, io->hdr);
 
 	io->conn = conn;
@@ -319,6 +321,10 @@ void conn_flush(struct vxhs_conn *conn)
 			n += iov_cursor_fill(&io->cur, iov + n, TX_IOV_MAX - n,
 					     tx_payload_len(io) - io->moved,
 					     &bytes);
+			/* One message per TLS record unless packing was
+			 * agreed: a message per send, records end with it. */
+			if (conn->tls_session && !conn->agent->tls_packs)
+				break;
 		}
 		sent = conn_sendv(conn, iov, n);
 		if (sent < 0) {
@@ -360,8 +366,12 @@ static void finish_answer(struct vxhs_conn *conn)
 	conn->rx_in_payload = false;
 	conn->rx_io = NULL;
 	conn->tls_answered = true;
-	if (io->req->opcode == VXHS_OP_STAT && !result && !io->orphan)
+	if (io->req->opcode == VXHS_OP_STAT && !result && !io->orphan) {
 		result = stat_apply(io->req->vd, conn->rx_kv, conn->rx_kv_len);
+		if (!result &&
+		    (io->req->vd->info.features & VXHS_FEAT_TLS_PACK))
+			conn->agent->tls_packs = true;
+	}
 	free(conn->rx_kv);
 	conn->rx_kv = NULL;
 	io_answered(io, result);

@@ -101,7 +101,11 @@ struct vxhs_agent {
 	struct vxhs_tls *tls;	   /* NULL: plaintext */
 	char tls_error[256];	   /* last TLS failure, logged once */
 	struct log_limit log_conn; /* connect failures, connections lost */
-	bool odd_err_logged;	   /* an error outside the protocol's set */
+	/* It announced VXHS_FEAT_TLS_PACK: several messages per TLS record
+	 * both ways. Until then one message per record, as the original
+	 * peers need (they read one message per socket event). */
+	bool tls_packs;
+	bool odd_err_logged; /* an error outside the protocol's set */
 };
 
 struct vxhs_conn {

@@ -44,7 +44,7 @@ def kvset_size(size):
     return struct.pack(">III", 0x50533130, 12 + len(entry), 1) + entry
 
 
-def answer(req, err=0, payload=b""):
+def answer(req, err=0, payload=b"", data_type=KVSET):
     # marker payload data_type err cookie crc pad opcode io_offset io_size
     # io_nbytes io_seqno io_flags flags remote_hdl remote_flags target
     f = list(HDR.unpack(req))
@@ -53,7 +53,7 @@ def answer(req, err=0, payload=b""):
     f[10] = f[9] if not err else 0
     f[13] = RESP | (SYNC_RESP if f[13] & SYNC_REQ else 0)
     if payload:
-        f[2] = KVSET
+        f[2] = data_type
     return HDR.pack(*f) + payload
 
 
