@@ -270,10 +270,11 @@ void answer_release(struct session *s, struct request *r);
  *
  *  any state --(EOF, error, bad marker, timeout, drop)--> CLOSING
  *
- * Timers by state: HANDSHAKE and a partial HEADER must complete within
- * --header-timeout of their first byte; PAYLOAD and DISCARD within
- * --header-timeout plus the payload at --min-payload-rate; THROTTLED has
- * no receive clock (vxhsd is the one waiting). Answers that do not move
+ * Timers by state: HANDSHAKE must complete within --header-timeout of
+ * the accept, a partial HEADER within that of its first byte, PAYLOAD
+ * and DISCARD within --header-timeout plus the payload at
+ * --min-payload-rate; THROTTLED has no receive clock (vxhsd is the one
+ * waiting). Answers that do not move
  * for --send-timeout close the session in any state; an authenticated
  * session with nothing in flight closes after --idle-timeout.
  */
