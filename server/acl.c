@@ -36,13 +36,37 @@ struct rule {
 	enum acl_right right;
 };
 
-static struct rule *rules;
-static size_t nr_rules;
-static bool enabled;
+/* One loaded list; SIGHUP loads a new one and swaps it in whole. */
+struct rules {
+	struct rule *r;
+	size_t n;
+};
+
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct rules *cur;   /* NULL: no access list */
+static atomic_bool enabled; /* cur != NULL, for the request path */
+static atomic_uint generation;
 
 bool acl_enabled(void)
 {
-	return enabled;
+	return atomic_load(&enabled);
+}
+
+unsigned int acl_generation(void)
+{
+	return atomic_load(&generation);
+}
+
+static void free_rules(struct rules *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->r[i].who);
+		free(set->r[i].vdisks);
+	}
+	free(set->r);
+	free(set);
 }
 
 static int parse_who(const char *file, unsigned int line, const char *text,
@@ -87,7 +111,8 @@ static int parse_who(const char *file, unsigned int line, const char *text,
 	return -EINVAL;
 }
 
-static int add_rule(const char *file, unsigned int line, char *fields[3])
+static int add_rule(struct rules *set, const char *file, unsigned int line,
+		    char *fields[3])
 {
 	struct rule r = { 0 };
 	struct rule *grown;
@@ -106,31 +131,36 @@ static int add_rule(const char *file, unsigned int line, char *fields[3])
 	if (ret)
 		return ret;
 	r.vdisks = strdup(fields[1]);
-	grown = realloc(rules, (nr_rules + 1) * sizeof(*rules));
+	grown = realloc(set->r, (set->n + 1) * sizeof(*set->r));
 	if (!r.vdisks || !grown) {
 		free(r.who);
 		free(r.vdisks);
 		if (grown)
-			rules = grown;
+			set->r = grown;
 		return -ENOMEM;
 	}
-	rules = grown;
-	rules[nr_rules++] = r;
+	set->r = grown;
+	set->r[set->n++] = r;
 	return 0;
 }
 
 int acl_load(const char *path)
 {
+	struct rules *set = calloc(1, sizeof(*set)), *old;
 	char *text = NULL;
 	size_t cap = 0;
 	unsigned int line = 0;
 	FILE *f = fopen(path, "re");
 	int ret = 0;
 
-	if (!f) {
+	if (!f || !set) {
+		ret = f ? -ENOMEM : -errno;
 		fprintf(stderr, "vxhsd: access list %s: %s\n", path,
-			strerror(errno));
-		return -errno;
+			strerror(-ret));
+		if (f)
+			fclose(f);
+		free(set);
+		return ret;
 	}
 	while (!ret && getline(&text, &cap, f) >= 0) {
 		char *fields[4] = { NULL }, *save = NULL, *hash;
@@ -155,28 +185,31 @@ int acl_load(const char *path)
 			ret = -EINVAL;
 			break;
 		}
-		ret = add_rule(path, line, fields);
+		ret = add_rule(set, path, line, fields);
 	}
 	free(text);
 	fclose(f);
 	if (ret) {
-		acl_free();
+		free_rules(set);
 		return ret;
 	}
-	enabled = true;
+	pthread_rwlock_wrlock(&lock);
+	old = cur;
+	cur = set;
+	atomic_store(&enabled, true);
+	atomic_fetch_add(&generation, 1);
+	pthread_rwlock_unlock(&lock);
+	free_rules(old);
 	return 0;
 }
 
 void acl_free(void)
 {
-	for (size_t i = 0; i < nr_rules; i++) {
-		free(rules[i].who);
-		free(rules[i].vdisks);
-	}
-	free(rules);
-	rules = NULL;
-	nr_rules = 0;
-	enabled = false;
+	pthread_rwlock_wrlock(&lock);
+	free_rules(cur);
+	cur = NULL;
+	atomic_store(&enabled, false);
+	pthread_rwlock_unlock(&lock);
 }
 
 /* Does rule pattern who ("dns:*.example.com") name this identity? */
@@ -205,23 +238,28 @@ enum acl_right acl_rights(const struct identity *id, const char *vdisk)
 {
 	enum acl_right best = ACL_NONE;
 
-	if (!enabled)
-		return ACL_RW;
-	for (size_t i = 0; i < nr_rules && best != ACL_RW; i++)
-		if (rules[i].right > best && who_matches(rules[i].who, id) &&
-		    !fnmatch(rules[i].vdisks, vdisk, 0))
-			best = rules[i].right;
+	pthread_rwlock_rdlock(&lock);
+	if (!cur)
+		best = ACL_RW;
+	for (size_t i = 0; cur && i < cur->n && best != ACL_RW; i++)
+		if (cur->r[i].right > best && who_matches(cur->r[i].who, id) &&
+		    !fnmatch(cur->r[i].vdisks, vdisk, 0))
+			best = cur->r[i].right;
+	pthread_rwlock_unlock(&lock);
 	return best;
 }
 
 bool acl_any_rights(const struct identity *id)
 {
-	if (!enabled)
-		return true;
-	for (size_t i = 0; i < nr_rules; i++)
-		if (rules[i].right > ACL_NONE && who_matches(rules[i].who, id))
-			return true;
-	return false;
+	bool any = false;
+
+	pthread_rwlock_rdlock(&lock);
+	any = !cur;
+	for (size_t i = 0; cur && i < cur->n && !any; i++)
+		any = cur->r[i].right > ACL_NONE &&
+		      who_matches(cur->r[i].who, id);
+	pthread_rwlock_unlock(&lock);
+	return any;
 }
 
 bool acl_allows(enum acl_right right, uint16_t opcode)

@@ -171,10 +171,39 @@ static int check_tcp_security(const struct listener *ls, unsigned int n)
 	return 0;
 }
 
+/*
+ * SIGHUP: the access list and the TLS credentials (certificate, key, CA,
+ * CRL) are read again, for a revoked certificate or a new rule to take
+ * effect without dropping a connection. What fails to load is logged and
+ * the old stays in force.
+ */
+static void reload(void)
+{
+	bool ok = true;
+
+	sd_notify(0, "RELOADING=1");
+	if (config.acl_file && acl_load(config.acl_file)) {
+		vlog(LOG_ERR,
+		     "SIGHUP: access list %s not reloaded (above); the previous one stays",
+		     config.acl_file);
+		ok = false;
+	}
+	if (config.tls_dir && tls_server_reload(config.tls_dir)) {
+		vlog(LOG_ERR,
+		     "SIGHUP: TLS credentials in %s not reloaded; the previous ones stay",
+		     config.tls_dir);
+		ok = false;
+	}
+	if (ok)
+		vlog(LOG_NOTICE,
+		     "SIGHUP: reloaded the access list and TLS credentials");
+	sd_notify(0, "READY=1");
+}
+
 /* Marks the control socket's events apart from the listeners'. */
 static char control;
 
-/* Serves until SIGTERM or SIGINT. */
+/* Serves until SIGTERM or SIGINT; SIGHUP reloads. */
 static int serve(struct listener *ls, unsigned int n, int sigfd)
 {
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -213,6 +242,10 @@ static int serve(struct listener *ls, unsigned int n, int sigfd)
 			}
 			if (read(sigfd, &si, sizeof(si)) != sizeof(si))
 				continue;
+			if (si.ssi_signo == SIGHUP) {
+				reload();
+				continue;
+			}
 			vlog(LOG_NOTICE, "%s: stopping",
 			     strsignal((int)si.ssi_signo));
 			close(epfd);
@@ -255,6 +288,7 @@ int main(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 

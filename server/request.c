@@ -78,7 +78,8 @@ static bool allowed(struct session *s, const struct vxhs_hdr *h)
 {
 	if (!acl_enabled())
 		return true;
-	if (strcmp(s->acl_vdisk, h->target)) {
+	if (strcmp(s->acl_vdisk, h->target) || s->acl_gen != acl_generation()) {
+		s->acl_gen = acl_generation();
 		s->acl_right = acl_rights(&s->ident, h->target);
 		snprintf(s->acl_vdisk, sizeof(s->acl_vdisk), "%s", h->target);
 	}

@@ -22,54 +22,115 @@
 #include "tls/tls.h"
 #include "vxhsd.h"
 
-static gnutls_certificate_credentials_t creds;
+/*
+ * The credentials new sessions get. SIGHUP loads new ones (a renewed
+ * certificate, a new CRL) and swaps them in; sessions keep those they
+ * started with, counted, until they end.
+ */
+struct server_creds {
+	gnutls_certificate_credentials_t c;
+	atomic_uint refs;
+};
+
+static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct server_creds *creds;
+static atomic_bool enabled;
 static gnutls_typed_vdata_st client_purpose = {
 	.type = GNUTLS_DT_KEY_PURPOSE_OID,
 	.data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT,
 };
 static gnutls_priority_t priority;
 
-int tls_server_init(const char *dir)
+static void creds_put(struct server_creds *c)
 {
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	gnutls_certificate_free_credentials(c->c);
+	free(c);
+}
+
+static int creds_load(const char *dir, struct server_creds **out)
+{
+	struct server_creds *c = calloc(1, sizeof(*c));
 	char err[512];
 	int ret;
 
-	ret = vxhs_tls_creds_load(dir, &creds, err, sizeof(err));
+	if (!c)
+		return -ENOMEM;
+	ret = vxhs_tls_creds_load(dir, &c->c, err, sizeof(err));
 	if (ret) {
 		vlog(LOG_ERR, "TLS: %s", err);
+		free(c);
 		return ret;
 	}
+	atomic_init(&c->refs, 1);
+	*out = c;
+	return 0;
+}
+
+int tls_server_init(const char *dir)
+{
+	int ret = creds_load(dir, &creds);
+
+	if (ret)
+		return ret;
 	if (gnutls_priority_init(&priority, VXHS_TLS_PRIORITY, NULL) < 0) {
-		gnutls_certificate_free_credentials(creds);
+		creds_put(creds);
 		creds = NULL;
 		return -EINVAL;
 	}
+	atomic_store(&enabled, true);
+	return 0;
+}
+
+int tls_server_reload(const char *dir)
+{
+	struct server_creds *c, *old;
+	int ret;
+
+	if (!atomic_load(&enabled))
+		return 0;
+	ret = creds_load(dir, &c);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&creds_lock);
+	old = creds;
+	creds = c;
+	pthread_mutex_unlock(&creds_lock);
+	creds_put(old);
 	return 0;
 }
 
 void tls_server_exit(void)
 {
-	if (!creds)
+	if (!atomic_load(&enabled))
 		return;
 	gnutls_priority_deinit(priority);
-	gnutls_certificate_free_credentials(creds);
+	creds_put(creds);
 	creds = NULL;
+	atomic_store(&enabled, false);
 }
 
 bool tls_server_enabled(void)
 {
-	return creds != NULL;
+	return atomic_load(&enabled);
 }
 
 int session_tls_start(struct session *s)
 {
+	struct server_creds *c;
 	gnutls_session_t t;
 
 	if (gnutls_init(&t, GNUTLS_SERVER | GNUTLS_NONBLOCK |
 				    GNUTLS_NO_TICKETS) < 0)
 		return -ENOMEM;
+	pthread_mutex_lock(&creds_lock);
+	c = creds;
+	atomic_fetch_add(&c->refs, 1);
+	pthread_mutex_unlock(&creds_lock);
+	s->tls_creds = c;
 	if (gnutls_priority_set(t, priority) < 0 ||
-	    gnutls_credentials_set(t, GNUTLS_CRD_CERTIFICATE, creds) < 0) {
+	    gnutls_credentials_set(t, GNUTLS_CRD_CERTIFICATE, c->c) < 0) {
 		gnutls_deinit(t);
 		return -EINVAL;
 	}
@@ -94,6 +155,8 @@ void session_tls_end(struct session *s)
 	s->tls = NULL;
 	free(s->tls_io);
 	s->tls_io = NULL;
+	creds_put(s->tls_creds);
+	s->tls_creds = NULL;
 }
 
 static int add_name(struct identity *id, const char *prefix, const char *name,

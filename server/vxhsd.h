@@ -132,6 +132,8 @@ enum acl_right { ACL_NONE, ACL_RO, ACL_RW };
 int acl_load(const char *path);
 void acl_free(void);
 bool acl_enabled(void);
+/* Bumped by every (re)load: rights cached before it are stale. */
+unsigned int acl_generation(void);
 enum acl_right acl_rights(const struct identity *id, const char *vdisk);
 bool acl_allows(enum acl_right right, uint16_t opcode);
 /* Whether any rule gives this identity rights on some vdisk. */
@@ -288,6 +290,7 @@ enum rx_state {
 };
 
 struct account;
+struct server_creds;
 
 /*
  * Lock order: session.tx_lock, then workers.c's queue lock, then budget.c's
@@ -350,7 +353,8 @@ struct session {
 	struct account *acct; /* budget.c: the identity's account */
 	bool authenticated;
 	char acl_vdisk[VXHS_TARGET_SIZE]; /* last vdisk checked... */
-	enum acl_right acl_right;	  /* ...and the rights on it */
+	enum acl_right acl_right;	  /* ...the rights on it... */
+	unsigned int acl_gen;		  /* ...under this access list */
 	unsigned int denials;
 
 	/* It takes several answers in one TLS record (VXHS_FLAG_TLS_PACKS
@@ -361,7 +365,8 @@ struct session {
 	atomic_bool stop_reading;
 	atomic_bool dropped;
 
-	gnutls_session_t tls; /* NULL: plaintext */
+	gnutls_session_t tls;		/* NULL: plaintext */
+	struct server_creds *tls_creds; /* tls.c: what it started with */
 	struct vxhs_tls_io *tls_io;
 };
 
@@ -451,6 +456,9 @@ unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n);
 
 /* tls.c */
 int tls_server_init(const char *dir);
+/* Loads the credentials again (SIGHUP): new sessions get them; 0, or a
+ * negative errno (logged) and the old ones stay. */
+int tls_server_reload(const char *dir);
 void tls_server_exit(void);
 bool tls_server_enabled(void);
 int session_tls_start(struct session *s);

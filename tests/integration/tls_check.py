@@ -24,6 +24,7 @@ Usage: tls_check.py VXHSD PKI_DIR
 import os
 import pwd
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -164,6 +165,7 @@ def main():
         finally:
             agent.stop()
         unprivileged(vxhsd, pki, tmp)
+        reload_on_sighup(vxhsd, pki, tmp, vdir)
         flood_shares_the_thread(vxhsd, pki, tmp, vdir)
     finally:
         if not os.environ.get("KEEP"):
@@ -286,6 +288,59 @@ def unprivileged(vxhsd, pki, tmp):
         with tls_connect(agent.port, pki, "gw-a") as s:
             s.sendall(header(STAT, 1, "disk-a"))
             check(answer(s)["err"] == 0, "vxhsd runs as nobody and serves")
+    finally:
+        agent.stop()
+
+
+def wait_logged(agent, text, count=1, limit=10):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if open(agent.log).read().count(text) >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def reload_on_sighup(vxhsd, pki, tmp, vdir):
+    """SIGHUP reads the access list and the TLS credentials again: a new
+    rule applies to a connection already open, a CRL to new handshakes,
+    and a broken access list leaves the previous one in force."""
+    tlsdir = os.path.join(tmp, "reload-tls")
+    shutil.copytree(os.path.join(pki, "agent"), tlsdir)
+    acl = os.path.join(tmp, "reload-acl")
+    with open(acl, "w") as f:
+        f.write("dns:gw-a.test disk-a rw\n")
+    agent = Agent(vxhsd, vdir, os.path.join(tmp, "reload.log"),
+                  "--tls-dir", tlsdir, "--acl", acl)
+    try:
+        gw = tls_connect(agent.port, pki, "gw-a")
+        check(stat(gw, "disk-b")["err"] == EACCES,
+              "before SIGHUP: disk-b denied to gw-a")
+        revoked = tls_connect(agent.port, pki, "gw-revoked")
+        check(stat(revoked, "disk-a")["err"] == 0,
+              "before SIGHUP: gw-revoked is served (no CRL yet)")
+        with open(acl, "w") as f:
+            f.write("dns:gw-a.test disk-a rw\ndns:gw-a.test disk-b ro\n")
+        shutil.copy(os.path.join(pki, "agent-crl", "crl.pem"), tlsdir)
+        agent.proc.send_signal(signal.SIGHUP)
+        check(wait_logged(agent, "SIGHUP: reloaded"), "SIGHUP reloads")
+        check(agent.proc.poll() is None, "vxhsd keeps running on SIGHUP")
+        check(stat(gw, "disk-b", cookie=2)["err"] == 0,
+              "after SIGHUP: the open connection gets the new rule")
+        check(stat(revoked, "disk-a", cookie=2)["err"] == 0,
+              "after SIGHUP: an open session stays (the CRL is for "
+              "new handshakes)")
+        refused_client(agent.port, pki, "gw-revoked",
+                       "after SIGHUP: a new gw-revoked handshake")
+        with open(acl, "w") as f:
+            f.write("dns:gw-a.test disk-a sometimes\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        check(wait_logged(agent, "not reloaded"),
+              "a broken access list is not taken (logged)")
+        check(stat(gw, "disk-b", cookie=3)["err"] == 0,
+              "the previous access list stays in force")
+        gw.close()
+        revoked.close()
     finally:
         agent.stop()
 
