@@ -92,22 +92,31 @@ static int listen_tcp(struct listener **ls, unsigned int *n, const char *host)
 			 ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", addr,
 			 port);
 		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 && errno == EAFNOSUPPORT) {
+			/* A host without IPv6 (or IPv4): not an error. */
+			vlog(LOG_INFO, "not listening on %s: %s", name,
+			     strerror(errno));
+			continue;
+		}
 		if (fd < 0) {
 			last = -errno;
-			continue;
+			break;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 		/* Separate sockets for each family, as getaddrinfo lists. */
 		if (ai->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
 				   sizeof(on));
+		/* Every address or none: serving some while another
+		 * program holds the port on the others would send part of
+		 * the clients to it. */
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 		    listen(fd, BACKLOG) < 0) {
 			last = -errno;
 			vlog(LOG_ERR, "cannot listen on %s: %s", name,
 			     strerror(errno));
 			close(fd);
-			continue;
+			break;
 		}
 		if (add(ls, n, fd, false, false, name)) {
 			close(fd);
@@ -136,13 +145,16 @@ static int listen_tcp(struct listener **ls, unsigned int *n, const char *host)
 		}
 	}
 	freeaddrinfo(list);
-	return count ? 0 : (last ? last : -EADDRNOTAVAIL);
+	if (last)
+		return last;
+	return count ? 0 : -EADDRNOTAVAIL;
 }
 
 static int listen_unix(struct listener **ls, unsigned int *n, const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
+	mode_t old;
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -161,15 +173,18 @@ static int listen_unix(struct listener **ls, unsigned int *n, const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* Mode 0660 from the start: no window between bind and a chmod. */
+	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    listen(fd, BACKLOG) < 0) {
 		int ret = -errno;
 
+		umask(old);
 		vlog(LOG_ERR, "cannot listen on %s: %s", path, strerror(-ret));
 		close(fd);
 		return ret;
 	}
-	chmod(path, 0660);
+	umask(old);
 	vlog(LOG_INFO, "listening on unix:%s", path);
 	return add(ls, n, fd, true, false, path);
 }

@@ -5,6 +5,7 @@ documented exit code (2: usage, 1: the operation failed) from vxhsd and
 vxhsadm; good ones work."""
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,17 @@ def main():
                "vxhsd unknown option")
         expect([vxhsd, "--config", conf], 2, "key 'porrt': unknown key",
                "configuration file with an unknown key")
+        # Another program on the IPv4 port: vxhsd does not serve the
+        # IPv6 address alone (part of the clients would reach the other).
+        squat = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        squat.bind(("0.0.0.0", 0))
+        squat.listen(1)
+        port = str(squat.getsockname()[1])
+        expect([vxhsd, "--dir", d, "--port", port, "--allow-plaintext"], 1,
+               "cannot listen on 0.0.0.0:" + port,
+               "vxhsd refuses to serve some addresses when another "
+               "program holds the port on one")
+        squat.close()
         badutf = os.path.join(d, "utf.conf")
         with open(badutf, "wb") as f:
             f.write(b"[vxhsd]\ndir=/tmp\nacl=/etc/\xff\n")
