@@ -101,6 +101,21 @@ def main():
                "vxhsd refuses to serve some addresses when another "
                "program holds the port on one")
         squat.close()
+        # resize looks before it opens: a FIFO would hang it, a hard
+        # link may be another file's name.
+        fifo_dir = os.path.join(d, "odd")
+        os.mkdir(fifo_dir)
+        os.mkfifo(os.path.join(fifo_dir, "fifo"))
+        expect([adm, "resize", "--dir", fifo_dir, "fifo", "1M"], 1,
+               "not a regular file", "vxhsadm resize of a FIFO")
+        with open(os.path.join(d, "elsewhere"), "wb") as f:
+            f.truncate(4096)
+        os.link(os.path.join(d, "elsewhere"),
+                os.path.join(fifo_dir, "linked"))
+        expect([adm, "resize", "--dir", fifo_dir, "linked", "1M"], 1,
+               "hard links", "vxhsadm resize of a file with another name")
+        check(os.path.getsize(os.path.join(d, "elsewhere")) == 4096,
+              "the hard-linked file kept its size", "it was resized")
         badutf = os.path.join(d, "utf.conf")
         with open(badutf, "wb") as f:
             f.write(b"[vxhsd]\ndir=/tmp\nacl=/etc/\xff\n")

@@ -168,19 +168,33 @@ int cmd_resize(int argc, char **argv)
 	int i = parse("resize", resize_help, argc, argv, &a, 2);
 	const char *id = argv[i];
 	uint64_t size;
-	struct stat st;
+	struct stat st, opened;
 	char from[32], to[32];
-	int dfd, fd, ret = EXIT_FAIL;
+	int dfd, fd = -1, ret = EXIT_FAIL;
 
 	check_id("resize", id);
 	size = vdisk_size_arg("resize", argv[i + 1]);
 	dfd = open_dir(a.dir);
 	if (dfd < 0)
 		return EXIT_FAIL;
-	fd = openat(dfd, id, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		errorf("no vdisk %s in %s%s%s", id, a.dir, fd < 0 ? ": " : "",
-		       fd < 0 ? strerror(errno) : "");
+	/* What it is before opening it: a FIFO would hang the open, and a
+	 * file with other names (hard links) may be anyone's. */
+	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		errorf("no vdisk %s in %s: %m", id, a.dir);
+		goto close_file;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		errorf("%s in %s is not a vdisk: %s", id, a.dir,
+		       !S_ISREG(st.st_mode) ?
+			       "not a regular file" :
+			       "it has other names (hard links)");
+		goto close_file;
+	}
+	fd = openat(dfd, id, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &opened) < 0 || opened.st_ino != st.st_ino ||
+	    opened.st_dev != st.st_dev) {
+		errorf("vdisk %s in %s changed while opening it%s%s", id, a.dir,
+		       fd < 0 ? ": " : "", fd < 0 ? strerror(errno) : "");
 		goto close_file;
 	}
 	if (size < (uint64_t)st.st_size && !a.shrink) {
