@@ -70,7 +70,9 @@ static const char usage[] =
 	"  -V, --version            show the version\n"
 	"\n"
 	"Socket activation: listening sockets passed by systemd are used instead\n"
-	"of --listen, --port and --unix.\n";
+	"of --listen, --port and --unix. SIGHUP reads the access list and the TLS\n"
+	"directory again (connections stay); SIGTERM finishes what is in flight\n"
+	"and stops.\n";
 
 enum {
 	OPT_NO_TCP = 256,
