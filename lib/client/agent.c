@@ -52,7 +52,7 @@ int vxhs_agent_addr_parse(const char *text, struct vxhs_agent_addr *addr)
 				text);
 		host = text + 1;
 		host_len = (size_t)(end - host);
-		if (end[1] == ':')
+		if (end[1] == ':' || end[1] == '/')
 			port = end + 2;
 		else if (end[1])
 			return set_error(
@@ -60,9 +60,15 @@ int vxhs_agent_addr_parse(const char *text, struct vxhs_agent_addr *addr)
 				"agent '%s': unexpected text after ']'", text);
 	} else {
 		const char *colon = strchr(text, ':');
+		const char *slash = strchr(text, '/');
 
-		/* More than one colon: a bare IPv6 literal, no port. */
-		if (colon && !strchr(colon + 1, ':')) {
+		/* host/port, as the cfgstring writes it (targetcli takes no
+		 * ':'), is the same address as host:port. */
+		if (slash) {
+			host_len = (size_t)(slash - text);
+			port = slash + 1;
+		} else if (colon && !strchr(colon + 1, ':')) {
+			/* More than one colon: a bare IPv6 literal, no port. */
 			host_len = (size_t)(colon - text);
 			port = colon + 1;
 		} else {

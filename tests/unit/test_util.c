@@ -88,6 +88,18 @@ static void agent_addresses_parse(void **state)
 	assert_int_equal(vxhs_agent_addr_parse("::1", &a), 0);
 	assert_string_equal(a.host, "::1");
 	assert_int_equal(a.port, 9999);
+	/* The cfgstring's form, taken everywhere. */
+	assert_int_equal(vxhs_agent_addr_parse("agent.example/1234", &a), 0);
+	assert_string_equal(a.host, "agent.example");
+	assert_int_equal(a.port, 1234);
+	assert_int_equal(vxhs_agent_addr_parse("[fe80::1]/77", &a), 0);
+	assert_string_equal(a.host, "fe80::1");
+	assert_int_equal(a.port, 77);
+	assert_int_equal(vxhs_agent_addr_parse("fe80::2/78", &a), 0);
+	assert_string_equal(a.host, "fe80::2");
+	assert_int_equal(a.port, 78);
+	assert_int_equal(vxhs_agent_addr_parse("host/x", &a), -EINVAL);
+	assert_int_equal(vxhs_agent_addr_parse("h/", &a), -EINVAL);
 	assert_int_equal(vxhs_agent_addr_parse("unix:/run/x.sock", &a), 0);
 	assert_true(a.is_unix);
 	assert_string_equal(a.host, "/run/x.sock");

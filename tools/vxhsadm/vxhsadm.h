@@ -53,7 +53,8 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	}
 #define CONN_SHORT_OPTS "a:v"
 #define CONN_HELP                                                               \
-	"  -a, --agent=ADDR     agent: HOST, HOST:PORT, [IPV6]:PORT or\n"       \
+	"  -a, --agent=ADDR     agent: HOST, HOST:PORT (or HOST/PORT),\n"       \
+	"                       [IPV6]:PORT or\n"                               \
 	"                       unix:/PATH; repeat for failover (up to 4;\n"    \
 	"                       default 127.0.0.1:9999)\n"                      \
 	"      --conns=N        connections per agent (default 8)\n"            \
