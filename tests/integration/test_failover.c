@@ -132,6 +132,17 @@ static void load_stop(struct load *l)
 	assert_int_equal(atomic_load(&l->mismatches), 0);
 }
 
+/* Waits until the load has done at least n operations: an event, with
+ * a deadline far beyond what a slow machine needs. */
+static bool wait_ops(struct load *l, unsigned int n)
+{
+	uint64_t until = vxhs_now_ns() + 60 * NSEC_PER_SEC;
+
+	while (atomic_load(&l->ops) < n && vxhs_now_ns() < until)
+		usleep(10000);
+	return atomic_load(&l->ops) >= n;
+}
+
 struct events {
 	atomic_uint quiesce, active, failed;
 };
@@ -177,14 +188,12 @@ static void agent_killed_under_load_fails_over(void **state)
 	assert_int_equal(vxhs_vdisk_open(ctx, "shared", &o, &vd), 0);
 
 	load_start(&l, vd);
-	usleep(700000);
+	assert_true(wait_ops(&l, 100));
 	before = atomic_load(&l.ops);
 	agent_kill(&a, SIGKILL);
-	usleep(1500000);
+	/* Goes on, on the other agent. */
+	assert_true(wait_ops(&l, before + 100));
 	load_stop(&l);
-
-	assert_true(before > 100);
-	assert_true(atomic_load(&l.ops) > before + 100);
 	vxhs_vdisk_get_info(vd, &info);
 	assert_int_equal(info.agent, 1);
 	assert_true(atomic_load(&ev.quiesce) >= 1);
@@ -216,16 +225,16 @@ static void restarted_agent_within_deadline_loses_nothing(void **state)
 	assert_int_equal(vxhs_vdisk_open(ctx, "shared", &o, &vd), 0);
 
 	load_start(&l, vd);
-	usleep(500000);
+	assert_true(wait_ops(&l, 100));
 	agent_kill(&a, SIGKILL);
 	before = atomic_load(&l.ops);
+	/* Nothing may complete while no agent runs (a check that something
+	 * does not happen: a wait, not a threshold on speed). */
 	usleep(1000000);
-	/* nothing can have completed while no agent ran */
 	assert_true(atomic_load(&l.ops) - before <= SLOTS);
 	agent_start(&a, dir, port);
-	usleep(1500000);
+	assert_true(wait_ops(&l, before + 100));
 	load_stop(&l);
-	assert_true(atomic_load(&l.ops) > before + 100);
 
 	vxhs_vdisk_close(vd);
 	vxhs_ctx_free(ctx);
@@ -351,6 +360,7 @@ static void retry_queue_is_bounded(void **state)
 	struct vxhs_ctx *ctx = test_ctx();
 	struct vxhs_open_opts o;
 	struct vxhs_vdisk *vd;
+	struct events ev = { 0 };
 	struct errcount e = { 0 };
 	uint8_t buf[BLOCK];
 	char dir[256];
@@ -361,6 +371,8 @@ static void retry_queue_is_bounded(void **state)
 	agent_opts(&o, one, 1);
 	o.failover_deadline_ms = 2000;
 	o.retry_queue_max = 8;
+	o.event = on_event;
+	o.event_opaque = &ev;
 	assert_int_equal(vxhs_vdisk_open(ctx, "shared", &o, &vd), 0);
 	agent_kill(&a, SIGKILL);
 
@@ -368,7 +380,10 @@ static void retry_queue_is_bounded(void **state)
 	tally_init(&e.t);
 	tally_add(&e.t);
 	assert_int_equal(vxhs_readv(vd, &iov, 1, 0, count_again, &e), 0);
-	usleep(300000);
+	/* until it waits in the retry queue (the vdisk says QUIESCE) */
+	for (int i = 0; i < 6000 && !atomic_load(&ev.quiesce); i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&ev.quiesce), 1);
 	for (int i = 0; i < 30; i++) {
 		tally_add(&e.t);
 		assert_int_equal(vxhs_readv(vd, &iov, 1, 0, count_again, &e),
