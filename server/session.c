@@ -510,12 +510,6 @@ static void rx(struct session *s)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* After a TLS handshake message, GnuTLS says EAGAIN
-			 * even with records left in the read-ahead. */
-			if (errno == EAGAIN && session_tls_has_pending(s)) {
-				loop_again(s);
-				return;
-			}
 			if (errno != EAGAIN) {
 				char why[64];
 

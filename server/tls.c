@@ -321,7 +321,7 @@ ssize_t session_recv(struct session *s, void *buf, size_t len)
 
 	if (!s->tls)
 		return read(s->fd, buf, len);
-	ret = vxhs_tls_recv(s->tls, buf, len, &gerr);
+	ret = vxhs_tls_recv(s->tls, s->tls_io, buf, len, &gerr);
 	if (ret >= 0)
 		return ret;
 	if (ret == -EPROTO)

@@ -560,12 +560,6 @@ static void conn_read(struct vxhs_conn *conn)
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			/* GnuTLS answers EAGAIN after a handshake message
-			 * (an OpenSSL agent's session tickets) even when
-			 * more records wait in the read-ahead, which no
-			 * socket event will announce: go on reading them. */
-			if (errno == EAGAIN && conn_tls_has_pending(conn))
-				continue;
 			if (errno != EAGAIN)
 				conn_fail(conn, -errno, "receive failed");
 			return;

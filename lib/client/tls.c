@@ -202,7 +202,8 @@ ssize_t conn_tls_send(struct vxhs_conn *conn, const struct iovec *iov, int n)
 ssize_t conn_tls_recv(struct vxhs_conn *conn, void *buf, size_t len)
 {
 	int gerr = 0;
-	ssize_t ret = vxhs_tls_recv(conn->tls_session, buf, len, &gerr);
+	ssize_t ret =
+		vxhs_tls_recv(conn->tls_session, conn->tls_io, buf, len, &gerr);
 
 	if (ret >= 0)
 		return ret;

@@ -210,11 +210,18 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 	return (ssize_t)whole;
 }
 
-ssize_t vxhs_tls_recv(gnutls_session_t session, void *buf, size_t len,
-		      int *gerr)
+ssize_t vxhs_tls_recv(gnutls_session_t session, struct vxhs_tls_io *io,
+		      void *buf, size_t len, int *gerr)
 {
-	ssize_t ret = gnutls_record_recv(session, buf, len);
+	ssize_t ret;
 
+	/* After a handshake message (an OpenSSL peer's TLS 1.3 session
+	 * tickets) GnuTLS answers EAGAIN even when more records wait in our
+	 * read-ahead, which no socket event will announce: go on with them.
+	 * Each round consumes read-ahead, so this ends. */
+	do {
+		ret = gnutls_record_recv(session, buf, len);
+	} while (ret == GNUTLS_E_AGAIN && io->rx_end > io->rx_start);
 	if (ret >= 0)
 		return ret;
 	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)

@@ -110,7 +110,7 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
  * Receives into buf. Returns bytes (0: the peer closed, with or without
  * close_notify), -EAGAIN, or -EPROTO with the GnuTLS code in *gerr.
  */
-ssize_t vxhs_tls_recv(gnutls_session_t session, void *buf, size_t len,
-		      int *gerr);
+ssize_t vxhs_tls_recv(gnutls_session_t session, struct vxhs_tls_io *io,
+		      void *buf, size_t len, int *gerr);
 
 #endif /* VXHS_TLS_H */

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wire_check import HDR, READ, STAT, WRITE, check, header  # noqa: E402
 import wire_check  # noqa: E402
 from tls_check import Agent, context  # noqa: E402
-from tls_slow_reader import answer, kvset_size  # noqa: E402
+from tls_slow_reader import agent_context, answer, kvset_size  # noqa: E402
 
 SIZE = 8 << 20
 WAIT = 5  # seconds without a readable event that mean a stalled peer
@@ -83,11 +83,7 @@ def original_client(vxhsd, pki, tmp):
 
 
 def original_agent(vxhsadm, pki, tmp):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(pki, "agent", "cert.pem"),
-                        os.path.join(pki, "agent", "key.pem"))
-    ctx.load_verify_locations(os.path.join(pki, "agent", "ca.pem"))
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx = agent_context(pki)
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(16)

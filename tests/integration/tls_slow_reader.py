@@ -57,6 +57,16 @@ def answer(req, err=0, payload=b"", data_type=KVSET):
     return HDR.pack(*f) + payload
 
 
+def agent_context(pki):
+    """An OpenSSL agent's TLS: the test PKI's agent, clients verified."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(pki, "agent", "cert.pem"),
+                        os.path.join(pki, "agent", "key.pem"))
+    ctx.load_verify_locations(os.path.join(pki, "agent", "ca.pem"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 def serve(raw, disk, stop, log):
     """Reads 16 KiB at a time with a pause between: a reader that falls
     behind the client."""
@@ -94,11 +104,7 @@ def serve(raw, disk, stop, log):
 
 def main():
     vxhsadm, pki = sys.argv[1], sys.argv[2]
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(pki, "agent", "cert.pem"),
-                        os.path.join(pki, "agent", "key.pem"))
-    ctx.load_verify_locations(os.path.join(pki, "agent", "ca.pem"))
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx = agent_context(pki)
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
     lsock.bind(("127.0.0.1", 0))

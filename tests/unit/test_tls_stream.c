@@ -118,7 +118,8 @@ static size_t drain(struct pair *p, uint8_t *buf, size_t *at, size_t cap,
 
 	while (*at < cap) {
 		size_t want = cap - *at < chunk ? cap - *at : chunk;
-		ssize_t got = vxhs_tls_recv(p->s[1], buf + *at, want, &gerr);
+		ssize_t got = vxhs_tls_recv(p->s[1], p->io[1], buf + *at, want,
+					    &gerr);
 
 		if (got == -EAGAIN)
 			break;
@@ -273,7 +274,8 @@ static void read_ahead_is_pending(void **state)
 		assert_true(drain(p, in, &got, sizeof(in), 64) > 0);
 	assert_int_equal(got, sizeof(in));
 	assert_memory_equal(in, out, sizeof(in));
-	assert_int_equal(vxhs_tls_recv(p->s[1], in, sizeof(in), &gerr),
+	assert_int_equal(vxhs_tls_recv(p->s[1], p->io[1], in, sizeof(in),
+				       &gerr),
 			 -EAGAIN);
 }
 
@@ -286,7 +288,8 @@ static void peer_close_is_end_of_stream(void **state)
 
 	close(p->fd[0]);
 	p->fd[0] = -1;
-	assert_int_equal(vxhs_tls_recv(p->s[1], buf, sizeof(buf), &gerr), 0);
+	assert_int_equal(
+		vxhs_tls_recv(p->s[1], p->io[1], buf, sizeof(buf), &gerr), 0);
 }
 
 /* Sending to a closed peer is the socket's error, not a GnuTLS one. */
