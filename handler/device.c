@@ -21,110 +21,6 @@
 /* Granularity of hole punching on the file systems agents use. */
 #define UNMAP_GRAN_BYTES 4096u
 
-struct waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	int result;
-};
-
-static void waiter_done(void *opaque, int result)
-{
-	struct waiter *w = opaque;
-
-	pthread_mutex_lock(&w->lock);
-	w->result = result;
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* Refreshes the vdisk's size and features from the agent. */
-static int stat_sync(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info)
-{
-	struct waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER,
-			    .cond = PTHREAD_COND_INITIALIZER };
-	int ret;
-
-	ret = vxhs_stat(vd, waiter_done, &w);
-	if (!ret) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
-		ret = w.result;
-	}
-	vxhs_vdisk_get_info(vd, info);
-	return ret;
-}
-
-void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len)
-{
-	pthread_rwlock_rdlock(&vdev->lock);
-	snprintf(buf, len, "%s", vdev->cfg.vdisk);
-	pthread_rwlock_unlock(&vdev->lock);
-}
-
-void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why)
-{
-	char name[VXHS_TARGET_SIZE];
-
-	if (atomic_load(&vdev->closing) ||
-	    atomic_exchange(&vdev->conn_lost, true))
-		return;
-	vxhs_dev_name(vdev, name, sizeof(name));
-	tcmu_dev_err(vdev->dev,
-		     "vdisk %s: %s; commands get BUSY until the vdisk is "
-		     "reopened (tried every second)\n",
-		     name, why);
-	tcmu_notify_conn_lost(vdev->dev);
-	/* tcmu-runner reopens only LUNs behind an enabled target port
-	 * (iSCSI, not loopback): reopen in the background as well. */
-	vxhs_reconnect_start(vdev);
-}
-
-static unsigned int failover_seconds(const struct vxhs_cfg *cfg)
-{
-	struct vxhs_open_opts opts;
-
-	vxhs_cfg_open_opts(cfg, &opts);
-	return opts.failover_deadline_ms / 1000;
-}
-
-static void on_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
-		     unsigned int agent, void *opaque)
-{
-	struct vxhs_dev *vdev = opaque;
-	char name[VXHS_HOST_MAX + 16], why[VXHS_HOST_MAX + 96];
-
-	/* A vdisk being replaced by reconfig has nothing left to say; the
-	 * lock also keeps vdev->cfg still while we read it. */
-	pthread_rwlock_rdlock(&vdev->lock);
-	if (vdev->vd != vd)
-		goto unlock;
-	vxhs_agent_addr_format(&vdev->cfg.agents[agent], name, sizeof(name));
-	switch (ev) {
-	case VXHS_EVENT_QUIESCE:
-		tcmu_dev_warn(vdev->dev,
-			      "vdisk %s: lost agent %s; commands wait while "
-			      "another agent is tried (up to %u s)\n",
-			      vdev->cfg.vdisk, name,
-			      failover_seconds(&vdev->cfg));
-		break;
-	case VXHS_EVENT_ACTIVE:
-		tcmu_dev_info(vdev->dev, "vdisk %s: I/O resumed on agent %s\n",
-			      vdev->cfg.vdisk, name);
-		break;
-	case VXHS_EVENT_FAILED:
-		snprintf(why, sizeof(why),
-			 "no agent took over after %s was lost", name);
-		vxhs_report_conn_lost(vdev, why);
-		break;
-	}
-unlock:
-	pthread_rwlock_unlock(&vdev->lock);
-}
-
 /* The client names the agent that failed last; list them all if several. */
 static void agents_suffix(const struct vxhs_cfg *cfg, char *buf, size_t len)
 {
@@ -135,25 +31,6 @@ static void agents_suffix(const struct vxhs_cfg *cfg, char *buf, size_t len)
 		return;
 	vxhs_cfg_format_agents(cfg, list, sizeof(list));
 	snprintf(buf, len, " (agents tried: %s)", list);
-}
-
-static int open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
-		      struct vxhs_ctx *ctx, struct vxhs_vdisk **vd,
-		      bool log_failure)
-{
-	struct vxhs_open_opts opts;
-	char agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16) + 32];
-	int ret;
-
-	vxhs_cfg_open_opts(cfg, &opts);
-	opts.event = on_event;
-	opts.event_opaque = vdev;
-	ret = vxhs_vdisk_open(ctx, cfg->vdisk, &opts, vd);
-	if (ret && log_failure) {
-		agents_suffix(cfg, agents, sizeof(agents));
-		tcmu_dev_err(vdev->dev, "%s%s\n", vxhs_errmsg(), agents);
-	}
-	return ret;
 }
 
 /*
@@ -186,8 +63,8 @@ static int check_size(struct tcmu_device *dev, const char *vdisk_id,
 }
 
 /* Write cache and thin provisioning as the agent's extensions allow. */
-static void apply_features(struct vxhs_dev *vdev,
-			   const struct vxhs_vdisk_info *info)
+void vxhs_dev_apply_features(struct vxhs_dev *vdev,
+			     const struct vxhs_vdisk_info *info)
 {
 	struct tcmu_device *dev = vdev->dev;
 	uint32_t bs = tcmu_dev_get_block_size(dev);
@@ -222,10 +99,35 @@ static int check_geometry(struct tcmu_device *dev, const char *vdisk_id,
 	return check_size(dev, vdisk_id, tcmu_dev_get_num_lbas(dev) * bs, info);
 }
 
-/* how: "opened", "reopened" (by tcmu-runner), "reconnected" (by the
- * handler's own thread), "switched" (reconfig): who did it, for the log. */
-static void log_opened(struct vxhs_dev *vdev,
-		       const struct vxhs_vdisk_info *info, const char *how)
+int vxhs_dev_open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
+			struct vxhs_ctx *ctx, struct vxhs_vdisk **vd,
+			struct vxhs_vdisk_info *info, bool log_failure)
+{
+	struct vxhs_open_opts opts;
+	char agents[VXHS_MAX_AGENTS * (VXHS_HOST_MAX + 16) + 32];
+	int ret;
+
+	vxhs_cfg_open_opts(cfg, &opts);
+	opts.event = vxhs_lun_event;
+	opts.event_opaque = vdev;
+	ret = vxhs_vdisk_open(ctx, cfg->vdisk, &opts, vd);
+	if (ret) {
+		if (log_failure) {
+			agents_suffix(cfg, agents, sizeof(agents));
+			tcmu_dev_err(vdev->dev, "%s%s\n", vxhs_errmsg(),
+				     agents);
+		}
+		return ret;
+	}
+	vxhs_vdisk_get_info(*vd, info);
+	ret = check_geometry(vdev->dev, cfg->vdisk, info);
+	if (ret)
+		vxhs_vdisk_close(*vd);
+	return ret;
+}
+
+void vxhs_dev_log_opened(struct vxhs_dev *vdev,
+			 const struct vxhs_vdisk_info *info, const char *how)
 {
 	char size[32], agent[VXHS_HOST_MAX + 16];
 
@@ -309,8 +211,7 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 	if (!vdev)
 		return -ENOMEM;
 	vdev->dev = dev;
-	pthread_rwlock_init(&vdev->lock, NULL);
-	vxhs_reconnect_init(vdev);
+	vxhs_lun_init(vdev);
 	ret = parse_for_dev(dev, tcmu_dev_get_cfgstring(dev), &vdev->cfg);
 	if (ret)
 		goto free_vdev;
@@ -320,25 +221,19 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 			     vxhs_errmsg());
 		goto free_vdev;
 	}
-	ret = open_vdisk(vdev, &vdev->cfg, ctx, &vdev->vd, true);
+	ret = vxhs_dev_open_vdisk(vdev, &vdev->cfg, ctx, &vdev->vd, &info,
+				  true);
 	if (ret)
 		goto put_ctx;
-	vxhs_vdisk_get_info(vdev->vd, &info);
-	ret = check_geometry(dev, vdev->cfg.vdisk, &info);
-	if (ret)
-		goto close_vdisk;
-	apply_features(vdev, &info);
+	vxhs_dev_apply_features(vdev, &info);
 	tcmur_dev_set_private(dev, vdev);
-	log_opened(vdev, &info, reopen ? "reopened" : "opened");
+	vxhs_dev_log_opened(vdev, &info, reopen ? "reopened" : "opened");
 	return 0;
 
-close_vdisk:
-	vxhs_vdisk_close(vdev->vd);
 put_ctx:
 	vxhs_shared_ctx_put();
 free_vdev:
-	vxhs_reconnect_destroy(vdev);
-	pthread_rwlock_destroy(&vdev->lock);
+	vxhs_lun_destroy(vdev);
 	free(vdev);
 	return ret;
 }
@@ -346,96 +241,37 @@ free_vdev:
 void handler_close(struct tcmu_device *dev)
 {
 	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
-	struct vxhs_vdisk *vd;
 
 	if (!vdev)
 		return;
-	/*
-	 * In this order: nothing may report a loss or start reconnecting
-	 * once closing is set; the reconnect thread, if any, has ended (and
-	 * installed nothing) once stopped; then the vdisk is taken away, so
-	 * its last events are ignored, and closed, which completes every
-	 * command still waiting on it before it returns.
-	 */
-	atomic_store(&vdev->closing, true);
-	vxhs_reconnect_stop(vdev);
-	pthread_rwlock_wrlock(&vdev->lock);
-	vd = vdev->vd;
-	vdev->vd = NULL;
-	pthread_rwlock_unlock(&vdev->lock);
-	vxhs_vdisk_close(vd);
+	vxhs_lun_close(vdev);
 	vxhs_shared_ctx_put();
 	tcmur_dev_set_private(dev, NULL);
 	tcmu_dev_info(dev, "vdisk %s closed\n", vdev->cfg.vdisk);
-	vxhs_reconnect_destroy(vdev);
-	pthread_rwlock_destroy(&vdev->lock);
+	vxhs_lun_destroy(vdev);
 	free(vdev);
 }
 
 static int reconfig_size(struct vxhs_dev *vdev, uint64_t new_size)
 {
 	struct vxhs_vdisk_info info;
+	char name[VXHS_TARGET_SIZE];
 	int ret;
 
-	pthread_rwlock_rdlock(&vdev->lock);
-	ret = stat_sync(vdev->vd, &info);
-	pthread_rwlock_unlock(&vdev->lock);
+	vxhs_dev_name(vdev, name, sizeof(name));
+	ret = vxhs_lun_stat(vdev, &info);
 	if (ret) {
 		tcmu_dev_err(vdev->dev,
 			     "vdisk %s: cannot check its size for the new LUN "
 			     "size: %s\n",
-			     vdev->cfg.vdisk, strerror(-ret));
+			     name, strerror(-ret));
 		return ret;
 	}
-	ret = check_size(vdev->dev, vdev->cfg.vdisk, new_size, &info);
+	ret = check_size(vdev->dev, name, new_size, &info);
 	if (!ret)
 		tcmu_dev_info(vdev->dev,
 			      "vdisk %s: LUN size now %" PRIu64 " bytes\n",
-			      vdev->cfg.vdisk, new_size);
-	return ret;
-}
-
-/* Opens the new vdisk before letting go of the old one. */
-int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
-		    bool log_failure, const char *how)
-{
-	struct vxhs_vdisk_info info;
-	struct vxhs_vdisk *vd, *old;
-	struct vxhs_ctx *ctx;
-	int ret;
-
-	ret = vxhs_shared_ctx_get(&ctx);
-	if (ret)
-		return ret;
-	ret = open_vdisk(vdev, cfg, ctx, &vd, log_failure);
-	if (ret)
-		goto put_ctx;
-	vxhs_vdisk_get_info(vd, &info);
-	ret = check_geometry(vdev->dev, cfg->vdisk, &info);
-	if (ret) {
-		vxhs_vdisk_close(vd);
-		goto put_ctx;
-	}
-
-	pthread_rwlock_wrlock(&vdev->lock);
-	if (atomic_load(&vdev->closing)) {
-		/* The LUN is going: this vdisk must not outlive it. */
-		pthread_rwlock_unlock(&vdev->lock);
-		vxhs_vdisk_close(vd);
-		ret = -ECANCELED;
-		goto put_ctx;
-	}
-	old = vdev->vd;
-	vdev->vd = vd;
-	vdev->cfg = *cfg;
-	pthread_rwlock_unlock(&vdev->lock);
-	apply_features(vdev, &info);
-	atomic_store(&vdev->conn_lost, false);
-	log_opened(vdev, &info, how);
-	/* Commands still on the old vdisk end BUSY and are retried. */
-	vxhs_vdisk_close(old);
-put_ctx:
-	vxhs_shared_ctx_put();
+			      name, new_size);
 	return ret;
 }
 
@@ -447,25 +283,27 @@ static int reconfig_cfgstring(struct vxhs_dev *vdev, const char *cfgstring)
 	ret = parse_for_dev(vdev->dev, cfgstring, &cfg);
 	if (ret)
 		return ret;
-	/* The new configuration replaces whatever a reconnect would do. */
-	vxhs_reconnect_stop(vdev);
-	return vxhs_dev_switch(vdev, &cfg, true, "switched to a new cfgstring");
+	/* Also ends a reconnect: the new configuration replaces it. */
+	return vxhs_dev_switch(vdev, &cfg);
 }
 
 static int reconfig_write_cache(struct vxhs_dev *vdev, bool enable)
 {
+	char name[VXHS_TARGET_SIZE];
+
+	vxhs_dev_name(vdev, name, sizeof(name));
 	if (enable && !(vdev->features & VXHS_FEAT_FLUSH)) {
 		tcmu_dev_err(vdev->dev,
 			     "vdisk %s: cannot enable the write cache: the "
 			     "agent has no FLUSH, and its writes are stable "
 			     "when acknowledged\n",
-			     vdev->cfg.vdisk);
+			     name);
 		return -EOPNOTSUPP;
 	}
 	/* Cache off on a flushing agent: every write is flushed. */
 	vdev->write_through = !enable && (vdev->features & VXHS_FEAT_FLUSH);
 	tcmu_dev_set_write_cache_enabled(vdev->dev, enable);
-	tcmu_dev_info(vdev->dev, "vdisk %s: write cache %s\n", vdev->cfg.vdisk,
+	tcmu_dev_info(vdev->dev, "vdisk %s: write cache %s\n", name,
 		      enable ? "on" : "off");
 	return 0;
 }

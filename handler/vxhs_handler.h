@@ -17,29 +17,53 @@
 #include "cfgstring.h"
 #include "vxhs/client.h"
 
+/*
+ * The life of a LUN (lifecycle.c):
+ *
+ *   handler_open ──► OPEN ──FAILED event──► LOST ──► RECONNECTING
+ *                    ▲  ▲                    │            │
+ *                    │  └──── reconfig ──────┴────────────┤ reopened
+ *                    └────────────────────────────────────┘
+ *   any state ──handler_close──► CLOSING ──► CLOSED (freed)
+ *
+ * LOST stays only if the reconnect thread cannot start. Events count only
+ * in OPEN and only from the vdisk in use; a command's result never changes
+ * the state.
+ *
+ * Lock order: switch_lock, then state_lock, then lock.
+ *   switch_lock  held by whoever replaces vd (reconfig, a reconnect, close)
+ *                and across a STAT on vd, so vd cannot be closed under it;
+ *   state_lock   state, the reconnect thread, and vd as events see it;
+ *   lock         submitters hold it for reading while they use vd; vd and
+ *                cfg change with all three held for writing.
+ * The client's I/O thread (events, completions) takes state_lock or lock
+ * for reading, never switch_lock; so nothing that waits for the I/O thread
+ * (opening, closing or STAT of a vdisk) may hold state_lock or lock.
+ */
+enum lun_state {
+	LUN_OPEN,
+	LUN_LOST,
+	LUN_RECONNECTING,
+	LUN_CLOSING,
+	LUN_CLOSED,
+};
+
 /* One LUN (tcmu device) backed by one vdisk. */
 struct vxhs_dev {
 	struct tcmu_device *dev;
-	/*
-	 * Held for reading while submitting to vd, for writing while reconfig
-	 * or close replace it. Never held while waiting for the client's I/O
-	 * thread, which may need it for reading.
-	 */
+	pthread_mutex_t switch_lock;
+	pthread_mutex_t state_lock;
+	pthread_cond_t state_cond; /* the reconnect thread waits on it */
 	pthread_rwlock_t lock;
+	enum lun_state state;
 	struct vxhs_vdisk *vd;
 	struct vxhs_cfg cfg;
 	/* Read by every command, changed by reconfig and reconnects. */
 	_Atomic uint64_t features; /* VXHS_FEAT_* of the agent in use */
 	atomic_bool write_through; /* write cache off on a flushing agent */
-	atomic_bool conn_lost;	   /* tcmu_notify_conn_lost already called */
-	/* Set first thing by close: no loss is reported, no reconnect
-	 * starts and no reopened vdisk is installed after it. */
-	atomic_bool closing;
-	/* reconnect.c: reopening the vdisk after the agents were lost */
-	pthread_mutex_t rc_lock;
-	pthread_cond_t rc_cond;
+	/* the reconnect thread: state_lock */
 	pthread_t rc_thread;
-	bool rc_joinable, rc_running, rc_stop;
+	bool rc_joinable, rc_running;
 };
 
 /* shared.c: the process's client context, made on first use. */
@@ -54,22 +78,31 @@ bool handler_check_config(const char *cfgstring, char **reason);
 int handler_open(struct tcmu_device *dev, bool reopen);
 void handler_close(struct tcmu_device *dev);
 int handler_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg);
-void vxhs_report_conn_lost(struct vxhs_dev *vdev, const char *why);
+/* Opens cfg's vdisk for the LUN and checks that it fits; a failure is
+ * logged only if log_failure. */
+int vxhs_dev_open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
+			struct vxhs_ctx *ctx, struct vxhs_vdisk **vd,
+			struct vxhs_vdisk_info *info, bool log_failure);
+void vxhs_dev_apply_features(struct vxhs_dev *vdev,
+			     const struct vxhs_vdisk_info *info);
+/* how: who opened it, for the log ("opened", "reconnected by ..."). */
+void vxhs_dev_log_opened(struct vxhs_dev *vdev,
+			 const struct vxhs_vdisk_info *info, const char *how);
+
+/* lifecycle.c */
+void vxhs_lun_init(struct vxhs_dev *vdev);
+void vxhs_lun_destroy(struct vxhs_dev *vdev);
+/* The library's event callback; opaque is the vxhs_dev. */
+void vxhs_lun_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
+		    unsigned int agent, void *opaque);
+/* Moves the LUN onto cfg's vdisk (reconfig); the old one is closed. */
+int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg);
+/* Refreshes the vdisk's size and features from its agent. */
+int vxhs_lun_stat(struct vxhs_dev *vdev, struct vxhs_vdisk_info *info);
+/* CLOSING, the vdisk closed (every command on it completed), CLOSED. */
+void vxhs_lun_close(struct vxhs_dev *vdev);
 /* The vdisk's id for a log line (reconfig may rewrite it meanwhile). */
 void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len);
-/*
- * Opens cfg's vdisk and moves the LUN onto it; the old one is closed. A
- * failure to open is logged only if log_failure; success as "vdisk ID
- * <how> on agent ...".
- */
-int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
-		    bool log_failure, const char *how);
-
-/* reconnect.c */
-void vxhs_reconnect_init(struct vxhs_dev *vdev);
-void vxhs_reconnect_start(struct vxhs_dev *vdev);
-void vxhs_reconnect_stop(struct vxhs_dev *vdev);
-void vxhs_reconnect_destroy(struct vxhs_dev *vdev);
 
 /* io.c: the I/O callouts. */
 int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,

@@ -158,6 +158,21 @@ int vxhs_discard(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
 /* Refreshes the information vxhs_vdisk_get_info returns (size, features). */
 int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque);
 
+/*
+ * The same requests, waiting for the result: 0 or the negative errno the
+ * completion would have received. They block the calling thread; from a
+ * completion callback they fail with -EDEADLK.
+ */
+int vxhs_readv_sync(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+		    uint64_t offset);
+int vxhs_writev_sync(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+		     uint64_t offset);
+int vxhs_flush_sync(struct vxhs_vdisk *vd);
+int vxhs_write_zeroes_sync(struct vxhs_vdisk *vd, uint64_t offset,
+			   uint64_t len);
+int vxhs_discard_sync(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len);
+int vxhs_stat_sync(struct vxhs_vdisk *vd);
+
 /* The calling thread's message for its last failed call. */
 const char *vxhs_errmsg(void);
 

@@ -126,6 +126,11 @@ struct vxhs_io *ctx_slot_lookup(struct vxhs_ctx *ctx, uint64_t cookie)
 	return ctx->slots[i].io;
 }
 
+bool ctx_on_io_thread(struct vxhs_ctx *ctx)
+{
+	return pthread_equal(pthread_self(), ctx->thread);
+}
+
 static void wake(struct vxhs_ctx *ctx)
 {
 	uint64_t one = 1;

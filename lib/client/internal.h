@@ -253,6 +253,7 @@ struct vxhs_ctx {
 };
 
 /* ctx.c */
+bool ctx_on_io_thread(struct vxhs_ctx *ctx);
 void ctx_log(struct vxhs_ctx *ctx, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur, uint32_t events,

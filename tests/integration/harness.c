@@ -254,40 +254,11 @@ unsigned int tally_wait(struct tally *t, unsigned int timeout_ms)
 	return left;
 }
 
-/* A request refused at submission never completes: return that error. */
-static int wait_one(struct tally *t, int submitted)
-{
-	if (submitted)
-		return submitted;
-	assert_int_equal(tally_wait(t, 120000), 0);
-	return t->first_error;
-}
-
-int sync_preadv(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
-		uint64_t off)
-{
-	struct tally t;
-
-	tally_init(&t);
-	tally_add(&t);
-	return wait_one(&t, vxhs_readv(vd, iov, cnt, off, tally_done, &t));
-}
-
-int sync_pwritev(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
-		 uint64_t off)
-{
-	struct tally t;
-
-	tally_init(&t);
-	tally_add(&t);
-	return wait_one(&t, vxhs_writev(vd, iov, cnt, off, tally_done, &t));
-}
-
 int sync_pread(struct vxhs_vdisk *vd, void *buf, uint64_t len, uint64_t off)
 {
 	struct iovec iov = { buf, len };
 
-	return sync_preadv(vd, &iov, 1, off);
+	return vxhs_readv_sync(vd, &iov, 1, off);
 }
 
 int sync_pwrite(struct vxhs_vdisk *vd, const void *buf, uint64_t len,
@@ -295,25 +266,5 @@ int sync_pwrite(struct vxhs_vdisk *vd, const void *buf, uint64_t len,
 {
 	struct iovec iov = { (void *)buf, len };
 
-	return sync_pwritev(vd, &iov, 1, off);
-}
-
-int sync_flush(struct vxhs_vdisk *vd)
-{
-	struct tally t;
-
-	tally_init(&t);
-	tally_add(&t);
-	return wait_one(&t, vxhs_flush(vd, tally_done, &t));
-}
-
-int sync_zero(struct vxhs_vdisk *vd, uint64_t off, uint64_t len, bool discard)
-{
-	struct tally t;
-
-	tally_init(&t);
-	tally_add(&t);
-	return wait_one(
-		&t, discard ? vxhs_discard(vd, off, len, tally_done, &t) :
-			      vxhs_write_zeroes(vd, off, len, tally_done, &t));
+	return vxhs_writev_sync(vd, &iov, 1, off);
 }

@@ -51,12 +51,6 @@ struct vxhs_ctx *test_ctx(void);
 int sync_pread(struct vxhs_vdisk *vd, void *buf, uint64_t len, uint64_t off);
 int sync_pwrite(struct vxhs_vdisk *vd, const void *buf, uint64_t len,
 		uint64_t off);
-int sync_preadv(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
-		uint64_t off);
-int sync_pwritev(struct vxhs_vdisk *vd, const struct iovec *iov, int cnt,
-		 uint64_t off);
-int sync_flush(struct vxhs_vdisk *vd);
-int sync_zero(struct vxhs_vdisk *vd, uint64_t off, uint64_t len, bool discard);
 
 /* Counts completions across threads. */
 struct tally {

@@ -120,8 +120,8 @@ static void random_round_trips_keep_data(void **state)
 		memset(in, 0, len);
 		wn = scatter(out, len, wiov, &seed);
 		rn = scatter(in, len, riov, &seed);
-		assert_int_equal(sync_pwritev(vd, wiov, wn, off), 0);
-		assert_int_equal(sync_preadv(vd, riov, rn, off), 0);
+		assert_int_equal(vxhs_writev_sync(vd, wiov, wn, off), 0);
+		assert_int_equal(vxhs_readv_sync(vd, riov, rn, off), 0);
 		assert_memory_equal(in, out, len);
 		file_pread("disk0", file, len, (off_t)off);
 		assert_memory_equal(file, out, len);
@@ -155,7 +155,7 @@ static void large_writes_from_pages(void **state)
 		fill_random(buf, len, &seed);
 		if (i % 2)
 			wn = scatter(buf, len, wiov, &seed);
-		assert_int_equal(sync_pwritev(vd, wiov, wn, off), 0);
+		assert_int_equal(vxhs_writev_sync(vd, wiov, wn, off), 0);
 		memset(in, 0, len);
 		assert_int_equal(sync_pread(vd, in, len, off), 0);
 		assert_memory_equal(in, buf, len);
@@ -238,10 +238,10 @@ static void many_segments_are_not_truncated(void **state)
 		iov[i].iov_base = out + i * 512;
 		iov[i].iov_len = 512;
 	}
-	assert_int_equal(sync_pwritev(vd, iov, n, 4096), 0);
+	assert_int_equal(vxhs_writev_sync(vd, iov, n, 4096), 0);
 	for (int i = 0; i < n; i++)
 		iov[i].iov_base = in + i * 512;
-	assert_int_equal(sync_preadv(vd, iov, n, 4096), 0);
+	assert_int_equal(vxhs_readv_sync(vd, iov, n, 4096), 0);
 	assert_memory_equal(in, out, (size_t)n * 512);
 	free(iov);
 	free(out);
@@ -339,25 +339,26 @@ static void flush_zeroes_and_discard(void **state)
 
 	memset(buf, 0xEE, len);
 	assert_int_equal(sync_pwrite(vd, buf, len, 8 << 20), 0);
-	assert_int_equal(sync_flush(vd), 0);
+	assert_int_equal(vxhs_flush_sync(vd), 0);
 	file_pread("disk2", buf, len, 8 << 20);
 	assert_int_equal(buf[0], 0xEE);
 
 	/* write zeroes over the first half */
-	assert_int_equal(sync_zero(vd, 8 << 20, len / 2, false), 0);
+	assert_int_equal(vxhs_write_zeroes_sync(vd, 8 << 20, len / 2), 0);
 	assert_int_equal(sync_pread(vd, buf, len, 8 << 20), 0);
 	assert_memory_equal(buf, zero, len / 2);
 	assert_int_equal(buf[len / 2], 0xEE);
 
 	/* discard reads back as zeroes and gives the space back */
 	before = blocks_of("disk2");
-	assert_int_equal(sync_zero(vd, 8 << 20, len, true), 0);
+	assert_int_equal(vxhs_discard_sync(vd, 8 << 20, len), 0);
 	assert_int_equal(sync_pread(vd, buf, len, 8 << 20), 0);
 	assert_memory_equal(buf, zero, len);
 	assert_true(blocks_of("disk2") < before);
 
 	/* a range past the end is refused */
-	assert_int_equal(sync_zero(vd, DISK_SIZE - 512, 1024, false), -ERANGE);
+	assert_int_equal(vxhs_write_zeroes_sync(vd, DISK_SIZE - 512, 1024),
+			 -ERANGE);
 	free(buf);
 	free(zero);
 	vxhs_vdisk_close(vd);
@@ -496,9 +497,9 @@ static void v34_agent_gets_only_v34_opcodes(void **state)
 	vxhs_vdisk_get_info(vd, &info);
 	assert_int_equal(info.size, 1 << 20);
 	assert_int_equal(info.features, 0);
-	assert_int_equal(sync_flush(vd), -EOPNOTSUPP);
-	assert_int_equal(sync_zero(vd, 0, 4096, false), -EOPNOTSUPP);
-	assert_int_equal(sync_zero(vd, 0, 4096, true), -EOPNOTSUPP);
+	assert_int_equal(vxhs_flush_sync(vd), -EOPNOTSUPP);
+	assert_int_equal(vxhs_write_zeroes_sync(vd, 0, 4096), -EOPNOTSUPP);
+	assert_int_equal(vxhs_discard_sync(vd, 0, 4096), -EOPNOTSUPP);
 	assert_int_equal(sync_pread(vd, buf, sizeof(buf), 100), 0);
 	assert_int_equal(buf[0], (uint8_t)(100 * 7 + 3));
 	vxhs_vdisk_close(vd);

@@ -83,11 +83,11 @@ static void errors_reach_the_caller(void **state)
 	assert_int_equal(sync_pwrite(e.vd, buf, BLOCK, 0), 0);
 
 	agent_fault(&e.agent, "fail flush disk EIO 1");
-	assert_int_equal(sync_flush(e.vd), -EIO);
-	assert_int_equal(sync_flush(e.vd), 0);
+	assert_int_equal(vxhs_flush_sync(e.vd), -EIO);
+	assert_int_equal(vxhs_flush_sync(e.vd), 0);
 
 	agent_fault(&e.agent, "fail write-zeroes disk EACCES 1");
-	assert_int_equal(sync_zero(e.vd, 0, BLOCK, false), -EACCES);
+	assert_int_equal(vxhs_write_zeroes_sync(e.vd, 0, BLOCK), -EACCES);
 	assert_non_null(strstr(agent_fault(&e.agent, "list"), "hits=1"));
 
 	/* Codes outside the protocol's set are EIO, whatever they would mean
@@ -99,7 +99,7 @@ static void errors_reach_the_caller(void **state)
 	agent_fault(&e.agent, "fail write disk ECANCELED 1");
 	assert_int_equal(sync_pwrite(e.vd, buf, BLOCK, 0), -EIO);
 	agent_fault(&e.agent, "fail flush disk ETIMEDOUT 1");
-	assert_int_equal(sync_flush(e.vd), -EIO);
+	assert_int_equal(vxhs_flush_sync(e.vd), -EIO);
 	assert_int_equal(sync_pread(e.vd, buf, BLOCK, 0), 0);
 	env_close(&e);
 }
@@ -130,7 +130,7 @@ static void delayed_flush_completes(void **state)
 	env_open(&e, 0, 0);
 	before = agent_counter(&e.agent, "flush");
 	agent_fault(&e.agent, "delay flush disk 300 1");
-	assert_int_equal(sync_flush(e.vd), 0);
+	assert_int_equal(vxhs_flush_sync(e.vd), 0);
 	assert_int_equal(agent_counter(&e.agent, "flush"), before + 1);
 	assert_non_null(strstr(agent_fault(&e.agent, "list"), "hits=1"));
 	env_close(&e);

@@ -145,7 +145,7 @@ static void data_over_tls(void **state)
 	/* By address and by name: both are in the agent's certificate. */
 	assert_int_equal(open_as(e, "127.0.0.1", "gw-a", "disk-a", &vd), 0);
 	assert_int_equal(sync_pwrite(vd, out, len, 4096 + 17), 0);
-	assert_int_equal(sync_flush(vd), 0);
+	assert_int_equal(vxhs_flush_sync(vd), 0);
 	vxhs_vdisk_close(vd);
 	assert_int_equal(open_as(e, "localhost", "gw-ro", "disk-a", &vd), 0);
 	assert_int_equal(sync_pread(vd, in, len, 4096 + 17), 0);
@@ -207,9 +207,9 @@ static void access_list_enforced(void **state)
 	assert_int_equal(open_as(e, "127.0.0.1", "gw-ro", "disk-b", &vd), 0);
 	assert_int_equal(sync_pread(vd, buf, sizeof(buf), 0), 0);
 	assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), 0), -EACCES);
-	assert_int_equal(sync_flush(vd), -EACCES);
-	assert_int_equal(sync_zero(vd, 0, 4096, false), -EACCES);
-	assert_int_equal(sync_zero(vd, 0, 4096, true), -EACCES);
+	assert_int_equal(vxhs_flush_sync(vd), -EACCES);
+	assert_int_equal(vxhs_write_zeroes_sync(vd, 0, 4096), -EACCES);
+	assert_int_equal(vxhs_discard_sync(vd, 0, 4096), -EACCES);
 	vxhs_vdisk_close(vd);
 	still_serving(e);
 }

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * Synchronous calls: each submits one asynchronous request and waits for
+ * its completion on the caller's thread. From a completion callback they
+ * would wait for the very thread that runs it, so there they fail with
+ * -EDEADLK instead.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "internal.h"
+
+struct sync_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int result;
+};
+
+static void sync_done(void *opaque, int result)
+{
+	struct sync_wait *w = opaque;
+
+	pthread_mutex_lock(&w->lock);
+	w->result = result;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* submitted: what the asynchronous call returned. */
+static int sync_finish(struct sync_wait *w, int submitted)
+{
+	if (!submitted) {
+		pthread_mutex_lock(&w->lock);
+		while (!w->done)
+			pthread_cond_wait(&w->cond, &w->lock);
+		pthread_mutex_unlock(&w->lock);
+		submitted = w->result;
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	return submitted;
+}
+
+#define SYNC_WAIT(w)                                               \
+	struct sync_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER,  \
+			       .cond = PTHREAD_COND_INITIALIZER }; \
+	if (ctx_on_io_thread(vd->ctx))                             \
+	return set_error(-EDEADLK,                                 \
+			 "vdisk %s: a synchronous call from a "    \
+			 "completion callback",                    \
+			 vd->id)
+
+int vxhs_readv_sync(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+		    uint64_t offset)
+{
+	SYNC_WAIT(w);
+	return sync_finish(&w,
+			   vxhs_readv(vd, iov, iovcnt, offset, sync_done, &w));
+}
+
+int vxhs_writev_sync(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
+		     uint64_t offset)
+{
+	SYNC_WAIT(w);
+	return sync_finish(&w,
+			   vxhs_writev(vd, iov, iovcnt, offset, sync_done, &w));
+}
+
+int vxhs_flush_sync(struct vxhs_vdisk *vd)
+{
+	SYNC_WAIT(w);
+	return sync_finish(&w, vxhs_flush(vd, sync_done, &w));
+}
+
+int vxhs_write_zeroes_sync(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len)
+{
+	SYNC_WAIT(w);
+	return sync_finish(&w,
+			   vxhs_write_zeroes(vd, offset, len, sync_done, &w));
+}
+
+int vxhs_discard_sync(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len)
+{
+	SYNC_WAIT(w);
+	return sync_finish(&w, vxhs_discard(vd, offset, len, sync_done, &w));
+}
+
+int vxhs_stat_sync(struct vxhs_vdisk *vd)
+{
+	SYNC_WAIT(w);
+	return sync_finish(&w, vxhs_stat(vd, sync_done, &w));
+}
