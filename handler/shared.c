@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
- * One client context (one I/O thread, one set of connection pools) serves
- * every LUN of the tcmu-runner process, so LUNs on the same agent share its
- * connections. Made when the first LUN opens and freed with the last, so an
- * idle tcmu-runner carries no thread of ours.
+ * One client context serves every LUN of the tcmu-runner process: a few
+ * I/O threads, each with its own connection pools, the LUNs spread over
+ * them. Made when the first LUN opens and freed with the last, so an idle
+ * tcmu-runner carries no thread of ours. tcmu-runner passes handlers no
+ * settings of their own, so the number of threads comes from the
+ * environment (VXHS_IO_THREADS, set in a drop-in of tcmu-runner's unit).
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <syslog.h>
+
+#include "common/util.h"
 
 #include "vxhs_handler.h"
 
@@ -37,6 +42,25 @@ static void log_to_tcmu(void *opaque, int level, const char *msg)
 	}
 }
 
+/* 0, the library's default, unless VXHS_IO_THREADS says otherwise. */
+static unsigned int io_threads(void)
+{
+	const char *env = getenv("VXHS_IO_THREADS");
+	uint64_t n;
+
+	if (!env || !env[0])
+		return 0;
+	if (vxhs_parse_uint(env, 1, 64, &n)) {
+		tcmu_err_message(NULL, "vxhs", 0,
+				 "VXHS_IO_THREADS='%s' is not a number from 1 "
+				 "to 64; using the default (one per CPU, at "
+				 "most 4)\n",
+				 env);
+		return 0;
+	}
+	return (unsigned int)n;
+}
+
 int vxhs_shared_ctx_get(struct vxhs_ctx **ctx)
 {
 	struct vxhs_ctx_opts opts;
@@ -47,6 +71,7 @@ int vxhs_shared_ctx_get(struct vxhs_ctx **ctx)
 		vxhs_ctx_opts_init(&opts);
 		opts.log = log_to_tcmu;
 		opts.log_level = LOG_DEBUG; /* tcmu-runner filters */
+		opts.io_threads = io_threads();
 		ret = vxhs_ctx_new(&opts, &shared_ctx);
 	}
 	if (!ret) {

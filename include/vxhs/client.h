@@ -3,10 +3,11 @@
  * The vxhs client library: asynchronous access to vdisks on HyperScale
  * storage agents (QNIO v34) and on vxhsd.
  *
- * Threading: a context runs one I/O thread of its own, with every signal
- * blocked. All submission functions may be called from any thread, never
- * block and never sleep; completion callbacks run on the I/O thread and must
- * not block either (they may submit more requests).
+ * Threading: a context runs I/O threads of its own (opts.io_threads), with
+ * every signal blocked; each vdisk is served by one of them. All submission
+ * functions may be called from any thread, never block and never sleep;
+ * completion callbacks run on the I/O thread and must not block either (they
+ * may submit more requests).
  *
  * Errors: every function returns 0 or a negative errno. When a call fails,
  * vxhs_errmsg() returns a message with context for the calling thread.
@@ -67,12 +68,16 @@ struct vxhs_ctx_opts {
 	/* NULL logs to stderr */
 	vxhs_log_fn log;
 	void *log_opaque;
+	/* I/O threads, each with its own connections to the agents it
+	 * serves; 0: one per CPU, at most 4. At most 64. */
+	unsigned int io_threads;
 };
 
 void vxhs_ctx_opts_init(struct vxhs_ctx_opts *opts);
 int vxhs_ctx_new(const struct vxhs_ctx_opts *opts, struct vxhs_ctx **ctx);
 /* All vdisks must be closed first. */
 void vxhs_ctx_free(struct vxhs_ctx *ctx);
+unsigned int vxhs_ctx_io_threads(const struct vxhs_ctx *ctx);
 
 enum vxhs_vdisk_event {
 	VXHS_EVENT_QUIESCE, /* transport lost; requests wait for failover */

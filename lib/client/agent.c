@@ -158,7 +158,7 @@ static bool same_addr(const struct vxhs_agent_addr *a,
 	       !strcmp(a->host, b->host);
 }
 
-int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
+int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	      const struct vxhs_resolved *res, unsigned int nr_conns,
 	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
 	      struct vxhs_agent **out)
@@ -169,7 +169,7 @@ int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
 	 * from SO_PEERCRED there. */
 	if (addr->is_unix)
 		tls = NULL;
-	list_for_each_entry (agent, &ctx->agents, link) {
+	list_for_each_entry (agent, &loop->agents, link) {
 		if (same_addr(&agent->addr, addr) &&
 		    agent->nr_conns == nr_conns && !!agent->tls == !!tls &&
 		    (!tls || !strcmp(agent->tls->dir, tls->dir))) {
@@ -186,19 +186,19 @@ int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
 	if (!agent->conns)
 		goto free_agent;
 	for (unsigned int i = 0; i < nr_conns; i++) {
-		agent->conns[i] = conn_new(ctx, agent);
+		agent->conns[i] = conn_new(loop, agent);
 		if (!agent->conns[i])
 			goto free_conns;
 		agent->nr_conns++;
 	}
-	agent->ctx = ctx;
+	agent->loop = loop;
 	agent->addr = *addr;
 	agent->res = *res;
 	agent->refs = 1;
 	agent->connect_timeout_ms = connect_timeout_ms;
 	agent->tls = tls_creds_ref(tls);
 	vxhs_agent_addr_format(addr, agent->name, sizeof(agent->name));
-	list_add_tail(&agent->link, &ctx->agents);
+	list_add_tail(&agent->link, &loop->agents);
 	*out = agent;
 	return 0;
 

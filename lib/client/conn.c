@@ -27,7 +27,7 @@
 #define RX_IOV_MAX	64
 #define READS_PER_EVENT 16
 
-struct vxhs_conn *conn_new(struct vxhs_ctx *ctx, struct vxhs_agent *agent)
+struct vxhs_conn *conn_new(struct vxhs_loop *loop, struct vxhs_agent *agent)
 {
 	struct vxhs_conn *conn = calloc(1, sizeof(*conn));
 
@@ -38,7 +38,7 @@ struct vxhs_conn *conn_new(struct vxhs_ctx *ctx, struct vxhs_agent *agent)
 		free(conn);
 		return NULL;
 	}
-	conn->ctx = ctx;
+	conn->loop = loop;
 	conn->agent = agent;
 	conn->fd = -1;
 	conn->zc_pipe[0] = conn->zc_pipe[1] = -1;
@@ -46,6 +46,7 @@ struct vxhs_conn *conn_new(struct vxhs_ctx *ctx, struct vxhs_agent *agent)
 	list_init(&conn->tx);
 	list_init(&conn->inflight);
 	list_init(&conn->dirty_link);
+	list_init(&conn->ready_link);
 	return conn;
 }
 
@@ -99,15 +100,15 @@ static uint32_t wanted_events(struct vxhs_conn *conn)
 
 int conn_update_events(struct vxhs_conn *conn)
 {
-	return ctx_epoll_set(conn->ctx, conn->fd, &conn->events,
-			     wanted_events(conn), conn);
+	return loop_epoll_set(conn->loop, conn->fd, &conn->events,
+			      wanted_events(conn), conn);
 }
 
 void conn_up(struct vxhs_conn *conn)
 {
 	conn->state = CONN_UP;
-	ctx_log(conn->ctx, LOG_DEBUG, "agent %s: connection up",
-		conn->agent->name);
+	loop_log(conn->loop, LOG_DEBUG, "agent %s: connection up",
+		 conn->agent->name);
 	conn_flush(conn);
 }
 
@@ -145,8 +146,8 @@ int conn_start(struct vxhs_conn *conn)
 		    0);
 	if (fd < 0) {
 		ret = -errno;
-		ctx_log(conn->ctx, LOG_ERR, "agent %s: socket: %s", agent->name,
-			strerror(-ret));
+		loop_log(conn->loop, LOG_ERR, "agent %s: socket: %s",
+			 agent->name, strerror(-ret));
 		return ret;
 	}
 	if (sa->sa_family != AF_UNIX)
@@ -166,9 +167,9 @@ int conn_start(struct vxhs_conn *conn)
 		/* A missing UNIX socket means nobody listens, as a refusal. */
 		ret = errno == ENOENT ? -ECONNREFUSED : -errno;
 		agent->sa_next++;
-		ctx_log_limited(conn->ctx, &agent->log_conn, LOG_INFO,
-				"agent %s: connect: %s", agent->name,
-				strerror(-ret));
+		loop_log_limited(conn->loop, &agent->log_conn, LOG_INFO,
+				 "agent %s: connect: %s", agent->name,
+				 strerror(-ret));
 		close(fd);
 		conn->fd = -1;
 		conn->state = CONN_DOWN;
@@ -189,7 +190,7 @@ int conn_start(struct vxhs_conn *conn)
 static void mark_dirty(struct vxhs_conn *conn)
 {
 	if (!list_linked(&conn->dirty_link))
-		list_add_tail(&conn->dirty_link, &conn->ctx->dirty);
+		list_add_tail(&conn->dirty_link, &conn->loop->dirty);
 }
 
 int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
@@ -199,7 +200,7 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	uint64_t cookie;
 	int ret;
 
-	ret = ctx_slot_get(conn->ctx, io, &cookie);
+	ret = loop_slot_get(conn->loop, io, &cookie);
 	if (ret)
 		return ret;
 	/* Probes go out as synchronous requests, as the original sends them:
@@ -207,7 +208,7 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	ret = vxhs_hdr_init_request(&hdr, req->opcode, req->vd->id, cookie,
 				    io->offset, io->len, req->probe);
 	if (ret) {
-		ctx_slot_put(conn->ctx, io->slot);
+		loop_slot_put(conn->loop, io->slot);
 		return ret;
 	}
 	if (req->opcode == VXHS_OP_FLUSH)
@@ -343,9 +344,9 @@ void conn_flush(struct vxhs_conn *conn)
 
 static void protocol_error(struct vxhs_conn *conn, const char *why)
 {
-	ctx_log(conn->ctx, LOG_ERR,
-		"agent %s: protocol error: %s; dropping the connection",
-		conn->agent->name, why);
+	loop_log(conn->loop, LOG_ERR,
+		 "agent %s: protocol error: %s; dropping the connection",
+		 conn->agent->name, why);
 	conn_fail(conn, -EPROTO, why);
 }
 
@@ -359,7 +360,8 @@ static void finish_answer(struct vxhs_conn *conn)
 	if (!vxhs_wire_err_known(err) && !vxhs_wire_err_known(-err) &&
 	    !conn->agent->odd_err_logged) {
 		conn->agent->odd_err_logged = true;
-		ctx_log(conn->ctx, LOG_WARNING,
+		loop_log(
+			conn->loop, LOG_WARNING,
 			"agent %s: answered error %d, which the protocol does not define; taken as EIO (logged once)",
 			conn->agent->name, err);
 	}
@@ -394,7 +396,7 @@ static bool begin_answer(struct vxhs_conn *conn, const uint8_t *raw)
 		protocol_error(conn, "bad marker in an answer header");
 		return false;
 	}
-	io = ctx_slot_lookup(conn->ctx, h->cookie);
+	io = loop_slot_lookup(conn->loop, h->cookie);
 	if (!io || io->conn != conn) {
 		snprintf(why, sizeof(why), "answer with unknown cookie %#llx",
 			 (unsigned long long)h->cookie);
@@ -537,11 +539,9 @@ static ssize_t read_buffered(struct vxhs_conn *conn)
 	return got;
 }
 
-static void conn_read(struct vxhs_conn *conn)
+void conn_read(struct vxhs_conn *conn)
 {
-	/* GnuTLS may hold decrypted bytes the socket no longer signals. */
-	for (int i = 0; i < READS_PER_EVENT || conn_tls_has_pending(conn);
-	     i++) {
+	for (int i = 0; i < READS_PER_EVENT; i++) {
 		ssize_t got;
 
 		if (conn->dead || conn->state != CONN_UP)
@@ -565,6 +565,10 @@ static void conn_read(struct vxhs_conn *conn)
 			return;
 		}
 	}
+	/* GnuTLS may hold decrypted bytes the socket no longer signals: they
+	 * are read after every other connection of the loop had its turn. */
+	if (conn_tls_has_pending(conn) && !list_linked(&conn->ready_link))
+		list_add_tail(&conn->ready_link, &conn->loop->rx_ready);
 }
 
 static void finish_connect(struct vxhs_conn *conn)
@@ -614,7 +618,7 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 	conn_tls_end(conn);
 	conn_zc_end(conn);
 	if (conn->fd >= 0) {
-		ctx_epoll_set(conn->ctx, conn->fd, &conn->events, 0, conn);
+		loop_epoll_set(conn->loop, conn->fd, &conn->events, 0, conn);
 		close(conn->fd);
 		conn->fd = -1;
 	}
@@ -627,16 +631,18 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 	conn->rx_kv = NULL;
 	if (list_linked(&conn->dirty_link) && !conn->dead)
 		list_del(&conn->dirty_link);
+	if (list_linked(&conn->ready_link))
+		list_del(&conn->ready_link);
 
 	list_for_each_entry (io, &conn->inflight, link)
 		n++;
 	if (err != -ECANCELED)
-		ctx_log_limited(conn->ctx, &conn->agent->log_conn,
-				n ? LOG_WARNING : LOG_INFO,
-				"agent %s: connection lost (%s: %s)%s",
-				conn->agent->name, why, strerror(-err),
-				n ? "; its requests go to the retry queue" :
-				    "");
+		loop_log_limited(conn->loop, &conn->agent->log_conn,
+				 n ? LOG_WARNING : LOG_INFO,
+				 "agent %s: connection lost (%s: %s)%s",
+				 conn->agent->name, why, strerror(-err),
+				 n ? "; its requests go to the retry queue" :
+				     "");
 	list_for_each_entry_safe (io, next, &conn->inflight, link)
 		io_transport_error(io, err);
 }
@@ -671,14 +677,14 @@ void conn_free(struct vxhs_conn *conn)
 	conn->dead = true;
 	if (list_linked(&conn->dirty_link))
 		list_del(&conn->dirty_link);
-	list_add_tail(&conn->dirty_link, &conn->ctx->graveyard);
+	list_add_tail(&conn->dirty_link, &conn->loop->graveyard);
 }
 
-void conn_destroy_dead(struct vxhs_ctx *ctx)
+void conn_destroy_dead(struct vxhs_loop *loop)
 {
-	while (!list_empty(&ctx->graveyard)) {
+	while (!list_empty(&loop->graveyard)) {
 		struct vxhs_conn *conn = list_first_entry(
-			&ctx->graveyard, struct vxhs_conn, dirty_link);
+			&loop->graveyard, struct vxhs_conn, dirty_link);
 
 		list_del(&conn->dirty_link);
 		free(conn->rxbuf);

@@ -39,14 +39,14 @@ void vd_set_state(struct vxhs_vdisk *vd, enum vd_state state)
 
 	if (old == state)
 		return;
-	ctx_log(vd->ctx, LOG_DEBUG, "vdisk %s: %s -> %s", vd->id,
-		state_names[old], state_names[state]);
+	loop_log(vd->loop, LOG_DEBUG, "vdisk %s: %s -> %s", vd->id,
+		 state_names[old], state_names[state]);
 	atomic_store(&vd->state, state);
 	if (state == VD_ACTIVE || state == VD_FAILED || state == VD_CLOSED) {
 		if (list_linked(&vd->trouble_link))
 			list_del(&vd->trouble_link);
 	} else if (!list_linked(&vd->trouble_link)) {
-		list_add_tail(&vd->trouble_link, &vd->ctx->troubled);
+		list_add_tail(&vd->trouble_link, &vd->loop->troubled);
 	}
 }
 
@@ -81,7 +81,8 @@ void vd_quiesce(struct vxhs_vdisk *vd, int err)
 {
 	if (vd_state(vd) != VD_ACTIVE)
 		return;
-	ctx_log(vd->ctx, LOG_WARNING,
+	loop_log(
+		vd->loop, LOG_WARNING,
 		"vdisk %s: lost agent %s (%s); holding I/O for failover, giving up after %u ms",
 		vd->id, vd->agents[vd->cur]->name, strerror(-err),
 		vd->opts.failover_deadline_ms);
@@ -94,7 +95,8 @@ static void vd_fail(struct vxhs_vdisk *vd)
 {
 	struct vxhs_conn *probe = vd->probe;
 
-	ctx_log(vd->ctx, LOG_ERR,
+	loop_log(
+		vd->loop, LOG_ERR,
 		"vdisk %s: no agent took over within %u ms; failing %u waiting requests until the vdisk is reopened",
 		vd->id, vd->opts.failover_deadline_ms,
 		atomic_load(&vd->nr_waiting));
@@ -124,7 +126,7 @@ static void open_settled(struct vxhs_vdisk *vd, int result)
 			agent_put(vd->agents[i]);
 		vd->nr_agents = 0;
 	}
-	ctx_msg_complete(vd->ctx, msg);
+	loop_msg_complete(vd->loop, msg);
 }
 
 static void start_probe(struct vxhs_vdisk *vd)
@@ -136,10 +138,10 @@ static void start_probe(struct vxhs_vdisk *vd)
 	struct vxhs_conn *conn;
 	int ret;
 
-	ctx_log_limited(vd->ctx, &vd->log_probe, LOG_INFO,
-			"vdisk %s: asking agent %s (%s)", vd->id, agent->name,
-			vxhs_opcode_name(op));
-	conn = conn_new(vd->ctx, agent);
+	loop_log_limited(vd->loop, &vd->log_probe, LOG_INFO,
+			 "vdisk %s: asking agent %s (%s)", vd->id, agent->name,
+			 vxhs_opcode_name(op));
+	conn = conn_new(vd->loop, agent);
 	if (!conn) {
 		vd_probe_done(vd, -ENOMEM);
 		return;
@@ -193,7 +195,8 @@ void vd_probe_done(void *opaque, int result)
 
 	if (!result) {
 		if (state != VD_OPENING)
-			ctx_log(vd->ctx, LOG_WARNING,
+			loop_log(
+				vd->loop, LOG_WARNING,
 				"vdisk %s: failed over to agent %s; resubmitting %u requests",
 				vd->id, agent->name,
 				atomic_load(&vd->nr_waiting));
@@ -218,8 +221,8 @@ void vd_probe_done(void *opaque, int result)
 			vd->next_probe_at = vxhs_now_ns();
 		return;
 	}
-	ctx_log_limited(
-		vd->ctx, &vd->log_probe, LOG_WARNING,
+	loop_log_limited(
+		vd->loop, &vd->log_probe, LOG_WARNING,
 		"vdisk %s: agent %s cannot take over (%s); trying the next",
 		vd->id, agent->name, strerror(-result));
 	vd->probe_idx = (vd->probe_idx + 1) % vd->nr_agents;

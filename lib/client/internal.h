@@ -3,7 +3,7 @@
  * Internals of the client library; an index of what each file exports.
  *
  * Thread model: everything below belongs to the context's I/O thread, except
- *   - ctx->subq (submission queue), guarded by ctx->subq_lock;
+ *   - loop->subq (submission queue), guarded by loop->subq_lock;
  *   - vd->state and vd->nr_waiting, atomics read by submitters to fail fast;
  *   - vd->info, guarded by vd->info_lock.
  * Locks are leaves: nothing is called while holding one, so there is no
@@ -13,7 +13,7 @@
  * vxhs_io's (one wire request each, at most max_io_size bytes). An io is in
  * exactly one place: the submission queue (with its req), a vdisk's retry
  * queue, or a connection (its in-flight list, and its tx list until fully
- * sent). The cookie on the wire is an index into ctx->slots plus a
+ * sent). The cookie on the wire is an index into loop->slots plus a
  * generation, never a pointer.
  *
  * Vdisk states: OPENING -> ACTIVE <-> QUIESCE -> FAILOVER -> ACTIVE | FAILED,
@@ -32,6 +32,8 @@
 #include "common/util.h"
 #include "vxhs/client.h"
 #include "vxhs/wire.h"
+
+struct vxhs_loop;
 
 #define MAX_SOCKADDRS	 4
 #define RX_BUF_SIZE	 (64 * 1024)
@@ -82,13 +84,13 @@ struct log_limit {
 	unsigned int missed;
 };
 
-void ctx_log_limited(struct vxhs_ctx *ctx, struct log_limit *l, int level,
-		     const char *fmt, ...)
+void loop_log_limited(struct vxhs_loop *loop, struct log_limit *l, int level,
+		      const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 struct vxhs_agent {
-	struct list_head link; /* ctx->agents */
-	struct vxhs_ctx *ctx;
+	struct list_head link; /* loop->agents */
+	struct vxhs_loop *loop;
 	struct vxhs_agent_addr addr;
 	char name[VXHS_HOST_MAX + 16];
 	struct vxhs_resolved res;
@@ -109,7 +111,7 @@ struct vxhs_agent {
 };
 
 struct vxhs_conn {
-	struct vxhs_ctx *ctx;
+	struct vxhs_loop *loop;
 	struct vxhs_agent *agent;
 	bool dead; /* freed at the end of the loop */
 	enum conn_state state;
@@ -119,7 +121,8 @@ struct vxhs_conn {
 	uint64_t retry_at;	     /* earliest reconnect */
 	struct list_head tx;	     /* io->tx_link, send order */
 	struct list_head inflight;   /* io->link */
-	struct list_head dirty_link; /* ctx->dirty or ctx->graveyard */
+	struct list_head dirty_link; /* loop->dirty or loop->graveyard */
+	struct list_head ready_link; /* loop->rx_ready */
 
 	/* receive side: a buffer, a header being assembled, a payload */
 	uint8_t *rxbuf;
@@ -147,7 +150,7 @@ struct vxhs_conn {
 };
 
 struct vxhs_msg {
-	struct list_head link; /* ctx->subq */
+	struct list_head link; /* loop->subq */
 	enum { MSG_REQ, MSG_OPEN, MSG_CLOSE } type;
 	struct vxhs_vdisk *vd;
 	struct vxhs_req *req;
@@ -194,9 +197,9 @@ struct vxhs_req {
 };
 
 struct vxhs_vdisk {
-	struct list_head link;	       /* ctx->vdisks */
-	struct list_head trouble_link; /* ctx->troubled if !ACTIVE */
-	struct vxhs_ctx *ctx;
+	struct list_head link;	       /* loop->vdisks */
+	struct list_head trouble_link; /* loop->troubled if !ACTIVE */
+	struct vxhs_loop *loop;
 	char id[VXHS_TARGET_SIZE];
 	struct log_limit log_probe; /* probes while no agent takes over */
 	struct vxhs_open_opts opts;
@@ -229,7 +232,7 @@ struct slot {
 	uint32_t next_free;
 };
 
-struct vxhs_ctx {
+struct vxhs_loop {
 	struct vxhs_ctx_opts opts;
 	pthread_t thread;
 	int epfd;
@@ -244,7 +247,9 @@ struct vxhs_ctx {
 	struct list_head vdisks;
 	struct list_head troubled;
 	struct list_head dirty;
+	struct list_head rx_ready;  /* TLS data left after a fair turn */
 	struct list_head graveyard; /* dead connections */
+	atomic_uint nr_vdisks;	    /* open on this loop, for ctx.c */
 	uint64_t next_tick;
 
 	struct slot *slots;
@@ -252,18 +257,33 @@ struct vxhs_ctx {
 	uint32_t free_slot; /* UINT32_MAX: none */
 };
 
-/* ctx.c */
-bool ctx_on_io_thread(struct vxhs_ctx *ctx);
-void ctx_log(struct vxhs_ctx *ctx, int level, const char *fmt, ...)
+/* The public context: its I/O threads, each with its own connections. */
+struct vxhs_ctx {
+	struct vxhs_ctx_opts opts;
+	unsigned int nr_loops;
+	struct vxhs_loop *loops;
+};
+
+/* ctx.c: the loop a new vdisk goes to, counted until vdisk_closed. */
+struct vxhs_loop *ctx_pick_loop(struct vxhs_ctx *ctx);
+void ctx_vdisk_closed(struct vxhs_loop *loop);
+
+/* loop.c */
+int loop_init(struct vxhs_loop *loop, const struct vxhs_ctx_opts *opts,
+	      unsigned int idx);
+void loop_fini(struct vxhs_loop *loop);
+/* Any library I/O thread, of any context. */
+bool loop_on_io_thread(void);
+void loop_log(struct vxhs_loop *loop, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int ctx_epoll_set(struct vxhs_ctx *ctx, int fd, uint32_t *cur, uint32_t events,
-		  void *ptr);
-void ctx_submit(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
-void ctx_submit_wait(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
-void ctx_msg_complete(struct vxhs_ctx *ctx, struct vxhs_msg *msg);
-int ctx_slot_get(struct vxhs_ctx *ctx, struct vxhs_io *io, uint64_t *cookie);
-void ctx_slot_put(struct vxhs_ctx *ctx, uint32_t slot);
-struct vxhs_io *ctx_slot_lookup(struct vxhs_ctx *ctx, uint64_t cookie);
+int loop_epoll_set(struct vxhs_loop *loop, int fd, uint32_t *cur,
+		   uint32_t events, void *ptr);
+void loop_submit(struct vxhs_loop *loop, struct vxhs_msg *msg);
+void loop_submit_wait(struct vxhs_loop *loop, struct vxhs_msg *msg);
+void loop_msg_complete(struct vxhs_loop *loop, struct vxhs_msg *msg);
+int loop_slot_get(struct vxhs_loop *loop, struct vxhs_io *io, uint64_t *cookie);
+void loop_slot_put(struct vxhs_loop *loop, uint32_t slot);
+struct vxhs_io *loop_slot_lookup(struct vxhs_loop *loop, uint64_t cookie);
 
 /* error.c */
 int set_error(int err, const char *fmt, ...)
@@ -272,7 +292,7 @@ int set_error(int err, const char *fmt, ...)
 /* agent.c */
 int agent_resolve(const struct vxhs_agent_addr *addr,
 		  struct vxhs_resolved *res);
-int agent_get(struct vxhs_ctx *ctx, const struct vxhs_agent_addr *addr,
+int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	      const struct vxhs_resolved *res, unsigned int nr_conns,
 	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
 	      struct vxhs_agent **out);
@@ -281,15 +301,17 @@ struct vxhs_conn *agent_pick_conn(struct vxhs_agent *agent);
 void agent_wake_pool(struct vxhs_agent *agent);
 
 /* conn.c */
-struct vxhs_conn *conn_new(struct vxhs_ctx *ctx, struct vxhs_agent *agent);
+struct vxhs_conn *conn_new(struct vxhs_loop *loop, struct vxhs_agent *agent);
 int conn_start(struct vxhs_conn *conn);
 void conn_free(struct vxhs_conn *conn);
 int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io);
 void conn_flush(struct vxhs_conn *conn);
 void conn_handle_events(struct vxhs_conn *conn, uint32_t events);
+/* One fair turn of reading (and parsing) what the agent sent. */
+void conn_read(struct vxhs_conn *conn);
 void conn_fail(struct vxhs_conn *conn, int err, const char *why);
 void conn_check_timeouts(struct vxhs_conn *conn, uint64_t now);
-void conn_destroy_dead(struct vxhs_ctx *ctx);
+void conn_destroy_dead(struct vxhs_loop *loop);
 int conn_update_events(struct vxhs_conn *conn);
 void conn_up(struct vxhs_conn *conn);
 

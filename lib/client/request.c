@@ -116,7 +116,7 @@ static void io_detach(struct vxhs_io *io)
 	list_del(&io->link);
 	if (list_linked(&io->tx_link))
 		list_del(&io->tx_link);
-	ctx_slot_put(conn->ctx, io->slot);
+	loop_slot_put(conn->loop, io->slot);
 	io->conn = NULL;
 	if (!io->orphan && !io->req->probe)
 		io->req->vd->nr_inflight--;
@@ -206,7 +206,8 @@ void io_transport_error(struct vxhs_io *io, int err)
 	}
 	vd = req->vd;
 	if (++io->attempts >= vd->opts.max_attempts) {
-		ctx_log(vd->ctx, LOG_ERR,
+		loop_log(
+			vd->loop, LOG_ERR,
 			"vdisk %s: %s at offset %llu failed %u times, last: %s",
 			vd->id, vxhs_opcode_name(req->opcode),
 			(unsigned long long)io->offset, io->attempts,
@@ -268,9 +269,9 @@ int stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len)
 	if (!ret && !r.have_size)
 		ret = -EPROTO;
 	if (ret) {
-		ctx_log(vd->ctx, LOG_ERR,
-			"vdisk %s: malformed VDISK_STAT answer (%s)", vd->id,
-			strerror(-ret));
+		loop_log(vd->loop, LOG_ERR,
+			 "vdisk %s: malformed VDISK_STAT answer (%s)", vd->id,
+			 strerror(-ret));
 		return -EPROTO;
 	}
 	/* Stay within what the agent said it accepts. */

@@ -46,7 +46,7 @@ static int sync_finish(struct sync_wait *w, int submitted)
 #define SYNC_WAIT(w)                                               \
 	struct sync_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER,  \
 			       .cond = PTHREAD_COND_INITIALIZER }; \
-	if (ctx_on_io_thread(vd->ctx))                             \
+	if (loop_on_io_thread())                                   \
 	return set_error(-EDEADLK,                                 \
 			 "vdisk %s: a synchronous call from a "    \
 			 "completion callback",                    \

@@ -74,7 +74,7 @@ static void report_tls_error(struct vxhs_conn *conn, const char *why)
 
 	if (strcmp(agent->tls_error, why)) {
 		snprintf(agent->tls_error, sizeof(agent->tls_error), "%s", why);
-		ctx_log(conn->ctx, LOG_ERR, "agent %s: %s", agent->name, why);
+		loop_log(conn->loop, LOG_ERR, "agent %s: %s", agent->name, why);
 	}
 }
 
@@ -172,14 +172,14 @@ void conn_tls_handshake(struct vxhs_conn *conn)
 		return;
 	}
 	if (agent->tls_error[0]) {
-		ctx_log(conn->ctx, LOG_NOTICE, "agent %s: TLS works again",
-			agent->name);
+		loop_log(conn->loop, LOG_NOTICE, "agent %s: TLS works again",
+			 agent->name);
 		agent->tls_error[0] = '\0';
 	}
 	conn->tls_up_at = vxhs_now_ns();
-	ctx_log(conn->ctx, LOG_DEBUG, "agent %s: TLS up (%s)", agent->name,
-		gnutls_protocol_get_name(
-			gnutls_protocol_get_version(conn->tls_session)));
+	loop_log(conn->loop, LOG_DEBUG, "agent %s: TLS up (%s)", agent->name,
+		 gnutls_protocol_get_name(
+			 gnutls_protocol_get_version(conn->tls_session)));
 	conn_up(conn);
 }
 
@@ -193,8 +193,8 @@ ssize_t conn_tls_send(struct vxhs_conn *conn, const struct iovec *iov, int n)
 	if (ret >= 0)
 		return ret;
 	if (gerr)
-		ctx_log(conn->ctx, LOG_INFO, "agent %s: TLS send: %s",
-			conn->agent->name, gnutls_strerror(gerr));
+		loop_log(conn->loop, LOG_INFO, "agent %s: TLS send: %s",
+			 conn->agent->name, gnutls_strerror(gerr));
 	errno = (int)-ret;
 	return -1;
 }
@@ -214,8 +214,8 @@ ssize_t conn_tls_recv(struct vxhs_conn *conn, void *buf, size_t len)
 		return -1;
 	}
 	if (ret == -EPROTO)
-		ctx_log(conn->ctx, LOG_WARNING, "agent %s: TLS receive: %s",
-			conn->agent->name, gnutls_strerror(gerr));
+		loop_log(conn->loop, LOG_WARNING, "agent %s: TLS receive: %s",
+			 conn->agent->name, gnutls_strerror(gerr));
 	errno = (int)-ret;
 	return -1;
 }

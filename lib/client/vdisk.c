@@ -82,7 +82,7 @@ int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
 		}
 	}
 	strcpy(vd->id, vdisk_id);
-	vd->ctx = ctx;
+	vd->loop = ctx_pick_loop(ctx);
 	vd->opts = *opts;
 	vd->opts.tls_dir = vd->tls ? vd->tls->dir : NULL;
 	vd->nr_agents = opts->nr_agents;
@@ -96,7 +96,7 @@ int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
 	vd->open_msg = &msg;
 	msg.vd = vd;
 
-	ctx_submit_wait(ctx, &msg);
+	loop_submit_wait(vd->loop, &msg);
 	if (vd->open_result) {
 		ret = set_error(vd->open_result, "cannot open vdisk %s: %s",
 				vd->id,
@@ -104,6 +104,7 @@ int vxhs_vdisk_open(struct vxhs_ctx *ctx, const char *vdisk_id,
 					vd->open_errors :
 					strerror(-vd->open_result));
 		pthread_mutex_destroy(&vd->info_lock);
+		ctx_vdisk_closed(vd->loop);
 		goto free_vd;
 	}
 	*out = vd;
@@ -121,7 +122,8 @@ void vxhs_vdisk_close(struct vxhs_vdisk *vd)
 
 	if (!vd)
 		return;
-	ctx_submit_wait(vd->ctx, &msg);
+	loop_submit_wait(vd->loop, &msg);
+	ctx_vdisk_closed(vd->loop);
 	pthread_mutex_destroy(&vd->info_lock);
 	tls_creds_put(vd->tls);
 	free(vd);
@@ -175,7 +177,7 @@ static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
 		return set_error(-ENOMEM, "vdisk %s: out of memory", vd->id);
 	req->done = done;
 	req->opaque = opaque;
-	ctx_submit(vd->ctx, &req->msg);
+	loop_submit(vd->loop, &req->msg);
 	return 0;
 }
 

@@ -31,9 +31,9 @@
 static void zc_give_up(struct vxhs_conn *conn, int err)
 {
 	if (!conn->zc_off)
-		ctx_log(conn->ctx, LOG_DEBUG,
-			"agent %s: sending payloads by copy (%s)",
-			conn->agent->name, strerror(-err));
+		loop_log(conn->loop, LOG_DEBUG,
+			 "agent %s: sending payloads by copy (%s)",
+			 conn->agent->name, strerror(-err));
 	conn->zc_off = true;
 	conn_zc_end(conn);
 }

@@ -218,16 +218,20 @@ static void test_round_trip(void **state)
 	free(file);
 }
 
-/* Many commands in flight on several LUNs of one process at once. */
+/*
+ * Many commands in flight on 64 LUNs of one process at once, spread over
+ * the I/O threads VXHS_IO_THREADS asks for.
+ */
 static void test_many_luns_in_flight(void **state)
 {
-	enum { LUNS = 3, CMDS = 64, BS = 4096 };
+	enum { LUNS = 64, CMDS = 16, BS = 4096 };
 	static struct stub_cmd cmds[LUNS][CMDS];
 	static uint8_t bufs[LUNS][CMDS][BS], check[BS];
 	struct tcmu_device devs[LUNS];
 	struct rig r;
 
 	(void)state;
+	setenv("VXHS_IO_THREADS", "3", 1);
 	rig_start(&r, LUN_SIZE);
 	for (int l = 0; l < LUNS; l++) {
 		char id[16], cfg[512];
@@ -272,6 +276,15 @@ static void test_many_luns_in_flight(void **state)
 		handler->close(&devs[l]);
 	}
 	rig_stop(&r);
+
+	/* A bad setting is named in the log; the default serves. */
+	setenv("VXHS_IO_THREADS", "many", 1);
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+	assert_true(stub_log_contains("VXHS_IO_THREADS='many' is not a "
+				      "number from 1 to 64"));
+	rig_stop(&r);
+	unsetenv("VXHS_IO_THREADS");
 }
 
 static int run_flush(struct tcmu_device *dev)

@@ -198,6 +198,9 @@ struct vxhs_ctx *test_ctx(void)
 
 	vxhs_ctx_opts_init(&o);
 	o.log_level = getenv("VXHS_DEBUG") ? LOG_DEBUG : LOG_CRIT;
+	/* More threads than this machine may have CPUs: vdisks of one test
+	 * land on different threads. */
+	o.io_threads = TEST_IO_THREADS;
 	assert_int_equal(vxhs_ctx_new(&o, &ctx), 0);
 	return ctx;
 }

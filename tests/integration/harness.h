@@ -45,6 +45,7 @@ unsigned long agent_counter(const struct agent *a, const char *opcode);
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		unsigned int n);
 
+#define TEST_IO_THREADS 3
 struct vxhs_ctx *test_ctx(void);
 
 /* Synchronous wrappers: return the completion result. */

@@ -3,6 +3,7 @@
  * The client library against a real vxhsd: data integrity, pipelining,
  * extensions and errors; and against the fake agent: protocol violations.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -252,6 +253,80 @@ static void many_segments_are_not_truncated(void **state)
 #define PIPELINE 256
 
 /* 256 requests in flight on each of three vdisks at once. */
+/* The names of this process's threads that start with prefix. */
+static unsigned int count_threads(const char *prefix)
+{
+	char path[300], comm[32];
+	unsigned int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    !strncmp(comm, prefix, strlen(prefix)))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+struct in_callback {
+	struct vxhs_vdisk *vd;
+	struct tally t;
+	int sync_result;
+};
+
+static void call_sync_from_callback(void *opaque, int result)
+{
+	struct in_callback *c = opaque;
+
+	c->sync_result = vxhs_flush_sync(c->vd);
+	tally_done(&c->t, result);
+}
+
+/*
+ * The context runs the I/O threads it was asked for, and a synchronous call
+ * from a completion (which would wait for its own thread) fails at once.
+ */
+static void io_threads_and_sync_calls(void **state)
+{
+	struct in_callback c = { .vd = open_disk("disk0", 0) };
+	struct vxhs_ctx_opts o;
+	struct vxhs_ctx *ctx;
+	uint8_t buf[512] = { 0 };
+	struct iovec iov = { buf, sizeof(buf) };
+
+	(void)state;
+	assert_int_equal(vxhs_ctx_io_threads(env.ctx), TEST_IO_THREADS);
+	assert_int_equal(count_threads("vxhs-io"), TEST_IO_THREADS);
+
+	tally_init(&c.t);
+	tally_add(&c.t);
+	assert_int_equal(
+		vxhs_readv(c.vd, &iov, 1, 0, call_sync_from_callback, &c), 0);
+	assert_int_equal(tally_wait(&c.t, 10000), 0);
+	assert_int_equal(c.t.ok, 1);
+	assert_int_equal(c.sync_result, -EDEADLK);
+	assert_int_equal(vxhs_flush_sync(c.vd), 0);
+	vxhs_vdisk_close(c.vd);
+
+	vxhs_ctx_opts_init(&o);
+	o.io_threads = 65;
+	assert_int_equal(vxhs_ctx_new(&o, &ctx), -EINVAL);
+	assert_non_null(strstr(vxhs_errmsg(), "at most 64"));
+}
+
 static void pipelines_256_requests_per_vdisk(void **state)
 {
 	struct vxhs_vdisk *vd[3] = { open_disk("disk0", 0),
@@ -590,6 +665,7 @@ int main(void)
 		cmocka_unit_test(large_writes_from_pages),
 		cmocka_unit_test(large_writes_without_pipes),
 		cmocka_unit_test(pipelines_256_requests_per_vdisk),
+		cmocka_unit_test(io_threads_and_sync_calls),
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),
 		cmocka_unit_test(bad_requests_get_precise_errors),

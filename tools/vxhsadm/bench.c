@@ -20,6 +20,14 @@
 #define SUB	   16
 #define NR_BUCKETS (64 * SUB)
 
+/* What every vdisk of the run shares. */
+struct run {
+	bool write, random;
+	uint64_t bs;
+	_Atomic bool stop;
+	struct waiter active;
+};
+
 struct bench;
 
 struct slot {
@@ -29,17 +37,15 @@ struct slot {
 	uint64_t started;
 };
 
+/* One vdisk: touched only by the I/O thread that serves it. */
 struct bench {
+	struct run *run;
 	struct vxhs_vdisk *vd;
-	bool write, random;
-	uint64_t bs, span, next_seq, rng;
-	_Atomic bool stop;
-	/* touched only by the library's single I/O thread */
+	uint64_t span, next_seq, rng;
 	uint64_t ops, bytes;
 	_Atomic uint64_t errors;
 	int first_error;
 	uint64_t hist[NR_BUCKETS];
-	struct waiter active;
 };
 
 static unsigned int bucket(uint64_t ns)
@@ -76,17 +82,17 @@ static uint64_t percentile(const struct bench *b, double p)
 
 static uint64_t next_offset(struct bench *b)
 {
-	uint64_t blocks = b->span / b->bs, off;
+	uint64_t bs = b->run->bs, blocks = b->span / bs, off;
 
-	if (b->random) {
+	if (b->run->random) {
 		/* xorshift64: cheap, good enough to spread offsets */
 		b->rng ^= b->rng << 13;
 		b->rng ^= b->rng >> 7;
 		b->rng ^= b->rng << 17;
-		return (b->rng % blocks) * b->bs;
+		return (b->rng % blocks) * bs;
 	}
 	off = b->next_seq;
-	b->next_seq = (b->next_seq + b->bs) % (blocks * b->bs);
+	b->next_seq = (b->next_seq + bs) % (blocks * bs);
 	return off;
 }
 
@@ -115,11 +121,11 @@ static void done(void *opaque, int result)
 			b->first_error = result;
 	} else {
 		b->ops++;
-		b->bytes += b->bs;
+		b->bytes += b->run->bs;
 		b->hist[bucket(vxhs_now_ns() - s->started)]++;
 	}
-	if (atomic_load(&b->stop) || b->errors) {
-		waiter_done(&b->active, 0);
+	if (atomic_load(&b->run->stop) || b->errors) {
+		waiter_done(&b->run->active, 0);
 		return;
 	}
 	submit(s);
@@ -132,23 +138,38 @@ static void submit(struct slot *s)
 
 	s->offset = next_offset(b);
 	s->started = vxhs_now_ns();
-	ret = b->write ? vxhs_writev(b->vd, &s->iov, 1, s->offset, done, s) :
-			 vxhs_readv(b->vd, &s->iov, 1, s->offset, done, s);
+	ret = b->run->write ?
+		      vxhs_writev(b->vd, &s->iov, 1, s->offset, done, s) :
+		      vxhs_readv(b->vd, &s->iov, 1, s->offset, done, s);
 	if (ret) {
 		if (!b->errors++)
 			b->first_error = ret;
-		waiter_done(&b->active, 0);
+		waiter_done(&b->run->active, 0);
 	}
 }
 
+/* Resident memory of the process, for the cost of an open vdisk. */
+static uint64_t rss_bytes(void)
+{
+	unsigned long long size, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static const char help[] =
-	"Usage: vxhsadm bench [OPTION]... VDISK\n"
-	"Measure IOPS, throughput and latency against a vdisk. Writes destroy\n"
-	"the data in the range they touch.\n"
+	"Usage: vxhsadm bench [OPTION]... VDISK...\n"
+	"Measure IOPS, throughput and latency against vdisks, all at once, each\n"
+	"with its own queue. Writes destroy the data in the range they touch.\n"
 	"\n" CONN_HELP "  -p, --pattern=P      rand or seq (default rand)\n"
 	"  -w, --rw=OP          read or write (default read)\n"
 	"  -b, --bs=SIZE        block size (default 4K)\n"
-	"  -q, --qd=N           requests in flight (default 32)\n"
+	"  -q, --qd=N           requests in flight per vdisk (default 32)\n"
 	"  -t, --time=SEC       duration in seconds (default 10)\n"
 	"  -s, --span=SIZE      use only the first SIZE bytes (default: all)\n"
 	"      --parseable      also print one key=value line for scripts\n";
@@ -166,25 +187,76 @@ static const struct option opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Opens every vdisk, each with its own slots; prints the memory cost. */
+static int open_all(struct conn_args *ca, struct vxhs_ctx *ctx,
+		    struct bench *benches, char **ids, unsigned int n,
+		    uint64_t span)
+{
+	struct vxhs_vdisk_info info;
+	uint64_t rss0 = rss_bytes();
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct bench *b = &benches[i];
+
+		if (vxhs_vdisk_open(ctx, ids[i], &ca->opts, &b->vd)) {
+			errorf("%s", vxhs_errmsg());
+			goto close;
+		}
+		vxhs_vdisk_get_info(b->vd, &info);
+		b->span = !span || span > info.size ? info.size : span;
+		b->rng = 0x9E3779B97F4A7C15ull + i;
+		if (b->span < b->run->bs) {
+			errorf("vdisk %s (%" PRIu64
+			       " bytes) is smaller than one block",
+			       ids[i], info.size);
+			i++;
+			goto close;
+		}
+	}
+	if (n > 1)
+		printf("%u vdisks on %u I/O threads: client memory %.1f KiB "
+		       "per open vdisk\n",
+		       n, vxhs_ctx_io_threads(ctx),
+		       (double)(rss_bytes() - rss0) / 1024.0 / n);
+	return 0;
+
+close:
+	while (i--)
+		vxhs_vdisk_close(benches[i].vd);
+	return -1;
+}
+
+/* Sums the vdisks' counts into the first. */
+static void merge(struct bench *benches, unsigned int n)
+{
+	struct bench *sum = &benches[0];
+
+	for (unsigned int i = 1; i < n; i++) {
+		sum->ops += benches[i].ops;
+		sum->bytes += benches[i].bytes;
+		if (benches[i].errors && !sum->errors)
+			sum->first_error = benches[i].first_error;
+		sum->errors += benches[i].errors;
+		for (unsigned int k = 0; k < NR_BUCKETS; k++)
+			sum->hist[k] += benches[i].hist[k];
+	}
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct conn_args ca;
-	struct bench *b;
-	struct slot *slots;
-	struct vxhs_vdisk_info info;
+	struct run run = { .random = true, .bs = 4096 };
+	struct bench *benches, *b;
+	struct slot *slots = NULL;
 	struct vxhs_ctx *ctx;
-	uint64_t qd = 32, secs = 10, t0, elapsed, cpu0, cpu;
+	uint64_t qd = 32, secs = 10, span = 0, t0, elapsed, cpu0, cpu;
+	unsigned int nr, total;
 	bool parseable = false;
-	uint8_t *mem;
+	uint8_t *mem = NULL;
 	int opt, ret = EXIT_FAIL;
 	double s, iops, mibs, p50, p99, cpu_per_io;
 
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return EXIT_FAIL;
-	b->random = true;
-	b->bs = 4096;
-	b->rng = 0x9E3779B97F4A7C15ull;
 	conn_args_init(&ca);
 	while ((opt = getopt_long(argc, argv, CONN_SHORT_OPTS "p:w:b:q:t:s:h",
 				  opts, NULL)) != -1) {
@@ -194,16 +266,16 @@ int cmd_bench(int argc, char **argv)
 		case 'p':
 			if (strcmp(optarg, "rand") && strcmp(optarg, "seq"))
 				die_usage("bench", "--pattern is rand or seq");
-			b->random = !strcmp(optarg, "rand");
+			run.random = !strcmp(optarg, "rand");
 			break;
 		case 'w':
 			if (strcmp(optarg, "read") && strcmp(optarg, "write"))
 				die_usage("bench", "--rw is read or write");
-			b->write = !strcmp(optarg, "write");
+			run.write = !strcmp(optarg, "write");
 			break;
 		case 'b':
-			b->bs = parse_size_arg("bench", "block size", optarg);
-			if (!b->bs || b->bs > (64u << 20))
+			run.bs = parse_size_arg("bench", "block size", optarg);
+			if (!run.bs || run.bs > (64u << 20))
 				die_usage("bench",
 					  "--bs must be 1 byte to 64M");
 			break;
@@ -217,7 +289,7 @@ int cmd_bench(int argc, char **argv)
 					  "--time takes 1 to 86400 seconds");
 			break;
 		case 's':
-			b->span = parse_size_arg("bench", "span", optarg);
+			span = parse_size_arg("bench", "span", optarg);
 			break;
 		case 'P':
 			parseable = true;
@@ -226,52 +298,70 @@ int cmd_bench(int argc, char **argv)
 			help_or_die("bench", help, opt);
 		}
 	}
-	expect_args("bench", argc - optind, 1);
+	if (optind >= argc)
+		die_usage("bench", "expected one or more vdisks");
+	if (argc - optind > 1024)
+		die_usage("bench", "at most 1024 vdisks");
+	nr = (unsigned int)(argc - optind);
+	if (qd * nr > 65536 || qd * nr * run.bs > (4ull << 30))
+		die_usage("bench",
+			  "%u vdisks at --qd %" PRIu64 " and --bs %" PRIu64
+			  " need too many buffers",
+			  nr, qd, run.bs);
+	total = (unsigned int)qd * nr;
 
-	if (open_vdisk(&ca, argv[optind], &ctx, &b->vd))
-		goto free_b;
-	vxhs_vdisk_get_info(b->vd, &info);
-	if (!b->span || b->span > info.size)
-		b->span = info.size;
-	if (b->span < b->bs) {
-		errorf("vdisk %s (%" PRIu64 " bytes) is smaller than one block",
-		       argv[optind], info.size);
+	benches = calloc(nr, sizeof(*benches));
+	if (!benches)
+		return EXIT_FAIL;
+	for (unsigned int i = 0; i < nr; i++)
+		benches[i].run = &run;
+	if (open_ctx(&ca, &ctx))
+		goto free_benches;
+	if (open_all(&ca, ctx, benches, argv + optind, nr, span))
+		goto free_ctx;
+	slots = calloc(total, sizeof(*slots));
+	mem = aligned_alloc(4096, (total * run.bs + 4095) & ~4095ull);
+	if (!slots || !mem) {
+		errorf("out of memory for %u buffers of %" PRIu64 " bytes",
+		       total, run.bs);
 		goto close;
 	}
-	slots = calloc(qd, sizeof(*slots));
-	mem = aligned_alloc(4096, (qd * b->bs + 4095) & ~4095ull);
-	if (!slots || !mem) {
-		errorf("out of memory for %" PRIu64 " buffers of %" PRIu64
-		       " bytes",
-		       qd, b->bs);
-		goto free_slots;
-	}
-	memset(mem, 0xA5, qd * b->bs);
+	memset(mem, 0xA5, total * run.bs);
 
-	waiter_init(&b->active);
+	waiter_init(&run.active);
 	t0 = vxhs_now_ns();
 	cpu0 = cpu_ns();
-	for (uint64_t i = 0; i < qd; i++) {
-		slots[i].b = b;
-		slots[i].iov.iov_base = mem + i * b->bs;
-		slots[i].iov.iov_len = b->bs;
-		waiter_add(&b->active);
+	for (unsigned int i = 0; i < total; i++) {
+		slots[i].b = &benches[i / qd];
+		slots[i].iov.iov_base = mem + i * run.bs;
+		slots[i].iov.iov_len = run.bs;
+		waiter_add(&run.active);
 	}
-	/* Offsets come from the I/O thread once running; the first batch
-	 * is submitted before any completion can race with it. */
-	for (uint64_t i = 0; i < qd; i++)
+	/* Offsets come from the I/O threads once running; each vdisk's
+	 * first batch is submitted before any completion can race with it
+	 * (a vdisk's completions come in on one thread). */
+	for (unsigned int i = 0; i < total; i++)
 		submit(&slots[i]);
-	for (uint64_t waited = 0; waited < secs * 10 && !b->errors; waited++)
+	for (uint64_t waited = 0; waited < secs * 10; waited++) {
+		bool failed = false;
+
+		for (unsigned int i = 0; i < nr; i++)
+			failed |= atomic_load(&benches[i].errors) != 0;
+		if (failed)
+			break;
 		usleep(100000);
-	atomic_store(&b->stop, true);
-	waiter_wait(&b->active, 0);
+	}
+	atomic_store(&run.stop, true);
+	waiter_wait(&run.active, 0);
 	elapsed = vxhs_now_ns() - t0;
 	cpu = cpu_ns() - cpu0;
+	merge(benches, nr);
+	b = &benches[0];
 
 	if (b->errors) {
 		errorf("%" PRIu64 " requests failed, first: %s", b->errors,
 		       strerror(-b->first_error));
-		goto free_slots;
+		goto close;
 	}
 	s = (double)elapsed / 1e9;
 	iops = (double)b->ops / s;
@@ -280,21 +370,24 @@ int cmd_bench(int argc, char **argv)
 	p99 = (double)percentile(b, 0.99) / 1000.0;
 	cpu_per_io = b->ops ? (double)cpu / 1000.0 / (double)b->ops : 0;
 	printf("%s%s bs=%" PRIu64 " qd=%" PRIu64
-	       ": %.0f IOPS, %.1f MiB/s, latency p50 %.1f us, p99 %.1f us, "
+	       "%s: %.0f IOPS, %.1f MiB/s, latency p50 %.1f us, p99 %.1f us, "
 	       "client CPU %.1f us per I/O\n",
-	       b->random ? "rand" : "seq", b->write ? "write" : "read", b->bs,
-	       qd, iops, mibs, p50, p99, cpu_per_io);
+	       run.random ? "rand" : "seq", run.write ? "write" : "read",
+	       run.bs, qd, nr > 1 ? " per vdisk" : "", iops, mibs, p50, p99,
+	       cpu_per_io);
 	if (parseable)
 		printf("iops=%.0f mibps=%.2f p50_us=%.1f p99_us=%.1f "
 		       "cpu_us=%.2f\n",
 		       iops, mibs, p50, p99, cpu_per_io);
 	ret = EXIT_OK;
-free_slots:
+close:
 	free(slots);
 	free(mem);
-close:
-	close_vdisk(ctx, b->vd);
-free_b:
-	free(b);
+	for (unsigned int i = 0; i < nr; i++)
+		vxhs_vdisk_close(benches[i].vd);
+free_ctx:
+	vxhs_ctx_free(ctx);
+free_benches:
+	free(benches);
 	return ret;
 }

@@ -95,6 +95,12 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	case 1003:
 		a->opts.tls_dir = arg;
 		return true;
+	case 1004:
+		if (vxhs_parse_uint(arg, 1, 64, &v))
+			die_usage(cmd,
+				  "--io-threads takes a number from 1 to 64");
+		a->io_threads = (unsigned int)v;
+		return true;
 	case 'v':
 		a->verbose = true;
 		return true;
@@ -102,8 +108,7 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	return false;
 }
 
-int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,
-	       struct vxhs_vdisk **vd)
+int open_ctx(struct conn_args *a, struct vxhs_ctx **ctx)
 {
 	struct vxhs_ctx_opts copts;
 	int ret;
@@ -114,11 +119,21 @@ int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,
 	}
 	vxhs_ctx_opts_init(&copts);
 	copts.log_level = a->verbose ? LOG_DEBUG : LOG_ERR;
+	copts.io_threads = a->io_threads;
 	ret = vxhs_ctx_new(&copts, ctx);
-	if (ret) {
+	if (ret)
 		errorf("%s", vxhs_errmsg());
+	return ret;
+}
+
+int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,
+	       struct vxhs_vdisk **vd)
+{
+	int ret;
+
+	ret = open_ctx(a, ctx);
+	if (ret)
 		return ret;
-	}
 	ret = vxhs_vdisk_open(*ctx, id, &a->opts, vd);
 	if (ret) {
 		errorf("%s", vxhs_errmsg());

@@ -35,21 +35,23 @@ uint64_t parse_size_arg(const char *cmd, const char *what, const char *text);
 /* Options every protocol command takes, and the open vdisk they give. */
 struct conn_args {
 	struct vxhs_open_opts opts;
+	unsigned int io_threads; /* 0: the library's default */
 	bool verbose;
 };
 
 void conn_args_init(struct conn_args *a);
-/* Handles -a/--agent, --conns, --timeout, --tls-dir, -v; true if opt was
- * one. */
+/* Handles -a/--agent, --conns, --timeout, --tls-dir, --io-threads, -v;
+ * true if opt was one. */
 bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		     const char *arg);
-#define CONN_LONG_OPTS                                        \
-	{ "agent", required_argument, NULL, 'a' },            \
-		{ "conns", required_argument, NULL, 1001 },   \
-		{ "timeout", required_argument, NULL, 1002 }, \
-		{ "tls-dir", required_argument, NULL, 1003 }, \
-	{                                                     \
-		"verbose", no_argument, NULL, 'v'             \
+#define CONN_LONG_OPTS                                           \
+	{ "agent", required_argument, NULL, 'a' },               \
+		{ "conns", required_argument, NULL, 1001 },      \
+		{ "timeout", required_argument, NULL, 1002 },    \
+		{ "tls-dir", required_argument, NULL, 1003 },    \
+		{ "io-threads", required_argument, NULL, 1004 }, \
+	{                                                        \
+		"verbose", no_argument, NULL, 'v'                \
 	}
 #define CONN_SHORT_OPTS "a:v"
 #define CONN_HELP                                                               \
@@ -60,8 +62,12 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	"      --conns=N        connections per agent (default 8)\n"            \
 	"      --timeout=MS     per-request timeout (default 30000)\n"          \
 	"      --tls-dir=DIR    TLS to TCP agents: ca.pem, cert.pem, key.pem\n" \
+	"      --io-threads=N   the library's I/O threads (default: one per\n"  \
+	"                       CPU, at most 4)\n"                              \
 	"  -v, --verbose        log the library's messages\n"
 
+/* A context with the options given; errors are printed. */
+int open_ctx(struct conn_args *a, struct vxhs_ctx **ctx);
 int open_vdisk(struct conn_args *a, const char *id, struct vxhs_ctx **ctx,
 	       struct vxhs_vdisk **vd);
 void close_vdisk(struct vxhs_ctx *ctx, struct vxhs_vdisk *vd);
