@@ -17,12 +17,15 @@
 
 #include "cfgstring.h"
 #include "common/keyfile.h"
+#include <sys/stat.h>
+
 #include "common/util.h"
 
 enum opt_kind {
 	OPT_UINT,
 	OPT_PATH,
 	OPT_NAME,
+	OPT_BOOL, /* "plaintext" alone means plaintext=yes */
 };
 
 struct opt_desc {
@@ -49,6 +52,10 @@ struct opt_desc {
 static const struct opt_desc options[] = {
 	STR_OPT("group", group, OPT_NAME, false),
 	STR_OPT("tls", tls_dir, OPT_PATH, true),
+	{ .name = "plaintext",
+	  .kind = OPT_BOOL,
+	  .offset = offsetof(struct vxhs_cfg, plaintext),
+	  .in_group = true },
 	UINT_OPT(conns, 1, 64),
 	UINT_OPT(connect_timeout, 1, 600),
 	UINT_OPT(io_timeout, 1, 3600),
@@ -99,6 +106,19 @@ static int set_option(struct vxhs_cfg *cfg, const struct opt_desc *o,
 				    "%s='%s': not a whole number from %u to %u",
 				    o->name, value, o->min, o->max);
 		*(unsigned int *)field = (unsigned int)v;
+		return 0;
+	case OPT_BOOL:
+		if (!strcmp(value, "yes") || !strcmp(value, "true") ||
+		    !strcmp(value, "1"))
+			*(bool *)field = true;
+		else if (!strcmp(value, "no") || !strcmp(value, "false") ||
+			 !strcmp(value, "0"))
+			*(bool *)field = false;
+		else
+			return fail(err, errlen,
+				    "%s='%s': say yes or no (also true, "
+				    "false, 1, 0)",
+				    o->name, value);
 		return 0;
 	case OPT_PATH:
 		if (value[0] != '/')
@@ -402,21 +422,64 @@ static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 				*eq = '\0';
 			return fail(err, errlen,
 				    "unknown option '%s' (known: group, tls, "
-				    "conns, connect_timeout, io_timeout, "
-				    "failover_timeout)",
+				    "plaintext, conns, connect_timeout, "
+				    "io_timeout, failover_timeout)",
 				    tok);
 		}
-		if (!eq)
+		if (!eq && o->kind != OPT_BOOL)
 			return fail(err, errlen, "option '%s' needs a value",
 				    o->name);
 		if (given[o - options])
 			return fail(err, errlen, "option '%s' given twice",
 				    o->name);
 		given[o - options] = true;
-		if (set_option(cfg, o, eq + 1, err, errlen))
+		if (set_option(cfg, o, eq ? eq + 1 : "yes", err, errlen))
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/* The credentials directory used when tls= is not given. */
+static const char *default_tls_dir(void)
+{
+	const char *dir = getenv(VXHS_CFG_TLS_DIR_ENV);
+
+	return dir && dir[0] ? dir : VXHS_CFG_DEFAULT_TLS_DIR;
+}
+
+/*
+ * TCP agents get TLS unless plaintext was asked for: with the credentials
+ * of tls=, else of the default directory; with neither, the LUN is
+ * refused, saying what to do.
+ */
+static int check_transport(struct vxhs_cfg *cfg, char *err, size_t errlen)
+{
+	const struct vxhs_agent_addr *tcp = NULL;
+	const char *dir;
+	char name[VXHS_HOST_MAX + 16];
+	struct stat st;
+
+	for (unsigned int i = 0; i < cfg->nr_agents && !tcp; i++)
+		if (!cfg->agents[i].is_unix)
+			tcp = &cfg->agents[i];
+	if (cfg->plaintext && cfg->tls_dir[0])
+		return fail(err, errlen,
+			    "both plaintext and tls= given: choose one");
+	if (!tcp || cfg->plaintext || cfg->tls_dir[0])
+		return 0;
+	dir = default_tls_dir();
+	if (!stat(dir, &st) && S_ISDIR(st.st_mode) &&
+	    strlen(dir) < sizeof(cfg->tls_dir)) {
+		strcpy(cfg->tls_dir, dir);
+		return 0;
+	}
+	vxhs_agent_addr_format(tcp, name, sizeof(name));
+	return fail(err, errlen,
+		    "agent %s is reached over TCP, and no TLS credentials "
+		    "are set up: put ca.pem, cert.pem and key.pem in %s or "
+		    "name a directory with tls=DIR; or add plaintext=yes "
+		    "to send data unencrypted to an unauthenticated agent",
+		    name, dir);
 }
 
 int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
@@ -474,7 +537,7 @@ int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
 		cfg->agents[0].is_unix = true;
 		strcpy(cfg->agents[0].host, VXHS_CFG_DEFAULT_SOCKET);
 	}
-	return 0;
+	return check_transport(cfg, err, errlen);
 }
 
 void vxhs_cfg_open_opts(const struct vxhs_cfg *cfg, struct vxhs_open_opts *opts)
@@ -492,6 +555,7 @@ void vxhs_cfg_open_opts(const struct vxhs_cfg *cfg, struct vxhs_open_opts *opts)
 		opts->failover_deadline_ms = cfg->failover_timeout * 1000;
 	/* Points into cfg, which outlives the open (the library copies). */
 	opts->tls_dir = cfg->tls_dir[0] ? cfg->tls_dir : NULL;
+	opts->allow_plaintext = cfg->plaintext;
 }
 
 void vxhs_cfg_format_agents(const struct vxhs_cfg *cfg, char *buf, size_t len)

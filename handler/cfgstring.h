@@ -23,6 +23,10 @@
 #define VXHS_CFG_GROUPS_FILE	"/etc/vxhs/agents.conf"
 /* Overrides VXHS_CFG_GROUPS_FILE (tests, unusual installations). */
 #define VXHS_CFG_GROUPS_ENV "VXHS_AGENTS_CONF"
+/* TLS credentials of TCP agents when tls= is not given, if it exists. */
+#define VXHS_CFG_DEFAULT_TLS_DIR "/etc/vxhs/tls"
+/* Overrides VXHS_CFG_DEFAULT_TLS_DIR (tests, unusual installations). */
+#define VXHS_CFG_TLS_DIR_ENV "VXHS_TLS_DIR"
 
 #define VXHS_CFG_NAME_MAX 64
 #define VXHS_CFG_PATH_MAX 192
@@ -32,7 +36,10 @@ struct vxhs_cfg {
 	char group[VXHS_CFG_NAME_MAX]; /* "" unless group= was given */
 	struct vxhs_agent_addr agents[VXHS_MAX_AGENTS];
 	unsigned int nr_agents;
-	char tls_dir[VXHS_CFG_PATH_MAX]; /* "" for plain TCP */
+	/* TCP agents: TLS with these credentials (tls=, else the default
+	 * directory), or plaintext if asked for; "" with UNIX sockets. */
+	char tls_dir[VXHS_CFG_PATH_MAX];
+	bool plaintext;
 	/* 0: the client library's default */
 	unsigned int conns;
 	unsigned int connect_timeout;  /* seconds */
@@ -44,8 +51,10 @@ struct vxhs_cfg {
 
 /*
  * Parses a full cfgstring ("vxhs/..."); reads groups_file (NULL: the
- * default, or $VXHS_AGENTS_CONF) only when group= is used. Returns 0, or
- * -EINVAL with a message naming the problem in err.
+ * default, or $VXHS_AGENTS_CONF) only when group= is used, and looks for
+ * the default TLS directory only for TCP agents without tls= or
+ * plaintext. Returns 0, or -EINVAL with a message naming the problem in
+ * err.
  */
 int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
 		   struct vxhs_cfg *cfg, char *err, size_t errlen);

@@ -22,7 +22,8 @@ static const char cfg_desc[] =
 	"default 8), connect_timeout=S (default 5), io_timeout=S (default "
 	"30), failover_timeout=S (seconds to find another agent, default "
 	"60), tls=DIR (TLS to TCP agents; DIR holds ca.pem, cert.pem and "
-	"key.pem).\n"
+	"key.pem; default " VXHS_CFG_DEFAULT_TLS_DIR "), plaintext (TCP "
+	"agents without TLS: no encryption, no authentication).\n"
 	"Example: cfgstring=disk1@10.0.0.5+storage2/9999;io_timeout=10";
 
 static struct tcmur_handler vxhs_handler = {

@@ -47,12 +47,13 @@ done
 PORT=$(cat "$WORK/port")
 echo "vxhsd (pid $AGENT_PID) is listening on 127.0.0.1:$PORT"
 
-say "Asking the agent about the vdisk (VDISK_STAT over TCP)"
-"$VXHSADM" stat --agent "127.0.0.1:$PORT" demo
+say "Asking the agent about the vdisk (VDISK_STAT over TCP; plaintext for the demo,\nwhich vxhsd and vxhsadm each do only when told)"
+"$VXHSADM" stat --agent "127.0.0.1:$PORT" --allow-plaintext demo
 
 say "Writing 64 MiB of random data at offset 1 MiB over TCP"
 head -c 64M /dev/urandom >"$WORK/written"
-"$VXHSADM" write --agent "127.0.0.1:$PORT" --offset 1M demo "$WORK/written"
+"$VXHSADM" write --agent "127.0.0.1:$PORT" --allow-plaintext --offset 1M \
+	demo "$WORK/written"
 
 say "Reading it back over the UNIX socket"
 "$VXHSADM" read --agent "unix:$WORK/vxhsd.sock" --offset 1M --length 64M \
@@ -66,7 +67,7 @@ else
 fi
 
 say "Benchmark: 4 KiB random reads at queue depth 32 for 3 seconds"
-"$VXHSADM" bench --agent "127.0.0.1:$PORT" --time 3 demo
+"$VXHSADM" bench --agent "127.0.0.1:$PORT" --allow-plaintext --time 3 demo
 
 say "The vdisk directory"
 "$VXHSADM" list --dir "$WORK/vdisks"

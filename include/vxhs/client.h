@@ -103,11 +103,15 @@ struct vxhs_open_opts {
 	/*
 	 * TLS to TCP agents: a directory holding ca.pem (the CA that signs
 	 * the agents, optional crl.pem), cert.pem and key.pem (ours; mode
-	 * 600). NULL: plaintext. Agents are verified against the CA and the
-	 * host name or address they were named by. UNIX sockets never use
-	 * TLS. The string is copied.
+	 * 600). Agents are verified against the CA and the host name or
+	 * address they were named by. UNIX sockets never use TLS. The
+	 * string is copied. NULL: TCP agents are refused unless
+	 * allow_plaintext.
 	 */
 	const char *tls_dir;
+	/* TCP without TLS: no encryption, no authentication of the agent
+	 * (logged once per agent). */
+	bool allow_plaintext;
 	vxhs_event_fn event; /* may be NULL */
 	void *event_opaque;
 };

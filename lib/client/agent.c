@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include <syslog.h>
+
 #include "internal.h"
 
 int vxhs_agent_addr_parse(const char *text, struct vxhs_agent_addr *addr)
@@ -198,6 +200,12 @@ int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	agent->connect_timeout_ms = connect_timeout_ms;
 	agent->tls = tls_creds_ref(tls);
 	vxhs_agent_addr_format(addr, agent->name, sizeof(agent->name));
+	/* The caller allowed it explicitly; still worth a line. */
+	if (!tls && !addr->is_unix)
+		loop_log(loop, LOG_WARNING,
+			 "agent %s: plaintext TCP: the data is not encrypted "
+			 "and the agent is not authenticated",
+			 agent->name);
 	list_add_tail(&agent->link, &loop->agents);
 	*out = agent;
 	return 0;

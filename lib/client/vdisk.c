@@ -45,6 +45,19 @@ static int check_opts(const char *id, const struct vxhs_open_opts *o)
 			-EINVAL,
 			"vdisk %s: maximum I/O size %u is outside %u..%u", id,
 			o->max_io_size, MIN_SPLIT, MAX_SPLIT);
+	for (unsigned int i = 0; i < o->nr_agents; i++) {
+		char name[VXHS_HOST_MAX + 16];
+
+		if (o->agents[i].is_unix || o->tls_dir || o->allow_plaintext)
+			continue;
+		vxhs_agent_addr_format(&o->agents[i], name, sizeof(name));
+		return set_error(
+			-EINVAL,
+			"vdisk %s: agent %s is reached over TCP without TLS: "
+			"name a TLS credentials directory, or allow plaintext "
+			"explicitly (no encryption, no authentication)",
+			id, name);
+	}
 	if (!o->connect_timeout_ms || !o->io_timeout_ms ||
 	    !o->failover_deadline_ms || !o->retry_queue_max || !o->max_attempts)
 		return set_error(

@@ -47,8 +47,8 @@ static int rig_open(struct rig *r, const char *opts, uint64_t lun_size)
 	char cfg[512];
 	int ret;
 
-	snprintf(cfg, sizeof(cfg), "vxhs/disk1@127.0.0.1/%u%s", r->agent.port,
-		 opts ? opts : "");
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@127.0.0.1/%u%s;plaintext",
+		 r->agent.port, opts ? opts : "");
 	stub_dev_init(&r->dev, cfg, lun_size, 512);
 	ret = handler->open(&r->dev, false);
 	r->opened = !ret;
@@ -164,14 +164,22 @@ static void test_check_config(void **state)
 
 	(void)state;
 	rig_start(&r, LUN_SIZE);
-	snprintf(cfg, sizeof(cfg), "vxhs/disk1@127.0.0.1/%u", r.agent.port);
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@127.0.0.1/%u;plaintext",
+		 r.agent.port);
 	assert_true(handler->check_config(cfg, &reason));
+	/* TCP without TLS only when asked for. */
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@127.0.0.1/%u", r.agent.port);
+	expect_reason(cfg, "agent 127.0.0.1:");
+	expect_reason(cfg, "is reached over TCP, and no TLS credentials are "
+			   "set up: put ca.pem, cert.pem and key.pem in "
+			   "/nonexistent/vxhs-tls or name a directory with "
+			   "tls=DIR; or add plaintext=yes");
 	snprintf(cfg, sizeof(cfg), "vxhs/disk1@%s;tcmur_cmd_time_out=30",
 		 r.agent.sock);
 	assert_true(handler->check_config(cfg, &reason));
 
 	/* Well formed, but the vdisk or the agent is not there. */
-	snprintf(cfg, sizeof(cfg), "vxhs/nosuchdisk@127.0.0.1/%u",
+	snprintf(cfg, sizeof(cfg), "vxhs/nosuchdisk@127.0.0.1/%u;plaintext",
 		 r.agent.port);
 	expect_reason(cfg, "nosuchdisk");
 	expect_reason("vxhs/disk1@/nonexistent/agent.sock",
@@ -398,7 +406,8 @@ static void fake_open(struct fake_agent *f, enum fake_mode mode,
 	char cfg[128];
 
 	fake_start(f, mode, LUN_SIZE);
-	snprintf(cfg, sizeof(cfg), "vxhs/legacy@127.0.0.1/%u", f->port);
+	snprintf(cfg, sizeof(cfg), "vxhs/legacy@127.0.0.1/%u;plaintext",
+		 f->port);
 	stub_dev_init(dev, cfg, LUN_SIZE, 512);
 	assert_int_equal(handler->open(dev, false), 0);
 }
@@ -768,7 +777,8 @@ static void test_agent_absent(void **state)
 
 	(void)state;
 	stub_log_clear();
-	stub_dev_init(&dev, "vxhs/disk1@127.0.0.1/1;connect_timeout=1",
+	stub_dev_init(&dev,
+		      "vxhs/disk1@127.0.0.1/1;connect_timeout=1;plaintext",
 		      LUN_SIZE, 512);
 	assert_int_not_equal(handler->open(&dev, false), 0);
 	assert_true(stub_log_contains("cannot open vdisk disk1: agent "
@@ -817,5 +827,8 @@ int main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	handler = stub_load(HANDLER_PATH);
+	/* TLS credentials this machine may have in /etc/vxhs/tls play no
+	 * part. */
+	setenv("VXHS_TLS_DIR", "/nonexistent/vxhs-tls", 1);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,9 @@ import sys
 import tempfile
 import time
 
+# TLS credentials this machine may have in /etc/vxhs/tls play no part.
+os.environ["VXHS_TLS_DIR"] = "/nonexistent/vxhs-tls"
+
 passed = failed = 0
 
 
@@ -193,8 +196,23 @@ def main():
         expect([adm, "list", "--dir", d], 0, "2 MiB", "list")
         expect([adm, "delete", "--dir", d, "nope"], 1, "no vdisk nope",
                "delete a missing vdisk")
-        expect([adm, "stat", "--agent", "127.0.0.1:1", "v"], 1,
-               "Connection refused", "stat against no agent")
+        expect([adm, "stat", "--agent", "127.0.0.1:1", "v"], 2,
+               "agent 127.0.0.1:1 is reached over TCP, and no TLS "
+               "credentials are set up: put ca.pem, cert.pem and key.pem in "
+               "/nonexistent/vxhs-tls or give --tls-dir; or "
+               "--allow-plaintext", "TCP without TLS is refused by default")
+        expect([adm, "stat", "--agent", "127.0.0.1:1", "--allow-plaintext",
+                "v"], 1, "Connection refused",
+               "stat against no agent, plaintext allowed")
+        expect([adm, "stat", "--agent", "h", "--tls-dir", "/x",
+                "--allow-plaintext", "v"], 2,
+               "both --tls-dir and --allow-plaintext given",
+               "TLS and plaintext at once")
+        expect([adm, "stat", "--agent", "unix:/nonexistent/sock", "v"], 1,
+               "agent unix:/nonexistent/sock: Connection refused",
+               "a UNIX socket needs no TLS")
+        expect([adm, "stat", "v"], 1, "unix:/run/vxhsd/vxhsd.sock",
+               "the default agent is the local vxhsd's socket")
         expect([adm, "stat", "--agent", "127.0.0.1:0", "v"], 2,
                "port '0' is not a number from 1 to 65535", "bad agent port")
         expect([adm, "stat", "--agent", "[::1", "v"], 2, "missing ']'",

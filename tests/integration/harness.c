@@ -189,6 +189,8 @@ void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		assert_int_equal(vxhs_agent_addr_parse(addr, &o->agents[i]), 0);
 	}
 	o->nr_agents = n;
+	/* TLS tests name their credentials; the rest test other things. */
+	o->allow_plaintext = true;
 }
 
 struct vxhs_ctx *test_ctx(void)

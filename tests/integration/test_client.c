@@ -467,6 +467,25 @@ static void bad_requests_get_precise_errors(void **state)
 	vxhs_vdisk_close(vd);
 }
 
+/* TCP without TLS only when the caller says so; UNIX sockets need no TLS. */
+static void plaintext_tcp_needs_consent(void **state)
+{
+	const struct agent *a[] = { &env.agent };
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+
+	(void)state;
+	agent_opts(&o, a, 1);
+	o.allow_plaintext = false;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk0", &o, &vd), -EINVAL);
+	assert_non_null(strstr(vxhs_errmsg(), "is reached over TCP without "
+					      "TLS"));
+	assert_non_null(strstr(vxhs_errmsg(), "127.0.0.1:"));
+	o.allow_plaintext = true;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk0", &o, &vd), 0);
+	vxhs_vdisk_close(vd);
+}
+
 static void unreachable_agent_fails_open_quickly(void **state)
 {
 	struct vxhs_open_opts o;
@@ -477,6 +496,7 @@ static void unreachable_agent_fails_open_quickly(void **state)
 	vxhs_agent_addr_parse("127.0.0.1:1", &o.agents[0]);
 	vxhs_agent_addr_parse("unix:/nonexistent/sock", &o.agents[1]);
 	o.nr_agents = 2;
+	o.allow_plaintext = true;
 	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk0", &o, &vd),
 			 -ECONNREFUSED);
 	assert_non_null(strstr(vxhs_errmsg(), "127.0.0.1:1"));
@@ -552,6 +572,7 @@ static struct vxhs_vdisk *open_fake(struct fake_agent *f, unsigned int deadline)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", f->port);
 	vxhs_agent_addr_parse(addr, &o.agents[0]);
 	o.nr_agents = 1;
+	o.allow_plaintext = true;
 	o.conns_per_agent = 2;
 	o.failover_deadline_ms = deadline;
 	o.io_timeout_ms = 2000;
@@ -669,6 +690,7 @@ int main(void)
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),
 		cmocka_unit_test(bad_requests_get_precise_errors),
+		cmocka_unit_test(plaintext_tcp_needs_consent),
 		cmocka_unit_test(unreachable_agent_fails_open_quickly),
 		cmocka_unit_test(unix_socket_transport),
 		cmocka_unit_test(open_close_loop_releases_everything),

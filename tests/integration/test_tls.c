@@ -104,6 +104,7 @@ static int open_as(struct env *e, const char *host, const char *creds,
 	o.connect_timeout_ms = 3000;
 	o.io_timeout_ms = 3000;
 	o.tls_dir = creds ? pki(creds) : NULL;
+	o.allow_plaintext = !creds; /* a plaintext client, on purpose */
 	return vxhs_vdisk_open(e->ctx, id, &o, vd);
 }
 

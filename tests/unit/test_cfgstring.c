@@ -33,7 +33,13 @@ static const char groups[] =
 	"agents = a\n"
 	"conns = lots\n"
 	"[badagent]\n"
-	"agents = a:99999\n";
+	"agents = a:99999\n"
+	"[lab]\n"
+	"agents = 10.0.0.9\n"
+	"plaintext = yes\n"
+	"[badbool]\n"
+	"agents = a\n"
+	"plaintext = maybe\n";
 
 static int setup(void **state)
 {
@@ -87,7 +93,7 @@ static void test_agents(void **state)
 
 	(void)state;
 	parse_ok("vxhs/d@10.0.0.5+storage-2.example.com/7000+[fd00--5]/9998+"
-		 "/run/vxhsd/other.sock",
+		 "/run/vxhsd/other.sock;plaintext",
 		 &cfg);
 	assert_false(cfg.default_agent);
 	assert_int_equal(cfg.nr_agents, 4);
@@ -100,7 +106,7 @@ static void test_agents(void **state)
 	assert_true(cfg.agents[3].is_unix);
 	assert_string_equal(cfg.agents[3].host, "/run/vxhsd/other.sock");
 
-	parse_ok("vxhs/d@[--1]", &cfg);
+	parse_ok("vxhs/d@[--1];plaintext", &cfg);
 	assert_string_equal(cfg.agents[0].host, "::1");
 	assert_int_equal(cfg.agents[0].port, VXHS_DEFAULT_PORT);
 }
@@ -112,7 +118,7 @@ static void test_options(void **state)
 
 	(void)state;
 	parse_ok("vxhs/d@h;conns=3;connect_timeout=2;io_timeout=7;"
-		 "failover_timeout=90;tcmur_cmd_time_out=30",
+		 "failover_timeout=90;tcmur_cmd_time_out=30;plaintext",
 		 &cfg);
 	assert_int_equal(cfg.conns, 3);
 	assert_int_equal(cfg.cmd_time_out, 30);
@@ -211,6 +217,16 @@ static const struct reject rejects[] = {
 	{ "vxhs/d;group=badkey", "unknown key 'colour'" },
 	{ "vxhs/d;group=badvalue", "conns='lots'" },
 	{ "vxhs/d;group=badagent", "port '99999'" },
+	{ "vxhs/d;group=badbool", "plaintext='maybe': say yes or no" },
+	{ "vxhs/d@h", "agent h:9999 is reached over TCP, and no TLS "
+		      "credentials are set up: put ca.pem, cert.pem and "
+		      "key.pem in /nonexistent/tls or name a directory with "
+		      "tls=DIR; or add plaintext=yes" },
+	{ "vxhs/d@/run/a.sock+h/7000", "agent h:7000 is reached over TCP" },
+	{ "vxhs/d@h;plaintext=no", "no TLS credentials" },
+	{ "vxhs/d@h;plaintext=maybe", "say yes or no" },
+	{ "vxhs/d@h;plaintext;tls=/x", "both plaintext and tls= given" },
+	{ "vxhs/d@h;plaintext;plaintext", "given twice" },
 };
 
 static void test_rejects(void **state)
@@ -311,6 +327,48 @@ static void test_groups_env(void **state)
 	unsetenv(VXHS_CFG_GROUPS_ENV);
 }
 
+/*
+ * TCP agents: TLS with tls=, else with the default directory when it
+ * exists; plaintext only when asked for; UNIX sockets need neither.
+ */
+static void test_transport(void **state)
+{
+	char dir[] = "/tmp/vxhs-tls-XXXXXX";
+	struct vxhs_open_opts o;
+	struct vxhs_cfg cfg;
+
+	(void)state;
+	parse_ok("vxhs/d@/run/a.sock", &cfg);
+	assert_string_equal(cfg.tls_dir, "");
+	assert_false(cfg.plaintext);
+
+	parse_ok("vxhs/d@h;plaintext", &cfg);
+	assert_true(cfg.plaintext);
+	assert_string_equal(cfg.tls_dir, "");
+	vxhs_cfg_open_opts(&cfg, &o);
+	assert_true(o.allow_plaintext);
+	assert_null(o.tls_dir);
+	parse_ok("vxhs/d@h;plaintext=yes", &cfg);
+	assert_true(cfg.plaintext);
+	parse_ok("vxhs/d;group=lab", &cfg);
+	assert_true(cfg.plaintext);
+
+	parse_ok("vxhs/d@h;tls=/etc/pki/gw", &cfg);
+	vxhs_cfg_open_opts(&cfg, &o);
+	assert_string_equal(o.tls_dir, "/etc/pki/gw");
+	assert_false(o.allow_plaintext);
+
+	/* The default directory, once it exists. */
+	assert_non_null(mkdtemp(dir));
+	setenv(VXHS_CFG_TLS_DIR_ENV, dir, 1);
+	parse_ok("vxhs/d@h", &cfg);
+	assert_string_equal(cfg.tls_dir, dir);
+	parse_ok("vxhs/d@h;plaintext", &cfg);
+	assert_string_equal(cfg.tls_dir, "");
+	setenv(VXHS_CFG_TLS_DIR_ENV, "/nonexistent/tls", 1);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,7 +380,10 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_groups_bad_bytes),
 		cmocka_unit_test(test_groups_env),
+		cmocka_unit_test(test_transport),
 	};
 
+	/* Whatever this machine has in /etc/vxhs/tls. */
+	setenv(VXHS_CFG_TLS_DIR_ENV, "/nonexistent/tls", 1);
 	return cmocka_run_group_tests_name("cfgstring", tests, setup, teardown);
 }

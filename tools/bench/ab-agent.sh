@@ -39,7 +39,8 @@ for _ in $(seq 100); do
 done
 
 run() {	# port pattern rw bs qd -> iops
-	"$VXHSADM" bench --agent "127.0.0.1:$1" --pattern "$2" --rw "$3" \
+	"$VXHSADM" bench --agent "127.0.0.1:$1" --allow-plaintext \
+		--pattern "$2" --rw "$3" \
 		--bs "$4" --qd "$5" --time "$SECS" --parseable bench |
 		sed -n 's/^iops=\([0-9.]*\) .*/\1/p'
 }

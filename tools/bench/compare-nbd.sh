@@ -51,9 +51,10 @@ busy_ticks() {	# -> clock ticks all CPUs spent on anything but idling
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
 vxhs_run() {	# pattern rw bs qd [options] -> "iops mibps cpu-us-per-io"
-	local t0 line
+	local t0 line transport=(--allow-plaintext)
+	case " ${*:5} " in *" --tls-dir "*) transport=() ;; esac
 	t0=$(busy_ticks)
-	line=$("$VXHSADM" bench --agent "127.0.0.1:$VXHS_PORT" --pattern "$1" \
+	line=$("$VXHSADM" bench --agent "127.0.0.1:$VXHS_PORT" "${transport[@]}" --pattern "$1" \
 		--rw "$2" --bs "$3" --qd "$4" --time "$SECS" --parseable \
 		"${@:5}" bench | grep '^iops=')
 	awk -v t="$(($(busy_ticks) - t0))" -v hz="$(getconf CLK_TCK)" \

@@ -44,7 +44,7 @@ for _ in $(seq 100); do
 done
 
 run() {	# threads count transport -> "iops kib-per-vdisk"
-	local args=(--agent "127.0.0.1:$(cat "$WORK/port")")
+	local args=(--agent "127.0.0.1:$(cat "$WORK/port")" --allow-plaintext)
 	[ "$3" = tls ] && args=(--agent "localhost:$(cat "$WORK/tls-port")"
 		--tls-dir "$WORK/pki/gw-a")
 	"$VXHSADM" bench "${args[@]}" --io-threads "$1" --conns 2 \

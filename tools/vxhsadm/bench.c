@@ -257,7 +257,7 @@ int cmd_bench(int argc, char **argv)
 	int opt, ret = EXIT_FAIL;
 	double s, iops, mibs, p50, p99, cpu_per_io;
 
-	conn_args_init(&ca);
+	conn_args_init(&ca, "bench");
 	while ((opt = getopt_long(argc, argv, CONN_SHORT_OPTS "p:w:b:q:t:s:h",
 				  opts, NULL)) != -1) {
 		if (conn_args_parse("bench", &ca, opt, optarg))

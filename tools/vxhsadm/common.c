@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -61,9 +62,10 @@ uint64_t parse_size_arg(const char *cmd, const char *what, const char *text)
 	return v;
 }
 
-void conn_args_init(struct conn_args *a)
+void conn_args_init(struct conn_args *a, const char *cmd)
 {
 	memset(a, 0, sizeof(*a));
+	a->cmd = cmd;
 	vxhs_open_opts_init(&a->opts);
 }
 
@@ -95,6 +97,9 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	case 1003:
 		a->opts.tls_dir = arg;
 		return true;
+	case 1005:
+		a->opts.allow_plaintext = true;
+		return true;
 	case 1004:
 		if (vxhs_parse_uint(arg, 1, 64, &v))
 			die_usage(cmd,
@@ -108,15 +113,53 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	return false;
 }
 
+/*
+ * TCP agents get TLS: --tls-dir, else the default directory if it exists;
+ * plaintext only with --allow-plaintext. Exits with a usage error
+ * otherwise, as the handler refuses such a LUN.
+ */
+static void check_transport(struct conn_args *a)
+{
+	const char *dir = getenv("VXHS_TLS_DIR");
+	char name[VXHS_HOST_MAX + 16];
+	struct stat st;
+	unsigned int i;
+
+	for (i = 0; i < a->opts.nr_agents; i++)
+		if (!a->opts.agents[i].is_unix)
+			break;
+	if (a->opts.tls_dir && a->opts.allow_plaintext)
+		die_usage(a->cmd, "both --tls-dir and --allow-plaintext given: "
+				  "choose one");
+	if (i == a->opts.nr_agents || a->opts.tls_dir ||
+	    a->opts.allow_plaintext)
+		return;
+	if (!dir || !dir[0])
+		dir = VXHSADM_DEFAULT_TLS_DIR;
+	if (!stat(dir, &st) && S_ISDIR(st.st_mode)) {
+		a->opts.tls_dir = dir;
+		return;
+	}
+	vxhs_agent_addr_format(&a->opts.agents[i], name, sizeof(name));
+	die_usage(a->cmd,
+		  "agent %s is reached over TCP, and no TLS credentials are "
+		  "set up: put ca.pem, cert.pem and key.pem in %s or give "
+		  "--tls-dir; or --allow-plaintext to send data unencrypted "
+		  "to an unauthenticated agent",
+		  name, dir);
+}
+
 int open_ctx(struct conn_args *a, struct vxhs_ctx **ctx)
 {
 	struct vxhs_ctx_opts copts;
 	int ret;
 
 	if (!a->opts.nr_agents) {
-		vxhs_agent_addr_parse("127.0.0.1", &a->opts.agents[0]);
+		vxhs_agent_addr_parse(VXHSADM_DEFAULT_AGENT,
+				      &a->opts.agents[0]);
 		a->opts.nr_agents = 1;
 	}
+	check_transport(a);
 	vxhs_ctx_opts_init(&copts);
 	copts.log_level = a->verbose ? LOG_DEBUG : LOG_ERR;
 	copts.io_threads = a->io_threads;

@@ -36,7 +36,7 @@ static int parse(const char *cmd, const char *help, int argc, char **argv,
 {
 	int opt;
 
-	conn_args_init(&a->conn);
+	conn_args_init(&a->conn, cmd);
 	a->offset = 0;
 	a->length = 0;
 	while ((opt = getopt_long(argc, argv, CONN_SHORT_OPTS "o:l:h", opts,

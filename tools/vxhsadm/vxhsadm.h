@@ -34,14 +34,15 @@ uint64_t parse_size_arg(const char *cmd, const char *what, const char *text);
 
 /* Options every protocol command takes, and the open vdisk they give. */
 struct conn_args {
+	const char *cmd; /* for messages */
 	struct vxhs_open_opts opts;
 	unsigned int io_threads; /* 0: the library's default */
 	bool verbose;
 };
 
-void conn_args_init(struct conn_args *a);
-/* Handles -a/--agent, --conns, --timeout, --tls-dir, --io-threads, -v;
- * true if opt was one. */
+void conn_args_init(struct conn_args *a, const char *cmd);
+/* Handles -a/--agent, --conns, --timeout, --tls-dir, --allow-plaintext,
+ * --io-threads, -v; true if opt was one. */
 bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		     const char *arg);
 #define CONN_LONG_OPTS                                           \
@@ -50,18 +51,25 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		{ "timeout", required_argument, NULL, 1002 },    \
 		{ "tls-dir", required_argument, NULL, 1003 },    \
 		{ "io-threads", required_argument, NULL, 1004 }, \
+		{ "allow-plaintext", no_argument, NULL, 1005 },  \
 	{                                                        \
 		"verbose", no_argument, NULL, 'v'                \
 	}
 #define CONN_SHORT_OPTS "a:v"
+/* The local vxhsd, as the handler's default. */
+#define VXHSADM_DEFAULT_AGENT	"unix:/run/vxhsd/vxhsd.sock"
+#define VXHSADM_DEFAULT_TLS_DIR "/etc/vxhs/tls"
 #define CONN_HELP                                                               \
 	"  -a, --agent=ADDR     agent: HOST, HOST:PORT (or HOST/PORT),\n"       \
 	"                       [IPV6]:PORT or\n"                               \
 	"                       unix:/PATH; repeat for failover (up to 4;\n"    \
-	"                       default 127.0.0.1:9999)\n"                      \
+	"                       default unix:/run/vxhsd/vxhsd.sock)\n"          \
 	"      --conns=N        connections per agent (default 8)\n"            \
 	"      --timeout=MS     per-request timeout (default 30000)\n"          \
 	"      --tls-dir=DIR    TLS to TCP agents: ca.pem, cert.pem, key.pem\n" \
+	"                       (default /etc/vxhs/tls, if it exists)\n"        \
+	"      --allow-plaintext  TCP agents without TLS: no encryption, no\n"  \
+	"                       authentication of the agent\n"                  \
 	"      --io-threads=N   the library's I/O threads (default: one per\n"  \
 	"                       CPU, at most 4)\n"                              \
 	"  -v, --verbose        log the library's messages\n"

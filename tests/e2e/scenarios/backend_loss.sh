@@ -8,7 +8,7 @@
 # with only a loopback port), and I/O resumes with the data intact.
 
 scenario_target() {
-	loopback_lun 32M "disk1@127.0.0.1;failover_timeout=3;io_timeout=2;connect_timeout=1"
+	loopback_lun 32M "disk1@127.0.0.1;plaintext;failover_timeout=3;io_timeout=2;connect_timeout=1"
 	head -c 4M /dev/urandom >/tmp/pattern
 	dd if=/tmp/pattern of="$DISK" bs=1M seek=4 oflag=direct status=none
 	sync

@@ -29,19 +29,21 @@ scenario_target() {
 	# Malformed strings: refused, the handler's reason shown.
 	refused "disk1;conns=99" "conns='99': not a whole number from 1 to 64"
 	refused "disk1@[fd00--5;io_timeout=1" "missing ']' after the IPv6 address"
-	refused "nosuchdisk@127.0.0.1" "no such vdisk"
+	refused "nosuchdisk@127.0.0.1;plaintext" "no such vdisk"
+	# TCP without TLS only when asked for.
+	refused "disk1@127.0.0.1" "agent 127.0.0.1:9999 is reached over TCP, and no TLS credentials are set up"
 	out=$(tcli "ls /backstores/user:vxhs")
 	expect_not_in "refused backstores" "$out" "bad"
 
 	# The documented syntax: agent with port, options.
-	out=$(tcli "/backstores/user:vxhs create name=disk1 size=64M cfgstring=disk1@127.0.0.1/9999;conns=4;io_timeout=10")
+	out=$(tcli "/backstores/user:vxhs create name=disk1 size=64M cfgstring=disk1@127.0.0.1/9999;plaintext;conns=4;io_timeout=10")
 	expect_not_in "create" "$out" "rror"
 	out=$(tcli "ls /backstores/user:vxhs")
 	expect_in "created backstore" "$out" "disk1"
-	expect_in "created backstore" "$out" "disk1@127.0.0.1/9999;conns=4;io_timeout=10"
+	expect_in "created backstore" "$out" "disk1@127.0.0.1/9999;plaintext;conns=4;io_timeout=10"
 	# What the kernel hands tcmu-runner: the subtype, then our string.
 	cfg=$(cat /sys/kernel/config/target/core/user_*/disk1/info)
-	expect_in "configfs info" "$cfg" "vxhs/disk1@127.0.0.1/9999;conns=4;io_timeout=10"
+	expect_in "configfs info" "$cfg" "vxhs/disk1@127.0.0.1/9999;plaintext;conns=4;io_timeout=10"
 
 	# Opened only when the LUN is enabled: give it one.
 	tcli "/loopback create" >/dev/null
@@ -115,7 +117,7 @@ print(" ".join(so["config"] for so in d["storage_objects"]))' \
 	[ -z "$out" ] || fail "targetctl restore: $out"
 	echo "ok: targetctl restore accepted the example"
 	out=$("$VXHS_EXPORT" list)
-	expect_in "restored" "$out" "disk1  disk1@127.0.0.1;conns=4  67108864 bytes"
+	expect_in "restored" "$out" "disk1  disk1;conns=4  67108864 bytes"
 	expect_in "restored" "$out" "loopback"
 	expect_in "restored" "$out" "iscsi     iqn.2026-11.com.example.storage:vxhs-disk1 LUN 0"
 	wait_loopback_disk
