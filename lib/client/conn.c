@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "tls/tls.h"
+#include "transport.h"
 
 #define TX_IOV_MAX	256
 #define RX_IOV_MAX	64
@@ -41,6 +41,7 @@ struct vxhs_conn *conn_new(struct vxhs_loop *loop, struct vxhs_agent *agent)
 	conn->loop = loop;
 	conn->agent = agent;
 	conn->fd = -1;
+	conn->tp = &transport_plain;
 	conn->zc_pipe[0] = conn->zc_pipe[1] = -1;
 	conn->state = CONN_DOWN;
 	list_init(&conn->tx);
@@ -71,30 +72,12 @@ static void set_buffers(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
-/* writev and readv, through TLS when the connection has it (where a
- * receive fills iov[0] only). */
-static ssize_t conn_sendv(struct vxhs_conn *conn, const struct iovec *iov,
-			  int n)
-{
-	if (conn->tls_session)
-		return conn_tls_send(conn, iov, n);
-	return writev(conn->fd, iov, n);
-}
-
-static ssize_t conn_recvv(struct vxhs_conn *conn, const struct iovec *iov,
-			  int n)
-{
-	if (conn->tls_session)
-		return conn_tls_recv(conn, iov[0].iov_base, iov[0].iov_len);
-	return readv(conn->fd, iov, n);
-}
-
 static uint32_t wanted_events(struct vxhs_conn *conn)
 {
 	if (conn->state == CONN_CONNECTING)
 		return EPOLLOUT;
 	if (conn->state == CONN_HANDSHAKE)
-		return conn_tls_wants_write(conn) ? EPOLLOUT : EPOLLIN;
+		return conn->tp->wants_write(conn) ? EPOLLOUT : EPOLLIN;
 	return EPOLLIN | (list_empty(&conn->tx) ? 0 : EPOLLOUT);
 }
 
@@ -112,24 +95,40 @@ void conn_up(struct vxhs_conn *conn)
 	conn_flush(conn);
 }
 
-/* TCP is up: over TLS, the handshake comes first. */
+/* A step of the transport's handshake, and what its result means. */
+static void handshake(struct vxhs_conn *conn)
+{
+	int ret = conn->tp->handshake(conn);
+
+	if (ret == -EAGAIN) {
+		if (conn_update_events(conn))
+			conn_fail(conn, -EIO, "cannot watch the socket");
+		return;
+	}
+	if (ret) {
+		conn_fail(conn, ret, conn->tp->name);
+		return;
+	}
+	conn_up(conn);
+}
+
+/* The socket is connected: over TLS, the handshake comes first. */
 static void connected(struct vxhs_conn *conn)
 {
-	int ret;
+	int ret = conn->tp->start(conn);
 
-	if (!conn->agent->tls) {
+	if (!ret) {
 		conn_up(conn);
 		return;
 	}
-	ret = conn_tls_start(conn);
-	if (ret) {
-		conn_fail(conn, ret, "cannot start TLS");
+	if (ret != -EINPROGRESS) {
+		conn_fail(conn, ret, "cannot start the transport");
 		return;
 	}
 	conn->state = CONN_HANDSHAKE;
 	conn->connect_deadline =
 		vxhs_now_ns() + conn->agent->connect_timeout_ms * NSEC_PER_MSEC;
-	conn_tls_handshake(conn);
+	handshake(conn);
 }
 
 int conn_start(struct vxhs_conn *conn)
@@ -156,6 +155,10 @@ int conn_start(struct vxhs_conn *conn)
 
 	conn->fd = fd;
 	conn->events = 0;
+	conn->answered = false;
+	/* TLS does not apply to UNIX sockets (agent_get drops it there):
+	 * the agent knows its peer from SO_PEERCRED. */
+	conn->tp = agent->tls ? &transport_tls : &transport_plain;
 	conn->rx_start = conn->rx_end = 0;
 	conn->rx_in_payload = false;
 	conn->state = CONN_CONNECTING;
@@ -234,8 +237,6 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 			       NSEC_PER_MSEC;
 	list_add_tail(&io->link, &conn->inflight);
 	list_add_tail(&io->tx_link, &conn->tx);
-	if (!req->probe)
-		req->vd->nr_inflight++;
 	mark_dirty(conn);
 	return 0;
 }
@@ -279,6 +280,11 @@ static void tx_advance(struct vxhs_conn *conn, size_t n)
 	}
 }
 
+static bool pages_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
+{
+	return conn->tp->pages_wanted && conn->tp->pages_wanted(conn, io);
+}
+
 void conn_flush(struct vxhs_conn *conn)
 {
 	struct iovec iov[TX_IOV_MAX];
@@ -291,8 +297,8 @@ void conn_flush(struct vxhs_conn *conn)
 		int n = 0;
 		ssize_t sent;
 
-		if (io->hdr_sent == VXHS_HDR_SIZE && conn_zc_wanted(conn, io)) {
-			sent = conn_zc_send(conn, io);
+		if (io->hdr_sent == VXHS_HDR_SIZE && pages_wanted(conn, io)) {
+			sent = conn->tp->send_pages(conn, io);
 			if (sent >= 0) {
 				tx_advance_zc(conn, (size_t)sent);
 				continue;
@@ -317,23 +323,21 @@ void conn_flush(struct vxhs_conn *conn)
 				n++;
 			}
 			/* Its payload goes from its pages, above. */
-			if (conn_zc_wanted(conn, io))
+			if (pages_wanted(conn, io))
 				break;
 			n += iov_cursor_fill(&io->cur, iov + n, TX_IOV_MAX - n,
 					     tx_payload_len(io) - io->moved,
 					     &bytes);
-			/* One message per TLS record unless packing was
-			 * agreed: a message per send, records end with it. */
-			if (conn->tls_session && !conn->agent->tls_packs)
+			if (conn->tp->one_message_per_send(conn))
 				break;
 		}
-		sent = conn_sendv(conn, iov, n);
+		sent = conn->tp->sendv(conn, iov, n);
+		if (sent == -EINTR)
+			continue;
+		if (sent == -EAGAIN)
+			break;
 		if (sent < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			conn_fail(conn, -errno, "send failed");
+			conn_fail(conn, (int)sent, "send failed");
 			return;
 		}
 		tx_advance(conn, (size_t)sent);
@@ -355,7 +359,7 @@ static void finish_answer(struct vxhs_conn *conn)
 {
 	struct vxhs_io *io = conn->rx_io;
 	int32_t err = conn->rx_hdr.err;
-	int result = vxhs_wire_err_to_errno(err);
+	uint8_t *kv = conn->rx_kv;
 
 	if (!vxhs_wire_err_known(err) && !vxhs_wire_err_known(-err) &&
 	    !conn->agent->odd_err_logged) {
@@ -367,16 +371,10 @@ static void finish_answer(struct vxhs_conn *conn)
 	}
 	conn->rx_in_payload = false;
 	conn->rx_io = NULL;
-	conn->tls_answered = true;
-	if (io->req->opcode == VXHS_OP_STAT && !result && !io->orphan) {
-		result = stat_apply(io->req->vd, conn->rx_kv, conn->rx_kv_len);
-		if (!result &&
-		    (io->req->vd->info.features & VXHS_FEAT_TLS_PACK))
-			conn->agent->tls_packs = true;
-	}
-	free(conn->rx_kv);
 	conn->rx_kv = NULL;
-	io_answered(io, result);
+	conn->answered = true;
+	io_answered(io, vxhs_wire_err_to_errno(err), kv, conn->rx_kv_len);
+	free(kv);
 }
 
 /*
@@ -503,7 +501,7 @@ static ssize_t read_direct(struct vxhs_conn *conn)
 	uint64_t bytes;
 	int n = iov_cursor_fill(&io->cur, iov, RX_IOV_MAX, conn->rx_left,
 				&bytes);
-	ssize_t got = conn_recvv(conn, iov, n);
+	ssize_t got = conn->tp->recvv(conn, iov, n);
 
 	if (got > 0) {
 		iov_cursor_advance(&io->cur, (uint64_t)got);
@@ -531,7 +529,7 @@ static ssize_t read_buffered(struct vxhs_conn *conn)
 	}
 	one.iov_base = conn->rxbuf + conn->rx_end;
 	one.iov_len = RX_BUF_SIZE - conn->rx_end;
-	got = conn_recvv(conn, &one, 1);
+	got = conn->tp->recvv(conn, &one, 1);
 	if (got > 0) {
 		conn->rx_end += (size_t)got;
 		parse_buffer(conn);
@@ -557,17 +555,17 @@ void conn_read(struct vxhs_conn *conn)
 			conn_fail(conn, -ECONNRESET, "closed by the agent");
 			return;
 		}
+		if (got == -EINTR)
+			continue;
 		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				conn_fail(conn, -errno, "receive failed");
+			if (got != -EAGAIN)
+				conn_fail(conn, (int)got, "receive failed");
 			return;
 		}
 	}
 	/* GnuTLS may hold decrypted bytes the socket no longer signals: they
 	 * are read after every other connection of the loop had its turn. */
-	if (conn_tls_has_pending(conn) && !list_linked(&conn->ready_link))
+	if (conn->tp->has_pending(conn) && !list_linked(&conn->ready_link))
 		list_add_tail(&conn->ready_link, &conn->loop->rx_ready);
 }
 
@@ -596,7 +594,7 @@ void conn_handle_events(struct vxhs_conn *conn, uint32_t events)
 		return;
 	}
 	if (conn->state == CONN_HANDSHAKE) {
-		conn_tls_handshake(conn);
+		handshake(conn);
 		return;
 	}
 	if (conn->state != CONN_UP)
@@ -614,9 +612,8 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 
 	if (conn->state == CONN_DOWN)
 		return;
-	err = conn_tls_explain_loss(conn, err);
-	conn_tls_end(conn);
-	conn_zc_end(conn);
+	err = conn->tp->explain_loss(conn, err);
+	conn->tp->end(conn);
 	if (conn->fd >= 0) {
 		loop_epoll_set(conn->loop, conn->fd, &conn->events, 0, conn);
 		close(conn->fd);

@@ -2,8 +2,11 @@
 /*
  * Internals of the client library; an index of what each file exports.
  *
- * Thread model: everything below belongs to the context's I/O thread, except
+ * Thread model: a context has several loops (I/O threads, loop.c); every
+ * agent, connection and vdisk belongs to one loop and is touched by its
+ * thread only, except
  *   - loop->subq (submission queue), guarded by loop->subq_lock;
+ *   - loop->nr_vdisks, an atomic for placing new vdisks (ctx.c);
  *   - vd->state and vd->nr_waiting, atomics read by submitters to fail fast;
  *   - vd->info, guarded by vd->info_lock.
  * Locks are leaves: nothing is called while holding one, so there is no
@@ -18,6 +21,11 @@
  *
  * Vdisk states: OPENING -> ACTIVE <-> QUIESCE -> FAILOVER -> ACTIVE | FAILED,
  * see failover.c.
+ *
+ * Layers, each calling only downwards except through the two upcalls of
+ * request.c: vdisk.c (public calls) -> request.c (requests, retries) ->
+ * conn.c (a connection's state and framing) -> transport.h (the bytes:
+ * plain or TLS) -> the socket.
  */
 #ifndef VXHS_CLIENT_INTERNAL_H
 #define VXHS_CLIENT_INTERNAL_H
@@ -116,6 +124,8 @@ struct vxhs_conn {
 	bool dead; /* freed at the end of the loop */
 	enum conn_state state;
 	int fd;
+	const struct transport_ops *tp; /* transport.h */
+	bool answered;	 /* an answer came since the socket connected */
 	uint32_t events; /* registered with epoll */
 	uint64_t connect_deadline;
 	uint64_t retry_at;	     /* earliest reconnect */
@@ -144,7 +154,6 @@ struct vxhs_conn {
 	/* What the agent's certificate must say (GnuTLS keeps a pointer to
 	 * this for the session's life): its name, the TLS server purpose. */
 	gnutls_typed_vdata_st tls_verify[2];
-	bool tls_answered;     /* an answer came over this session */
 	uint64_t tls_up_at;    /* when its handshake completed */
 	const char *tls_alert; /* fatal alert the agent sent */
 };
@@ -315,37 +324,35 @@ void conn_destroy_dead(struct vxhs_loop *loop);
 int conn_update_events(struct vxhs_conn *conn);
 void conn_up(struct vxhs_conn *conn);
 
-/* zerocopy.c: large write payloads sent from the caller's pages */
-bool conn_zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io);
-/* Payload bytes of io put on the socket, or a negative errno: -ENOTSUP
- * when the kernel refused and writev must go on from where it stopped. */
-ssize_t conn_zc_send(struct vxhs_conn *conn, struct vxhs_io *io);
-void conn_zc_end(struct vxhs_conn *conn);
+/* zerocopy.c: the plain transport's sends from the caller's pages */
+bool zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io);
+ssize_t zc_send(struct vxhs_conn *conn, struct vxhs_io *io);
+void zc_end(struct vxhs_conn *conn);
 
-/* tls.c */
+/* tls.c: credentials (the transport itself is transport_tls) */
 int tls_creds_get(const char *dir, struct vxhs_tls **out);
 struct vxhs_tls *tls_creds_ref(struct vxhs_tls *tls);
 void tls_creds_put(struct vxhs_tls *tls);
-int conn_tls_start(struct vxhs_conn *conn);
-void conn_tls_handshake(struct vxhs_conn *conn);
-void conn_tls_end(struct vxhs_conn *conn);
-int conn_tls_explain_loss(struct vxhs_conn *conn, int err);
-bool conn_tls_wants_write(const struct vxhs_conn *conn);
-bool conn_tls_has_pending(const struct vxhs_conn *conn);
-ssize_t conn_tls_send(struct vxhs_conn *conn, const struct iovec *iov, int n);
-ssize_t conn_tls_recv(struct vxhs_conn *conn, void *buf, size_t len);
 
-/* request.c */
+/*
+ * request.c. A connection hands up two things only: an answer (with the
+ * payload of a VDISK_STAT, NULL otherwise), and an io it lost with the
+ * connection. The count of ios on connections (vd->nr_inflight) is kept
+ * here alone.
+ */
 void req_dispatch(struct vxhs_req *req);
 void io_dispatch(struct vxhs_io *io);
-void io_answered(struct vxhs_io *io, int result);
+void io_answered(struct vxhs_io *io, int result, const uint8_t *kv,
+		 size_t kv_len);
 void io_transport_error(struct vxhs_io *io, int err);
 void io_retire(struct vxhs_io *io, int result);
 void io_orphan(struct vxhs_io *io);
 struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 			   const struct iovec *iov, int iovcnt, uint64_t offset,
 			   uint64_t len);
-int stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len);
+
+/* vdisk.c: what a VDISK_STAT answer says of the vdisk. */
+int vd_stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len);
 
 /* failover.c */
 void vd_set_state(struct vxhs_vdisk *vd, enum vd_state state);

@@ -10,7 +10,6 @@
 #include <syslog.h>
 
 #include "internal.h"
-#include "vxhs/kvset.h"
 
 static bool carries_data(uint16_t opcode)
 {
@@ -160,8 +159,12 @@ void io_dispatch(struct vxhs_io *io)
 		return;
 	}
 	ret = conn_queue_io(conn, io);
-	if (ret)
+	if (ret) {
 		io_retire(io, ret);
+		return;
+	}
+	if (!io->req->probe)
+		vd->nr_inflight++;
 }
 
 void req_dispatch(struct vxhs_req *req)
@@ -183,9 +186,19 @@ void req_dispatch(struct vxhs_req *req)
 		io_dispatch(&req->ios[i]);
 }
 
-void io_answered(struct vxhs_io *io, int result)
+void io_answered(struct vxhs_io *io, int result, const uint8_t *kv,
+		 size_t kv_len)
 {
+	struct vxhs_agent *agent = io->conn->agent;
+	struct vxhs_vdisk *vd = io->req->vd;
+
 	io_detach(io);
+	if (kv && !result && !io->orphan) {
+		result = vd_stat_apply(vd, kv, kv_len);
+		/* Several messages per TLS record from now on. */
+		if (!result && (vd->info.features & VXHS_FEAT_TLS_PACK))
+			agent->tls_packs = true;
+	}
 	/* HUP from the agent itself: the same as losing the connection. */
 	if (result == -ECONNRESET && !io->orphan && !io->req->probe) {
 		io_transport_error(io, result);
@@ -217,74 +230,4 @@ void io_transport_error(struct vxhs_io *io, int err)
 	}
 	io_wait_for_failover(io);
 	vd_quiesce(vd, err);
-}
-
-struct stat_result {
-	uint64_t size;
-	uint64_t features;
-	uint64_t max_io;
-	char agent[64];
-	int have_size;
-};
-
-static int stat_visit(const struct vxhs_kv *kv, void *opaque)
-{
-	struct stat_result *r = opaque;
-	size_t n;
-
-#define KEY_IS(k) (kv->key_len == strlen(k) && !memcmp(kv->key, k, kv->key_len))
-	if (kv->depth)
-		return 0;
-	if (KEY_IS(VXHS_KEY_SIZE)) {
-		if (kv->type != VXHS_KV_UINT64)
-			return -EPROTO;
-		r->size = kv->num;
-		r->have_size = 1;
-	} else if (KEY_IS(VXHS_KEY_FEATURES) && kv->type == VXHS_KV_UINT64) {
-		r->features = kv->num & VXHS_FEAT_ALL;
-	} else if (KEY_IS(VXHS_KEY_MAX_IO) && kv->type == VXHS_KV_UINT64) {
-		r->max_io = kv->num;
-	} else if (KEY_IS(VXHS_KEY_AGENT) && kv->type == VXHS_KV_STRING) {
-		/* It goes into logs and onto terminals: printable ASCII
-		 * only, or the agent could forge lines or move cursors. */
-		n = MIN(kv->value_len, sizeof(r->agent) - 1);
-		for (size_t i = 0; i < n; i++)
-			r->agent[i] = kv->value[i] >= 0x20 &&
-						      kv->value[i] < 0x7f ?
-					      (char)kv->value[i] :
-					      '?';
-		r->agent[n] = '\0';
-	}
-#undef KEY_IS
-	return 0;
-}
-
-int stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len)
-{
-	struct stat_result r = { 0 };
-	uint32_t split = vd->opts.max_io_size;
-	int ret;
-
-	ret = vxhs_kvset_parse(kv, len, stat_visit, &r);
-	if (!ret && !r.have_size)
-		ret = -EPROTO;
-	if (ret) {
-		loop_log(vd->loop, LOG_ERR,
-			 "vdisk %s: malformed VDISK_STAT answer (%s)", vd->id,
-			 strerror(-ret));
-		return -EPROTO;
-	}
-	/* Stay within what the agent said it accepts. */
-	if (r.max_io && r.max_io < split)
-		split = (uint32_t)MAX(r.max_io, 512);
-
-	pthread_mutex_lock(&vd->info_lock);
-	vd->info.size = r.size;
-	vd->info.features = r.features;
-	vd->info.agent_max_io = r.max_io;
-	vd->info.max_io_size = split;
-	memcpy(vd->info.agent_name, r.agent, sizeof(r.agent));
-	pthread_mutex_unlock(&vd->info_lock);
-	atomic_store(&vd->split_size, split);
-	return 0;
 }

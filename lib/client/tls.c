@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
- * TLS on agent connections (GnuTLS). Credentials are loaded on the
- * opener's thread and shared, refcounted, by every agent opened with the
- * same directory. Sessions live on the I/O thread: a connection that has
+ * The TLS transport (GnuTLS). Credentials are loaded on the opener's
+ * thread and shared, refcounted, by every agent opened with the same
+ * directory. Sessions live on the I/O thread: a connection that has
  * connected runs a non-blocking handshake, then its bytes go through
- * conn_tls_send/conn_tls_recv instead of writev/read.
+ * GnuTLS records.
  *
  * Record I/O itself is lib/tls/stream.c, shared with vxhsd.
  */
@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "tls/tls.h"
+#include "transport.h"
 
 /* An agent judges our certificate within this long after the handshake. */
 #define TLS_REFUSAL_WINDOW_NS (2 * NSEC_PER_SEC)
@@ -78,13 +79,7 @@ static void report_tls_error(struct vxhs_conn *conn, const char *why)
 	}
 }
 
-static void tls_failed(struct vxhs_conn *conn, const char *why)
-{
-	report_tls_error(conn, why);
-	conn_fail(conn, -EKEYREJECTED, "TLS");
-}
-
-int conn_tls_start(struct vxhs_conn *conn)
+static int tls_start(struct vxhs_conn *conn)
 {
 	struct vxhs_agent *agent = conn->agent;
 	const char *host = agent->addr.host;
@@ -123,12 +118,11 @@ int conn_tls_start(struct vxhs_conn *conn)
 	}
 	gnutls_handshake_set_timeout(s, 0);
 	conn->tls_session = s;
-	conn->tls_answered = false;
 	conn->tls_alert = NULL;
-	return 0;
+	return -EINPROGRESS;
 }
 
-void conn_tls_end(struct vxhs_conn *conn)
+static void tls_end(struct vxhs_conn *conn)
 {
 	if (!conn->tls_session)
 		return;
@@ -138,14 +132,14 @@ void conn_tls_end(struct vxhs_conn *conn)
 	conn->tls_io = NULL;
 }
 
-bool conn_tls_wants_write(const struct vxhs_conn *conn)
+static bool tls_wants_write(const struct vxhs_conn *conn)
 {
 	return (conn->tls_io && vxhs_tls_send_held(conn->tls_io)) ||
 	       (conn->state == CONN_HANDSHAKE &&
 		gnutls_record_get_direction(conn->tls_session) == 1);
 }
 
-void conn_tls_handshake(struct vxhs_conn *conn)
+static int tls_handshake(struct vxhs_conn *conn)
 {
 	struct vxhs_agent *agent = conn->agent;
 	char why[512];
@@ -154,10 +148,8 @@ void conn_tls_handshake(struct vxhs_conn *conn)
 	do {
 		ret = gnutls_handshake(conn->tls_session);
 	} while (ret == GNUTLS_E_INTERRUPTED);
-	if (ret == GNUTLS_E_AGAIN) {
-		conn_update_events(conn);
-		return;
-	}
+	if (ret == GNUTLS_E_AGAIN)
+		return -EAGAIN;
 	if (ret < 0) {
 		vxhs_tls_describe_failure(conn->tls_session, ret, why,
 					  sizeof(why));
@@ -168,8 +160,8 @@ void conn_tls_handshake(struct vxhs_conn *conn)
 			strncat(why,
 				" (does the agent speak TLS on this port?)",
 				sizeof(why) - strlen(why) - 1);
-		tls_failed(conn, why);
-		return;
+		report_tls_error(conn, why);
+		return -EKEYREJECTED;
 	}
 	if (agent->tls_error[0]) {
 		loop_log(conn->loop, LOG_NOTICE, "agent %s: TLS works again",
@@ -180,44 +172,40 @@ void conn_tls_handshake(struct vxhs_conn *conn)
 	loop_log(conn->loop, LOG_DEBUG, "agent %s: TLS up (%s)", agent->name,
 		 gnutls_protocol_get_name(
 			 gnutls_protocol_get_version(conn->tls_session)));
-	conn_up(conn);
+	return 0;
 }
 
-/* Same contract as writev and read, for conn.c. */
-ssize_t conn_tls_send(struct vxhs_conn *conn, const struct iovec *iov, int n)
+static ssize_t tls_sendv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 {
 	int gerr = 0;
 	ssize_t ret =
 		vxhs_tls_sendv(conn->tls_session, conn->tls_io, iov, n, &gerr);
 
-	if (ret >= 0)
-		return ret;
-	if (gerr)
+	if (ret < 0 && gerr)
 		loop_log(conn->loop, LOG_INFO, "agent %s: TLS send: %s",
 			 conn->agent->name, gnutls_strerror(gerr));
-	errno = (int)-ret;
-	return -1;
+	return ret;
 }
 
-ssize_t conn_tls_recv(struct vxhs_conn *conn, void *buf, size_t len)
+static ssize_t tls_recvv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 {
 	int gerr = 0;
-	ssize_t ret =
-		vxhs_tls_recv(conn->tls_session, conn->tls_io, buf, len, &gerr);
+	ssize_t ret = vxhs_tls_recv(conn->tls_session, conn->tls_io,
+				    iov[0].iov_base, iov[0].iov_len, &gerr);
+
+	(void)n;
 
 	if (ret >= 0)
 		return ret;
 	if (gerr == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		conn->tls_alert = gnutls_alert_get_name(
 			gnutls_alert_get(conn->tls_session));
-		errno = ECONNRESET;
-		return -1;
+		return -ECONNRESET;
 	}
 	if (ret == -EPROTO)
 		loop_log(conn->loop, LOG_WARNING, "agent %s: TLS receive: %s",
 			 conn->agent->name, gnutls_strerror(gerr));
-	errno = (int)-ret;
-	return -1;
+	return ret;
 }
 
 /*
@@ -225,14 +213,14 @@ ssize_t conn_tls_recv(struct vxhs_conn *conn, void *buf, size_t len)
  * handshake is done: a refusal shows up as an alert, or as a connection
  * that dies before the first answer. Say so instead of "broken pipe".
  */
-int conn_tls_explain_loss(struct vxhs_conn *conn, int err)
+static int tls_explain_loss(struct vxhs_conn *conn, int err)
 {
 	char why[256];
 
 	/* Only a loss right after the handshake: later, an agent that
 	 * restarts is just that. */
-	if (!conn->tls_session || conn->state != CONN_UP ||
-	    conn->tls_answered || err == -ECANCELED || err == -ETIMEDOUT ||
+	if (!conn->tls_session || conn->state != CONN_UP || conn->answered ||
+	    err == -ECANCELED || err == -ETIMEDOUT ||
 	    vxhs_now_ns() - conn->tls_up_at > TLS_REFUSAL_WINDOW_NS)
 		return err;
 	if (conn->tls_alert)
@@ -249,8 +237,27 @@ int conn_tls_explain_loss(struct vxhs_conn *conn, int err)
 	return -EKEYREJECTED;
 }
 
-bool conn_tls_has_pending(const struct vxhs_conn *conn)
+static bool tls_has_pending(const struct vxhs_conn *conn)
 {
 	return conn->tls_session &&
 	       vxhs_tls_has_pending(conn->tls_session, conn->tls_io);
 }
+
+/* One message per record unless the agent announced that it packs. */
+static bool tls_one_message_per_send(const struct vxhs_conn *conn)
+{
+	return !conn->agent->tls_packs;
+}
+
+const struct transport_ops transport_tls = {
+	.name = "TLS",
+	.start = tls_start,
+	.handshake = tls_handshake,
+	.sendv = tls_sendv,
+	.recvv = tls_recvv,
+	.one_message_per_send = tls_one_message_per_send,
+	.wants_write = tls_wants_write,
+	.has_pending = tls_has_pending,
+	.explain_loss = tls_explain_loss,
+	.end = tls_end,
+};

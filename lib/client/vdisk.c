@@ -2,12 +2,15 @@
 /*
  * The public vdisk API: argument checks on the caller's thread, then a
  * message to the I/O thread. Nothing here blocks except open and close.
+ * And what the vdisk knows of itself: the VDISK_STAT answer parsed.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "internal.h"
+#include "vxhs/kvset.h"
 
 #define MIN_SPLIT 4096u
 #define MAX_SPLIT (64u << 20)
@@ -269,4 +272,76 @@ int vxhs_discard(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
 int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
 {
 	return submit(vd, VXHS_OP_STAT, NULL, 0, 0, 0, done, opaque);
+}
+
+/* What the agent says of the vdisk, from a VDISK_STAT answer. */
+
+struct stat_result {
+	uint64_t size;
+	uint64_t features;
+	uint64_t max_io;
+	char agent[64];
+	int have_size;
+};
+
+static int stat_visit(const struct vxhs_kv *kv, void *opaque)
+{
+	struct stat_result *r = opaque;
+	size_t n;
+
+#define KEY_IS(k) (kv->key_len == strlen(k) && !memcmp(kv->key, k, kv->key_len))
+	if (kv->depth)
+		return 0;
+	if (KEY_IS(VXHS_KEY_SIZE)) {
+		if (kv->type != VXHS_KV_UINT64)
+			return -EPROTO;
+		r->size = kv->num;
+		r->have_size = 1;
+	} else if (KEY_IS(VXHS_KEY_FEATURES) && kv->type == VXHS_KV_UINT64) {
+		r->features = kv->num & VXHS_FEAT_ALL;
+	} else if (KEY_IS(VXHS_KEY_MAX_IO) && kv->type == VXHS_KV_UINT64) {
+		r->max_io = kv->num;
+	} else if (KEY_IS(VXHS_KEY_AGENT) && kv->type == VXHS_KV_STRING) {
+		/* It goes into logs and onto terminals: printable ASCII
+		 * only, or the agent could forge lines or move cursors. */
+		n = MIN(kv->value_len, sizeof(r->agent) - 1);
+		for (size_t i = 0; i < n; i++)
+			r->agent[i] = kv->value[i] >= 0x20 &&
+						      kv->value[i] < 0x7f ?
+					      (char)kv->value[i] :
+					      '?';
+		r->agent[n] = '\0';
+	}
+#undef KEY_IS
+	return 0;
+}
+
+int vd_stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len)
+{
+	struct stat_result r = { 0 };
+	uint32_t split = vd->opts.max_io_size;
+	int ret;
+
+	ret = vxhs_kvset_parse(kv, len, stat_visit, &r);
+	if (!ret && !r.have_size)
+		ret = -EPROTO;
+	if (ret) {
+		loop_log(vd->loop, LOG_ERR,
+			 "vdisk %s: malformed VDISK_STAT answer (%s)", vd->id,
+			 strerror(-ret));
+		return -EPROTO;
+	}
+	/* Stay within what the agent said it accepts. */
+	if (r.max_io && r.max_io < split)
+		split = (uint32_t)MAX(r.max_io, 512);
+
+	pthread_mutex_lock(&vd->info_lock);
+	vd->info.size = r.size;
+	vd->info.features = r.features;
+	vd->info.agent_max_io = r.max_io;
+	vd->info.max_io_size = split;
+	memcpy(vd->info.agent_name, r.agent, sizeof(r.agent));
+	pthread_mutex_unlock(&vd->info_lock);
+	atomic_store(&vd->split_size, split);
+	return 0;
 }

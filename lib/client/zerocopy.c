@@ -9,8 +9,8 @@
  * still hold references to them (an unacknowledged segment), but the agent
  * has answered, so it received those bytes and never takes them again.
  *
- * Not for TLS (GnuTLS encrypts from user memory). Where the kernel refuses
- * (memory vmsplice cannot pin, a pipe it will not give), the connection
+ * The plain transport's (GnuTLS encrypts from user memory). Where the kernel
+ * refuses (memory vmsplice cannot pin, a pipe it will not give), the connection
  * goes back to writev for good.
  */
 #include <errno.h>
@@ -35,15 +35,15 @@ static void zc_give_up(struct vxhs_conn *conn, int err)
 			 "agent %s: sending payloads by copy (%s)",
 			 conn->agent->name, strerror(-err));
 	conn->zc_off = true;
-	conn_zc_end(conn);
+	zc_end(conn);
 }
 
-bool conn_zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
+bool zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
 {
 	if (conn->zc_held)
 		return true;
-	if (conn->zc_off || conn->tls_session || io->by_copy ||
-	    io->req->opcode != VXHS_OP_WRITE || io->len < ZC_MIN)
+	if (conn->zc_off || io->by_copy || io->req->opcode != VXHS_OP_WRITE ||
+	    io->len < ZC_MIN)
 		return false;
 	if (conn->zc_pipe[0] >= 0)
 		return true;
@@ -58,7 +58,7 @@ bool conn_zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
 	return true;
 }
 
-ssize_t conn_zc_send(struct vxhs_conn *conn, struct vxhs_io *io)
+ssize_t zc_send(struct vxhs_conn *conn, struct vxhs_io *io)
 {
 	uint64_t left = io->len - io->moved, bytes;
 	struct iovec iov[ZC_IOV];
@@ -93,7 +93,7 @@ ssize_t conn_zc_send(struct vxhs_conn *conn, struct vxhs_io *io)
 	return n;
 }
 
-void conn_zc_end(struct vxhs_conn *conn)
+void zc_end(struct vxhs_conn *conn)
 {
 	if (conn->zc_pipe[0] >= 0) {
 		close(conn->zc_pipe[0]);
