@@ -25,17 +25,21 @@ enum opt_kind {
 	OPT_UINT,
 	OPT_PATH,
 	OPT_NAME,
-	OPT_BOOL, /* "plaintext" alone means plaintext=yes */
+	OPT_BOOL,   /* "plaintext" alone means plaintext=yes */
+	OPT_CHOICE, /* one of choices, stored as its index */
 };
 
 struct opt_desc {
 	const char *name;
 	enum opt_kind kind;
 	unsigned int min, max;
-	size_t offset; /* of the field in struct vxhs_cfg */
-	size_t size;   /* of that field, for strings */
-	bool in_group; /* may also appear in the groups file */
+	size_t offset;		    /* of the field in struct vxhs_cfg */
+	size_t size;		    /* of that field, for strings */
+	bool in_group;		    /* may also appear in the groups file */
+	const char *const *choices; /* OPT_CHOICE, NULL-terminated */
 };
+
+static const char *const no_agent_choices[] = { "fail", "queue", NULL };
 
 #define UINT_OPT(n, lo, hi)                                              \
 	{                                                                \
@@ -60,6 +64,11 @@ static const struct opt_desc options[] = {
 	UINT_OPT(connect_timeout, 1, 600),
 	UINT_OPT(io_timeout, 1, 3600),
 	UINT_OPT(failover_timeout, 1, 86400),
+	{ .name = "no_agent",
+	  .kind = OPT_CHOICE,
+	  .offset = offsetof(struct vxhs_cfg, no_agent),
+	  .in_group = true,
+	  .choices = no_agent_choices },
 	/* tcmu-runner's own; it strips it before open, we only accept it. */
 	{ .name = "tcmur_cmd_time_out",
 	  .kind = OPT_UINT,
@@ -120,6 +129,16 @@ static int set_option(struct vxhs_cfg *cfg, const struct opt_desc *o,
 				    "false, 1, 0)",
 				    o->name, value);
 		return 0;
+	case OPT_CHOICE:
+		for (unsigned int i = 0; o->choices[i]; i++) {
+			if (!strcmp(value, o->choices[i])) {
+				*(enum vxhs_cfg_no_agent *)field =
+					(enum vxhs_cfg_no_agent)i;
+				return 0;
+			}
+		}
+		return fail(err, errlen, "%s='%s': say %s or %s", o->name,
+			    value, o->choices[0], o->choices[1]);
 	case OPT_PATH:
 		if (value[0] != '/')
 			return fail(err, errlen,
@@ -423,7 +442,7 @@ static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 			return fail(err, errlen,
 				    "unknown option '%s' (known: group, tls, "
 				    "plaintext, conns, connect_timeout, "
-				    "io_timeout, failover_timeout)",
+				    "io_timeout, failover_timeout, no_agent)",
 				    tok);
 		}
 		if (!eq && o->kind != OPT_BOOL)
@@ -537,6 +556,10 @@ int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
 		cfg->agents[0].is_unix = true;
 		strcpy(cfg->agents[0].host, VXHS_CFG_DEFAULT_SOCKET);
 	}
+	if (cfg->no_agent == VXHS_NO_AGENT_QUEUE && cfg->failover_timeout)
+		return fail(err, errlen,
+			    "no_agent=queue waits without a deadline: "
+			    "failover_timeout does not apply");
 	return check_transport(cfg, err, errlen);
 }
 
@@ -553,6 +576,8 @@ void vxhs_cfg_open_opts(const struct vxhs_cfg *cfg, struct vxhs_open_opts *opts)
 		opts->io_timeout_ms = cfg->io_timeout * 1000;
 	if (cfg->failover_timeout)
 		opts->failover_deadline_ms = cfg->failover_timeout * 1000;
+	if (cfg->no_agent == VXHS_NO_AGENT_QUEUE)
+		opts->failover_deadline_ms = VXHS_DEADLINE_NEVER;
 	/* Points into cfg, which outlives the open (the library copies). */
 	opts->tls_dir = cfg->tls_dir[0] ? cfg->tls_dir : NULL;
 	opts->allow_plaintext = cfg->plaintext;

@@ -46,7 +46,13 @@ struct vxhs_cfg {
 	unsigned int io_timeout;       /* seconds */
 	unsigned int failover_timeout; /* seconds */
 	unsigned int cmd_time_out;     /* tcmu-runner's own option */
-	bool default_agent;	       /* no agent named: the local vxhsd */
+	/* What commands get once failover_timeout passes without an agent
+	 * (fail), or whether they wait for one without a deadline (queue). */
+	enum vxhs_cfg_no_agent {
+		VXHS_NO_AGENT_FAIL,
+		VXHS_NO_AGENT_QUEUE
+	} no_agent;
+	bool default_agent; /* no agent named: the local vxhsd */
 };
 
 /*

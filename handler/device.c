@@ -99,6 +99,62 @@ static int check_geometry(struct tcmu_device *dev, const char *vdisk_id,
 	return check_size(dev, vdisk_id, tcmu_dev_get_num_lbas(dev) * bs, info);
 }
 
+/*
+ * Without failover_timeout, just under the backstore's cmd_time_out: then
+ * the handler, not the kernel's timer, ends commands, and new ones fail at
+ * once instead of waiting out the same timer again.
+ */
+unsigned int vxhs_dev_failover_ms(const struct vxhs_dev *vdev,
+				  const struct vxhs_cfg *cfg)
+{
+	int t = vdev->cmd_time_out;
+	struct vxhs_open_opts opts;
+
+	vxhs_cfg_open_opts(cfg, &opts);
+	if (cfg->no_agent == VXHS_NO_AGENT_QUEUE || cfg->failover_timeout ||
+	    t <= 0)
+		return opts.failover_deadline_ms;
+	return (unsigned int)(t >= 10 ? t - 5 : MAX(t / 2, 1)) * 1000u;
+}
+
+/* What an initiator sees while no agent answers, said once at open. */
+static void log_outage_policy(struct vxhs_dev *vdev)
+{
+	const struct vxhs_cfg *cfg = &vdev->cfg;
+	unsigned int ms = vxhs_dev_failover_ms(vdev, cfg);
+	int t = vdev->cmd_time_out;
+
+	if (cfg->no_agent == VXHS_NO_AGENT_QUEUE && t > 0)
+		tcmu_dev_warn(vdev->dev,
+			      "vdisk %s: no_agent=queue, but the backstore's "
+			      "cmd_time_out (%d s) still ends commands that "
+			      "wait that long (LOGICAL UNIT COMMUNICATION "
+			      "FAILURE); set the attribute cmd_time_out=0 to "
+			      "queue without limit\n",
+			      cfg->vdisk, t);
+	else if (cfg->no_agent == VXHS_NO_AGENT_QUEUE)
+		tcmu_dev_info(vdev->dev,
+			      "vdisk %s: with no agent, commands wait for one "
+			      "without limit (no_agent=queue)\n",
+			      cfg->vdisk);
+	else if (t > 0 && ms / 1000 >= (unsigned int)t)
+		tcmu_dev_warn(vdev->dev,
+			      "vdisk %s: failover_timeout (%u s) is not below "
+			      "the backstore's cmd_time_out (%d s): the kernel "
+			      "ends waiting commands first, after %d s, with "
+			      "LOGICAL UNIT COMMUNICATION FAILURE\n",
+			      cfg->vdisk, ms / 1000, t, t);
+	else
+		tcmu_dev_info(vdev->dev,
+			      "vdisk %s: with no agent, commands end with "
+			      "LOGICAL UNIT COMMUNICATION FAILURE after %u s "
+			      "(failover_timeout%s)\n",
+			      cfg->vdisk, ms / 1000,
+			      cfg->failover_timeout ? "" :
+						      ", under the backstore's "
+						      "cmd_time_out");
+}
+
 int vxhs_dev_open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 			struct vxhs_ctx *ctx, struct vxhs_vdisk **vd,
 			struct vxhs_vdisk_info *info, bool log_failure)
@@ -108,6 +164,7 @@ int vxhs_dev_open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	int ret;
 
 	vxhs_cfg_open_opts(cfg, &opts);
+	opts.failover_deadline_ms = vxhs_dev_failover_ms(vdev, cfg);
 	opts.event = vxhs_lun_event;
 	opts.event_opaque = vdev;
 	ret = vxhs_vdisk_open(ctx, cfg->vdisk, &opts, vd);
@@ -211,6 +268,9 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 	if (!vdev)
 		return -ENOMEM;
 	vdev->dev = dev;
+	vdev->cmd_time_out = tcmu_cfgfs_dev_get_attr_int(dev, "cmd_time_out");
+	if (vdev->cmd_time_out < 0)
+		vdev->cmd_time_out = -1;
 	vxhs_lun_init(vdev);
 	ret = parse_for_dev(dev, tcmu_dev_get_cfgstring(dev), &vdev->cfg);
 	if (ret)
@@ -228,6 +288,7 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 	vxhs_dev_apply_features(vdev, &info);
 	tcmur_dev_set_private(dev, vdev);
 	vxhs_dev_log_opened(vdev, &info, reopen ? "reopened" : "opened");
+	log_outage_policy(vdev);
 	return 0;
 
 put_ctx:

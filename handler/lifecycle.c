@@ -9,7 +9,7 @@
  * LUNs exported through an enabled target port group, which a loopback-only
  * LUN lacks; so a lost LUN also retries the open from a thread of its own,
  * every second, until it works, the LUN is closed, or reconfig moves it.
- * Commands meanwhile end BUSY.
+ * Commands meanwhile end with LOGICAL UNIT COMMUNICATION FAILURE.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,14 +65,6 @@ void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len)
 	pthread_rwlock_unlock(&vdev->lock);
 }
 
-static unsigned int failover_seconds(const struct vxhs_cfg *cfg)
-{
-	struct vxhs_open_opts opts;
-
-	vxhs_cfg_open_opts(cfg, &opts);
-	return opts.failover_deadline_ms / 1000;
-}
-
 static void *reconnect_main(void *arg);
 
 /*
@@ -106,8 +98,9 @@ static void lose(struct vxhs_dev *vdev, const char *why)
 {
 	set_state(vdev, LUN_LOST);
 	tcmu_dev_err(vdev->dev,
-		     "vdisk %s: %s; commands get BUSY until the vdisk is "
-		     "reopened (tried every second)\n",
+		     "vdisk %s: %s; commands end with LOGICAL UNIT "
+		     "COMMUNICATION FAILURE until the vdisk is reopened (tried "
+		     "every second)\n",
 		     vdev->cfg.vdisk, why);
 	/* Only flags the device and wakes tcmu-runner's recovery thread,
 	 * which takes none of our locks before calling close. */
@@ -120,6 +113,7 @@ void vxhs_lun_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
 {
 	struct vxhs_dev *vdev = opaque;
 	char name[VXHS_HOST_MAX + 16], why[VXHS_HOST_MAX + 96];
+	unsigned int ms;
 
 	/* A vdisk being replaced, or a LUN being closed, has nothing left to
 	 * say: events count only from the vdisk in use by an open LUN. */
@@ -129,11 +123,18 @@ void vxhs_lun_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
 	vxhs_agent_addr_format(&vdev->cfg.agents[agent], name, sizeof(name));
 	switch (ev) {
 	case VXHS_EVENT_QUIESCE:
-		tcmu_dev_warn(vdev->dev,
-			      "vdisk %s: lost agent %s; commands wait while "
-			      "another agent is tried (up to %u s)\n",
-			      vdev->cfg.vdisk, name,
-			      failover_seconds(&vdev->cfg));
+		ms = vxhs_dev_failover_ms(vdev, &vdev->cfg);
+		if (ms == VXHS_DEADLINE_NEVER)
+			tcmu_dev_warn(vdev->dev,
+				      "vdisk %s: lost agent %s; commands wait "
+				      "until an agent answers\n",
+				      vdev->cfg.vdisk, name);
+		else
+			tcmu_dev_warn(vdev->dev,
+				      "vdisk %s: lost agent %s; commands wait "
+				      "while another agent is tried (up to "
+				      "%u s)\n",
+				      vdev->cfg.vdisk, name, ms / 1000);
 		break;
 	case VXHS_EVENT_ACTIVE:
 		tcmu_dev_info(vdev->dev, "vdisk %s: I/O resumed on agent %s\n",

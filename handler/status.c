@@ -3,8 +3,9 @@
  * From a client result (0 or a negative errno, include/vxhs/client.h) to
  * the TCMU status an initiator sees. Precise where SCSI has a precise
  * answer: a media error is a MEDIUM ERROR on the right direction, a refused
- * write is DATA PROTECT, resource shortage is TASK SET FULL, and anything
- * that may clear by itself is BUSY so initiators retry.
+ * write is DATA PROTECT, resource shortage is TASK SET FULL, no agent
+ * after failover_timeout is NOT READY (LOGICAL UNIT COMMUNICATION FAILURE),
+ * and anything that may clear by itself is BUSY so initiators retry.
  */
 #include <errno.h>
 #include <scsi/scsi.h>
@@ -12,9 +13,10 @@
 #include "vxhs_handler.h"
 
 /* SPC-4 additional sense codes used here (ASC << 8 | ASCQ). */
-#define ASC_WRITE_PROTECTED	    0x2700
-#define ASC_SPACE_ALLOC_FAILED_WP   0x2707
-#define ASC_ACCESS_DENIED_NO_RIGHTS 0x2002
+#define ASC_WRITE_PROTECTED	     0x2700
+#define ASC_SPACE_ALLOC_FAILED_WP    0x2707
+#define ASC_ACCESS_DENIED_NO_RIGHTS  0x2002
+#define ASC_LU_COMMUNICATION_FAILURE 0x0800
 
 int vxhs_status(int result, bool write, uint8_t *sense)
 {
@@ -30,7 +32,15 @@ int vxhs_status(int result, bool write, uint8_t *sense)
 		return TCMU_STS_NO_RESOURCE;
 	case -ETIMEDOUT:
 		return TCMU_STS_TIMEOUT;
-	case -ENOTCONN:	 /* failover gave up; the vdisk is reopened */
+	case -ENOTCONN:
+		/* failover_timeout passed with no agent: the kernel hands
+		 * this up at once (no retries) and multipath fails the
+		 * path, as when its own cmd_time_out expires. */
+		if (!sense)
+			return TCMU_STS_BUSY;
+		tcmu_sense_set_data(sense, NOT_READY,
+				    ASC_LU_COMMUNICATION_FAILURE);
+		return TCMU_STS_PASSTHROUGH_ERR;
 	case -ECANCELED: /* the vdisk was replaced or closed under it */
 	case -EBADF:
 		return TCMU_STS_BUSY;

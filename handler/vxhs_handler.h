@@ -58,6 +58,9 @@ struct vxhs_dev {
 	enum lun_state state;
 	struct vxhs_vdisk *vd;
 	struct vxhs_cfg cfg;
+	/* The backstore's cmd_time_out attribute (seconds; 0: none; -1:
+	 * unknown): the kernel ends a command waiting this long itself. */
+	int cmd_time_out;
 	/* Read by every command, changed by reconfig and reconnects. */
 	_Atomic uint64_t features; /* VXHS_FEAT_* of the agent in use */
 	atomic_bool write_through; /* write cache off on a flushing agent */
@@ -83,6 +86,9 @@ int handler_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg);
 int vxhs_dev_open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 			struct vxhs_ctx *ctx, struct vxhs_vdisk **vd,
 			struct vxhs_vdisk_info *info, bool log_failure);
+/* How long commands wait for an agent: ms, or VXHS_DEADLINE_NEVER. */
+unsigned int vxhs_dev_failover_ms(const struct vxhs_dev *vdev,
+				  const struct vxhs_cfg *cfg);
 void vxhs_dev_apply_features(struct vxhs_dev *vdev,
 			     const struct vxhs_vdisk_info *info);
 /* how: who opened it, for the log ("opened", "reconnected by ..."). */

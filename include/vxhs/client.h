@@ -90,16 +90,20 @@ typedef void (*vxhs_event_fn)(struct vxhs_vdisk *vd,
 			      enum vxhs_vdisk_event event, unsigned int agent,
 			      void *opaque);
 
+#define VXHS_DEADLINE_NEVER 0xffffffffu
+
 struct vxhs_open_opts {
 	struct vxhs_agent_addr agents[VXHS_MAX_AGENTS];
-	unsigned int nr_agents;		   /* 1..4 */
-	unsigned int conns_per_agent;	   /* default 8, at most 64 */
-	uint32_t max_io_size;		   /* split size, default 1 MiB */
-	unsigned int connect_timeout_ms;   /* default 5000 */
-	unsigned int io_timeout_ms;	   /* per attempt, default 30000 */
-	unsigned int failover_deadline_ms; /* default 60000 */
-	unsigned int retry_queue_max;	   /* requests, default 4096 */
-	unsigned int max_attempts;	   /* per request, default 5 */
+	unsigned int nr_agents;		 /* 1..4 */
+	unsigned int conns_per_agent;	 /* default 8, at most 64 */
+	uint32_t max_io_size;		 /* split size, default 1 MiB */
+	unsigned int connect_timeout_ms; /* default 5000 */
+	unsigned int io_timeout_ms;	 /* per attempt, default 30000 */
+	/* default 60000; VXHS_DEADLINE_NEVER: requests wait for an agent
+	 * however long it takes (within retry_queue_max) */
+	unsigned int failover_deadline_ms;
+	unsigned int retry_queue_max; /* requests, default 4096 */
+	unsigned int max_attempts;    /* per request, default 5 */
 	/*
 	 * TLS to TCP agents: a directory holding ca.pem (the CA that signs
 	 * the agents, optional crl.pem), cert.pem and key.pem (ours; mode

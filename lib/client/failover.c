@@ -81,11 +81,17 @@ void vd_quiesce(struct vxhs_vdisk *vd, int err)
 {
 	if (vd_state(vd) != VD_ACTIVE)
 		return;
-	loop_log(
-		vd->loop, LOG_WARNING,
-		"vdisk %s: lost agent %s (%s); holding I/O for failover, giving up after %u ms",
-		vd->id, vd->agents[vd->cur]->name, strerror(-err),
-		vd->opts.failover_deadline_ms);
+	if (vd->opts.failover_deadline_ms == VXHS_DEADLINE_NEVER)
+		loop_log(
+			vd->loop, LOG_WARNING,
+			"vdisk %s: lost agent %s (%s); holding I/O until an agent takes over, however long",
+			vd->id, vd->agents[vd->cur]->name, strerror(-err));
+	else
+		loop_log(
+			vd->loop, LOG_WARNING,
+			"vdisk %s: lost agent %s (%s); holding I/O for failover, giving up after %u ms",
+			vd->id, vd->agents[vd->cur]->name, strerror(-err),
+			vd->opts.failover_deadline_ms);
 	vd->trouble_start = vxhs_now_ns();
 	vd_set_state(vd, VD_QUIESCE);
 	notify(vd, VXHS_EVENT_QUIESCE);
@@ -236,7 +242,8 @@ void vd_step(struct vxhs_vdisk *vd, uint64_t now)
 	if (state == VD_QUIESCE || state == VD_FAILOVER) {
 		/* now may predate trouble_start: the tick reads the clock
 		 * before a request timeout in the same tick quiesces. */
-		if (now > vd->trouble_start &&
+		if (vd->opts.failover_deadline_ms != VXHS_DEADLINE_NEVER &&
+		    now > vd->trouble_start &&
 		    now - vd->trouble_start >
 			    vd->opts.failover_deadline_ms * NSEC_PER_MSEC) {
 			vd_fail(vd);

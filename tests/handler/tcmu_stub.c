@@ -6,6 +6,7 @@
  * symbols resolve here, as they resolve in tcmu-runner.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +43,12 @@ void stub_dev_init(struct tcmu_device *dev, const char *cfgstring,
 	snprintf(dev->cfgstring, sizeof(dev->cfgstring), "%s", cfgstring);
 	dev->block_size = block_size;
 	dev->num_lbas = size / block_size;
+	dev->cmd_time_out = 30; /* the kernel's default */
+}
+
+int tcmu_cfgfs_dev_get_attr_int(struct tcmu_device *dev, const char *name)
+{
+	return strcmp(name, "cmd_time_out") ? -ENOENT : dev->cmd_time_out;
 }
 
 void stub_cmd_init(struct stub_cmd *c, uint8_t opcode)

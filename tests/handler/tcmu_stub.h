@@ -27,6 +27,7 @@ struct tcmu_device {
 	bool split_unmaps;
 	void *priv;
 	atomic_int conn_lost; /* tcmu_notify_conn_lost calls */
+	int cmd_time_out;     /* the backstore attribute (default 30) */
 };
 
 /* A command as tcmu-runner hands it to a callout. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/util.h"
 #include "harness.h"
 #include "tcmu_stub.h"
 
@@ -562,6 +563,13 @@ static void test_agent_hangs(void **state)
  * the vdisk away and the I/O thread closing it) is not forced here; the
  * handler rules it out by construction (device.c, handler_close).
  */
+/* Ended with NOT READY, LOGICAL UNIT COMMUNICATION FAILURE: no agent. */
+static bool is_no_agent(struct stub_cmd *c, int rc)
+{
+	return stub_cmd_wait(c, rc) == TCMU_STS_PASSTHROUGH_ERR &&
+	       stub_sense_key(c) == NOT_READY && stub_sense_asc(c) == 0x0800;
+}
+
 static void test_close_during_failover(void **state)
 {
 	static const unsigned int delays_ms[] = { 0,	700,  950, 1000,
@@ -596,8 +604,10 @@ static void test_close_during_failover(void **state)
 			/* completed by the time close returned */
 			assert_true(cmds[i].done || rcs[i] != TCMU_STS_OK);
 			pthread_mutex_unlock(&cmds[i].lock);
-			assert_int_equal(stub_cmd_wait(&cmds[i], rcs[i]),
-					 TCMU_STS_BUSY);
+			/* cancelled by close, or past the deadline */
+			assert_true(is_no_agent(&cmds[i], rcs[i]) ||
+				    stub_cmd_wait(&cmds[i], rcs[i]) ==
+					    TCMU_STS_BUSY);
 		}
 		rig_stop(&r);
 	}
@@ -691,16 +701,19 @@ static void test_reconfig_cfgstring(void **state)
 }
 
 /*
- * The only agent dies: commands wait out the failover deadline, end BUSY,
+ * The only agent dies: commands wait out failover_timeout, then end with
+ * NOT READY, LOGICAL UNIT COMMUNICATION FAILURE (as do new ones, at once),
  * tcmu-runner is told once, and I/O resumes once the agent is back.
  */
 static void test_agent_killed(void **state)
 {
 	enum { CMDS = 8 };
 	static uint8_t bufs[CMDS][4096];
-	struct stub_cmd cmds[CMDS];
+	struct stub_cmd cmds[CMDS], late;
+	struct iovec one = { bufs[0], 4096 };
 	int rcs[CMDS];
 	unsigned int port;
+	uint64_t t0, waited;
 	struct rig r;
 
 	(void)state;
@@ -710,6 +723,7 @@ static void test_agent_killed(void **state)
 			 0);
 	port = r.agent.port;
 	agent_kill(&r.agent, SIGKILL);
+	t0 = vxhs_now_ns();
 	for (int i = 0; i < CMDS; i++) {
 		struct iovec iov = { bufs[i], 4096 };
 
@@ -719,10 +733,18 @@ static void test_agent_killed(void **state)
 				       i * 4096);
 	}
 	for (int i = 0; i < CMDS; i++)
-		assert_int_equal(stub_cmd_wait(&cmds[i], rcs[i]),
-				 TCMU_STS_BUSY);
+		assert_true(is_no_agent(&cmds[i], rcs[i]));
+	/* At the documented time: not before failover_timeout. */
+	waited = vxhs_now_ns() - t0;
+	assert_true(waited >= 1900 * NSEC_PER_MSEC);
 	assert_int_equal(atomic_load(&r.dev.conn_lost), 1);
 	assert_true(stub_log_contains("until the vdisk is reopened"));
+	/* A new command does not wait again. */
+	stub_cmd_init(&late, READ_10);
+	t0 = vxhs_now_ns();
+	assert_true(is_no_agent(&late, handler->read(&r.dev, &late.cmd, &one, 1,
+						     4096, 0)));
+	assert_true(vxhs_now_ns() - t0 < 1000 * NSEC_PER_MSEC);
 
 	/* The handler reopens by itself once the agent is back (tcmu-runner
 	 * would not for a loopback-only LUN)... */
@@ -742,6 +764,50 @@ static void test_agent_killed(void **state)
 	r.opened = true;
 	assert_int_equal(rw_simple(&r.dev, false, bufs[0], 4096, 0),
 			 TCMU_STS_OK);
+	rig_stop(&r);
+}
+
+/*
+ * no_agent=queue: commands wait for an agent however long it is gone, and
+ * complete once it is back. The outage policy is checked against the
+ * backstore's cmd_time_out, which the kernel enforces whatever we do.
+ */
+static void test_outage_policies(void **state)
+{
+	static uint8_t buf[4096];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct stub_cmd c;
+	unsigned int port;
+	struct rig r;
+	int rc;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(
+		rig_open(&r, ";no_agent=queue;connect_timeout=1", LUN_SIZE), 0);
+	/* The stub's backstore has the kernel's default of 30 s. */
+	assert_true(stub_log_contains("no_agent=queue, but the backstore's "
+				      "cmd_time_out (30 s) still ends "
+				      "commands"));
+	port = r.agent.port;
+	agent_kill(&r.agent, SIGKILL);
+	stub_cmd_init(&c, READ_10);
+	rc = handler->read(&r.dev, &c.cmd, &iov, 1, 4096, 0);
+	assert_int_equal(rc, TCMU_STS_OK);
+	sleep(3); /* longer than any failover_timeout of these tests */
+	pthread_mutex_lock(&c.lock);
+	assert_false(c.done);
+	pthread_mutex_unlock(&c.lock);
+	agent_start(&r.agent, r.dir, port);
+	assert_int_equal(stub_cmd_wait(&c, rc), TCMU_STS_OK);
+	assert_int_equal(atomic_load(&r.dev.conn_lost), 0);
+	rig_stop(&r);
+
+	/* A failover_timeout the kernel's timer would beat is named. */
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, ";failover_timeout=40", LUN_SIZE), 0);
+	assert_true(stub_log_contains("failover_timeout (40 s) is not below "
+				      "the backstore's cmd_time_out (30 s)"));
 	rig_stop(&r);
 }
 
@@ -819,6 +885,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_reconfig_cfgstring),
 		cmocka_unit_test(test_agent_killed),
+		cmocka_unit_test(test_outage_policies),
 		cmocka_unit_test(test_close_during_failover),
 		cmocka_unit_test(test_failover_to_second_agent),
 		cmocka_unit_test(test_agent_absent),

@@ -37,7 +37,10 @@ static const struct row rows[] = {
 	{ -EAGAIN, true, TCMU_STS_NO_RESOURCE, 0, 0 }, /* TASK SET FULL */
 	{ -ENOMEM, false, TCMU_STS_NO_RESOURCE, 0, 0 },
 	{ -ETIMEDOUT, false, TCMU_STS_TIMEOUT, 0, 0 }, /* BUSY */
-	{ -ENOTCONN, true, TCMU_STS_BUSY, 0, 0 },
+	/* no agent after failover_timeout: LOGICAL UNIT COMMUNICATION
+	 * FAILURE, not retried by the initiator */
+	{ -ENOTCONN, true, TCMU_STS_PASSTHROUGH_ERR, NOT_READY, 0x0800 },
+	{ -ENOTCONN, false, TCMU_STS_PASSTHROUGH_ERR, NOT_READY, 0x0800 },
 	{ -ECANCELED, false, TCMU_STS_BUSY, 0, 0 },
 	{ -EOPNOTSUPP, true, TCMU_STS_INVALID_CMD, 0, 0 },
 	{ -ENOSPC, true, TCMU_STS_PASSTHROUGH_ERR, DATA_PROTECT, 0x2707 },

@@ -129,6 +129,14 @@ static void test_options(void **state)
 	assert_int_equal(o.io_timeout_ms, 7000);
 	assert_int_equal(o.failover_deadline_ms, 90000);
 
+	/* With no agent: fail (the default) or wait without a deadline. */
+	parse_ok("vxhs/d;no_agent=fail", &cfg);
+	assert_int_equal(cfg.no_agent, VXHS_NO_AGENT_FAIL);
+	parse_ok("vxhs/d;no_agent=queue", &cfg);
+	assert_int_equal(cfg.no_agent, VXHS_NO_AGENT_QUEUE);
+	vxhs_cfg_open_opts(&cfg, &o);
+	assert_int_equal(o.failover_deadline_ms, VXHS_DEADLINE_NEVER);
+
 	/* Unset options keep the library's defaults. */
 	parse_ok("vxhs/d", &cfg);
 	vxhs_cfg_open_opts(&cfg, &o);
@@ -227,6 +235,10 @@ static const struct reject rejects[] = {
 	{ "vxhs/d@h;plaintext=maybe", "say yes or no" },
 	{ "vxhs/d@h;plaintext;tls=/x", "both plaintext and tls= given" },
 	{ "vxhs/d@h;plaintext;plaintext", "given twice" },
+	{ "vxhs/d;no_agent=maybe", "no_agent='maybe': say fail or queue" },
+	{ "vxhs/d;no_agent", "option 'no_agent' needs a value" },
+	{ "vxhs/d;no_agent=queue;failover_timeout=5",
+	  "no_agent=queue waits without a deadline" },
 };
 
 static void test_rejects(void **state)
