@@ -30,3 +30,9 @@ bench_lines() {
 1MiB-sequential-write-qd8 seq write 1M 8
 EOT
 }
+
+# The median of the numbers on standard input, one a line.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# ratio A B: B / A with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }

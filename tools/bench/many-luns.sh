@@ -54,7 +54,6 @@ run() {	# threads count transport -> "iops kib-per-vdisk"
 						if ($i == "memory") m = $(i + 1) }
 		     /^iops=/ { sub("iops=", "", $1); print $1, m }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 printf '%s rounds of %s s, alternating; 4 KiB random read, QD 32 per vdisk\n\n' \
 	"$ROUNDS" "$SECS"
@@ -73,7 +72,7 @@ for transport in plain tls; do
 		mn=$(printf '%s\n' "${rn[@]}" | median)
 		printf '%-20s %12s %12s %7sx %14s\n' "$n vdisks, $transport" \
 			"$m1" "$mn" \
-			"$(awk -v a="$m1" -v b="$mn" 'BEGIN { printf "%.2f", b / a }')" \
+			"$(ratio "$m1" "$mn")" \
 			"$(printf '%s\n' "${mem[@]}" | median)"
 	done
 done
