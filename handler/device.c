@@ -129,8 +129,9 @@ static void log_outage_policy(struct vxhs_dev *vdev)
 			      "vdisk %s: no_agent=queue, but the backstore's "
 			      "cmd_time_out (%d s) still ends commands that "
 			      "wait that long (LOGICAL UNIT COMMUNICATION "
-			      "FAILURE); set the attribute cmd_time_out=0 to "
-			      "queue without limit\n",
+			      "FAILURE); set the attribute cmd_time_out=0 "
+			      "(before the LUN is exported) to queue without "
+			      "limit\n",
 			      cfg->vdisk, t);
 	else if (cfg->no_agent == VXHS_NO_AGENT_QUEUE)
 		tcmu_dev_info(vdev->dev,

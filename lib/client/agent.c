@@ -160,6 +160,33 @@ static bool same_addr(const struct vxhs_agent_addr *a,
 	       !strcmp(a->host, b->host);
 }
 
+/* The loop's notes on an address, made on first use. */
+static struct agent_notes *notes_get(struct vxhs_loop *loop, const char *name)
+{
+	struct agent_notes *n;
+
+	list_for_each_entry (n, &loop->agent_notes, link)
+		if (!strcmp(n->name, name))
+			return n;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	list_add_tail(&n->link, &loop->agent_notes);
+	return n;
+}
+
+void agent_notes_free(struct vxhs_loop *loop)
+{
+	while (!list_empty(&loop->agent_notes)) {
+		struct agent_notes *n = list_first_entry(
+			&loop->agent_notes, struct agent_notes, link);
+
+		list_del(&n->link);
+		free(n);
+	}
+}
+
 int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	      const struct vxhs_resolved *res, unsigned int nr_conns,
 	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
@@ -184,6 +211,10 @@ int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	agent = calloc(1, sizeof(*agent));
 	if (!agent)
 		return -ENOMEM;
+	vxhs_agent_addr_format(addr, agent->name, sizeof(agent->name));
+	agent->notes = notes_get(loop, agent->name);
+	if (!agent->notes)
+		goto free_agent;
 	agent->conns = calloc(nr_conns, sizeof(*agent->conns));
 	if (!agent->conns)
 		goto free_agent;
@@ -199,13 +230,14 @@ int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	agent->refs = 1;
 	agent->connect_timeout_ms = connect_timeout_ms;
 	agent->tls = tls_creds_ref(tls);
-	vxhs_agent_addr_format(addr, agent->name, sizeof(agent->name));
 	/* The caller allowed it explicitly; still worth a line. */
-	if (!tls && !addr->is_unix)
+	if (!tls && !addr->is_unix && !agent->notes->plaintext_warned) {
+		agent->notes->plaintext_warned = true;
 		loop_log(loop, LOG_WARNING,
 			 "agent %s: plaintext TCP: the data is not encrypted "
 			 "and the agent is not authenticated",
 			 agent->name);
+	}
 	list_add_tail(&agent->link, &loop->agents);
 	*out = agent;
 	return 0;

@@ -170,7 +170,7 @@ int conn_start(struct vxhs_conn *conn)
 		/* A missing UNIX socket means nobody listens, as a refusal. */
 		ret = errno == ENOENT ? -ECONNREFUSED : -errno;
 		agent->sa_next++;
-		loop_log_limited(conn->loop, &agent->log_conn, LOG_INFO,
+		loop_log_limited(conn->loop, &agent->notes->log_conn, LOG_INFO,
 				 "agent %s: connect: %s", agent->name,
 				 strerror(-ret));
 		close(fd);
@@ -362,8 +362,8 @@ static void finish_answer(struct vxhs_conn *conn)
 	uint8_t *kv = conn->rx_kv;
 
 	if (!vxhs_wire_err_known(err) && !vxhs_wire_err_known(-err) &&
-	    !conn->agent->odd_err_logged) {
-		conn->agent->odd_err_logged = true;
+	    !conn->agent->notes->odd_err_logged) {
+		conn->agent->notes->odd_err_logged = true;
 		loop_log(
 			conn->loop, LOG_WARNING,
 			"agent %s: answered error %d, which the protocol does not define; taken as EIO (logged once)",
@@ -634,7 +634,7 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 	list_for_each_entry (io, &conn->inflight, link)
 		n++;
 	if (err != -ECANCELED)
-		loop_log_limited(conn->loop, &conn->agent->log_conn,
+		loop_log_limited(conn->loop, &conn->agent->notes->log_conn,
 				 n ? LOG_WARNING : LOG_INFO,
 				 "agent %s: connection lost (%s: %s)%s",
 				 conn->agent->name, why, strerror(-err),

@@ -144,7 +144,7 @@ static void start_probe(struct vxhs_vdisk *vd)
 	struct vxhs_conn *conn;
 	int ret;
 
-	loop_log_limited(vd->loop, &vd->log_probe, LOG_INFO,
+	loop_log_limited(vd->loop, &agent->notes->log_ask, LOG_INFO,
 			 "vdisk %s: asking agent %s (%s)", vd->id, agent->name,
 			 vxhs_opcode_name(op));
 	conn = conn_new(vd->loop, agent);
@@ -179,8 +179,8 @@ static void note_probe_failure(struct vxhs_vdisk *vd, int result)
 
 	if (result == -ENOENT)
 		why = "no such vdisk";
-	else if (result == -EKEYREJECTED && agent->tls_error[0])
-		why = agent->tls_error;
+	else if (result == -EKEYREJECTED && agent->notes->tls_error[0])
+		why = agent->notes->tls_error;
 	snprintf(vd->open_errors + len, sizeof(vd->open_errors) - len,
 		 "%sagent %s: %s", len ? "; " : "", agent->name, why);
 }

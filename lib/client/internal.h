@@ -96,6 +96,21 @@ void loop_log_limited(struct vxhs_loop *loop, struct log_limit *l, int level,
 		      const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * What a loop remembers of an agent address while it runs, beyond the
+ * agent objects, which come and go with the vdisks that use them: a vdisk
+ * reopened every second must not log every second.
+ */
+struct agent_notes {
+	struct list_head link;	   /* loop->agent_notes */
+	struct log_limit log_conn; /* connect failures, connections lost */
+	struct log_limit log_ask;  /* probes sent to it */
+	bool plaintext_warned;
+	bool odd_err_logged; /* an error outside the protocol's set */
+	char tls_error[256]; /* last TLS failure, logged once */
+	char name[VXHS_HOST_MAX + 16];
+};
+
 struct vxhs_agent {
 	struct list_head link; /* loop->agents */
 	struct vxhs_loop *loop;
@@ -109,13 +124,11 @@ struct vxhs_agent {
 	unsigned int connect_timeout_ms;
 	struct vxhs_conn **conns;
 	struct vxhs_tls *tls;	   /* NULL: plaintext */
-	char tls_error[256];	   /* last TLS failure, logged once */
-	struct log_limit log_conn; /* connect failures, connections lost */
+	struct agent_notes *notes; /* the loop's, for its address */
 	/* It announced VXHS_FEAT_TLS_PACK: several messages per TLS record
 	 * both ways. Until then one message per record, as the original
 	 * peers need (they read one message per socket event). */
 	bool tls_packs;
-	bool odd_err_logged; /* an error outside the protocol's set */
 };
 
 struct vxhs_conn {
@@ -253,6 +266,7 @@ struct vxhs_loop {
 	struct list_head subq;
 
 	struct list_head agents;
+	struct list_head agent_notes;
 	struct list_head vdisks;
 	struct list_head troubled;
 	struct list_head dirty;
@@ -306,6 +320,7 @@ int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
 	      struct vxhs_agent **out);
 void agent_put(struct vxhs_agent *agent);
+void agent_notes_free(struct vxhs_loop *loop);
 struct vxhs_conn *agent_pick_conn(struct vxhs_agent *agent);
 void agent_wake_pool(struct vxhs_agent *agent);
 

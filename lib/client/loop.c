@@ -356,6 +356,7 @@ int loop_init(struct vxhs_loop *loop, const struct vxhs_ctx_opts *opts,
 	loop->opts = *opts;
 	list_init(&loop->subq);
 	list_init(&loop->agents);
+	list_init(&loop->agent_notes);
 	list_init(&loop->vdisks);
 	list_init(&loop->troubled);
 	list_init(&loop->dirty);
@@ -414,6 +415,7 @@ void loop_fini(struct vxhs_loop *loop)
 		loop_log(loop, LOG_ERR, "context freed with vdisks still open");
 	close(loop->wakefd);
 	close(loop->epfd);
+	agent_notes_free(loop);
 	free(loop->slots);
 	pthread_cond_destroy(&loop->subq_cond);
 	pthread_mutex_destroy(&loop->subq_lock);

@@ -73,8 +73,9 @@ static void report_tls_error(struct vxhs_conn *conn, const char *why)
 {
 	struct vxhs_agent *agent = conn->agent;
 
-	if (strcmp(agent->tls_error, why)) {
-		snprintf(agent->tls_error, sizeof(agent->tls_error), "%s", why);
+	if (strcmp(agent->notes->tls_error, why)) {
+		snprintf(agent->notes->tls_error,
+			 sizeof(agent->notes->tls_error), "%s", why);
 		loop_log(conn->loop, LOG_ERR, "agent %s: %s", agent->name, why);
 	}
 }
@@ -163,10 +164,10 @@ static int tls_handshake(struct vxhs_conn *conn)
 		report_tls_error(conn, why);
 		return -EKEYREJECTED;
 	}
-	if (agent->tls_error[0]) {
+	if (agent->notes->tls_error[0]) {
 		loop_log(conn->loop, LOG_NOTICE, "agent %s: TLS works again",
 			 agent->name);
-		agent->tls_error[0] = '\0';
+		agent->notes->tls_error[0] = '\0';
 	}
 	conn->tls_up_at = vxhs_now_ns();
 	loop_log(conn->loop, LOG_DEBUG, "agent %s: TLS up (%s)", agent->name,

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -467,6 +468,45 @@ static void bad_requests_get_precise_errors(void **state)
 	vxhs_vdisk_close(vd);
 }
 
+static void count_line(void *opaque, int level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+	atomic_fetch_add((atomic_uint *)opaque, 1);
+}
+
+/*
+ * A vdisk reopened every second against an agent that is down (as the
+ * handler does after a loss) logs its connection trouble once, not at
+ * every attempt: what the loop knows of an agent outlives the attempt.
+ */
+static void reopening_against_a_dead_agent_logs_once(void **state)
+{
+	atomic_uint lines = 0;
+	struct vxhs_ctx_opts co;
+	struct vxhs_open_opts o;
+	struct vxhs_ctx *ctx;
+	struct vxhs_vdisk *vd;
+
+	(void)state;
+	vxhs_ctx_opts_init(&co);
+	co.log_level = LOG_INFO;
+	co.log = count_line;
+	co.log_opaque = &lines;
+	co.io_threads = 1;
+	assert_int_equal(vxhs_ctx_new(&co, &ctx), 0);
+	vxhs_open_opts_init(&o);
+	vxhs_agent_addr_parse("127.0.0.1:1", &o.agents[0]);
+	o.nr_agents = 1;
+	o.allow_plaintext = true;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(vxhs_vdisk_open(ctx, "disk0", &o, &vd),
+				 -ECONNREFUSED);
+	/* plaintext warning, asking the agent, connect refused */
+	assert_true(atomic_load(&lines) <= 3);
+	vxhs_ctx_free(ctx);
+}
+
 /* TCP without TLS only when the caller says so; UNIX sockets need no TLS. */
 static void plaintext_tcp_needs_consent(void **state)
 {
@@ -691,6 +731,7 @@ int main(void)
 		cmocka_unit_test(flush_zeroes_and_discard),
 		cmocka_unit_test(bad_requests_get_precise_errors),
 		cmocka_unit_test(plaintext_tcp_needs_consent),
+		cmocka_unit_test(reopening_against_a_dead_agent_logs_once),
 		cmocka_unit_test(unreachable_agent_fails_open_quickly),
 		cmocka_unit_test(unix_socket_transport),
 		cmocka_unit_test(open_close_loop_releases_everything),
