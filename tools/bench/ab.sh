@@ -52,10 +52,20 @@ else
 	cp "$WORK/port-a" "$WORK/port-b"
 fi
 
+# Builds from before plaintext needed saying so do not know the option.
+plain_opt() {
+	"$1" bench --help | grep -q -- --allow-plaintext && echo --allow-plaintext
+	true
+}
+ADM_A=$VXHSADM ADM_B=$VXHSADM
+[ "$MODE" = client ] && ADM_A=$A ADM_B=$B
+PLAIN_A=$(plain_opt "$ADM_A") PLAIN_B=$(plain_opt "$ADM_B")
+
 run() {	# side pattern rw bs qd -> iops
-	local adm=$VXHSADM
-	[ "$MODE" = client ] && { adm=$A; [ "$1" = b ] && adm=$B; }
-	"$adm" bench --agent "127.0.0.1:$(cat "$WORK/port-$1")" --allow-plaintext \
+	local adm=$ADM_A plain=$PLAIN_A
+	[ "$1" = b ] && adm=$ADM_B plain=$PLAIN_B
+	# shellcheck disable=SC2086 # empty or one word
+	"$adm" bench --agent "127.0.0.1:$(cat "$WORK/port-$1")" $plain \
 		--pattern "$2" --rw "$3" --bs "$4" --qd "$5" --time "$SECS" \
 		--parseable bench |
 		sed -n 's/^iops=\([0-9.]*\) .*/\1/p'

@@ -26,9 +26,9 @@ MAX=0
 for n in $COUNTS; do [ "$n" -gt "$MAX" ] && MAX=$n; done
 IDS=()
 for i in $(seq 0 $((MAX - 1))); do
-	"$VXHSADM" create --dir "$WORK" "lun$i" 64M >/dev/null
+	"$VXHSADM" create --dir "$WORK" "lun$i" 16M >/dev/null
 	# Allocated and cached: the agent's disk is not what is measured.
-	dd if=/dev/zero of="$WORK/lun$i" bs=1M count=64 conv=notrunc status=none
+	dd if=/dev/zero of="$WORK/lun$i" bs=1M count=16 conv=notrunc status=none
 	IDS+=("lun$i")
 done
 "$ROOT/tests/tls/make-certs.sh" "$WORK/pki" >/dev/null
