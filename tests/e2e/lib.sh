@@ -66,10 +66,15 @@ tcmu_on_bus() {
 		grep -qw "uint32 $TCMU_PID"
 }
 
+# Debug logging (every SCSI command) unless TCMU_DEBUG=no, which
+# benchmarks need: the log costs more than the I/O.
 start_tcmu_runner() {
+	local debug=-d
+	[ "${TCMU_DEBUG:-yes}" = no ] && debug=
 	mkdir -p "$E2E_WORK/tcmu-logs"
+	# shellcheck disable=SC2086 # empty or one word
 	tcmu-runner --handler-path "$E2E_BUILD/handler" \
-		--tcmu-log-dir "$E2E_WORK/tcmu-logs" -d \
+		--tcmu-log-dir "$E2E_WORK/tcmu-logs" $debug \
 		>>"$E2E_WORK/tcmu-runner.out" 2>&1 &
 	TCMU_PID=$!
 	wait_for "tcmu-runner on the system bus" 60 tcmu_on_bus
