@@ -27,6 +27,8 @@ PACKAGES=(
 	linux-image-amd64 qemu-system-x86 busybox-static cpio kmod
 	targetcli-fb open-iscsi sg3-utils libiscsi-bin fio dbus iproute2
 	util-linux
+	# benchmarks: iblock on the kernel's NBD client (tools/bench/guest-fio.sh)
+	nbd-client
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -67,13 +67,14 @@ tcmu_on_bus() {
 }
 
 # Debug logging (every SCSI command) unless TCMU_DEBUG=no, which
-# benchmarks need: the log costs more than the I/O.
+# benchmarks need: the log costs more than the I/O. Handlers from the build
+# tree unless TCMU_HANDLER_PATH names another directory.
 start_tcmu_runner() {
 	local debug=-d
 	[ "${TCMU_DEBUG:-yes}" = no ] && debug=
 	mkdir -p "$E2E_WORK/tcmu-logs"
 	# shellcheck disable=SC2086 # empty or one word
-	tcmu-runner --handler-path "$E2E_BUILD/handler" \
+	tcmu-runner --handler-path "${TCMU_HANDLER_PATH:-$E2E_BUILD/handler}" \
 		--tcmu-log-dir "$E2E_WORK/tcmu-logs" $debug \
 		>>"$E2E_WORK/tcmu-runner.out" 2>&1 &
 	TCMU_PID=$!

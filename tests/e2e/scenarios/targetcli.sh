@@ -94,6 +94,11 @@ vxhs_export() {
 	printf '%s\n' "$EXPORTED"
 	found_loopback_lun
 	local tpg=/sys/kernel/config/target/iscsi/$IQN_TARGET/tpgt_1
+	local so
+	so=$(ls -d /sys/kernel/config/target/core/user_*/disk1)
+	# 1 MiB commands, not LIO's 64 KiB for user backstores
+	expect_eq "hw_max_sectors" "$(cat "$so/attrib/hw_max_sectors")" 2048
+	expect_eq "data area" "$(cat "$so/attrib/max_data_area_mb")" 64
 	expect_eq "tpg enabled" "$(cat $tpg/enable)" 1
 	expect_eq "tpg authentication" "$(cat $tpg/attrib/authentication)" 1
 	expect_eq "portal" "$(ls $tpg/np)" "127.0.0.1:3260"
