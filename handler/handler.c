@@ -32,6 +32,7 @@ static struct tcmur_handler vxhs_handler = {
 	.cfg_desc = cfg_desc,
 	.nr_threads = 0,
 	.check_config = handler_check_config,
+	.handle_cmd = handler_handle_cmd,
 	.open = handler_open,
 	.close = handler_close,
 	.reconfig = handler_reconfig,

@@ -289,3 +289,16 @@ int vxhs_lun_stat(struct vxhs_dev *vdev, struct vxhs_vdisk_info *info)
 	pthread_mutex_unlock(&vdev->switch_lock);
 	return ret;
 }
+
+int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
+		       uint64_t off)
+{
+	struct iovec iov = { buf, len };
+	int ret;
+
+	/* As vxhs_lun_stat: the vdisk stays while switch_lock is held. */
+	pthread_mutex_lock(&vdev->switch_lock);
+	ret = vdev->vd ? vxhs_readv_sync(vdev->vd, &iov, 1, off) : -ENOTCONN;
+	pthread_mutex_unlock(&vdev->switch_lock);
+	return ret;
+}

@@ -105,10 +105,17 @@ void vxhs_lun_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
 int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg);
 /* Refreshes the vdisk's size and features from its agent. */
 int vxhs_lun_stat(struct vxhs_dev *vdev, struct vxhs_vdisk_info *info);
+/* Reads from the LUN's vdisk on the calling thread (never the client's
+ * I/O thread). */
+int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
+		       uint64_t off);
 /* CLOSING, the vdisk closed (every command on it completed), CLOSED. */
 void vxhs_lun_close(struct vxhs_dev *vdev);
 /* The vdisk's id for a log line (reconfig may rewrite it meanwhile). */
 void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len);
+
+/* scsi.c: CDBs answered before tcmu-runner's emulation (handle_cmd). */
+int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *cmd);
 
 /* io.c: the I/O callouts. */
 int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,

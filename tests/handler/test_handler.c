@@ -811,6 +811,94 @@ static void test_outage_policies(void **state)
 	rig_stop(&r);
 }
 
+/* A CDB through handle_cmd; the status it ends with. */
+static int scsi_cmd(struct tcmu_device *dev, struct stub_cmd *c,
+		    const uint8_t *cdb, size_t cdb_len, struct iovec *iov,
+		    size_t iov_cnt)
+{
+	stub_cmd_init(c, cdb[0]);
+	memcpy(c->cdb, cdb, cdb_len);
+	c->lib.iovec = iov;
+	c->lib.iov_cnt = iov_cnt;
+	return handler->handle_cmd(dev, &c->cmd);
+}
+
+static uint32_t sense_info(const struct stub_cmd *c)
+{
+	const uint8_t *s = c->lib.sense_buf;
+
+	return (uint32_t)s[3] << 24 | (uint32_t)s[4] << 16 |
+	       (uint32_t)s[5] << 8 | s[6];
+}
+
+/*
+ * What the handler answers itself before tcmu-runner: protection fields
+ * on a LUN without protection information, and VERIFY (10/16) with each
+ * BYTCHK, checked against the vdisk's bytes.
+ */
+static void test_scsi_conformance(void **state)
+{
+	static uint8_t data[8 * 512], out[8 * 512];
+	struct iovec iov = { out, sizeof(out) };
+	uint8_t read_rdprotect[10] = { READ_10, 0x20, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t write16_wrprotect[16] = { WRITE_16, 0x40 };
+	uint8_t read_plain[10] = { READ_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	/* VERIFY (10): LBA 8, 8 blocks */
+	uint8_t v10[10] = { VERIFY, 0, 0, 0, 0, 8, 0, 0, 8, 0 };
+	uint8_t v16[16] = {
+		0x8f, 0x02, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0
+	};
+	struct stub_cmd c;
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+	fill_random(data, sizeof(data), 5);
+	assert_int_equal(rw_simple(&r.dev, true, data, sizeof(data), 8 * 512),
+			 TCMU_STS_OK);
+
+	assert_int_equal(scsi_cmd(&r.dev, &c, read_rdprotect, 10, NULL, 0),
+			 TCMU_STS_INVALID_CDB);
+	assert_int_equal(scsi_cmd(&r.dev, &c, write16_wrprotect, 16, NULL, 0),
+			 TCMU_STS_INVALID_CDB);
+	assert_int_equal(scsi_cmd(&r.dev, &c, read_plain, 10, NULL, 0),
+			 TCMU_STS_NOT_HANDLED);
+
+	/* BYTCHK 0: the medium is read, nothing compared. */
+	memset(out, 0, sizeof(out));
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, NULL, 0), TCMU_STS_OK);
+	/* BYTCHK 1: equal, then one byte off at 700. */
+	v10[1] = 0x02;
+	memcpy(out, data, sizeof(out));
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, &iov, 1), TCMU_STS_OK);
+	out[700] ^= 1;
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, &iov, 1),
+			 TCMU_STS_MISCOMPARE);
+	assert_int_equal(sense_info(&c), 700);
+	assert_int_equal(scsi_cmd(&r.dev, &c, v16, 16, &iov, 1),
+			 TCMU_STS_MISCOMPARE);
+	/* BYTCHK 3: one block against each; the blocks differ. */
+	v10[1] = 0x06;
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, &iov, 1),
+			 TCMU_STS_MISCOMPARE);
+	/* VRPROTECT, BYTCHK 2, beyond the end, no blocks. */
+	v10[1] = 0x20;
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, NULL, 0),
+			 TCMU_STS_INVALID_CDB);
+	v10[1] = 0x04;
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, NULL, 0),
+			 TCMU_STS_INVALID_CDB);
+	v10[1] = 0;
+	v10[2] = 0xff;
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, NULL, 0),
+			 TCMU_STS_RANGE);
+	v10[2] = 0;
+	v10[8] = 0;
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, NULL, 0), TCMU_STS_OK);
+	rig_stop(&r);
+}
+
 /* Two agents on one store: losing the first costs nothing but time. */
 static void test_failover_to_second_agent(void **state)
 {
@@ -886,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_reconfig_cfgstring),
 		cmocka_unit_test(test_agent_killed),
 		cmocka_unit_test(test_outage_policies),
+		cmocka_unit_test(test_scsi_conformance),
 		cmocka_unit_test(test_close_during_failover),
 		cmocka_unit_test(test_failover_to_second_agent),
 		cmocka_unit_test(test_agent_absent),
