@@ -43,52 +43,75 @@ static int sync_finish(struct sync_wait *w, int submitted)
 	return submitted;
 }
 
-#define SYNC_WAIT(w)                                               \
-	struct sync_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER,  \
-			       .cond = PTHREAD_COND_INITIALIZER }; \
-	if (loop_on_io_thread())                                   \
-	return set_error(-EDEADLK,                                 \
-			 "vdisk %s: a synchronous call from a "    \
-			 "completion callback",                    \
-			 vd->id)
+/* Refuses on an I/O thread, else readies w for one request. */
+static int sync_start(struct vxhs_vdisk *vd, struct sync_wait *w)
+{
+	if (loop_on_io_thread())
+		return set_error(-EDEADLK,
+				 "vdisk %s: a synchronous call from a "
+				 "completion callback",
+				 vd->id);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->done = false;
+	w->result = 0;
+	return 0;
+}
 
 int vxhs_readv_sync(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
 		    uint64_t offset)
 {
-	SYNC_WAIT(w);
-	return sync_finish(&w,
-			   vxhs_readv(vd, iov, iovcnt, offset, sync_done, &w));
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_readv(vd, iov, iovcnt, offset,
+						sync_done, &w));
 }
 
 int vxhs_writev_sync(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
 		     uint64_t offset)
 {
-	SYNC_WAIT(w);
-	return sync_finish(&w,
-			   vxhs_writev(vd, iov, iovcnt, offset, sync_done, &w));
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_writev(vd, iov, iovcnt, offset,
+						 sync_done, &w));
 }
 
 int vxhs_flush_sync(struct vxhs_vdisk *vd)
 {
-	SYNC_WAIT(w);
-	return sync_finish(&w, vxhs_flush(vd, sync_done, &w));
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret : sync_finish(&w, vxhs_flush(vd, sync_done, &w));
 }
 
 int vxhs_write_zeroes_sync(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len)
 {
-	SYNC_WAIT(w);
-	return sync_finish(&w,
-			   vxhs_write_zeroes(vd, offset, len, sync_done, &w));
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_write_zeroes(vd, offset, len,
+						       sync_done, &w));
 }
 
 int vxhs_discard_sync(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len)
 {
-	SYNC_WAIT(w);
-	return sync_finish(&w, vxhs_discard(vd, offset, len, sync_done, &w));
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w,
+				 vxhs_discard(vd, offset, len, sync_done, &w));
 }
 
 int vxhs_stat_sync(struct vxhs_vdisk *vd)
 {
-	SYNC_WAIT(w);
-	return sync_finish(&w, vxhs_stat(vd, sync_done, &w));
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret : sync_finish(&w, vxhs_stat(vd, sync_done, &w));
 }
