@@ -111,6 +111,7 @@ static uint64_t cpu_ns(void)
 
 static void submit(struct slot *s);
 
+/* Offsets come from the thread that serves the vdisk once it runs. */
 static void done(void *opaque, int result)
 {
 	struct slot *s = opaque;
@@ -128,6 +129,7 @@ static void done(void *opaque, int result)
 		waiter_done(&b->run->active, 0);
 		return;
 	}
+	s->offset = next_offset(b);
 	submit(s);
 }
 
@@ -136,7 +138,6 @@ static void submit(struct slot *s)
 	struct bench *b = s->b;
 	int ret;
 
-	s->offset = next_offset(b);
 	s->started = vxhs_now_ns();
 	ret = b->run->write ?
 		      vxhs_writev(b->vd, &s->iov, 1, s->offset, done, s) :
@@ -337,9 +338,10 @@ int cmd_bench(int argc, char **argv)
 		slots[i].iov.iov_len = run.bs;
 		waiter_add(&run.active);
 	}
-	/* Offsets come from the I/O threads once running; each vdisk's
-	 * first batch is submitted before any completion can race with it
-	 * (a vdisk's completions come in on one thread). */
+	/* The first offsets before the first request: completions, on
+	 * the vdisks' I/O threads, draw the next ones. */
+	for (unsigned int i = 0; i < total; i++)
+		slots[i].offset = next_offset(slots[i].b);
 	for (unsigned int i = 0; i < total; i++)
 		submit(&slots[i]);
 	for (uint64_t waited = 0; waited < secs * 10; waited++) {
