@@ -5,7 +5,9 @@
 - sd_notify: READY=1 once listening, STOPPING=1 on SIGTERM, through a
   NOTIFY_SOCKET datagram socket as systemd provides it;
 - socket activation: systemd-socket-activate passes a listening socket, and
-  a client served through it gets answers (vxhsadm stat).
+  a client served through it gets answers (vxhsadm stat);
+- the shipped units: the UNIX socket's group exists once the sysusers file
+  is applied.
 """
 import os
 import shutil
@@ -111,8 +113,31 @@ def shipped_config(vxhsd, conf, vdir):
           f"shipped vxhsd.conf wants TLS credentials ({r.stderr.strip()!r})")
 
 
+def socket_group(unit, sysusers, tmp):
+    """The UNIX socket's group is one the shipped sysusers file creates,
+    so the users of the access list's user: rules can reach the socket."""
+    group = None
+    for line in open(unit):
+        if line.startswith("SocketGroup="):
+            group = line.split("=", 1)[1].strip()
+    check(group is not None and group != "root",
+          f"vxhsd.socket gives its UNIX socket a group ({group})")
+    tool = shutil.which("systemd-sysusers")
+    if not tool:
+        print("Bail out! systemd-sysusers is missing (package systemd)")
+        sys.exit(1)
+    root = os.path.join(tmp, "sysroot")
+    os.makedirs(os.path.join(root, "etc"))
+    subprocess.run([tool, f"--root={root}", sysusers], check=True,
+                   capture_output=True)
+    groups = [l.split(":")[0] for l in open(os.path.join(root, "etc/group"))]
+    check(group in groups,
+          f"the sysusers file creates group {group} (made: {groups})")
+
+
 def main():
     vxhsd, vxhsadm, conf = sys.argv[1], sys.argv[2], sys.argv[3]
+    sysdir = os.path.dirname(conf)
     with tempfile.TemporaryDirectory() as tmp:
         vdir = os.path.join(tmp, "vdisks")
         os.mkdir(vdir)
@@ -121,6 +146,8 @@ def main():
         notify(vxhsd, tmp, vdir)
         activation(vxhsd, vxhsadm, tmp, vdir)
         shipped_config(vxhsd, conf, vdir)
+        socket_group(os.path.join(sysdir, "vxhsd.socket"),
+                     os.path.join(sysdir, "vxhsd.sysusers"), tmp)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
