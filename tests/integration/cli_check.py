@@ -61,6 +61,56 @@ def bench_reports(vxhsd, adm, d):
           "bench prints IOPS and the client's CPU per I/O", out)
 
 
+def sparse_and_pipes(vxhsd, adm, d):
+    """write and read keep zeroes out of the vdisk and the output file
+    (a 64 MiB image holding 5 bytes stays small on both sides), and both
+    take '-' for a pipe."""
+    sock = os.path.join(d, "sparse.sock")
+    img, back = os.path.join(d, "img"), os.path.join(d, "back")
+    subprocess.run([adm, "create", "--dir", d, "s", "64M"], check=True,
+                   capture_output=True)
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)
+        f.seek(40 << 20)
+        f.write(b"hello")
+    agent = subprocess.Popen([vxhsd, "--dir", d, "--no-tcp", "--unix", sock,
+                              "--log-level", "warning"])
+    agent_addr = "unix:" + sock
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        expect([adm, "write", "--agent", agent_addr, "s", img], 0,
+               "bytes of zeroes not sent as data", "write of a sparse image")
+        vdisk_kib = os.stat(os.path.join(d, "s")).st_blocks // 2
+        check(vdisk_kib <= 2048, "the vdisk stays sparse",
+              f"{vdisk_kib} KiB allocated for 5 bytes")
+        expect([adm, "read", "--agent", agent_addr, "s", back], 0, "",
+               "read into a file")
+        check(open(back, "rb").read() == open(img, "rb").read(),
+              "the bytes read back are the image's")
+        back_kib = os.stat(back).st_blocks // 2
+        check(back_kib <= 2048, "the output file stays sparse",
+              f"{back_kib} KiB allocated for 5 bytes")
+        data = os.urandom(3 << 20)
+        r = subprocess.run([adm, "write", "--agent", agent_addr,
+                            "--offset", "1M", "s", "-"], input=data,
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0 and b"wrote 3145728 bytes" in r.stdout,
+              "write from standard input, until it ends",
+              (r.stdout + r.stderr).decode(errors="replace"))
+        r = subprocess.run([adm, "read", "--agent", agent_addr, "--offset",
+                            "1M", "--length", "3M", "s", "-"],
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0 and r.stdout == data,
+              "read to standard output (a pipe)",
+              r.stderr.decode(errors="replace"))
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+
+
 def tls_speed(tool):
     """The TLS benchmark's helper measures the cipher and a TLS 1.3 session
     both ways and refuses a duration it cannot use."""
@@ -221,6 +271,7 @@ def main():
                "bench with queue depth 0")
         expect([adm, "delete", "--dir", d, "v"], 0, "deleted vdisk v",
                "delete")
+        sparse_and_pipes(vxhsd, adm, d)
         bench_reports(vxhsd, adm, d)
     tls_speed(speed)
     print(f"{passed} passed, {failed} failed")
