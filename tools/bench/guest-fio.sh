@@ -11,15 +11,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${E2E_BUILD:-$ROOT/build}
-[ -x "$BUILD/tools/vxhsadm" ] || "$ROOT/tools/setup.sh"
 . "$ROOT/tools/bench/lib.sh"
-
-"$ROOT/tests/e2e/rig.sh" bench_fio >"$WORK/rig.log" 2>&1 || {
-	cat "$WORK/rig.log" >&2
-	exit 1
-}
-RES="$BUILD/e2e/bench_fio/results.txt"
+RES=$(guest_bench bench_fio)
 med() { awk -v j="$1" -v b="$2" '$1 == j && $2 == b { print $4 }' "$RES" | median; }
 
 printf 'fio IOPS, medians of %s rounds (tcm_loop, direct, libaio)\n\n' \

@@ -9,15 +9,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${E2E_BUILD:-$ROOT/build}
-[ -x "$BUILD/tools/vxhsadm" ] || "$ROOT/tools/setup.sh"
 . "$ROOT/tools/bench/lib.sh"
-
-"$ROOT/tests/e2e/rig.sh" bench_many_luns >"$WORK/rig.log" 2>&1 || {
-	cat "$WORK/rig.log" >&2
-	exit 1
-}
-RES="$BUILD/e2e/bench_many_luns/results.txt"
+RES=$(guest_bench bench_many_luns)
 printf '64 LUNs, fio 4 KiB random read, 4 jobs x QD 64; medians of %s rounds\n\n' \
 	"$(awk '$1 == "plain" && $2 == 1' "$RES" | wc -l)"
 printf '%-10s %12s %12s %8s %16s\n' transport "1 thread" "2 threads" ratio \

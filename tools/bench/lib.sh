@@ -36,3 +36,15 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # ratio A B: B / A with two decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
+
+# guest_bench SCENARIO: runs an e2e benchmark scenario in the guest and
+# prints the path of its results.txt; the rig's output only on failure.
+guest_bench() {
+	local build=${E2E_BUILD:-$ROOT/build}
+	[ -x "$build/tools/vxhsadm" ] || "$ROOT/tools/setup.sh" >&2
+	"$ROOT/tests/e2e/rig.sh" "$1" >"$WORK/rig.log" 2>&1 || {
+		cat "$WORK/rig.log" >&2
+		exit 1
+	}
+	echo "$build/e2e/$1/results.txt"
+}
