@@ -47,7 +47,7 @@ done
 PORT=$(cat "$WORK/port")
 echo "vxhsd (pid $AGENT_PID) is listening on 127.0.0.1:$PORT"
 
-say "Asking the agent about the vdisk (VDISK_STAT over TCP; plaintext for the demo,\nwhich vxhsd and vxhsadm each do only when told)"
+say "Asking the agent about the vdisk (VDISK_STAT over TCP, in plaintext: both sides allow that only when told)"
 "$VXHSADM" stat --agent "127.0.0.1:$PORT" --allow-plaintext demo
 
 say "Writing 64 MiB of random data at offset 1 MiB over TCP"
