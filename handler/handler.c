@@ -20,8 +20,10 @@ static const char cfg_desc[] =
 	"OPTION: group=NAME (agents and options of group NAME in " VXHS_CFG_GROUPS_FILE
 	"), conns=N (connections per agent, 1-64, "
 	"default 8), connect_timeout=S (default 5), io_timeout=S (default "
-	"30), failover_timeout=S (seconds to find another agent, default "
-	"60), tls=DIR (TLS to TCP agents; DIR holds ca.pem, cert.pem and "
+	"30), failover_timeout=S (seconds to find another agent before "
+	"commands fail; default 5 under the backstore's cmd_time_out), "
+	"no_agent=fail|queue (queue: wait for an agent without limit), "
+	"tls=DIR (TLS to TCP agents; DIR holds ca.pem, cert.pem and "
 	"key.pem; default " VXHS_CFG_DEFAULT_TLS_DIR "), plaintext (TCP "
 	"agents without TLS: no encryption, no authentication).\n"
 	"Example: cfgstring=disk1@10.0.0.5+storage2/9999;io_timeout=10";
