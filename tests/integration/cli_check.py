@@ -269,6 +269,14 @@ def main():
                "bad IPv6 agent address")
         expect([adm, "bench", "--qd", "0", "v"], 2, "--qd takes 1 to 4096",
                "bench with queue depth 0")
+        expect([adm, "bench", "--io-threads", "0", "v"], 2,
+               "--io-threads takes a number from 1 to 64",
+               "no I/O threads")
+        expect([adm, "bench", "--io-threads", "65", "v"], 2,
+               "--io-threads takes a number from 1 to 64",
+               "too many I/O threads")
+        expect([adm, "bench"], 2, "expected one or more vdisks",
+               "bench without a vdisk")
         expect([adm, "delete", "--dir", d, "v"], 0, "deleted vdisk v",
                "delete")
         sparse_and_pipes(vxhsd, adm, d)
