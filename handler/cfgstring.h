@@ -20,11 +20,11 @@
 /* The kernel keeps at most this much of dev_config (prefix included). */
 #define VXHS_CFG_MAX		255
 #define VXHS_CFG_DEFAULT_SOCKET "/run/vxhsd/vxhsd.sock"
-#define VXHS_CFG_GROUPS_FILE	"/etc/vxhs/agents.conf"
+#define VXHS_CFG_GROUPS_FILE	VXHS_CONFDIR "/agents.conf"
 /* Overrides VXHS_CFG_GROUPS_FILE (tests, unusual installations). */
 #define VXHS_CFG_GROUPS_ENV "VXHS_AGENTS_CONF"
 /* TLS credentials of TCP agents when tls= is not given, if it exists. */
-#define VXHS_CFG_DEFAULT_TLS_DIR "/etc/vxhs/tls"
+#define VXHS_CFG_DEFAULT_TLS_DIR VXHS_CONFDIR "/tls"
 /* Overrides VXHS_CFG_DEFAULT_TLS_DIR (tests, unusual installations). */
 #define VXHS_CFG_TLS_DIR_ENV "VXHS_TLS_DIR"
 

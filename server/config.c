@@ -17,7 +17,7 @@
 #include "common/util.h"
 #include "vxhsd.h"
 
-#define DEFAULT_CONFIG "/etc/vxhsd/vxhsd.conf"
+#define DEFAULT_CONFIG VXHS_CONFDIR "/vxhsd.conf"
 
 static const char usage[] =
 	"Usage: vxhsd [OPTION]...\n"

@@ -96,14 +96,14 @@ def shipped_config(vxhsd, conf, vdir):
     """The installed vxhsd.conf is TLS by default: without credentials
     the agent refuses to start and names the missing directory. Checked
     on a copy whose TLS directory is one that surely does not exist, so
-    that a host with /etc/vxhsd/tls proves the same."""
+    that a host with /etc/vxhs/vxhsd-tls proves the same."""
     text = open(conf).read()
-    check("tls-dir=/etc/vxhsd/tls" in text.replace(" ", ""),
-          "shipped vxhsd.conf names /etc/vxhsd/tls")
+    check("tls-dir=/etc/vxhs/vxhsd-tls" in text.replace(" ", ""),
+          "shipped vxhsd.conf names /etc/vxhs/vxhsd-tls")
     missing = os.path.join(os.path.dirname(vdir), "no-tls-here")
     copy = os.path.join(os.path.dirname(vdir), "vxhsd.conf")
     with open(copy, "w") as f:
-        f.write(text.replace("/etc/vxhsd/tls", missing))
+        f.write(text.replace("/etc/vxhs/vxhsd-tls", missing))
     r = subprocess.run([vxhsd, "--config", copy, "--dir", vdir,
                         "--listen", "127.0.0.1", "--port", "0"],
                        capture_output=True, text=True, timeout=30)

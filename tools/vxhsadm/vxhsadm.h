@@ -58,7 +58,7 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 #define CONN_SHORT_OPTS "a:v"
 /* The local vxhsd, as the handler's default. */
 #define VXHSADM_DEFAULT_AGENT	"unix:/run/vxhsd/vxhsd.sock"
-#define VXHSADM_DEFAULT_TLS_DIR "/etc/vxhs/tls"
+#define VXHSADM_DEFAULT_TLS_DIR VXHS_CONFDIR "/tls"
 #define CONN_HELP                                                               \
 	"  -a, --agent=ADDR     agent: HOST, HOST:PORT (or HOST/PORT),\n"       \
 	"                       [IPV6]:PORT or\n"                               \
@@ -67,7 +67,7 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	"      --conns=N        connections per agent (default 8)\n"            \
 	"      --timeout=MS     per-request timeout (default 30000)\n"          \
 	"      --tls-dir=DIR    TLS to TCP agents: ca.pem, cert.pem, key.pem\n" \
-	"                       (default /etc/vxhs/tls, if it exists)\n"        \
+	"                       (default " VXHSADM_DEFAULT_TLS_DIR ", if it exists)\n"        \
 	"      --allow-plaintext  TCP agents without TLS: no encryption, no\n"  \
 	"                       authentication of the agent\n"                  \
 	"      --io-threads=N   the library's I/O threads (default: one per\n"  \

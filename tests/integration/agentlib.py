@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+"""What the Python checks share: a pass/fail tally, and a vxhsd on a UNIX
+socket in a scratch directory."""
+import os
+import subprocess
+import sys
+import time
+
+failed = 0
+
+
+def check(ok, what, detail=""):
+    """Reports one assertion; finish() exits non-zero if any failed."""
+    global failed
+    print(("ok - " if ok else "not ok - ") + what)
+    if not ok:
+        failed += 1
+        if detail:
+            print("#   " + str(detail).replace("\n", "\n#   "))
+    return ok
+
+
+def finish(name):
+    if failed:
+        sys.exit(f"{name}: {failed} check(s) failed")
+    print(f"{name}: ok")
+
+
+def start_vxhsd(vxhsd, vdir, sock, *extra):
+    """vxhsd serving vdir on sock alone; returns once it accepts."""
+    agent = subprocess.Popen([vxhsd, "--dir", vdir, "--no-tcp", "--unix",
+                              sock, "--log-level", "warning", *extra])
+    for _ in range(200):
+        if os.path.exists(sock):
+            return agent
+        if agent.poll() is not None:
+            sys.exit(f"vxhsd exited with {agent.returncode} at start")
+        time.sleep(0.05)
+    agent.kill()
+    sys.exit("vxhsd did not create its socket in 10 s")
+
+
+def stop_vxhsd(agent):
+    """SIGTERM, and vxhsd must exit 0 (it finishes what is in flight)."""
+    agent.terminate()
+    rc = agent.wait(timeout=60)
+    check(rc == 0, "vxhsd exits 0 on SIGTERM", f"exit {rc}")
