@@ -26,7 +26,7 @@
 #include "common/list.h"
 #include "vxhs/wire.h"
 
-#define VXHSD_VERSION "0.1.0"
+#define VXHSD_VERSION VXHS_VERSION
 
 /* config.c */
 struct vxhsd_config {

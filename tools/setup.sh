@@ -22,6 +22,8 @@ PACKAGES=(
 	# TLS test certificates, the OpenSSL interoperability test, fuzzing
 	gnutls-bin openssl clang libclang-rt-dev
 	nbdkit qemu-utils binutils
+	# the nbdkit plugin; Debian packages and their checks; man pages
+	nbdkit-plugin-dev debhelper lintian fakeroot bash-completion man-db
 	tcmu-runner
 	# the end-to-end tier: a guest kernel and the real target stack
 	linux-image-amd64 qemu-system-x86 busybox-static cpio kmod
