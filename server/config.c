@@ -62,6 +62,8 @@ static const char usage[] =
 	"                           plus its size at this rate per second (default 1M)\n"
 	"      --send-timeout=SEC   close a connection whose answers have not moved\n"
 	"                           this long (default 30; 0: never)\n"
+	"      --status=PATH        answer vxhsadm status on this UNIX socket\n"
+	"                           (owner only; with systemd: vxhsd-status.socket)\n"
 	"      --control=PATH       fault injection through this UNIX socket (tests\n"
 	"                           only; docs/agent.md)\n"
 	"      --port-file=FILE     write the TCP port in use to FILE once listening\n"
@@ -97,6 +99,7 @@ enum {
 	OPT_MIN_RATE,
 	OPT_SEND_TIMEOUT,
 	OPT_CONTROL,
+	OPT_STATUS,
 };
 
 static const struct option long_opts[] = {
@@ -128,6 +131,7 @@ static const struct option long_opts[] = {
 	{ "min-payload-rate", required_argument, NULL, OPT_MIN_RATE },
 	{ "send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT },
 	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "status", required_argument, NULL, OPT_STATUS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -267,7 +271,12 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		break;
 	case OPT_CONTROL:
 		free(cfg->control_socket);
+		free(cfg->status_socket);
 		cfg->control_socket = strdup(val);
+		break;
+	case OPT_STATUS:
+		free(cfg->status_socket);
+		cfg->status_socket = strdup(val);
 		break;
 	case OPT_LOG_LEVEL:
 		level = log_level_parse(val);
@@ -454,5 +463,6 @@ void config_free(struct vxhsd_config *cfg)
 	free(cfg->tls_dir);
 	free(cfg->acl_file);
 	free(cfg->control_socket);
+	free(cfg->status_socket);
 	acl_free();
 }

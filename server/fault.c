@@ -446,32 +446,10 @@ void fault_control_accept(void)
 
 int fault_control_open(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	mode_t old;
-	int fd;
+	int fd = listen_unix_private(path, "--control");
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		vlog(LOG_ERR, "--control path '%s' is too long", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sun.sun_path, path);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	/* Owner only, from the start (no window before a chmod). */
-	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(fd, 8) < 0) {
-		int ret = -errno;
-
-		umask(old);
-		vlog(LOG_ERR, "cannot listen on --control %s: %s", path,
-		     strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	umask(old);
+		return fd;
 	control_fd = fd;
 	control_path = strdup(path);
 	atomic_store(&counting, true);

@@ -37,27 +37,46 @@ static int add(struct listener **ls, unsigned int *n, int fd, bool is_unix,
 	return 0;
 }
 
+static int from_systemd_one(struct listener **ls, unsigned int *n, int fd,
+			    bool is_unix)
+{
+	if (!is_unix &&
+	    sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+		vlog(LOG_ERR,
+		     "socket %d from systemd is not a listening stream socket",
+		     fd);
+		return -EINVAL;
+	}
+	if (add(ls, n, fd, is_unix, true,
+		is_unix ? "systemd UNIX socket" : "systemd TCP socket"))
+		return -ENOMEM;
+	return 0;
+}
+
+/* A socket named "status" (vxhsd-status.socket) answers vxhsadm status. */
 static int from_systemd(struct listener **ls, unsigned int *n)
 {
-	int nfds = sd_listen_fds(1);
+	char **names = NULL;
+	int nfds = sd_listen_fds_with_names(1, &names), served = 0, ret = 0;
 
-	for (int i = 0; i < nfds; i++) {
+	for (int i = 0; i < nfds && !ret; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 		bool is_unix = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) >
 			       0;
 
-		if (!is_unix &&
-		    sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
-			vlog(LOG_ERR,
-			     "socket %d from systemd is not a listening stream socket",
-			     fd);
-			return -EINVAL;
+		if (is_unix && names && names[i] &&
+		    !strcmp(names[i], "status")) {
+			status_adopt(fd);
+			continue;
 		}
-		if (add(ls, n, fd, is_unix, true,
-			is_unix ? "systemd UNIX socket" : "systemd TCP socket"))
-			return -ENOMEM;
+		ret = from_systemd_one(ls, n, fd, is_unix);
+		served++;
 	}
-	return nfds;
+	if (names)
+		for (int i = 0; i < nfds; i++)
+			free(names[i]);
+	free(names);
+	return ret ? ret : served;
 }
 
 static int listen_tcp(struct listener **ls, unsigned int *n, const char *host)
@@ -254,4 +273,34 @@ unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
 	return 0;
+}
+
+int listen_unix_private(const char *path, const char *what)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		vlog(LOG_ERR, "%s path '%s' is too long", what, path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Owner only, from the start (no window before a chmod). */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(fd, 8) < 0) {
+		ret = -errno;
+		umask(old);
+		vlog(LOG_ERR, "cannot listen on %s %s: %s", what, path,
+		     strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	umask(old);
+	return fd;
 }

@@ -200,8 +200,8 @@ static void reload(void)
 	sd_notify(0, "READY=1");
 }
 
-/* Marks the control socket's events apart from the listeners'. */
-static char control;
+/* Mark the control and status sockets' events apart from the listeners'. */
+static char control, status;
 
 /* Serves until SIGTERM or SIGINT; SIGHUP reloads. */
 static int serve(struct listener *ls, unsigned int n, int sigfd)
@@ -224,6 +224,10 @@ static int serve(struct listener *ls, unsigned int n, int sigfd)
 		ev.data.ptr = &control;
 		epoll_ctl(epfd, EPOLL_CTL_ADD, fault_control_fd(), &ev);
 	}
+	if (status_fd_get() >= 0) {
+		ev.data.ptr = &status;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, status_fd_get(), &ev);
+	}
 
 	for (;;) {
 		struct epoll_event evs[16];
@@ -234,6 +238,10 @@ static int serve(struct listener *ls, unsigned int n, int sigfd)
 
 			if (evs[i].data.ptr == &control) {
 				fault_control_accept();
+				continue;
+			}
+			if (evs[i].data.ptr == &status) {
+				status_accept();
 				continue;
 			}
 			if (evs[i].data.ptr) {
@@ -309,6 +317,11 @@ int main(int argc, char **argv)
 		if (ret)
 			goto close_listeners;
 	}
+	if (config.status_socket && status_fd_get() < 0) {
+		ret = status_open(config.status_socket);
+		if (ret)
+			goto close_listeners;
+	}
 	ret = workers_start(config.workers);
 	if (!ret)
 		ret = loops_start(config.loops);
@@ -342,6 +355,7 @@ stop_threads:
 	loops_stop();
 	workers_stop();
 close_listeners:
+	status_close();
 	fault_control_close();
 	listeners_close(ls, nls);
 	tls_server_exit();

@@ -227,6 +227,8 @@ static int execute(struct request *r)
 		if (ret)
 			return ret;
 	}
+	if (!r->use)
+		r->use = usage_get(r->s, r->vd);
 
 	switch (h->opcode) {
 	case VXHS_OP_STAT:
@@ -268,6 +270,8 @@ static void build_answer(struct request *r)
 	if (r->hdr.opcode == VXHS_OP_STAT)
 		a.data_type = VXHS_DATA_KVSET;
 	vxhs_hdr_encode(&a, r->out);
+	if (r->use)
+		usage_count(r->use, r->hdr.opcode, r->hdr.io_size, r->err);
 }
 
 /*
@@ -290,6 +294,8 @@ bool request_try_inline(struct request *r)
 		return false;
 	if (!r->vd && store_lookup_cached(h->target, &r->vd))
 		return false;
+	if (!r->use)
+		r->use = usage_get(r->s, r->vd);
 	write = h->opcode == VXHS_OP_WRITE;
 	if (atomic_load(&r->vd->no_nowait[write]) ||
 	    h->io_offset + h->io_size > atomic_load(&r->vd->size))

@@ -70,6 +70,8 @@ static void free_session(struct session *s)
 		account_put(s->acct);
 	for (unsigned int i = 0; i < s->ident.nr_names; i++)
 		free(s->ident.names[i]);
+	usage_release(s);
+	pthread_mutex_destroy(&s->use_lock);
 	pthread_mutex_destroy(&s->tx_lock);
 	free(s->rxbuf);
 	free(s);
@@ -94,6 +96,7 @@ struct session *session_new(int fd, const char *peer, const char *addr,
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	snprintf(s->addr, sizeof(s->addr), "%s", addr);
 	pthread_mutex_init(&s->tx_lock, NULL);
+	pthread_mutex_init(&s->use_lock, NULL);
 	list_init(&s->txq);
 	list_init(&s->ready);
 	list_init(&s->for_workers);

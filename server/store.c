@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -148,6 +149,30 @@ int store_lookup_cached(const char *id, struct vdisk **out)
 	pthread_mutex_unlock(&lock);
 	*out = vd;
 	return vd ? 0 : -ENOENT;
+}
+
+/*
+ * A vdisk some connection uses holds a shared lock on its file, which
+ * vxhsadm delete and resize test for (flock: other agents on the same
+ * directory take it too, and it goes with the last close). Not taking it
+ * (vxhsadm holds its exclusive one for an instant) only weakens that check.
+ */
+void store_attach(struct vdisk *vd)
+{
+	pthread_mutex_lock(&lock);
+	vd->refs++;
+	if (vd->users++ == 0 && flock(vd->fd, LOCK_SH | LOCK_NB) < 0)
+		vlog(LOG_INFO, "vdisk %s: cannot mark it in use: %m", vd->id);
+	pthread_mutex_unlock(&lock);
+}
+
+void store_detach(struct vdisk *vd)
+{
+	pthread_mutex_lock(&lock);
+	if (--vd->users == 0)
+		flock(vd->fd, LOCK_UN);
+	pthread_mutex_unlock(&lock);
+	store_put(vd);
 }
 
 /* Cached vdisks stay open while anyone uses them, and until replaced. */

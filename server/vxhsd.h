@@ -52,6 +52,7 @@ struct vxhsd_config {
 	uint64_t min_payload_rate;     /* bytes per second */
 	uint64_t max_conn_buffer;      /* request bytes held per connection */
 	char *control_socket;	       /* fault injection; NULL: off */
+	char *status_socket;	       /* vxhsadm status; NULL: off */
 	char *tls_dir;
 	bool allow_plaintext;
 	char *acl_file;
@@ -102,8 +103,9 @@ struct vdisk {
 	 * pages are cached; NULL when mmap failed. */
 	void *map;
 	size_t map_len;
-	unsigned int refs; /* under the store lock */
-	bool stale;	   /* replaced or removed on disk */
+	unsigned int refs;  /* under the store lock */
+	unsigned int users; /* connections using it, under the store lock */
+	bool stale;	    /* replaced or removed on disk */
 };
 
 int store_open(const char *dir);
@@ -112,6 +114,10 @@ void store_close(void);
 int store_get(const char *id, struct vdisk **out);
 int store_lookup_cached(const char *id, struct vdisk **out);
 void store_put(struct vdisk *vd);
+/* A connection starts or stops using a referenced vdisk: attach takes a
+ * reference of its own, detach drops it. */
+void store_attach(struct vdisk *vd);
+void store_detach(struct vdisk *vd);
 /* Re-reads the file's size; on a replaced or removed file returns -ENOENT
  * (the next store_get opens the new one). */
 int store_refresh(struct vdisk *vd);
@@ -204,13 +210,32 @@ static inline bool sink_done(const struct payload_sink *k)
 int sink_write_to(struct payload_sink *k, int fd, uint64_t off);
 int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off);
 
+/* usage.c: what each connection does with each vdisk */
+struct vdisk_use {
+	struct vdisk *vd;
+	_Atomic uint64_t ops[2];   /* answered: [0] reads, [1] writes,
+				    * zeroings and discards */
+	_Atomic uint64_t bytes[2]; /* read, written */
+	_Atomic uint64_t errors;   /* error answers */
+};
+
+struct session;
+/* The session's use of vd, attached on first sight; NULL on no memory
+ * (then nothing is counted). */
+struct vdisk_use *usage_get(struct session *s, struct vdisk *vd);
+void usage_count(struct vdisk_use *u, uint16_t opcode, uint64_t bytes,
+		 int32_t err);
+/* The session ends: detaches every vdisk it used. */
+void usage_release(struct session *s);
+
 /* request.c */
 struct request {
 	struct list_head link; /* session's work queue, then its txq */
 	struct session *s;
 	struct vxhs_hdr hdr;
 	struct vdisk *vd;
-	uint8_t *buf; /* write payload in, read data out */
+	struct vdisk_use *use; /* counts its answer; NULL: not counted */
+	uint8_t *buf;	       /* write payload in, read data out */
 	uint64_t buf_len;
 	uint64_t charged; /* memory charged to the budget (budget.c) */
 	int32_t err;	  /* validation result (wire err) */
@@ -294,7 +319,7 @@ struct server_creds;
 
 /*
  * Lock order: session.tx_lock, then workers.c's queue lock, then budget.c's
- * lock, then store.c's lock. Which fields each protects:
+ * lock, then use_lock, then store.c's lock. Which fields each protects:
  *
  *   loop thread only:   rxbuf, rx_*, rx_req, ready, for_workers, timers
  *                       (started, last_rx, header_since, rx_deadline),
@@ -360,6 +385,11 @@ struct session {
 	/* It takes several answers in one TLS record (VXHS_FLAG_TLS_PACKS
 	 * seen): until then, one answer per record. */
 	atomic_bool peer_packs;
+
+	/* usage.c: the vdisks it names (use_lock) */
+	pthread_mutex_t use_lock;
+	struct vdisk_use **uses;
+	unsigned int nr_uses, max_uses;
 
 	/* fault injection (fault.c) */
 	atomic_bool stop_reading;
@@ -453,6 +483,16 @@ int listeners_open(struct listener **out, unsigned int *n);
 void listeners_close(struct listener *ls, unsigned int n);
 /* The TCP port of the first TCP listener, 0 if none. */
 unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n);
+/* A listening UNIX socket at path only its owner may use; what names the
+ * option in messages. The fd or a negative errno. */
+int listen_unix_private(const char *path, const char *what);
+
+/* status.c: vxhsadm status */
+int status_open(const char *path);
+void status_adopt(int fd); /* passed by systemd */
+int status_fd_get(void);
+void status_accept(void);
+void status_close(void);
 
 /* tls.c */
 int tls_server_init(const char *dir);

@@ -67,7 +67,9 @@ def activation(vxhsd, vxhsadm, tmp, vdir):
         print("Bail out! systemd-socket-activate is missing (package systemd)")
         sys.exit(1)
     port = free_port()
-    proc = subprocess.Popen([activate, "-l", f"127.0.0.1:{port}", vxhsd,
+    status = os.path.join(tmp, "status.sock")
+    proc = subprocess.Popen([activate, "-l", f"127.0.0.1:{port}",
+                             "-l", status, "--fdname=vxhsd:status", vxhsd,
                              "--dir", vdir, "--log-level", "warning",
                              "--allow-plaintext"],
                             stderr=subprocess.PIPE)
@@ -84,6 +86,10 @@ def activation(vxhsd, vxhsadm, tmp, vdir):
             time.sleep(0.1)
         check(out is not None and "size:        1048576 bytes" in out,
               "a client is served through the socket systemd passed")
+        r = subprocess.run([vxhsadm, "status", "--socket", status],
+                           capture_output=True, text=True)
+        check(r.returncode == 0 and "serving " + vdir in r.stdout,
+              "the socket named 'status' answers vxhsadm status")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -256,4 +258,26 @@ void progress_end(struct progress *p)
 {
 	if (p->on)
 		fprintf(stderr, "\r%*s\r", 60, "");
+}
+
+int unix_request(const char *path, const char *line, size_t len,
+		 const char *hint)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		errorf("cannot connect to %s: %m (%s)", path, hint);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (write(fd, line, len) != (ssize_t)len) {
+		errorf("cannot send to %s: %m", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@ static const struct option dir_opts[] = {
 	{ "dir", required_argument, NULL, 'd' },
 	{ "shrink", no_argument, NULL, 's' },
 	{ "preallocate", no_argument, NULL, 'p' },
+	{ "force", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -31,6 +33,7 @@ struct dir_args {
 	const char *dir;
 	bool shrink;
 	bool preallocate;
+	bool force;
 };
 
 /* Parses options; returns the index of the first positional argument. */
@@ -50,6 +53,9 @@ static int parse(const char *cmd, const char *help, int argc, char **argv,
 			break;
 		case 'p':
 			a->preallocate = true;
+			break;
+		case 'f':
+			a->force = true;
 			break;
 		default:
 			help_or_die(cmd, help, opt);
@@ -75,6 +81,69 @@ static void check_id(const char *cmd, const char *id)
 			cmd,
 			"vdisk id '%s' is invalid: 1 to %d of A-Z a-z 0-9 . _ - { }, not starting with '.'",
 			id, VXHS_VDISK_ID_MAX);
+}
+
+/*
+ * vxhsd holds a shared lock on every vdisk a connection uses: an exclusive
+ * one, held until fd closes, tells nobody does. Original HyperScale agents
+ * take no lock, so for them this finds nothing.
+ */
+static bool in_use(int fd)
+{
+	return flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
+/* In use and not forced: says so and what to do; true to stop there. */
+static bool refuse_in_use(const struct dir_args *a, const char *id, int fd,
+			  const char *what)
+{
+	if (!in_use(fd))
+		return false;
+	if (a->force) {
+		fprintf(stderr,
+			"vxhsadm: vdisk %s is in use; %s anyway (--force)\n",
+			id, what);
+		return false;
+	}
+	errorf("vdisk %s is in use by an agent's connection ('vxhsadm status' "
+	       "shows which): stop its users first, or add --force to %s "
+	       "anyway",
+	       id, what);
+	return true;
+}
+
+/*
+ * Opens a vdisk after looking at what it is: a FIFO would hang the open,
+ * and a file with other names (hard links) may be anyone's. The fd, or -1
+ * after a message.
+ */
+static int open_vdisk_file(int dfd, const char *dir, const char *id, int flags,
+			   struct stat *st)
+{
+	struct stat opened;
+	int fd;
+
+	if (fstatat(dfd, id, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		errorf("no vdisk %s in %s: %m", id, dir);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1) {
+		errorf("%s in %s is not a vdisk: %s; left alone", id, dir,
+		       !S_ISREG(st->st_mode) ?
+			       "not a regular file" :
+			       "it has other names (hard links)");
+		return -1;
+	}
+	fd = openat(dfd, id, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &opened) < 0 || opened.st_ino != st->st_ino ||
+	    opened.st_dev != st->st_dev) {
+		errorf("vdisk %s in %s changed while opening it%s%s", id, dir,
+		       fd < 0 ? ": " : "", fd < 0 ? strerror(errno) : "");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static uint64_t vdisk_size_arg(const char *cmd, const char *text)
@@ -153,14 +222,16 @@ close_dir:
 }
 
 static const char resize_help[] =
-	"Usage: vxhsadm resize [--dir=DIR] [--shrink] VDISK SIZE\n"
+	"Usage: vxhsadm resize [--dir=DIR] [--shrink [--force]] VDISK SIZE\n"
 	"Change the size of a vdisk. Shrinking destroys the data past the new\n"
-	"end and needs --shrink. Clients see the new size on their next\n"
-	"VDISK_STAT (for a LUN: after the LUN is resized too).\n"
+	"end and needs --shrink; a vdisk in use grows, but shrinks only with\n"
+	"--force. Clients see the new size on their next VDISK_STAT (for a LUN:\n"
+	"after the LUN is resized too).\n"
 	"\n"
 	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR
 	")\n"
-	"      --shrink         allow making the vdisk smaller\n";
+	"      --shrink         allow making the vdisk smaller\n"
+	"      --force          shrink it even while a connection uses it\n";
 
 int cmd_resize(int argc, char **argv)
 {
@@ -168,7 +239,7 @@ int cmd_resize(int argc, char **argv)
 	int i = parse("resize", resize_help, argc, argv, &a, 2);
 	const char *id = argv[i];
 	uint64_t size;
-	struct stat st, opened;
+	struct stat st;
 	char from[32], to[32];
 	int dfd, fd = -1, ret = EXIT_FAIL;
 
@@ -177,31 +248,19 @@ int cmd_resize(int argc, char **argv)
 	dfd = open_dir(a.dir);
 	if (dfd < 0)
 		return EXIT_FAIL;
-	/* What it is before opening it: a FIFO would hang the open, and a
-	 * file with other names (hard links) may be anyone's. */
-	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		errorf("no vdisk %s in %s: %m", id, a.dir);
+	fd = open_vdisk_file(dfd, a.dir, id, O_WRONLY, &st);
+	if (fd < 0)
 		goto close_file;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		errorf("%s in %s is not a vdisk: %s", id, a.dir,
-		       !S_ISREG(st.st_mode) ?
-			       "not a regular file" :
-			       "it has other names (hard links)");
-		goto close_file;
-	}
-	fd = openat(dfd, id, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &opened) < 0 || opened.st_ino != st.st_ino ||
-	    opened.st_dev != st.st_dev) {
-		errorf("vdisk %s in %s changed while opening it%s%s", id, a.dir,
-		       fd < 0 ? ": " : "", fd < 0 ? strerror(errno) : "");
-		goto close_file;
-	}
 	if (size < (uint64_t)st.st_size && !a.shrink) {
 		errorf("%s is %lld bytes; shrinking it destroys data: add --shrink",
 		       id, (long long)st.st_size);
 		goto close_file;
 	}
+	/* Growing is how a LUN grows (docs/handler.md); shrinking under a
+	 * user pulls blocks from under its writes. */
+	if (size < (uint64_t)st.st_size &&
+	    refuse_in_use(&a, id, fd, "shrink it"))
+		goto close_file;
 	if (ftruncate(fd, (off_t)size)) {
 		errorf("cannot resize vdisk %s: %m", id);
 		goto close_file;
@@ -218,11 +277,14 @@ close_file:
 }
 
 static const char delete_help[] =
-	"Usage: vxhsadm delete [--dir=DIR] VDISK\n"
-	"Delete a vdisk and its data.\n"
+	"Usage: vxhsadm delete [--dir=DIR] [--force] VDISK\n"
+	"Delete a vdisk and its data. A vdisk a vxhsd connection uses is\n"
+	"refused: those connections would go on writing into a file nobody\n"
+	"can open again.\n"
 	"\n"
 	"  -d, --dir=DIR        the agent's vdisk directory (default " DEFAULT_DIR
-	")\n";
+	")\n"
+	"      --force          delete it even while in use\n";
 
 int cmd_delete(int argc, char **argv)
 {
@@ -230,23 +292,28 @@ int cmd_delete(int argc, char **argv)
 	int i = parse("delete", delete_help, argc, argv, &a, 1);
 	const char *id = argv[i];
 	struct stat st;
-	int dfd, ret = EXIT_FAIL;
+	int dfd, fd, ret = EXIT_FAIL;
 
 	check_id("delete", id);
 	dfd = open_dir(a.dir);
 	if (dfd < 0)
 		return EXIT_FAIL;
-	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		errorf("no vdisk %s in %s: %m", id, a.dir);
-	} else if (!S_ISREG(st.st_mode)) {
-		errorf("%s/%s is not a vdisk (not a regular file); left alone",
-		       a.dir, id);
-	} else if (unlinkat(dfd, id, 0) < 0) {
+	fd = open_vdisk_file(dfd, a.dir, id, O_RDONLY, &st);
+	if (fd < 0)
+		goto close_dir;
+	/* The lock is held across the unlink: no agent starts using it
+	 * in between. */
+	if (refuse_in_use(&a, id, fd, "delete it"))
+		goto close_file;
+	if (unlinkat(dfd, id, 0) < 0) {
 		errorf("cannot delete vdisk %s: %m", id);
-	} else {
-		printf("deleted vdisk %s\n", id);
-		ret = EXIT_OK;
+		goto close_file;
 	}
+	printf("deleted vdisk %s\n", id);
+	ret = EXIT_OK;
+close_file:
+	close(fd);
+close_dir:
 	close(dfd);
 	return ret;
 }

@@ -42,7 +42,6 @@ int cmd_fault(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	const char *path = NULL;
 	char line[LINE_MAX_], answer[4096];
 	size_t len = 0, got = 0;
@@ -58,7 +57,7 @@ int cmd_fault(int argc, char **argv)
 		die_usage("fault", "--control is required");
 	if (optind >= argc)
 		die_usage("fault", "no command");
-	if (strlen(path) >= sizeof(sun.sun_path))
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		die_usage("fault", "--control path too long");
 	for (int i = optind; i < argc; i++) {
 		size_t n = strlen(argv[i]);
@@ -73,18 +72,9 @@ int cmd_fault(int argc, char **argv)
 		len += n;
 		line[len++] = i + 1 < argc ? ' ' : '\n';
 	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		errorf("cannot connect to %s: %m (was vxhsd started with --control?)",
-		       path);
+	fd = unix_request(path, line, len, "was vxhsd started with --control?");
+	if (fd < 0)
 		return EXIT_FAIL;
-	}
-	if (write(fd, line, len) != (ssize_t)len) {
-		errorf("cannot send to %s: %m", path);
-		close(fd);
-		return EXIT_FAIL;
-	}
 	while (got < sizeof(answer) - 1) {
 		ssize_t n = read(fd, answer + got, sizeof(answer) - 1 - got);
 

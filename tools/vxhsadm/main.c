@@ -13,6 +13,8 @@ static const struct command commands[] = {
 	{ "stat", "ask an agent for a vdisk's size and extensions", cmd_stat },
 	{ "read", "copy a vdisk into a file", cmd_read },
 	{ "write", "copy a file into a vdisk", cmd_write },
+	{ "status", "who is connected to a vxhsd, and what each does",
+	  cmd_status },
 	{ "bench", "measure IOPS, throughput and latency", cmd_bench },
 	{ "fault", "make a test agent misbehave (vxhsd --control)", cmd_fault },
 };
@@ -41,7 +43,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("vxhsadm 0.1.0\n");
+		printf("vxhsadm %s\n", VXHS_VERSION);
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

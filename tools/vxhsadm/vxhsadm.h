@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vxhs/client.h"
@@ -31,6 +32,10 @@ void help_or_die(const char *cmd, const char *help, int opt)
 /* Exits with a usage error unless exactly want positional arguments. */
 void expect_args(const char *cmd, int got, int want);
 uint64_t parse_size_arg(const char *cmd, const char *what, const char *text);
+/* Connects to a UNIX socket and sends line: the fd, or -1 after a message
+ * (hint says what to check when nothing listens). */
+int unix_request(const char *path, const char *line, size_t len,
+		 const char *hint);
 
 /* Options every protocol command takes, and the open vdisk they give. */
 struct conn_args {
@@ -67,7 +72,8 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	"      --conns=N        connections per agent (default 8)\n"            \
 	"      --timeout=MS     per-request timeout (default 30000)\n"          \
 	"      --tls-dir=DIR    TLS to TCP agents: ca.pem, cert.pem, key.pem\n" \
-	"                       (default " VXHSADM_DEFAULT_TLS_DIR ", if it exists)\n"        \
+	"                       (default " VXHSADM_DEFAULT_TLS_DIR              \
+	", if it exists)\n"                                                     \
 	"      --allow-plaintext  TCP agents without TLS: no encryption, no\n"  \
 	"                       authentication of the agent\n"                  \
 	"      --io-threads=N   the library's I/O threads (default: one per\n"  \
@@ -116,5 +122,6 @@ int cmd_read(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_fault(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif /* VXHSADM_H */
