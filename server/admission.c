@@ -103,7 +103,7 @@ int admit_identity(struct session *s, const char **why)
 	char key[160];
 
 	if (!acl_any_rights(&s->ident)) {
-		vlog(LOG_WARNING,
+		slog(s, NULL, -1, LOG_WARNING,
 		     "audit: %s (%s) has no rights in the access list; closing",
 		     s->ident.label, s->peer);
 		*why = "no rights in the access list";

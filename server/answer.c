@@ -85,7 +85,8 @@ static ssize_t send_from_cache(struct session *s, struct request *r)
 	if (n == 0) {
 		/* Only if the file shrank under the read: the answer
 		 * cannot be finished, so the connection cannot go on. */
-		vlog(LOG_WARNING, "%s: vdisk %s shrank under a read", s->peer,
+		slog(s, r->hdr.target, r->hdr.opcode, LOG_WARNING,
+		     "%s: vdisk %s shrank under a read", s->peer,
 		     r->hdr.target);
 		errno = EIO;
 		return -1;

@@ -2,7 +2,8 @@
 /*
  * Levelled logging to stderr. Under systemd, stderr is the journal: then
  * each line carries the "<N>" priority prefix journald understands instead
- * of our own timestamp.
+ * of our own timestamp, and lines about a connection go to the journal
+ * directly with fields to filter on (journalctl PEER=... VDISK=...).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,8 +12,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "vxhsd.h"
 
 static int max_level = LOG_INFO;
@@ -55,17 +58,8 @@ void log_init(int level)
 	to_journal = stderr_is_journal();
 }
 
-void vlog(int level, const char *fmt, ...)
+static void emit(int level, const char *msg)
 {
-	char msg[2048];
-	va_list ap;
-
-	if (level > max_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-
 	if (to_journal) {
 		fprintf(stderr, "<%d>%s\n", level, msg);
 	} else {
@@ -79,6 +73,66 @@ void vlog(int level, const char *fmt, ...)
 		fprintf(stderr, "%s.%03ld vxhsd %s: %s\n", when,
 			ts.tv_nsec / 1000000, names[level], msg);
 	}
+}
+
+void vlog(int level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	emit(level, msg);
+}
+
+/* "KEY=value" in buf, for sd_journal_sendv. */
+static void field(struct iovec *iov, int *n, char *buf, size_t len,
+		  const char *key, const char *value)
+{
+	int k = snprintf(buf, len, "%s=%s", key, value);
+
+	iov[*n].iov_base = buf;
+	iov[*n].iov_len = k < 0 ? 0 : MIN((size_t)k, len - 1);
+	(*n)++;
+}
+
+void slog(const struct session *s, const char *vdisk, int opcode, int level,
+	  const char *fmt, ...)
+{
+	char text[2048], msg[2064], prio[16], peer[96], ident[192], vd[96];
+	char op[48];
+	struct iovec iov[7];
+	va_list ap;
+	int n = 0;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (!to_journal) {
+		emit(level, text);
+		return;
+	}
+	field(iov, &n, msg, sizeof(msg), "MESSAGE", text);
+	snprintf(prio, sizeof(prio), "PRIORITY=%d", level);
+	iov[n++] = (struct iovec){ prio, strlen(prio) };
+	field(iov, &n, peer, sizeof(peer), "PEER", s->peer);
+	if (s->ident.label[0])
+		field(iov, &n, ident, sizeof(ident), "IDENTITY",
+		      s->ident.label);
+	if (vdisk)
+		field(iov, &n, vd, sizeof(vd), "VDISK", vdisk);
+	if (opcode >= 0)
+		field(iov, &n, op, sizeof(op), "OP",
+		      vxhs_opcode_name((uint16_t)opcode));
+	iov[n++] = (struct iovec){ "SYSLOG_IDENTIFIER=vxhsd", 23 };
+	/* The journal gone (or full): the line still goes to stderr. */
+	if (sd_journal_sendv(iov, n) < 0)
+		emit(level, text);
 }
 
 bool ratelimit_ok(struct ratelimit *rl, unsigned int *missed)

@@ -342,8 +342,9 @@ bool request_execute(struct request *r)
 		r->err = ret ? errno_to_wire(ret) : 0;
 	}
 	if (ret && ret != -ENOENT && ret != -ERANGE)
-		vlog(LOG_WARNING, "%s: %s of vdisk %s at %llu+%llu failed: %s",
-		     r->s->peer, vxhs_opcode_name(r->hdr.opcode), r->hdr.target,
+		slog(r->s, r->hdr.target, r->hdr.opcode, LOG_WARNING,
+		     "%s: %s of vdisk %s at %llu+%llu failed: %s", r->s->peer,
+		     vxhs_opcode_name(r->hdr.opcode), r->hdr.target,
 		     (unsigned long long)r->hdr.io_offset,
 		     (unsigned long long)r->hdr.io_size, strerror(-ret));
 	build_answer(r);

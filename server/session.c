@@ -225,7 +225,7 @@ void session_close(struct session *s, const char *why)
 	release_all(s, &queued);
 	pthread_mutex_unlock(&s->tx_lock);
 
-	vlog(LOG_INFO, "%s: connection closed (%s)", s->peer, why);
+	slog(s, NULL, -1, LOG_INFO, "%s: connection closed (%s)", s->peer, why);
 	list_del(&s->link);
 	list_del(&s->again_link);
 	atomic_fetch_sub(&s->loop->nr_sessions, 1);
@@ -282,12 +282,12 @@ static void log_refusal(struct session *s, const struct vxhs_hdr *h,
 	if (!may_log_refusal(s))
 		return;
 	if (err == EACCES)
-		vlog(LOG_WARNING,
+		slog(s, h->target, h->opcode, LOG_WARNING,
 		     "audit: denied %s of vdisk '%s' to %s (%s, %s rights)",
 		     vxhs_opcode_name(h->opcode), h->target, s->ident.label,
 		     s->peer, s->acl_right == ACL_RO ? "read-only" : "no");
 	else
-		vlog(LOG_WARNING,
+		slog(s, NULL, h->opcode, LOG_WARNING,
 		     "%s: rejecting %s (opcode %#x) for vdisk '%s': %s",
 		     s->peer, vxhs_opcode_name(h->opcode), h->opcode,
 		     decoded == -ENAMETOOLONG ?
@@ -340,8 +340,8 @@ static int begin_request(struct session *s, const uint8_t *raw)
 
 	ret = vxhs_hdr_decode(raw, &h);
 	if (ret == -EBADMSG) {
-		vlog(LOG_WARNING, "%s: bad marker %#x; closing the connection",
-		     s->peer,
+		slog(s, NULL, -1, LOG_WARNING,
+		     "%s: bad marker %#x; closing the connection", s->peer,
 		     raw[0] | raw[1] << 8 | raw[2] << 16 |
 			     (unsigned int)raw[3] << 24);
 		session_close(s, "protocol error");

@@ -255,14 +255,14 @@ int session_tls_handshake(struct session *s)
 	}
 	if (ret == GNUTLS_E_CERTIFICATE_REQUIRED ||
 	    ret == GNUTLS_E_NO_CERTIFICATE_FOUND) {
-		vlog(LOG_WARNING,
+		slog(s, NULL, -1, LOG_WARNING,
 		     "%s: TLS handshake failed: the client sent no certificate",
 		     s->peer);
 		return -1;
 	}
 	if (ret < 0) {
 		vxhs_tls_describe_failure(s->tls, ret, why, sizeof(why));
-		vlog(LOG_WARNING, "%s: %s%s", s->peer, why,
+		slog(s, NULL, -1, LOG_WARNING, "%s: %s%s", s->peer, why,
 		     ret == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ||
 				     ret == GNUTLS_E_UNEXPECTED_PACKET ||
 				     ret == GNUTLS_E_UNSUPPORTED_VERSION_PACKET ?
@@ -277,7 +277,7 @@ int session_tls_handshake(struct session *s)
 	}
 	snprintf(s->ident.label, sizeof(s->ident.label), "%s",
 		 s->ident.nr_names ? s->ident.names[0] : "(no names)");
-	vlog(LOG_INFO, "%s: TLS %s, client %s", s->peer,
+	slog(s, NULL, -1, LOG_INFO, "%s: TLS %s, client %s", s->peer,
 	     gnutls_protocol_get_name(gnutls_protocol_get_version(s->tls)),
 	     s->ident.label);
 	return 1;
@@ -325,7 +325,7 @@ ssize_t session_recv(struct session *s, void *buf, size_t len)
 	if (ret >= 0)
 		return ret;
 	if (ret == -EPROTO)
-		vlog(LOG_WARNING, "%s: TLS receive: %s", s->peer,
+		slog(s, NULL, -1, LOG_WARNING, "%s: TLS receive: %s", s->peer,
 		     gnutls_strerror(gerr));
 	errno = (int)-ret;
 	return -1;

@@ -67,6 +67,11 @@ void config_free(struct vxhsd_config *cfg);
 void log_init(int level);
 void vlog(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A line about a connection (and a vdisk and opcode, NULL and -1 when
+ * none): in the journal it carries PEER, IDENTITY, VDISK and OP. */
+struct session;
+void slog(const struct session *s, const char *vdisk, int opcode, int level,
+	  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int log_level_parse(const char *name);
 /* What a peer sent, fit for a log line: bytes other than printable ASCII
  * as \xNN (a peer must not be able to forge a line of its own). */
