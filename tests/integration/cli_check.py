@@ -100,6 +100,16 @@ def sparse_and_pipes(vxhsd, adm, d):
         check(r.returncode == 0 and b"wrote 3145728 bytes" in r.stdout,
               "write from standard input, until it ends",
               (r.stdout + r.stderr).decode(errors="replace"))
+        check(b"MiB/s" not in r.stderr,
+              "no progress when stderr is not a terminal",
+              r.stderr.decode(errors="replace"))
+        r = subprocess.run([adm, "read", "--agent", agent_addr, "--progress",
+                            "--length", "3M", "s", os.devnull],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and
+              re.search(r"^read: 3 MiB in \d+ s, [0-9.]+ MiB/s$", r.stderr,
+                        re.M) is not None,
+              "--progress in a log: a last line with the rate", r.stderr)
         r = subprocess.run([adm, "read", "--agent", agent_addr, "--offset",
                             "1M", "--length", "3M", "s", "-"],
                            capture_output=True, timeout=60)

@@ -233,31 +233,72 @@ int waiter_wait(struct waiter *w, unsigned int max)
 	return ret;
 }
 
-void progress_start(struct progress *p, const char *what, uint64_t total)
+void progress_start(struct progress *p, enum progress_mode mode,
+		    const char *what, uint64_t total)
 {
-	p->on = isatty(STDERR_FILENO) && total >= (16u << 20);
+	p->tty = isatty(STDERR_FILENO);
+	p->on = total &&
+		(mode == PROGRESS_ON ||
+		 (mode == PROGRESS_AUTO && p->tty && total >= (16u << 20)));
 	p->what = what;
 	p->total = total;
-	p->last_ns = 0;
+	p->start_ns = p->last_ns = vxhs_now_ns();
+	p->done = 0;
+}
+
+/* "1 h 02 min", "3 min 05 s", "12 s" */
+static void format_duration(uint64_t s, char *buf, size_t len)
+{
+	if (s >= 3600)
+		snprintf(buf, len, "%llu h %02llu min",
+			 (unsigned long long)(s / 3600),
+			 (unsigned long long)(s / 60 % 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%llu min %02llu s",
+			 (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60));
+	else
+		snprintf(buf, len, "%llu s", (unsigned long long)s);
 }
 
 void progress_update(struct progress *p, uint64_t done)
 {
-	uint64_t now = vxhs_now_ns();
+	uint64_t now = vxhs_now_ns(), elapsed = now - p->start_ns;
+	uint64_t every = p->tty ? 200 * NSEC_PER_MSEC : 5000 * NSEC_PER_MSEC;
+	double rate;
+	char left[32] = "-";
 
-	if (!p->on || now - p->last_ns < 200 * NSEC_PER_MSEC)
+	p->done = done;
+	if (!p->on || now - p->last_ns < every || !elapsed)
 		return;
 	p->last_ns = now;
-	fprintf(stderr, "\r%s: %llu / %llu MiB (%u%%)  ", p->what,
-		(unsigned long long)(done >> 20),
+	rate = (double)done * 1e9 / (double)elapsed; /* bytes per second */
+	if (rate >= 1 && done <= p->total)
+		format_duration((uint64_t)((double)(p->total - done) / rate),
+				left, sizeof(left));
+	fprintf(stderr, "%s%s: %llu / %llu MiB (%u%%), %.1f MiB/s, %s left%s",
+		p->tty ? "\r" : "", p->what, (unsigned long long)(done >> 20),
 		(unsigned long long)(p->total >> 20),
-		(unsigned int)(done * 100 / p->total));
+		(unsigned int)(done * 100 / p->total), rate / (1 << 20), left,
+		p->tty ? "  " : "\n");
 }
 
+/* On a terminal the line goes; in a log a last line says how it went. */
 void progress_end(struct progress *p)
 {
-	if (p->on)
-		fprintf(stderr, "\r%*s\r", 60, "");
+	uint64_t elapsed = vxhs_now_ns() - p->start_ns;
+	char took[32];
+
+	if (p->on && p->tty) {
+		fprintf(stderr, "\r%*s\r", 78, "");
+	} else if (p->on) {
+		format_duration(elapsed / NSEC_PER_SEC, took, sizeof(took));
+		fprintf(stderr, "%s: %llu MiB in %s, %.1f MiB/s\n", p->what,
+			(unsigned long long)(p->done >> 20), took,
+			elapsed ? (double)p->done * 1e9 / (double)elapsed /
+					  (1 << 20) :
+				  0.0);
+	}
 }
 
 int unix_request(const char *path, const char *line, size_t len,

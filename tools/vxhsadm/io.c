@@ -21,6 +21,8 @@ static const struct option opts[] = {
 	CONN_LONG_OPTS,
 	{ "offset", required_argument, NULL, 'o' },
 	{ "length", required_argument, NULL, 'l' },
+	{ "progress", no_argument, NULL, 'P' },
+	{ "no-progress", no_argument, NULL, 'Q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -29,6 +31,7 @@ struct io_args {
 	struct conn_args conn;
 	uint64_t offset;
 	uint64_t length; /* 0: to the end */
+	enum progress_mode progress;
 };
 
 static int parse(const char *cmd, const char *help, int argc, char **argv,
@@ -39,6 +42,7 @@ static int parse(const char *cmd, const char *help, int argc, char **argv,
 	conn_args_init(&a->conn, cmd);
 	a->offset = 0;
 	a->length = 0;
+	a->progress = PROGRESS_AUTO;
 	while ((opt = getopt_long(argc, argv, CONN_SHORT_OPTS "o:l:h", opts,
 				  NULL)) != -1) {
 		if (conn_args_parse(cmd, &a->conn, opt, optarg))
@@ -49,6 +53,12 @@ static int parse(const char *cmd, const char *help, int argc, char **argv,
 			break;
 		case 'l':
 			a->length = parse_size_arg(cmd, "length", optarg);
+			break;
+		case 'P':
+			a->progress = PROGRESS_ON;
+			break;
+		case 'Q':
+			a->progress = PROGRESS_OFF;
 			break;
 		default:
 			help_or_die(cmd, help, opt);
@@ -184,7 +194,8 @@ static int file_write(struct file_side *f, const uint8_t *buf, size_t len,
  * agent's file stays sparse.
  */
 static int copy(struct vxhs_vdisk *vd, struct file_side *f, bool to_file,
-		uint64_t off, uint64_t len, const char *what, uint64_t *copied)
+		uint64_t off, uint64_t len, const struct io_args *a,
+		uint64_t *copied)
 {
 	int (*zeroes)(struct vxhs_vdisk *, uint64_t, uint64_t, vxhs_done_fn,
 		      void *) = NULL;
@@ -207,7 +218,7 @@ static int copy(struct vxhs_vdisk *vd, struct file_side *f, bool to_file,
 	if (!bufs)
 		return -ENOMEM;
 	waiter_init(&w);
-	progress_start(&p, what, len);
+	progress_start(&p, a->progress, to_file ? "read" : "write", len);
 	/* DEPTH chunks go out together; the file side of a batch is done
 	 * in order once all of them are back. */
 	while (done < len && !ret && !eof) {
@@ -286,13 +297,19 @@ static int copy(struct vxhs_vdisk *vd, struct file_side *f, bool to_file,
 	return ret;
 }
 
+#define PROGRESS_HELP                                                           \
+	"      --progress       show progress, rate and time left (default:\n"  \
+	"                       on a terminal, for 16 MiB or more; elsewhere\n" \
+	"                       a line every 5 s and at the end)\n"             \
+	"      --no-progress    never show progress\n"
+
 static const char read_help[] =
 	"Usage: vxhsadm read [OPTION]... VDISK FILE\n"
 	"Copy a vdisk (or a range of it) into FILE ('-' for standard output).\n"
 	"Zeroes stay holes in a regular FILE.\n"
 	"\n" CONN_HELP
 	"  -o, --offset=BYTES   where to start in the vdisk (default 0)\n"
-	"  -l, --length=BYTES   how much to copy (default: to the end)\n";
+	"  -l, --length=BYTES   how much to copy (default: to the end)\n" PROGRESS_HELP;
 
 int cmd_read(int argc, char **argv)
 {
@@ -323,7 +340,7 @@ int cmd_read(int argc, char **argv)
 	f.fd = fd;
 	/* Holes only in a regular file this command just emptied. */
 	f.seekable = S_ISREG(st.st_mode) && strcmp(argv[i + 1], "-");
-	if (!copy(vd, &f, true, a.offset, len, "read", &copied))
+	if (!copy(vd, &f, true, a.offset, len, &a, &copied))
 		ret = EXIT_OK;
 	if (close(fd) && ret == EXIT_OK) {
 		errorf("closing %s: %m", argv[i + 1]);
@@ -341,7 +358,7 @@ static const char write_help[] =
 	"where the agent offers it: no data sent, no space taken.\n"
 	"\n" CONN_HELP
 	"  -o, --offset=BYTES   where to start in the vdisk (default 0)\n"
-	"  -l, --length=BYTES   copy only this much of FILE\n";
+	"  -l, --length=BYTES   copy only this much of FILE\n" PROGRESS_HELP;
 
 int cmd_write(int argc, char **argv)
 {
@@ -381,7 +398,7 @@ int cmd_write(int argc, char **argv)
 	vxhs_vdisk_get_info(vd, &info);
 	/* From a pipe without --length: until it ends, within the vdisk. */
 	if (!range(&a, info.size, &len) &&
-	    !copy(vd, &f, false, a.offset, len, "write", &copied)) {
+	    !copy(vd, &f, false, a.offset, len, &a, &copied)) {
 		ret = EXIT_OK;
 		if (!f.seekable)
 			printf("wrote %" PRIu64 " bytes\n", copied);

@@ -100,15 +100,25 @@ void waiter_done(void *opaque, int result); /* a vxhs_done_fn */
 /* Waits until at most max requests are pending; returns the first error. */
 int waiter_wait(struct waiter *w, unsigned int max);
 
-/* Progress on stderr when it is a terminal. */
+/*
+ * Progress on stderr, with rate and time left: by default on a terminal
+ * for long transfers; --progress also for short ones, and as a line every
+ * few seconds when stderr is not a terminal (a log); --no-progress never.
+ */
+enum progress_mode { PROGRESS_AUTO, PROGRESS_ON, PROGRESS_OFF };
+
 struct progress {
 	bool on;
+	bool tty;
 	const char *what;
 	uint64_t total;
+	uint64_t done;
+	uint64_t start_ns;
 	uint64_t last_ns;
 };
 
-void progress_start(struct progress *p, const char *what, uint64_t total);
+void progress_start(struct progress *p, enum progress_mode mode,
+		    const char *what, uint64_t total);
 void progress_update(struct progress *p, uint64_t done);
 void progress_end(struct progress *p);
 
