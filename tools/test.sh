@@ -49,5 +49,8 @@ CC=clang TARGET=fuzzers build build-fuzz -DVXHS_FUZZ=ON \
 	-DCMAKE_BUILD_TYPE=RelWithDebInfo
 (cd build-fuzz && ctest --output-on-failure -L fuzz -j"$(nproc)")
 
+echo "==> Debian packages (build-deb/), checked by lintian"
+tools/build-debs.sh
+
 echo "==> end-to-end tests: the real kernel target stack in QEMU guests"
 (cd build && ctest --output-on-failure -L e2e "$@")

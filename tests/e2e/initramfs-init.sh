@@ -19,10 +19,11 @@ done
 opts=trans=virtio,version=9p2000.L,msize=262144,cache=loose
 $bb mount -t 9p -o "$opts,ro" hostroot /newroot
 $bb mount -t tmpfs tmpfs /newroot/run
-# Writable /etc, /var, /root and /tmp over the host's, changes kept in
-# memory. /tmp too, not an empty tmpfs: the tree under test may live there.
+# Writable /etc, /var, /root, /tmp and /usr over the host's, changes kept
+# in memory. /tmp too, not an empty tmpfs: the tree under test may live
+# there; /usr for the packages scenario's dpkg.
 $bb mount -t tmpfs tmpfs /ovl
-for d in etc var root tmp; do
+for d in etc var root tmp usr; do
 	$bb mkdir -p "/ovl/$d/upper" "/ovl/$d/work"
 	$bb mount -t overlay overlay \
 		-o "lowerdir=/newroot/$d,upperdir=/ovl/$d/upper,workdir=/ovl/$d/work" \

@@ -45,3 +45,13 @@ def stop_vxhsd(agent):
     agent.terminate()
     rc = agent.wait(timeout=60)
     check(rc == 0, "vxhsd exits 0 on SIGTERM", f"exit {rc}")
+
+
+def nbdkit(plugin, args, run, timeout=120):
+    """nbdkit with our plugin on a private socket, running a command (run
+    None: nbdkit's own output, for --help)."""
+    cmd = ["nbdkit", "-U", "-", plugin, *args]
+    if run:
+        cmd += ["--run", run]
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout)

@@ -9,14 +9,9 @@ import subprocess
 import sys
 import tempfile
 
-from agentlib import check, finish, start_vxhsd, stop_vxhsd
+from agentlib import check, finish, nbdkit, start_vxhsd, stop_vxhsd
 
 MiB = 1 << 20
-
-
-def nbdkit(plugin, args, run, timeout=120):
-    return subprocess.run(["nbdkit", "-U", "-", plugin, *args, "--run", run],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def allocated_in_qcow2(path):
