@@ -21,6 +21,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <syslog.h>
 
 #include "vxhsd.h"
@@ -171,4 +172,33 @@ unsigned int admit_for_each(const char *pattern,
 	}
 	pthread_mutex_unlock(&lock);
 	return n;
+}
+
+static void recheck(struct session *s, void *arg)
+{
+	unsigned int *closed = arg;
+	const char *why = NULL;
+
+	/* A handshake still going on meets the new credentials itself. */
+	if (!s->authenticated)
+		return;
+	if (acl_enabled() && !acl_any_rights(&s->ident))
+		why = "no rights in the reloaded access list";
+	else if (s->tls && !session_tls_still_trusted(s))
+		why = "its certificate fails the reloaded CA or CRL";
+	if (!why)
+		return;
+	slog(s, NULL, -1, LOG_WARNING, "audit: %s (%s): %s; closing",
+	     s->ident.label, s->peer, why);
+	atomic_store(&s->revoked, true);
+	shutdown(s->fd, SHUT_RDWR); /* the loop sees it at once */
+	(*closed)++;
+}
+
+unsigned int admit_recheck(void)
+{
+	unsigned int closed = 0;
+
+	admit_for_each(NULL, recheck, &closed);
+	return closed;
 }

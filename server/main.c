@@ -174,11 +174,13 @@ static int check_tcp_security(const struct listener *ls, unsigned int n)
 /*
  * SIGHUP: the access list and the TLS credentials (certificate, key, CA,
  * CRL) are read again, for a revoked certificate or a new rule to take
- * effect without dropping a connection. What fails to load is logged and
- * the old stays in force.
+ * effect without dropping the connections still allowed; those no longer
+ * allowed are closed. What fails to load is logged and the old stays in
+ * force.
  */
 static void reload(void)
 {
+	unsigned int closed;
 	bool ok = true;
 
 	sd_notify(0, "RELOADING=1");
@@ -197,6 +199,12 @@ static void reload(void)
 	if (ok)
 		vlog(LOG_NOTICE,
 		     "SIGHUP: reloaded the access list and TLS credentials");
+	/* What is in force now applies to open connections too. */
+	closed = admit_recheck();
+	if (closed)
+		vlog(LOG_NOTICE,
+		     "SIGHUP: closed %u connection%s no longer allowed", closed,
+		     closed == 1 ? "" : "s");
 	sd_notify(0, "READY=1");
 }
 

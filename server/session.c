@@ -568,8 +568,10 @@ void session_on_events(struct session *s, uint32_t events)
 		return;
 	/* Closing below drops the loop's reference; keep s alive. */
 	atomic_fetch_add(&s->refs, 1);
-	if (atomic_load(&s->dropped)) {
-		session_close(s, "dropped by fault injection");
+	if (atomic_load(&s->dropped) || atomic_load(&s->revoked)) {
+		session_close(s, atomic_load(&s->revoked) ?
+					 "no longer allowed after a reload" :
+					 "dropped by fault injection");
 		session_put(s);
 		return;
 	}
@@ -635,9 +637,10 @@ static const char *expired(struct session *s, uint64_t now)
 
 void session_tick(struct session *s, uint64_t now)
 {
-	const char *why = atomic_load(&s->dropped) ?
-				  "dropped by fault injection" :
-				  expired(s, now);
+	const char *why =
+		atomic_load(&s->revoked) ? "no longer allowed after a reload" :
+		atomic_load(&s->dropped) ? "dropped by fault injection" :
+					   expired(s, now);
 
 	if (why) {
 		session_close(s, why);

@@ -148,6 +148,41 @@ int session_tls_start(struct session *s)
 	return 0;
 }
 
+bool session_tls_still_trusted(struct session *s)
+{
+	const gnutls_datum_t *der;
+	gnutls_x509_trust_list_t tl;
+	gnutls_x509_crt_t *crts;
+	struct server_creds *c;
+	unsigned int n = 0, i, status = 1;
+
+	der = gnutls_certificate_get_peers(s->tls, &n);
+	if (!der || !n)
+		return false;
+	crts = calloc(n, sizeof(*crts));
+	if (!crts)
+		return true; /* no memory is no reason to close it */
+	for (i = 0; i < n; i++)
+		if (gnutls_x509_crt_init(&crts[i]) < 0 ||
+		    gnutls_x509_crt_import(crts[i], &der[i],
+					   GNUTLS_X509_FMT_DER) < 0)
+			goto free_crts;
+	pthread_mutex_lock(&creds_lock);
+	c = creds;
+	atomic_fetch_add(&c->refs, 1);
+	pthread_mutex_unlock(&creds_lock);
+	gnutls_certificate_get_trust_list(c->c, &tl);
+	if (gnutls_x509_trust_list_verify_crt2(tl, crts, n, &client_purpose, 1,
+					       0, &status, NULL) < 0)
+		status = 1;
+	creds_put(c);
+free_crts:
+	for (unsigned int j = 0; j < n && crts[j]; j++)
+		gnutls_x509_crt_deinit(crts[j]);
+	free(crts);
+	return status == 0;
+}
+
 void session_tls_end(struct session *s)
 {
 	if (s->tls)

@@ -334,7 +334,7 @@ struct server_creds;
  *   tx_lock:            txq, tx_blocked
  *   workers.c's lock:   work, work_link, nr_running
  *   atomic:             refs, nr_reqs, buffered, tx_failed, tx_stall_since,
- *                       stop_reading, drop
+ *                       stop_reading, drop, revoked
  *   set once before the session is shared: fd, peer, ident, acct, tls
  */
 struct session {
@@ -399,6 +399,8 @@ struct session {
 	/* fault injection (fault.c) */
 	atomic_bool stop_reading;
 	atomic_bool dropped;
+	/* A reload took its rights or its certificate (admission.c). */
+	atomic_bool revoked;
 
 	gnutls_session_t tls;		/* NULL: plaintext */
 	struct server_creds *tls_creds; /* tls.c: what it started with */
@@ -443,6 +445,9 @@ int admit_register(struct session *s, const char **why);
  * -EACCES with why set. */
 int admit_identity(struct session *s, const char **why);
 void admit_unregister(struct session *s);
+/* After a reload: closes the sessions the new access list gives no rights
+ * or whose certificate the new CA or CRL refuses; returns how many. */
+unsigned int admit_recheck(void);
 /* Calls fn on every session whose peer or identity matches pattern
  * ("all" or NULL for every one); returns how many. */
 unsigned int admit_for_each(const char *pattern,
@@ -508,6 +513,9 @@ void tls_server_exit(void);
 bool tls_server_enabled(void);
 int session_tls_start(struct session *s);
 void session_tls_end(struct session *s);
+/* Whether the peer's certificate still verifies against the credentials in
+ * force (after a reload: a new CA or CRL). */
+bool session_tls_still_trusted(struct session *s);
 /* 1 done, 0 not yet, -1 failed (logged) */
 int session_tls_handshake(struct session *s);
 bool session_tls_wants_write(const struct session *s);

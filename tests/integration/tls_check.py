@@ -303,13 +303,15 @@ def wait_logged(agent, text, count=1, limit=10):
 
 def reload_on_sighup(vxhsd, pki, tmp, vdir):
     """SIGHUP reads the access list and the TLS credentials again: a new
-    rule applies to a connection already open, a CRL to new handshakes,
-    and a broken access list leaves the previous one in force."""
+    rule applies to a connection already open, a connection whose
+    certificate the new CRL revokes or whose rights the new list takes
+    away is closed, the others stay; a broken access list leaves the
+    previous one in force."""
     tlsdir = os.path.join(tmp, "reload-tls")
     shutil.copytree(os.path.join(pki, "agent"), tlsdir)
     acl = os.path.join(tmp, "reload-acl")
     with open(acl, "w") as f:
-        f.write("dns:gw-a.test disk-a rw\n")
+        f.write("dns:gw-a.test disk-a rw\ndns:gw-ro.test disk-a ro\n")
     agent = Agent(vxhsd, vdir, os.path.join(tmp, "reload.log"),
                   "--tls-dir", tlsdir, "--acl", acl)
     try:
@@ -319,6 +321,9 @@ def reload_on_sighup(vxhsd, pki, tmp, vdir):
         revoked = tls_connect(agent.port, pki, "gw-revoked")
         check(stat(revoked, "disk-a")["err"] == 0,
               "before SIGHUP: gw-revoked is served (no CRL yet)")
+        ro = tls_connect(agent.port, pki, "gw-ro")
+        check(stat(ro, "disk-a")["err"] == 0,
+              "before SIGHUP: gw-ro is served")
         with open(acl, "w") as f:
             f.write("dns:gw-a.test disk-a rw\ndns:gw-a.test disk-b ro\n")
         shutil.copy(os.path.join(pki, "agent-crl", "crl.pem"), tlsdir)
@@ -327,9 +332,12 @@ def reload_on_sighup(vxhsd, pki, tmp, vdir):
         check(agent.proc.poll() is None, "vxhsd keeps running on SIGHUP")
         check(stat(gw, "disk-b", cookie=2)["err"] == 0,
               "after SIGHUP: the open connection gets the new rule")
-        check(stat(revoked, "disk-a", cookie=2)["err"] == 0,
-              "after SIGHUP: an open session stays (the CRL is for "
-              "new handshakes)")
+        closed_without_answer(revoked, "after SIGHUP: the open session "
+                              "of the certificate the CRL revokes", limit=5)
+        closed_without_answer(ro, "after SIGHUP: the open session of "
+                              "gw-ro, whose rights the new list took", limit=5)
+        check(agent.logged("no longer allowed"),
+              "the log says why they were closed")
         refused_client(agent.port, pki, "gw-revoked",
                        "after SIGHUP: a new gw-revoked handshake")
         with open(acl, "w") as f:
@@ -340,7 +348,6 @@ def reload_on_sighup(vxhsd, pki, tmp, vdir):
         check(stat(gw, "disk-b", cookie=3)["err"] == 0,
               "the previous access list stays in force")
         gw.close()
-        revoked.close()
     finally:
         agent.stop()
 
