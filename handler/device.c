@@ -16,8 +16,10 @@
 
 /* check_config looks for the vdisk, but must not hold targetcli long. */
 #define CHECK_TIMEOUT_S 5
-/* Unmap ranges sent as one DISCARD; small enough to finish in a timeout. */
-#define MAX_UNMAP_BYTES (1ull << 30)
+/* Unmap ranges sent as one DISCARD; small enough to finish in a timeout,
+ * and at most 2^20 blocks of 512 bytes (MAXIMUM UNMAP LBA COUNT above that
+ * looks wrong to initiators' checks, libiscsi's among them). */
+#define MAX_UNMAP_BYTES (512ull << 20)
 /* Granularity of hole punching on the file systems agents use. */
 #define UNMAP_GRAN_BYTES 4096u
 

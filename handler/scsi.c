@@ -134,12 +134,67 @@ free_bufs:
 	return sts;
 }
 
+/*
+ * Commands tcmu-runner answers from its own emulation with data: it
+ * writes only the bytes of its answer, and the kernel sends the whole
+ * buffer, whose rest is whatever the data area held before (another
+ * command's data, maybe another initiator's). Zeroed first, the rest is
+ * padding.
+ */
+static bool emulated_data_in(uint8_t opcode)
+{
+	switch (opcode) {
+	case INQUIRY:
+	case MODE_SENSE:
+	case MODE_SENSE_10:
+	case READ_CAPACITY:
+	case SERVICE_ACTION_IN_16:
+	case REQUEST_SENSE:
+	case MAINTENANCE_IN:
+	case RECEIVE_COPY_RESULTS:
+	case LOG_SENSE:
+		return true;
+	}
+	return false;
+}
+
+static void zero_iovec(struct iovec *iov, size_t cnt)
+{
+	for (size_t i = 0; i < cnt; i++)
+		memset(iov[i].iov_base, 0, iov[i].iov_len);
+}
+
+/* SYNCHRONIZE CACHE (10/16) names a range; beyond the end it is refused,
+ * as every other command with an LBA. */
+static int sync_cache_range(struct tcmu_device *dev, const uint8_t *cdb)
+{
+	bool is16 = cdb[0] == SYNCHRONIZE_CACHE_16;
+	uint64_t lba = is16 ? get_be(cdb + 2, 8) : get_be(cdb + 2, 4);
+	uint64_t blocks = is16 ? get_be(cdb + 10, 4) : get_be(cdb + 7, 2);
+	uint64_t lbas = tcmu_dev_get_num_lbas(dev);
+
+	if (lba > lbas || blocks > lbas - lba)
+		return TCMU_STS_RANGE;
+	return TCMU_STS_NOT_HANDLED;
+}
+
 int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 {
 	struct tcmulib_cmd *cmd = tcmur_cmd->lib_cmd;
 	const uint8_t *cdb = cmd->cdb;
 
+	/* Vendor-specific operation codes: none is ours. tcmu-runner leaves
+	 * some unanswered, and the initiator waits for its timeout. */
+	if (cdb[0] >= 0xc0)
+		return TCMU_STS_INVALID_CMD;
+	if (emulated_data_in(cdb[0])) {
+		zero_iovec(cmd->iovec, cmd->iov_cnt);
+		return TCMU_STS_NOT_HANDLED;
+	}
 	switch (cdb[0]) {
+	case SYNCHRONIZE_CACHE:
+	case SYNCHRONIZE_CACHE_16:
+		return sync_cache_range(dev, cdb);
 	case READ_10:
 	case READ_12:
 	case READ_16:

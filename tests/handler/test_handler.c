@@ -899,6 +899,62 @@ static void test_scsi_conformance(void **state)
 	rig_stop(&r);
 }
 
+/*
+ * Left to tcmu-runner, but not as they were: the data-in buffer of an
+ * emulated command is zeroed first (the kernel sends all of it, and
+ * tcmu-runner writes only its answer), vendor-specific operation codes
+ * are refused at once, and SYNCHRONIZE CACHE checks its range.
+ */
+static void test_scsi_before_emulation(void **state)
+{
+	static uint8_t buf[260];
+	struct iovec iov[2] = { { buf, 100 }, { buf + 100, 160 } };
+	uint8_t inquiry[6] = { INQUIRY, 0, 0, 1, 4, 0 };
+	uint8_t mode_sense[10] = { MODE_SENSE_10, 0, 0x3f, 0, 0, 0, 0, 1, 4, 0 };
+	uint8_t write10[10] = { WRITE_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t vendor[6] = { 0xc5 };
+	/* SYNCHRONIZE CACHE (16): the last block, then one past it */
+	uint8_t sync16[16] = { SYNCHRONIZE_CACHE_16 };
+	uint64_t last = LUN_SIZE / 512 - 1;
+	struct stub_cmd c;
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+
+	memset(buf, 0xa5, sizeof(buf));
+	assert_int_equal(scsi_cmd(&r.dev, &c, inquiry, 6, iov, 2),
+			 TCMU_STS_NOT_HANDLED);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	memset(buf, 0xa5, sizeof(buf));
+	assert_int_equal(scsi_cmd(&r.dev, &c, mode_sense, 10, iov, 2),
+			 TCMU_STS_NOT_HANDLED);
+	assert_int_equal(buf[259], 0);
+	/* A data-out buffer is never touched. */
+	memset(buf, 0xa5, sizeof(buf));
+	assert_int_equal(scsi_cmd(&r.dev, &c, write10, 10, iov, 1),
+			 TCMU_STS_NOT_HANDLED);
+	assert_int_equal(buf[0], 0xa5);
+
+	for (unsigned int op = 0xc0; op <= 0xff; op++) {
+		vendor[0] = (uint8_t)op;
+		assert_int_equal(scsi_cmd(&r.dev, &c, vendor, 6, NULL, 0),
+				 TCMU_STS_INVALID_CMD);
+	}
+
+	for (int i = 0; i < 8; i++)
+		sync16[2 + i] = (uint8_t)(last >> (56 - 8 * i));
+	sync16[13] = 1;
+	assert_int_equal(scsi_cmd(&r.dev, &c, sync16, 16, NULL, 0),
+			 TCMU_STS_NOT_HANDLED);
+	sync16[13] = 2;
+	assert_int_equal(scsi_cmd(&r.dev, &c, sync16, 16, NULL, 0),
+			 TCMU_STS_RANGE);
+	rig_stop(&r);
+}
+
 /* Two agents on one store: losing the first costs nothing but time. */
 static void test_failover_to_second_agent(void **state)
 {
@@ -975,6 +1031,7 @@ int main(void)
 		cmocka_unit_test(test_agent_killed),
 		cmocka_unit_test(test_outage_policies),
 		cmocka_unit_test(test_scsi_conformance),
+		cmocka_unit_test(test_scsi_before_emulation),
 		cmocka_unit_test(test_close_during_failover),
 		cmocka_unit_test(test_failover_to_second_agent),
 		cmocka_unit_test(test_agent_absent),

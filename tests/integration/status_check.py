@@ -30,6 +30,15 @@ def main():
         r = run(adm, "status", "--socket", status)
         check(r.returncode == 1 and "vxhsd-status.socket" in r.stderr,
               "no status socket: exit 1 with what to check", r.stderr)
+        precious = os.path.join(tmp, "precious")
+        with open(precious, "w") as f:
+            f.write("not a socket")
+        r = run(vxhsd, "--dir", vdir, "--no-tcp", "--unix", sock,
+                "--status", precious)
+        check(r.returncode == 1 and "exists and is not a socket" in r.stderr
+              and open(precious).read() == "not a socket",
+              "--status naming a regular file: refused, the file kept",
+              r.stderr)
         agent = start_vxhsd(vxhsd, vdir, sock, "--status", status)
         try:
             mode = stat.S_IMODE(os.stat(status).st_mode)

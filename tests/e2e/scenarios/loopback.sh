@@ -5,7 +5,8 @@
 # Scenario 2: a loopback LUN for the local host. The disk appears with the
 # right identity and capacity, fio verifies data over the whole LUN, the
 # bytes land in the agent's vdisk file, and SYNCHRONIZE CACHE and UNMAP do
-# what docs/handler.md says for an agent with extensions (vxhsd). The
+# what docs/handler.md says for an agent with extensions (vxhsd). Then what
+# the handler answers before tcmu-runner's emulation. The
 # handler talks to the agent over TLS here.
 
 LUN_MB=64
@@ -65,6 +66,23 @@ scenario_target() {
 	dd if="$DISK" bs=1M skip=8 count=16 iflag=direct status=none | cmp - <(head -c 16M /dev/zero) ||
 		fail "unmapped range does not read as zeroes"
 	echo "ok: unmapped range reads as zeroes"
+
+	say "what tcmu-runner alone answers wrongly (docs/conformance.md)"
+	# INQUIRY with 255 bytes: all past the standard data is zero (the
+	# rest of the buffer used to be whatever the data area held).
+	sg_raw -b -r 255 "$DISK" 12 00 00 00 ff 00 2>/dev/null >/tmp/inq
+	expect_eq "INQUIRY bytes" "$(stat -c %s /tmp/inq)" 255
+	expect_eq "INQUIRY bytes 36-254 that are not zero" \
+		"$(tail -c +37 /tmp/inq | tr -d '\0' | wc -c)" 0
+	# A vendor-specific operation code: refused at once, not timed out.
+	out=$(timeout 20 sg_raw "$DISK" c5 00 00 00 00 00 2>&1) || true
+	expect_in "opcode c5" "$out" "Invalid command operation code"
+	# SYNCHRONIZE CACHE (16) of the block past the end.
+	lba=$(printf '%016x' $((LUN_MB * 2048)) | sed 's/../& /g')
+	# shellcheck disable=SC2086 # one byte a word
+	out=$(sg_raw "$DISK" 91 00 $lba 00 00 00 01 00 00 2>&1) || true
+	expect_in "SYNCHRONIZE CACHE (16) past the end" "$out" \
+		"Logical block address out of range"
 
 	unexport_disk1
 }
