@@ -43,6 +43,7 @@ static struct tcmur_handler vxhs_handler = {
 	.flush = handler_flush,
 	.unmap = handler_unmap,
 	.writesame = handler_writesame,
+	.caw = handler_caw,
 };
 
 int handler_init(void);

@@ -37,6 +37,7 @@ struct hcmd {
 	bool flush_after;  /* FUA, or the write cache is off */
 	struct iovec *iov; /* tcmu-runner's, valid until completion */
 	int iov_cnt;
+	uint64_t miscompare; /* COMPARE AND WRITE: the first byte differing */
 	/* fill: the pattern, and what is left to write */
 	uint8_t *buf;
 	size_t buf_len;
@@ -245,6 +246,88 @@ int handler_flush(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 	if (!h)
 		return TCMU_STS_NO_RESOURCE;
 	return start(h, submit_flush, done_finish);
+}
+
+static int submit_caw(struct hcmd *h, vxhs_done_fn done)
+{
+	return vxhs_compare_and_write(h->vd, h->iov, h->iov_cnt, h->off, h->len,
+				      &h->miscompare, done, h);
+}
+
+/* MISCOMPARE names the first differing byte of the data-out buffer. */
+static int miscompare_status(struct tcmur_cmd *cmd, uint64_t at)
+{
+	if (cmd->lib_cmd)
+		tcmu_sense_set_info(cmd->lib_cmd->sense_buf, (uint32_t)at);
+	return TCMU_STS_MISCOMPARE;
+}
+
+static void done_caw(void *opaque, int result)
+{
+	struct hcmd *h = opaque;
+
+	if (result == -EILSEQ) {
+		tcmur_cmd_complete(h->vdev->dev, h->cmd,
+				   miscompare_status(h->cmd, h->miscompare));
+		hcmd_free(h);
+	} else if (!result && h->flush_after) {
+		next(h, submit_flush, done_finish);
+	} else {
+		hcmd_finish(h, result);
+	}
+}
+
+/* An agent without the extension: compared and written here, on
+ * tcmu-runner's thread, one at a time for the LUN. */
+static int caw_here(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		    uint64_t off, uint64_t len, struct iovec *iov,
+		    size_t iov_cnt)
+{
+	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
+	uint8_t *buf = malloc(2 * len);
+	uint64_t at = 0;
+	int ret, sts;
+
+	if (!buf)
+		return TCMU_STS_NO_RESOURCE;
+	copy_from_iovec(buf, iov, iov_cnt, 0, 2 * len);
+	ret = vxhs_lun_caw_sync(vdev, buf, buf + len, len, off, &at);
+	free(buf);
+	if (ret == -EILSEQ)
+		return miscompare_status(cmd, at);
+	sts = vxhs_status(ret, true,
+			  cmd->lib_cmd ? cmd->lib_cmd->sense_buf : NULL);
+	if (sts != TCMU_STS_OK)
+		return sts;
+	if ((vdev->features & VXHS_FEAT_FLUSH) && wants_fua(cmd))
+		return handler_flush(dev, cmd);
+	return complete_now(dev, cmd);
+}
+
+/*
+ * COMPARE AND WRITE: the agent does it atomically for every client of the
+ * vdisk (docs/protocol.md); tcmu-runner's own emulation would be atomic
+ * only within this process.
+ */
+int handler_caw(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
+		uint64_t len, struct iovec *iov, size_t iov_cnt)
+{
+	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
+	struct hcmd *h;
+
+	if (!len)
+		return complete_now(dev, cmd);
+	if (!(vdev->features & VXHS_FEAT_COMPARE_AND_WRITE) ||
+	    len > VXHS_CAW_MAX)
+		return caw_here(dev, cmd, off, len, iov, iov_cnt);
+	h = hcmd_new(dev, cmd, "compare and write", off, len, true);
+	if (!h)
+		return TCMU_STS_NO_RESOURCE;
+	h->iov = iov;
+	h->iov_cnt = (int)iov_cnt;
+	h->flush_after = (vdev->features & VXHS_FEAT_FLUSH) &&
+			 (vdev->write_through || wants_fua(cmd));
+	return start(h, submit_caw, done_caw);
 }
 
 /* Writes the pattern over [fill_off, fill_off + fill_left), in pieces. */

@@ -290,6 +290,31 @@ int vxhs_lun_stat(struct vxhs_dev *vdev, struct vxhs_vdisk_info *info)
 	return ret;
 }
 
+int vxhs_lun_caw_sync(struct vxhs_dev *vdev, const uint8_t *cmp,
+		      const uint8_t *data, size_t len, uint64_t off,
+		      uint64_t *miscompare)
+{
+	struct iovec wr = { (void *)data, len };
+	uint8_t *now = malloc(len);
+	struct iovec rd = { now, len };
+	int ret;
+
+	if (!now)
+		return -ENOMEM;
+	pthread_mutex_lock(&vdev->switch_lock);
+	ret = vdev->vd ? vxhs_readv_sync(vdev->vd, &rd, 1, off) : -ENOTCONN;
+	for (size_t i = 0; !ret && i < len; i++)
+		if (now[i] != cmp[i]) {
+			*miscompare = i;
+			ret = -EILSEQ;
+		}
+	if (!ret)
+		ret = vxhs_writev_sync(vdev->vd, &wr, 1, off);
+	pthread_mutex_unlock(&vdev->switch_lock);
+	free(now);
+	return ret;
+}
+
 int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 		       uint64_t off)
 {

@@ -47,10 +47,8 @@ static uint64_t get_be(const uint8_t *p, int n)
 	return v;
 }
 
-/* Copies len bytes of the data-out buffer from offset off, leaving the
- * iovec as it is. */
-static void copy_from_iovec(uint8_t *dst, const struct iovec *iov, size_t cnt,
-			    size_t off, size_t len)
+void copy_from_iovec(uint8_t *dst, const struct iovec *iov, size_t cnt,
+		     size_t off, size_t len)
 {
 	for (size_t i = 0; i < cnt && len; i++) {
 		size_t n;

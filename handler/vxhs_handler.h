@@ -73,6 +73,11 @@ struct vxhs_dev {
 int vxhs_shared_ctx_get(struct vxhs_ctx **ctx);
 void vxhs_shared_ctx_put(void);
 
+/* scsi.c: copies len bytes of a data-out buffer from offset off, leaving
+ * the iovec as it is. */
+void copy_from_iovec(uint8_t *dst, const struct iovec *iov, size_t cnt,
+		     size_t off, size_t len);
+
 /* status.c: a client result as a TCMU status (with sense data if needed). */
 int vxhs_status(int result, bool write, uint8_t *sense);
 
@@ -107,6 +112,11 @@ int vxhs_dev_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg);
 int vxhs_lun_stat(struct vxhs_dev *vdev, struct vxhs_vdisk_info *info);
 /* Reads from the LUN's vdisk on the calling thread (never the client's
  * I/O thread). */
+/* COMPARE AND WRITE for an agent without the extension: read, compare and
+ * write under switch_lock, which every such call of the LUN takes. */
+int vxhs_lun_caw_sync(struct vxhs_dev *vdev, const uint8_t *cmp,
+		      const uint8_t *data, size_t len, uint64_t off,
+		      uint64_t *miscompare);
 int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 		       uint64_t off);
 /* CLOSING, the vdisk closed (every command on it completed), CLOSED. */
@@ -128,5 +138,7 @@ int handler_unmap(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
 int handler_writesame(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 		      uint64_t off, uint64_t len, struct iovec *iov,
 		      size_t iov_cnt);
+int handler_caw(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
+		uint64_t len, struct iovec *iov, size_t iov_cnt);
 
 #endif /* VXHS_HANDLER_H */

@@ -60,6 +60,7 @@ static const struct {
 	{ "flush", VXHS_OP_FLUSH },
 	{ "discard", VXHS_OP_DISCARD },
 	{ "write-zeroes", VXHS_OP_WRITE_ZEROES },
+	{ "compare-and-write", VXHS_OP_COMPARE_AND_WRITE },
 	{ "stat", VXHS_OP_STAT },
 	{ "failover-ready", VXHS_OP_FAILOVER_READY },
 	{ "any", -1 },
@@ -342,6 +343,52 @@ static void drop(struct session *s, void *arg)
 	shutdown(s->fd, SHUT_RDWR); /* the loop sees it at once */
 }
 
+/* Extensions VDISK_STAT leaves out, as an original agent would. */
+static _Atomic uint64_t hidden;
+
+uint64_t fault_features(void)
+{
+	return VXHS_FEAT_ALL & ~atomic_load(&hidden);
+}
+
+/* "hide" and "show": "flush", "write-zeroes", "discard",
+ * "compare-and-write" or "all". */
+static int set_hidden(char **argv, int argc, char *out, size_t len)
+{
+	static const struct {
+		const char *name;
+		uint64_t bit;
+	} feats[] = {
+		{ "flush", VXHS_FEAT_FLUSH },
+		{ "write-zeroes", VXHS_FEAT_WRITE_ZEROES },
+		{ "discard", VXHS_FEAT_DISCARD },
+		{ "compare-and-write", VXHS_FEAT_COMPARE_AND_WRITE },
+		{ "all", VXHS_FEAT_ALL },
+	};
+	bool hide = argv[0][0] == 'h';
+
+	for (int i = 1; i < argc; i++) {
+		size_t f = 0;
+
+		while (f < ARRAY_SIZE(feats) && strcmp(argv[i], feats[f].name))
+			f++;
+		if (f == ARRAY_SIZE(feats)) {
+			snprintf(
+				out, len,
+				"error: no extension '%s' (flush, write-zeroes, discard, compare-and-write, all)",
+				argv[i]);
+			return -EINVAL;
+		}
+		if (hide)
+			atomic_fetch_or(&hidden, feats[f].bit);
+		else
+			atomic_fetch_and(&hidden, ~feats[f].bit);
+	}
+	snprintf(out, len, "ok: VDISK_STAT offers %#llx",
+		 (unsigned long long)fault_features());
+	return 0;
+}
+
 static int run(char **argv, int argc, char *out, size_t len)
 {
 	const char *cmd = argv[0];
@@ -367,6 +414,8 @@ static int run(char **argv, int argc, char *out, size_t len)
 		snprintf(out, len, "ok");
 		return 0;
 	}
+	if ((!strcmp(cmd, "hide") || !strcmp(cmd, "show")) && argc > 1)
+		return set_hidden(argv, argc, out, len);
 	if (!strcmp(cmd, "list")) {
 		list_rules(out, len);
 		return 0;
@@ -380,7 +429,7 @@ static int run(char **argv, int argc, char *out, size_t len)
 	     strcmp(cmd, "drop"))) {
 		snprintf(
 			out, len,
-			"error: unknown command or wrong arguments: '%s' (fail, delay, truncate, pause, resume, stop-reading, resume-reading, drop, clear, list, counters)",
+			"error: unknown command or wrong arguments: '%s' (fail, delay, truncate, pause, resume, stop-reading, resume-reading, drop, hide, show, clear, list, counters)",
 			cmd);
 		return -EINVAL;
 	}

@@ -169,55 +169,10 @@ static int listen_tcp(struct listener **ls, unsigned int *n, const char *host)
 	return count ? 0 : -EADDRNOTAVAIL;
 }
 
-/*
- * A listening UNIX socket at path, its mode set by umask_bits from its
- * creation (no window between bind and a chmod); what names it in
- * messages. The fd, or a negative errno after a message.
- */
-static int bind_unix(const char *path, mode_t umask_bits, int backlog,
-		     const char *what)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-	int fd, ret;
-
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		vlog(LOG_ERR, "%s path '%s' is too long", what, path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sun.sun_path, path);
-	/* A socket left by an earlier run would make bind fail; anything
-	 * else there is not ours to remove. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			vlog(LOG_ERR, "%s %s exists and is not a socket", what,
-			     path);
-			return -EEXIST;
-		}
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	old = umask(umask_bits);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(fd, backlog) < 0) {
-		ret = -errno;
-		umask(old);
-		vlog(LOG_ERR, "cannot listen on %s %s: %s", what, path,
-		     strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	umask(old);
-	return fd;
-}
-
 /* Mode 0660: root and the socket's group (docs/agent.md). */
 static int listen_unix(struct listener **ls, unsigned int *n, const char *path)
 {
-	int fd = bind_unix(path, 0117, BACKLOG, "UNIX socket");
+	int fd = listen_unix_mode(path, 0117, BACKLOG, "UNIX socket");
 
 	if (fd < 0)
 		return fd;
@@ -290,9 +245,4 @@ unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
 	return 0;
-}
-
-int listen_unix_private(const char *path, const char *what)
-{
-	return bind_unix(path, 0177, 8, what);
 }

@@ -107,6 +107,17 @@ int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
 
 /* From pipes: spliced into the file, or through the buffer where the file
  * system takes no splice. */
+int sink_to_buffer(struct payload_sink *k)
+{
+	int ret;
+
+	if (!payload_pipe_active(&k->pipe))
+		return 0;
+	ret = payload_pipe_take(&k->pipe, k->buf, k->len);
+	payload_pipe_close(&k->pipe);
+	return ret;
+}
+
 int sink_write_to(struct payload_sink *k, int fd, uint64_t off)
 {
 	uint64_t done = 0;

@@ -66,7 +66,18 @@ static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
 		*why = "payload_size differs from io_size";
 		return EINVAL;
 	}
-	if (h->opcode != VXHS_OP_WRITE && h->payload_size) {
+	if (h->opcode == VXHS_OP_COMPARE_AND_WRITE &&
+	    (!h->io_size || h->io_size > VXHS_CAW_MAX)) {
+		*why = "COMPARE_AND_WRITE of no bytes or more than 64 KiB";
+		return EINVAL;
+	}
+	if (h->opcode == VXHS_OP_COMPARE_AND_WRITE &&
+	    h->payload_size != 2 * h->io_size) {
+		*why = "payload_size is not twice io_size";
+		return EINVAL;
+	}
+	if (h->opcode != VXHS_OP_WRITE &&
+	    h->opcode != VXHS_OP_COMPARE_AND_WRITE && h->payload_size) {
 		*why = "unexpected payload";
 		return EINVAL;
 	}
@@ -101,7 +112,8 @@ int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
 		*why = "not allowed by the access list";
 		err = EACCES;
 	}
-	if (!err && h->opcode == VXHS_OP_WRITE)
+	if (!err && (h->opcode == VXHS_OP_WRITE ||
+		     h->opcode == VXHS_OP_COMPARE_AND_WRITE))
 		*buf_len = h->payload_size;
 	else if (!err && h->opcode == VXHS_OP_READ)
 		*buf_len = h->io_size;
@@ -181,7 +193,7 @@ static int do_stat(struct request *r)
 	vxhs_kvset_begin(&b, r->buf, STAT_BUF_SIZE);
 	vxhs_kvset_add_u64(&b, VXHS_KEY_SIZE, atomic_load(&r->vd->size));
 	vxhs_kvset_add_string(&b, VXHS_KEY_AGENT, "vxhsd " VXHSD_VERSION);
-	vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES, VXHS_FEAT_ALL);
+	vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES, fault_features());
 	vxhs_kvset_add_u64(&b, VXHS_KEY_MAX_IO, config.max_io);
 	len = vxhs_kvset_end(&b);
 	if (len < 0)
@@ -214,6 +226,62 @@ static int zero_piece(struct request *r, bool punch)
 		return ret;
 	r->done += n;
 	return r->done < r->hdr.io_size;
+}
+
+/*
+ * COMPARE AND WRITE, atomic against every other one on the range: an open
+ * file description lock (F_OFD_SETLKW) on it is taken by each, in this
+ * vxhsd and in any other agent on the same storage (a network or cluster
+ * file system passes such locks on). 0, -EILSEQ with r->miscompare set, or
+ * a negative errno.
+ */
+static int do_compare_and_write(struct request *r)
+{
+	uint64_t len = r->hdr.io_size, off = r->hdr.io_offset;
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)off,
+		.l_len = (off_t)len,
+	};
+	uint8_t *now;
+	int ret, fd;
+
+	ret = sink_to_buffer(&r->sink);
+	if (ret)
+		return ret;
+	now = malloc(len);
+	if (!now)
+		return -ENOMEM;
+	/* Its own description: OFD locks of one description do not exclude
+	 * each other, and the cached one is shared by all requests. */
+	fd = openat(store_dirfd(), r->vd->id, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto free_now;
+	}
+	if (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+		ret = -errno;
+		goto close_fd;
+	}
+	ret = do_pread(r->vd, now, len, off);
+	if (ret)
+		goto unlock;
+	for (uint64_t i = 0; i < len; i++)
+		if (now[i] != r->buf[i]) {
+			r->miscompare = i;
+			ret = -EILSEQ;
+			goto unlock;
+		}
+	ret = pwrite_all(r->vd->fd, r->buf + len, len, off);
+unlock:
+	fl.l_type = F_UNLCK;
+	fcntl(fd, F_OFD_SETLK, &fl);
+close_fd:
+	close(fd);
+free_now:
+	free(now);
+	return ret;
 }
 
 /* 0 done, 1 more pieces to go, or a negative errno. */
@@ -255,6 +323,8 @@ static int execute(struct request *r)
 		return zero_piece(r, false);
 	case VXHS_OP_DISCARD:
 		return zero_piece(r, true);
+	case VXHS_OP_COMPARE_AND_WRITE:
+		return do_compare_and_write(r);
 	}
 	return -EOPNOTSUPP;
 }
@@ -267,6 +337,8 @@ static void build_answer(struct request *r)
 	a.err = r->err;
 	a.payload_size = r->err ? 0 : r->out_payload;
 	a.io_nbytes = r->err ? 0 : r->hdr.io_size;
+	if (r->err == EILSEQ)
+		a.io_nbytes = r->miscompare;
 	if (r->hdr.opcode == VXHS_OP_STAT)
 		a.data_type = VXHS_DATA_KVSET;
 	vxhs_hdr_encode(&a, r->out);
@@ -341,7 +413,7 @@ bool request_execute(struct request *r)
 			return false;
 		r->err = ret ? errno_to_wire(ret) : 0;
 	}
-	if (ret && ret != -ENOENT && ret != -ERANGE)
+	if (ret && ret != -ENOENT && ret != -ERANGE && ret != -EILSEQ)
 		slog(r->s, r->hdr.target, r->hdr.opcode, LOG_WARNING,
 		     "%s: %s of vdisk %s at %llu+%llu failed: %s", r->s->peer,
 		     vxhs_opcode_name(r->hdr.opcode), r->hdr.target,

@@ -40,6 +40,11 @@ static void vdisk_free(struct vdisk *vd)
 	free(vd);
 }
 
+int store_dirfd(void)
+{
+	return dirfd_;
+}
+
 void store_close(void)
 {
 	GHashTableIter it;

@@ -119,6 +119,8 @@ void store_close(void);
 int store_get(const char *id, struct vdisk **out);
 int store_lookup_cached(const char *id, struct vdisk **out);
 void store_put(struct vdisk *vd);
+/* The vdisk directory, to open a vdisk's file once more by its id. */
+int store_dirfd(void);
 /* A connection starts or stops using a referenced vdisk: attach takes a
  * reference of its own, detach drops it. */
 void store_attach(struct vdisk *vd);
@@ -213,6 +215,8 @@ static inline bool sink_done(const struct payload_sink *k)
 }
 /* Writes the payload to fd at off (a worker's job). */
 int sink_write_to(struct payload_sink *k, int fd, uint64_t off);
+/* Moves what the pipes hold into the buffer: all of it is in buf then. */
+int sink_to_buffer(struct payload_sink *k);
 int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off);
 
 /* usage.c: what each connection does with each vdisk */
@@ -250,6 +254,7 @@ struct request {
 	bool truncate;		  /* fault injection: cut the answer short */
 	struct payload_sink sink; /* write payload in */
 	uint64_t done;		  /* zeroing: bytes done so far */
+	uint64_t miscompare;	  /* COMPARE_AND_WRITE: first byte differing */
 	uint64_t sent;		  /* bytes of header + payload sent */
 };
 
@@ -493,8 +498,11 @@ int listeners_open(struct listener **out, unsigned int *n);
 void listeners_close(struct listener *ls, unsigned int n);
 /* The TCP port of the first TCP listener, 0 if none. */
 unsigned int listeners_tcp_port(const struct listener *ls, unsigned int n);
-/* A listening UNIX socket at path only its owner may use; what names the
- * option in messages. The fd or a negative errno. */
+/* unix_socket.c: a listening UNIX socket at path, mode set through
+ * umask_bits from its creation; what names it in messages. The fd or a
+ * negative errno. The private one is for its owner only. */
+int listen_unix_mode(const char *path, mode_t umask_bits, int backlog,
+		     const char *what);
 int listen_unix_private(const char *path, const char *what);
 
 /* status.c: vxhsadm status */
@@ -543,6 +551,8 @@ int32_t fault_before(struct request *r);
 /* Answers held (pause): true while paused. */
 bool fault_paused(void);
 void fault_count(uint16_t opcode);
+/* The extensions VDISK_STAT offers: all, but those "hide" took away. */
+uint64_t fault_features(void);
 
 extern struct vxhsd_config config;
 extern atomic_bool draining;

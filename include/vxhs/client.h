@@ -24,6 +24,7 @@
  *   -EKEYREJECTED TLS failed (the message says which check); as with
  *               other transport failures, open tries the next agent
  *   -ECANCELED  the vdisk was closed with the request outstanding
+ *   -EILSEQ     COMPARE AND WRITE: the data differed
  *   other       passed through from the agent
  */
 #ifndef VXHS_CLIENT_H
@@ -168,6 +169,20 @@ int vxhs_write_zeroes(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
 		      vxhs_done_fn done, void *opaque);
 int vxhs_discard(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
 		 vxhs_done_fn done, void *opaque);
+/*
+ * COMPARE AND WRITE (extension): iov holds 2 * len bytes, the data to
+ * compare with the vdisk's [offset, offset + len), then the data written
+ * there if they are equal; len is 1 to VXHS_CAW_MAX bytes. The agent does
+ * it atomically against every other COMPARE AND WRITE of the range, from
+ * any client, on any agent of the same storage. When the data differ, done
+ * gets -EILSEQ and *miscompare (unless NULL) the offset of the first
+ * differing byte from offset. A request retried after a lost connection
+ * may find its own write there and report a difference.
+ */
+int vxhs_compare_and_write(struct vxhs_vdisk *vd, const struct iovec *iov,
+			   int iovcnt, uint64_t offset, uint64_t len,
+			   uint64_t *miscompare, vxhs_done_fn done,
+			   void *opaque);
 /* Refreshes the information vxhs_vdisk_get_info returns (size, features). */
 int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque);
 
@@ -185,6 +200,9 @@ int vxhs_write_zeroes_sync(struct vxhs_vdisk *vd, uint64_t offset,
 			   uint64_t len);
 int vxhs_discard_sync(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len);
 int vxhs_stat_sync(struct vxhs_vdisk *vd);
+int vxhs_compare_and_write_sync(struct vxhs_vdisk *vd, const struct iovec *iov,
+				int iovcnt, uint64_t offset, uint64_t len,
+				uint64_t *miscompare);
 
 /* The calling thread's message for its last failed call. */
 const char *vxhs_errmsg(void);

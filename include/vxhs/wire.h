@@ -40,16 +40,23 @@ extern "C" {
 #define VXHS_OP_FLUSH	     0x3F01
 #define VXHS_OP_WRITE_ZEROES 0x3F02
 #define VXHS_OP_DISCARD	     0x3F03
+/* Payload: io_size bytes to compare with the range, then io_size bytes to
+ * write there if they were equal; a difference is err EILSEQ with the
+ * offset of the first differing byte in io_nbytes. */
+#define VXHS_OP_COMPARE_AND_WRITE 0x3F04
+/* The largest io_size of a COMPARE_AND_WRITE. */
+#define VXHS_CAW_MAX (64u << 10)
 
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
 #define VXHS_FEAT_DISCARD      (1ull << 2)
 /* Several messages may share a TLS record (docs/protocol.md): the agent
  * takes them, and packs its answers to clients that say so (below). */
-#define VXHS_FEAT_TLS_PACK (1ull << 3)
+#define VXHS_FEAT_TLS_PACK	    (1ull << 3)
+#define VXHS_FEAT_COMPARE_AND_WRITE (1ull << 4)
 #define VXHS_FEAT_ALL                                                   \
 	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD | \
-	 VXHS_FEAT_TLS_PACK)
+	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01

@@ -243,7 +243,13 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 
 static uint64_t tx_payload_len(const struct vxhs_io *io)
 {
-	return io->req->opcode == VXHS_OP_WRITE ? io->len : 0;
+	switch (io->req->opcode) {
+	case VXHS_OP_WRITE:
+		return io->len;
+	case VXHS_OP_COMPARE_AND_WRITE: /* compared, then written */
+		return 2 * io->len;
+	}
+	return 0;
 }
 
 /* Accounts n payload bytes the head io sent from its pages. */
@@ -373,6 +379,9 @@ static void finish_answer(struct vxhs_conn *conn)
 	conn->rx_io = NULL;
 	conn->rx_kv = NULL;
 	conn->answered = true;
+	/* Checked in begin_answer: within the range compared. */
+	if (err == EILSEQ && io->req->miscompare && !io->orphan)
+		*io->req->miscompare = conn->rx_hdr.io_nbytes;
 	io_answered(io, vxhs_wire_err_to_errno(err), kv, conn->rx_kv_len);
 	free(kv);
 }
@@ -414,6 +423,16 @@ static bool begin_answer(struct vxhs_conn *conn, const uint8_t *raw)
 	}
 	if (!h->err && io->req->opcode == VXHS_OP_READ)
 		expect = io->len;
+	if (h->err == EILSEQ && (io->req->opcode != VXHS_OP_COMPARE_AND_WRITE ||
+				 h->io_nbytes >= io->len)) {
+		snprintf(why, sizeof(why),
+			 "%s answer: data differing at %llu of %llu bytes",
+			 vxhs_opcode_name(h->opcode),
+			 (unsigned long long)h->io_nbytes,
+			 (unsigned long long)io->len);
+		protocol_error(conn, why);
+		return false;
+	}
 	if (!h->err && io->req->opcode == VXHS_OP_STAT) {
 		if (h->payload_size < 12 ||
 		    h->payload_size > STAT_PAYLOAD_MAX) {

@@ -215,6 +215,7 @@ struct vxhs_req {
 	unsigned int nr_ios;
 	struct iovec *iov;
 	int iovcnt;
+	uint64_t *miscompare; /* COMPARE_AND_WRITE: where the data differed */
 	struct vxhs_io ios[];
 };
 

@@ -115,3 +115,16 @@ int vxhs_stat_sync(struct vxhs_vdisk *vd)
 
 	return ret ? ret : sync_finish(&w, vxhs_stat(vd, sync_done, &w));
 }
+
+int vxhs_compare_and_write_sync(struct vxhs_vdisk *vd, const struct iovec *iov,
+				int iovcnt, uint64_t offset, uint64_t len,
+				uint64_t *miscompare)
+{
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_compare_and_write(
+					     vd, iov, iovcnt, offset, len,
+					     miscompare, sync_done, &w));
+}

@@ -170,7 +170,8 @@ static uint64_t features(struct vxhs_vdisk *vd)
 
 static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
 		  const struct iovec *iov, int iovcnt, uint64_t offset,
-		  uint64_t len, vxhs_done_fn done, void *opaque)
+		  uint64_t len, uint64_t *miscompare, vxhs_done_fn done,
+		  void *opaque)
 {
 	struct vxhs_req *req;
 
@@ -193,6 +194,7 @@ static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
 		return set_error(-ENOMEM, "vdisk %s: out of memory", vd->id);
 	req->done = done;
 	req->opaque = opaque;
+	req->miscompare = miscompare;
 	loop_submit(vd->loop, &req->msg);
 	return 0;
 }
@@ -214,7 +216,7 @@ static int submit_data(struct vxhs_vdisk *vd, uint16_t opcode,
 		return set_error(-EINVAL, "%s: offset %llu + length wraps",
 				 vxhs_opcode_name(opcode),
 				 (unsigned long long)offset);
-	return submit(vd, opcode, iov, iovcnt, offset, len, done, opaque);
+	return submit(vd, opcode, iov, iovcnt, offset, len, NULL, done, opaque);
 }
 
 int vxhs_readv(struct vxhs_vdisk *vd, const struct iovec *iov, int iovcnt,
@@ -242,7 +244,7 @@ static int submit_ext(struct vxhs_vdisk *vd, uint16_t opcode, uint64_t feat,
 		return set_error(-EINVAL, "%s: offset %llu + length wraps",
 				 vxhs_opcode_name(opcode),
 				 (unsigned long long)offset);
-	return submit(vd, opcode, NULL, 0, offset, len, done, opaque);
+	return submit(vd, opcode, NULL, 0, offset, len, NULL, done, opaque);
 }
 
 int vxhs_flush(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
@@ -269,9 +271,34 @@ int vxhs_discard(struct vxhs_vdisk *vd, uint64_t offset, uint64_t len,
 			  done, opaque);
 }
 
+int vxhs_compare_and_write(struct vxhs_vdisk *vd, const struct iovec *iov,
+			   int iovcnt, uint64_t offset, uint64_t len,
+			   uint64_t *miscompare, vxhs_done_fn done,
+			   void *opaque)
+{
+	static const char op[] = "COMPARE_AND_WRITE";
+
+	if (!(features(vd) & VXHS_FEAT_COMPARE_AND_WRITE))
+		return set_error(-EOPNOTSUPP,
+				 "vdisk %s: the agent does not offer %s",
+				 vd->id, op);
+	if (!len || len > VXHS_CAW_MAX)
+		return set_error(-EINVAL, "%s: length %llu (1 to %u bytes)", op,
+				 (unsigned long long)len, VXHS_CAW_MAX);
+	if (iovcnt < 0 || (iovcnt && !iov) || iov_total(iov, iovcnt) != 2 * len)
+		return set_error(-EINVAL,
+				 "%s: the buffers must hold twice the length",
+				 op);
+	if (offset + len < offset)
+		return set_error(-EINVAL, "%s: offset %llu + length wraps", op,
+				 (unsigned long long)offset);
+	return submit(vd, VXHS_OP_COMPARE_AND_WRITE, iov, iovcnt, offset, len,
+		      miscompare, done, opaque);
+}
+
 int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
 {
-	return submit(vd, VXHS_OP_STAT, NULL, 0, 0, 0, done, opaque);
+	return submit(vd, VXHS_OP_STAT, NULL, 0, 0, 0, NULL, done, opaque);
 }
 
 /* What the agent says of the vdisk, from a VDISK_STAT answer. */

@@ -115,6 +115,12 @@ int vxhs_hdr_init_request(struct vxhs_hdr *hdr, uint16_t opcode,
 		hdr->payload_size = size;
 		hdr->flags = VXHS_FLAG_REQ | VXHS_FLAG_REQ_NEED_ACK;
 		break;
+	case VXHS_OP_COMPARE_AND_WRITE:
+		if (size > VXHS_CAW_MAX)
+			return -EINVAL;
+		hdr->payload_size = 2 * size;
+		hdr->flags = VXHS_FLAG_REQ | VXHS_FLAG_REQ_NEED_RESP;
+		break;
 	case VXHS_OP_STAT:
 		hdr->data_type = VXHS_DATA_KVSET;
 		/* fall through */
@@ -146,6 +152,7 @@ bool vxhs_opcode_known(uint16_t opcode)
 	case VXHS_OP_FLUSH:
 	case VXHS_OP_WRITE_ZEROES:
 	case VXHS_OP_DISCARD:
+	case VXHS_OP_COMPARE_AND_WRITE:
 		return true;
 	}
 	return false;
@@ -168,6 +175,8 @@ const char *vxhs_opcode_name(uint16_t opcode)
 		return "WRITE_ZEROES";
 	case VXHS_OP_DISCARD:
 		return "DISCARD";
+	case VXHS_OP_COMPARE_AND_WRITE:
+		return "COMPARE_AND_WRITE";
 	}
 	return "UNKNOWN";
 }
@@ -209,6 +218,7 @@ bool vxhs_wire_err_known(int32_t err)
 	case ENAMETOOLONG:
 	case EMSGSIZE:
 	case EOPNOTSUPP:
+	case EILSEQ: /* COMPARE_AND_WRITE: the data differed */
 	case VXHS_ERR_HUP:
 		return true;
 	}

@@ -955,6 +955,56 @@ static void test_scsi_before_emulation(void **state)
 	rig_stop(&r);
 }
 
+/*
+ * COMPARE AND WRITE: done by the agent when it offers the extension, here
+ * when it does not ("hide" takes it out of VDISK_STAT); both write when
+ * the data are equal and answer MISCOMPARE naming the first differing
+ * byte when not. The agent's counter tells which did it.
+ */
+static void test_compare_and_write(void **state)
+{
+	static uint8_t buf[2 * 512], now[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	unsigned long before;
+	struct stub_cmd c;
+	struct rig r;
+
+	(void)state;
+	for (int here = 0; here < 2; here++) {
+		rig_start(&r, LUN_SIZE);
+		if (here)
+			agent_fault(&r.agent, "hide compare-and-write");
+		assert_int_equal(rig_open(&r, NULL, LUN_SIZE), 0);
+		before = agent_counter(&r.agent, "compare-and-write");
+		memset(buf, 0x11, 512);
+		assert_int_equal(rw_simple(&r.dev, true, buf, 512, 4096),
+				 TCMU_STS_OK);
+		memset(buf + 512, 0x22, 512);
+		stub_cmd_init(&c, COMPARE_AND_WRITE);
+		assert_int_equal(stub_cmd_wait(&c, handler->caw(&r.dev, &c.cmd,
+								4096, 512, &iov,
+								1)),
+				 TCMU_STS_OK);
+		file_read(r.dir, "disk1", now, sizeof(now), 4096);
+		assert_true(all_bytes(now, sizeof(now), 0x22));
+
+		memset(buf, 0x22, 512);
+		buf[300] = 0;
+		memset(buf + 512, 0x33, 512);
+		stub_cmd_init(&c, COMPARE_AND_WRITE);
+		assert_int_equal(stub_cmd_wait(&c, handler->caw(&r.dev, &c.cmd,
+								4096, 512, &iov,
+								1)),
+				 TCMU_STS_MISCOMPARE);
+		assert_int_equal(sense_info(&c), 300);
+		file_read(r.dir, "disk1", now, sizeof(now), 4096);
+		assert_true(all_bytes(now, sizeof(now), 0x22));
+		assert_int_equal(agent_counter(&r.agent, "compare-and-write"),
+				 here ? before : before + 2);
+		rig_stop(&r);
+	}
+}
+
 /* Two agents on one store: losing the first costs nothing but time. */
 static void test_failover_to_second_agent(void **state)
 {
@@ -1032,6 +1082,7 @@ int main(void)
 		cmocka_unit_test(test_outage_policies),
 		cmocka_unit_test(test_scsi_conformance),
 		cmocka_unit_test(test_scsi_before_emulation),
+		cmocka_unit_test(test_compare_and_write),
 		cmocka_unit_test(test_close_during_failover),
 		cmocka_unit_test(test_failover_to_second_agent),
 		cmocka_unit_test(test_agent_absent),

@@ -70,8 +70,13 @@ void agent_start_args(struct agent *a, const char *dir, unsigned int port,
 	snprintf(a->dir, sizeof(a->dir), "%s", dir);
 	snprintf(portfile, sizeof(portfile), "%s/.port-%d-%u", dir, getpid(),
 		 port);
-	snprintf(a->sock, sizeof(a->sock), "%s/.sock-%u", dir, port);
-	/* Agents on one directory each have their own control socket. */
+	/* Agents on one directory each have their own UNIX sockets; one
+	 * restarted on its port keeps its path. */
+	if (port)
+		snprintf(a->sock, sizeof(a->sock), "%s/.sock-%u", dir, port);
+	else
+		snprintf(a->sock, sizeof(a->sock), "%s/.sock-%d-any-%u", dir,
+			 getpid(), nr_started);
 	snprintf(a->ctl, sizeof(a->ctl), "%s/.ctl-%d-%u", dir, getpid(),
 		 nr_started++);
 	snprintf(portarg, sizeof(portarg), "%u", port);

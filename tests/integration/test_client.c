@@ -440,6 +440,110 @@ static void flush_zeroes_and_discard(void **state)
 	vxhs_vdisk_close(vd);
 }
 
+/* Adds one to the counter at offset 0 by COMPARE AND WRITE, n times. */
+struct counter_worker {
+	struct vxhs_vdisk *vd;
+	unsigned int n;
+	unsigned int retries;
+	int error;
+};
+
+static void *count_up(void *arg)
+{
+	struct counter_worker *w = arg;
+	uint64_t pair[2], at;
+	struct iovec iov = { pair, sizeof(pair) };
+
+	for (unsigned int i = 0; i < w->n && !w->error;) {
+		int ret = sync_pread(w->vd, pair, 8, 0);
+
+		if (ret) {
+			w->error = ret;
+			break;
+		}
+		pair[1] = pair[0] + 1;
+		ret = vxhs_compare_and_write_sync(w->vd, &iov, 1, 0, 8, &at);
+		if (ret == -EILSEQ) {
+			w->retries++;
+			continue;
+		}
+		w->error = ret;
+		i++;
+	}
+	return NULL;
+}
+
+/*
+ * COMPARE AND WRITE: written when equal, -EILSEQ with the first differing
+ * byte when not, bad arguments refused; and atomic: two clients through
+ * two agents on the same directory count up a shared counter without
+ * losing one increment.
+ */
+static void compare_and_write(void **state)
+{
+	struct vxhs_vdisk *vd = open_disk("disk1", 0);
+	struct counter_worker w[2] = { { .n = 300 }, { .n = 300 } };
+	const struct agent *a[1];
+	struct vxhs_open_opts o;
+	struct agent second;
+	uint8_t buf[2 * 4096], now[4096];
+	struct iovec iov = { buf, sizeof(buf) };
+	pthread_t t[2];
+	uint64_t at = 0, count = 0;
+
+	memset(buf, 0x11, 4096);
+	memset(buf + 4096, 0x22, 4096);
+	assert_int_equal(sync_pwrite(vd, buf, 4096, 65536), 0);
+	assert_int_equal(
+		vxhs_compare_and_write_sync(vd, &iov, 1, 65536, 4096, &at), 0);
+	file_pread("disk1", now, sizeof(now), 65536);
+	assert_memory_equal(now, buf + 4096, 4096);
+	/* The range holds 0x22 now: comparing with 0x11 fails at byte 0,
+	 * and with 0x22 except one byte, at that byte. */
+	assert_int_equal(vxhs_compare_and_write_sync(vd, &iov, 1, 65536, 4096,
+						     &at),
+			 -EILSEQ);
+	assert_int_equal(at, 0);
+	memset(buf, 0x22, 4096);
+	buf[1000] = 0;
+	memset(buf + 4096, 0x33, 4096);
+	assert_int_equal(vxhs_compare_and_write_sync(vd, &iov, 1, 65536, 4096,
+						     &at),
+			 -EILSEQ);
+	assert_int_equal(at, 1000);
+	file_pread("disk1", now, sizeof(now), 65536);
+	assert_int_equal(now[0], 0x22);
+	assert_int_equal(vxhs_compare_and_write_sync(vd, &iov, 1, 65536, 0,
+						     &at),
+			 -EINVAL);
+	assert_int_equal(vxhs_compare_and_write_sync(vd, &iov, 1, 65536, 2048,
+						     &at),
+			 -EINVAL);
+	assert_int_equal(vxhs_compare_and_write_sync(
+				 vd, &iov, 1, DISK_SIZE - 2048, 4096, &at),
+			 -ERANGE);
+
+	/* The counter, through two agents. */
+	assert_int_equal(sync_pwrite(vd, &count, 8, 0), 0);
+	agent_start(&second, env.dir, 0);
+	a[0] = &second;
+	agent_opts(&o, a, 1);
+	w[0].vd = vd;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk1", &o, &w[1].vd), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, count_up, &w[i]),
+				 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].error, 0);
+	}
+	assert_int_equal(sync_pread(vd, &count, 8, 0), 0);
+	assert_int_equal(count, 600);
+	vxhs_vdisk_close(w[1].vd);
+	agent_kill(&second, SIGTERM);
+	vxhs_vdisk_close(vd);
+}
+
 static void bad_requests_get_precise_errors(void **state)
 {
 	const struct agent *a[] = { &env.agent };
@@ -636,6 +740,10 @@ static void v34_agent_gets_only_v34_opcodes(void **state)
 	assert_int_equal(vxhs_flush_sync(vd), -EOPNOTSUPP);
 	assert_int_equal(vxhs_write_zeroes_sync(vd, 0, 4096), -EOPNOTSUPP);
 	assert_int_equal(vxhs_discard_sync(vd, 0, 4096), -EOPNOTSUPP);
+	assert_int_equal(
+		vxhs_compare_and_write_sync(vd, &(struct iovec){ buf, 8192 }, 1,
+					    0, 4096, NULL),
+		-EOPNOTSUPP);
 	assert_int_equal(sync_pread(vd, buf, sizeof(buf), 100), 0);
 	assert_int_equal(buf[0], (uint8_t)(100 * 7 + 3));
 	vxhs_vdisk_close(vd);
@@ -729,6 +837,7 @@ int main(void)
 		cmocka_unit_test(io_threads_and_sync_calls),
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),
+		cmocka_unit_test(compare_and_write),
 		cmocka_unit_test(bad_requests_get_precise_errors),
 		cmocka_unit_test(plaintext_tcp_needs_consent),
 		cmocka_unit_test(reopening_against_a_dead_agent_logs_once),

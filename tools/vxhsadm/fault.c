@@ -28,12 +28,16 @@ static const char help[] =
 	"  pause | resume                   hold every answer / let them go\n"
 	"  stop-reading WHO | resume-reading WHO\n"
 	"  drop WHO                         close connections\n"
+	"  hide EXT... | show EXT...        leave extensions out of VDISK_STAT\n"
+	"                                   (flush, write-zeroes, discard,\n"
+	"                                   compare-and-write, all)\n"
 	"  clear                            remove every rule, end delays\n"
 	"  list                             the rules and their hits\n"
 	"  counters                         requests seen per opcode\n\n"
-	"OPCODE: read, write, flush, discard, write-zeroes, stat, failover-ready\n"
-	"or any. VDISK: a shell pattern. ERRNO: EIO, ENOSPC, EAGAIN... or a\n"
-	"number. WHO: all, a peer (127.0.0.1:40000), an address or an identity.\n";
+	"OPCODE: read, write, flush, discard, write-zeroes, compare-and-write,\n"
+	"stat, failover-ready or any. VDISK: a shell pattern. ERRNO: EIO,\n"
+	"ENOSPC, EAGAIN... or a number. WHO: all, a peer (127.0.0.1:40000),\n"
+	"an address or an identity.\n";
 
 int cmd_fault(int argc, char **argv)
 {
