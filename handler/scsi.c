@@ -32,6 +32,10 @@
 /* VERIFY reads the range in pieces of this size. */
 #define VERIFY_PIECE (1u << 20)
 
+/* Byte 1 of READ, WRITE and COMPARE AND WRITE CDBs. */
+#define CDB_DPO 0x10
+#define CDB_FUA 0x08
+
 /* RDPROTECT, WRPROTECT, VRPROTECT: bits 7-5 of byte 1. */
 static bool protect_field(const uint8_t *cdb)
 {
@@ -176,15 +180,28 @@ static int sync_cache_range(struct tcmu_device *dev, const uint8_t *cdb)
 	return TCMU_STS_NOT_HANDLED;
 }
 
+/*
+ * COMPARE AND WRITE's data-out buffer holds two copies of its blocks. One
+ * of another size contradicts the CDB (a count of 256 blocks wraps to 0 in
+ * its one-byte field, and the data came anyway): INVALID FIELD IN CDB, as
+ * LIO answers such commands, where tcmu-runner gives HARDWARE ERROR or,
+ * for zero blocks, GOOD.
+ */
+static bool caw_length_ok(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
+{
+	uint64_t want = 2ull * cmd->cdb[13] * tcmu_dev_get_block_size(dev);
+	uint64_t have = 0;
+
+	for (size_t i = 0; i < cmd->iov_cnt; i++)
+		have += cmd->iovec[i].iov_len;
+	return have == want;
+}
+
 int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 {
 	struct tcmulib_cmd *cmd = tcmur_cmd->lib_cmd;
 	const uint8_t *cdb = cmd->cdb;
 
-	/* Vendor-specific operation codes: none is ours. tcmu-runner leaves
-	 * some unanswered, and the initiator waits for its timeout. */
-	if (cdb[0] >= 0xc0)
-		return TCMU_STS_INVALID_CMD;
 	if (emulated_data_in(cdb[0])) {
 		zero_iovec(cmd->iovec, cmd->iov_cnt);
 		return TCMU_STS_NOT_HANDLED;
@@ -193,17 +210,25 @@ int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 	case SYNCHRONIZE_CACHE:
 	case SYNCHRONIZE_CACHE_16:
 		return sync_cache_range(dev, cdb);
+	case COMPARE_AND_WRITE:
+		if (!caw_length_ok(dev, cmd))
+			return TCMU_STS_INVALID_CDB;
+		/* fall through */
 	case READ_10:
 	case READ_12:
 	case READ_16:
 	case WRITE_10:
 	case WRITE_12:
 	case WRITE_16:
+		/* tcmu-runner's MODE SENSE says DPOFUA 0: DPO and FUA are
+		 * not offered (Linux sends them only where they are). */
+		if (cdb[1] & (CDB_DPO | CDB_FUA))
+			return TCMU_STS_INVALID_CDB;
+		/* fall through */
 	case WRITE_VERIFY:
 	case WRITE_VERIFY_16:
 	case WRITE_SAME:
 	case WRITE_SAME_16:
-	case COMPARE_AND_WRITE:
 		/* No protection information on these LUNs: a non-zero
 		 * RDPROTECT or WRPROTECT asks for what is not there. */
 		if (protect_field(cdb))

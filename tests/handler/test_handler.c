@@ -902,8 +902,9 @@ static void test_scsi_conformance(void **state)
 /*
  * Left to tcmu-runner, but not as they were: the data-in buffer of an
  * emulated command is zeroed first (the kernel sends all of it, and
- * tcmu-runner writes only its answer), vendor-specific operation codes
- * are refused at once, and SYNCHRONIZE CACHE checks its range.
+ * tcmu-runner writes only its answer), DPO and FUA are refused as MODE
+ * SENSE does not offer them, COMPARE AND WRITE's buffer must match its
+ * CDB, and SYNCHRONIZE CACHE checks its range.
  */
 static void test_scsi_before_emulation(void **state)
 {
@@ -912,7 +913,9 @@ static void test_scsi_before_emulation(void **state)
 	uint8_t inquiry[6] = { INQUIRY, 0, 0, 1, 4, 0 };
 	uint8_t mode_sense[10] = { MODE_SENSE_10, 0, 0x3f, 0, 0, 0, 0, 1, 4, 0 };
 	uint8_t write10[10] = { WRITE_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
-	uint8_t vendor[6] = { 0xc5 };
+	uint8_t caw[16] = { COMPARE_AND_WRITE };
+	static uint8_t caw_data[2 * 512];
+	struct iovec caw_iov = { caw_data, sizeof(caw_data) };
 	/* SYNCHRONIZE CACHE (16): the last block, then one past it */
 	uint8_t sync16[16] = { SYNCHRONIZE_CACHE_16 };
 	uint64_t last = LUN_SIZE / 512 - 1;
@@ -938,11 +941,25 @@ static void test_scsi_before_emulation(void **state)
 			 TCMU_STS_NOT_HANDLED);
 	assert_int_equal(buf[0], 0xa5);
 
-	for (unsigned int op = 0xc0; op <= 0xff; op++) {
-		vendor[0] = (uint8_t)op;
-		assert_int_equal(scsi_cmd(&r.dev, &c, vendor, 6, NULL, 0),
-				 TCMU_STS_INVALID_CMD);
-	}
+	/* DPO or FUA, which MODE SENSE does not offer; COMPARE AND WRITE
+	 * whose data-out buffer is not twice its blocks (256 blocks wrap to
+	 * 0 in the CDB); the same with the right length goes on. */
+	write10[1] = 0x08;
+	assert_int_equal(scsi_cmd(&r.dev, &c, write10, 10, iov, 1),
+			 TCMU_STS_INVALID_CDB);
+	write10[1] = 0x10;
+	assert_int_equal(scsi_cmd(&r.dev, &c, write10, 10, iov, 1),
+			 TCMU_STS_INVALID_CDB);
+	caw[13] = 0;
+	assert_int_equal(scsi_cmd(&r.dev, &c, caw, 16, &caw_iov, 1),
+			 TCMU_STS_INVALID_CDB);
+	caw[13] = 1;
+	caw_iov.iov_len = 512;
+	assert_int_equal(scsi_cmd(&r.dev, &c, caw, 16, &caw_iov, 1),
+			 TCMU_STS_INVALID_CDB);
+	caw_iov.iov_len = sizeof(caw_data);
+	assert_int_equal(scsi_cmd(&r.dev, &c, caw, 16, &caw_iov, 1),
+			 TCMU_STS_NOT_HANDLED);
 
 	for (int i = 0; i < 8; i++)
 		sync16[2 + i] = (uint8_t)(last >> (56 - 8 * i));

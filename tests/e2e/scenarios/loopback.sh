@@ -74,9 +74,6 @@ scenario_target() {
 	expect_eq "INQUIRY bytes" "$(stat -c %s /tmp/inq)" 255
 	expect_eq "INQUIRY bytes 36-254 that are not zero" \
 		"$(tail -c +37 /tmp/inq | tr -d '\0' | wc -c)" 0
-	# A vendor-specific operation code: refused at once, not timed out.
-	out=$(timeout 20 sg_raw "$DISK" c5 00 00 00 00 00 2>&1) || true
-	expect_in "opcode c5" "$out" "Invalid command operation code"
 	# SYNCHRONIZE CACHE (16) of the block past the end.
 	lba=$(printf '%016x' $((LUN_MB * 2048)) | sed 's/../& /g')
 	# shellcheck disable=SC2086 # one byte a word
