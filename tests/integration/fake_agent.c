@@ -63,6 +63,9 @@ static bool serve_one(struct fake_agent *f, int fd)
 		if (f->mode == FAKE_ODD_NAME)
 			vxhs_kvset_add_string(&b, VXHS_KEY_AGENT,
 					      "evil\n2026 forged line\x1b[2J");
+		if (f->mode == FAKE_CAW_BAD_OFFSET)
+			vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES,
+					   VXHS_FEAT_COMPARE_AND_WRITE);
 		send_answer(fd, &h, 0, cookie, kv,
 			    (uint64_t)vxhs_kvset_end(&b));
 		return true;
@@ -78,6 +81,21 @@ static bool serve_one(struct fake_agent *f, int fd)
 			return false;
 		send_answer(fd, &h, f->mode == FAKE_MEDIA_ERROR ? EIO : 0,
 			    cookie, NULL, 0);
+		return true;
+	case VXHS_OP_COMPARE_AND_WRITE:
+		if (f->mode != FAKE_CAW_BAD_OFFSET ||
+		    h.io_size > VXHS_CAW_MAX || h.payload_size != 2 * h.io_size)
+			break;
+		{
+			uint8_t payload[2 * VXHS_CAW_MAX];
+			struct vxhs_hdr past = h;
+
+			if (!recv_all(fd, payload, h.payload_size))
+				return false;
+			past.io_nbytes = h.io_size; /* one past the range */
+			f->bad_answers++;
+			send_answer(fd, &past, EILSEQ, cookie, NULL, 0);
+		}
 		return true;
 	case VXHS_OP_READ:
 		if (h.io_offset + h.io_size > f->size)

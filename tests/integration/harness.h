@@ -77,6 +77,9 @@ enum fake_mode {
 	FAKE_SHORT_READ,	/* every READ answered with io_size - 1 bytes */
 	FAKE_MEDIA_ERROR,	/* every READ and WRITE answered err EIO */
 	FAKE_ODD_NAME,		/* names itself with control characters */
+	/* offers COMPARE_AND_WRITE, and answers each with EILSEQ at an
+	 * offset past the range compared */
+	FAKE_CAW_BAD_OFFSET,
 };
 
 struct fake_agent {

@@ -774,18 +774,30 @@ static void unknown_cookie_drops_the_connection_and_recovers(void **state)
 
 static void persistent_protocol_errors_fail_the_request(void **state)
 {
-	enum fake_mode modes[] = { FAKE_BAD_COOKIE_ALWAYS, FAKE_SHORT_READ };
+	enum fake_mode modes[] = { FAKE_BAD_COOKIE_ALWAYS, FAKE_SHORT_READ,
+				   FAKE_CAW_BAD_OFFSET };
 
 	for (size_t m = 0; m < ARRAY_SIZE(modes); m++) {
 		struct fake_agent f;
 		struct vxhs_vdisk *vd;
 		uint8_t buf[4096];
-		uint64_t t0;
+		struct iovec iov = { buf, sizeof(buf) };
+		uint64_t t0, at = 7;
 
 		fake_start(&f, modes[m], 1 << 20);
 		vd = open_fake(&f, 20000);
 		t0 = vxhs_now_ns();
-		assert_int_equal(sync_pread(vd, buf, sizeof(buf), 0), -EPROTO);
+		if (modes[m] == FAKE_CAW_BAD_OFFSET) {
+			/* A difference reported outside the range: the
+			 * answer is refused, the offset left alone. */
+			assert_int_equal(vxhs_compare_and_write_sync(
+						 vd, &iov, 1, 0, 2048, &at),
+					 -EPROTO);
+			assert_int_equal(at, 7);
+		} else {
+			assert_int_equal(sync_pread(vd, buf, sizeof(buf), 0),
+					 -EPROTO);
+		}
 		assert_true(vxhs_now_ns() - t0 < 10 * NSEC_PER_SEC);
 		assert_int_equal(f.bad_answers, 3); /* max_attempts */
 		vxhs_vdisk_close(vd);

@@ -18,6 +18,7 @@ import time
 
 MARKER = 0x5CA1AB1E
 READ, WRITE, STAT, FAILOVER = 0x1FFF, 0x2FFF, 1005, 2020
+CAW = 0x3F04  # our COMPARE_AND_WRITE extension (docs/protocol.md)
 REQ, RESP, NEED_ACK, NEED_RESP, SYNC_REQ, SYNC_RESP = 1, 2, 8, 0x10, 0x20, 0x40
 # marker payload data_type err cookie crc pad opcode pad io_offset io_size
 # io_nbytes io_seqno io_flags flags remote_hdl remote_flags target unused
@@ -190,6 +191,27 @@ def run_checks(port):
     check(a["err"] == 0 and a["opcode"] == FAILOVER,
           "CHECK_IO_FAILOVER_READY answers 0 for a served vdisk")
 
+    # COMPARE_AND_WRITE: the range holds data[:512] at 8192.
+    s.sendall(header(CAW, 11, "disk0", offset=8192, size=512, payload=1024)
+              + data[:512] + b"z" * 512)
+    a = answer(s)
+    check(a["err"] == 0 and a["payload"] == 0 and a["io_nbytes"] == 512,
+          "COMPARE_AND_WRITE of equal data: written, err 0")
+    cmp = bytearray(b"z" * 512)
+    cmp[77] = 0
+    s.sendall(header(CAW, 12, "disk0", offset=8192, size=512, payload=1024)
+              + bytes(cmp) + b"w" * 512)
+    a = answer(s)
+    check(a["err"] == 84 and a["io_nbytes"] == 77 and a["payload"] == 0,
+          f"COMPARE_AND_WRITE of other data: EILSEQ at byte 77 "
+          f"(err {a['err']}, io_nbytes {a['io_nbytes']})")
+    s.sendall(header(READ, 13, "disk0", offset=8192, size=512))
+    check(answer(s)["data"] == b"z" * 512,
+          "a COMPARE_AND_WRITE that differed wrote nothing")
+    s.sendall(header(WRITE, 14, "disk0", offset=8192, size=4096,
+                     payload=4096) + data)
+    answer(s)
+
     # Bad requests: each gets an error answer, connection keeps working.
     cases = [
         ("read past the end", header(READ, 20, "disk0", offset=1 << 20,
@@ -205,6 +227,15 @@ def run_checks(port):
         ("write with payload != io_size",
          header(WRITE, 26, "disk0", size=512, payload=256) + b"y" * 256, 22),
         ("64-character vdisk id", header(READ, 27, b"a" * 64, size=512), 36),
+        ("COMPARE_AND_WRITE with payload != 2 * io_size",
+         header(CAW, 29, "disk0", size=512, payload=512) + b"c" * 512, 22),
+        ("COMPARE_AND_WRITE of no bytes", header(CAW, 31, "disk0"), 22),
+        ("COMPARE_AND_WRITE over 64 KiB",
+         header(CAW, 32, "disk0", size=128 << 10, payload=256 << 10)
+         + b"c" * (256 << 10), 22),
+        ("COMPARE_AND_WRITE past the end",
+         header(CAW, 33, "disk0", offset=(1 << 20) - 256, size=512,
+                payload=1024) + b"c" * 1024, 34),
         ("a vdisk id that would forge a log line",
          header(READ, 28, b"x\n2026-01-01 vxhsd warning: audit: forged\x1b[2J",
                 size=512), 22),
