@@ -10,8 +10,13 @@
 
 struct vdisk_use *usage_get(struct session *s, struct vdisk *vd)
 {
-	struct vdisk_use *u = NULL;
+	struct vdisk_use *u = atomic_load(&s->last_use);
 
+	/* Every request asks: the common case takes no lock (uses are freed
+	 * only with the session). */
+	if (u && u->vd == vd)
+		return u;
+	u = NULL;
 	pthread_mutex_lock(&s->use_lock);
 	for (unsigned int i = 0; i < s->nr_uses; i++)
 		if (s->uses[i]->vd == vd) {
@@ -36,6 +41,8 @@ struct vdisk_use *usage_get(struct session *s, struct vdisk *vd)
 	s->uses[s->nr_uses++] = u;
 unlock:
 	pthread_mutex_unlock(&s->use_lock);
+	if (u)
+		atomic_store(&s->last_use, u);
 	return u;
 }
 
@@ -65,5 +72,6 @@ void usage_release(struct session *s)
 	}
 	free(s->uses);
 	s->uses = NULL;
+	atomic_store(&s->last_use, NULL);
 	s->nr_uses = s->max_uses = 0;
 }

@@ -400,6 +400,7 @@ struct session {
 	pthread_mutex_t use_lock;
 	struct vdisk_use **uses;
 	unsigned int nr_uses, max_uses;
+	_Atomic(struct vdisk_use *) last_use; /* the last one asked for */
 
 	/* fault injection (fault.c) */
 	atomic_bool stop_reading;
