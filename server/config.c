@@ -271,7 +271,6 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		break;
 	case OPT_CONTROL:
 		free(cfg->control_socket);
-		free(cfg->status_socket);
 		cfg->control_socket = strdup(val);
 		break;
 	case OPT_STATUS:

@@ -39,7 +39,9 @@ def main():
               and open(precious).read() == "not a socket",
               "--status naming a regular file: refused, the file kept",
               r.stderr)
-        agent = start_vxhsd(vxhsd, vdir, sock, "--status", status)
+        ctl = os.path.join(tmp, "control.sock")
+        agent = start_vxhsd(vxhsd, vdir, sock, "--status", status,
+                            "--control", ctl)
         try:
             mode = stat.S_IMODE(os.stat(status).st_mode)
             check(mode == 0o600, "the status socket is the owner's only",
@@ -55,6 +57,20 @@ def main():
                   "an idle agent: no connections", r.stdout + r.stderr)
 
             run(adm, "create", "--dir", vdir, "d", "64M")
+            # What VDISK_STAT offers, and the test agent's "hide".
+            r = run(adm, "stat", "--agent", "unix:" + sock, "d")
+            check("compare-and-write" in r.stdout,
+                  "vxhsadm stat names COMPARE_AND_WRITE", r.stdout)
+            r = run(adm, "fault", "--control", ctl, "hide", "bogus")
+            check(r.returncode == 1 and "no extension 'bogus'" in r.stdout,
+                  "hide of an unknown extension: refused by name",
+                  r.stdout + r.stderr)
+            run(adm, "fault", "--control", ctl, "hide", "compare-and-write")
+            r = run(adm, "stat", "--agent", "unix:" + sock, "d")
+            check("compare-and-write" not in r.stdout and
+                  "discard" in r.stdout,
+                  "hide takes one extension out of VDISK_STAT", r.stdout)
+            run(adm, "fault", "--control", ctl, "show", "all")
             bench = subprocess.Popen(
                 [adm, "bench", "--agent", "unix:" + sock, "--conns", "1",
                  "--io-threads", "1", "--rw", "write", "--qd", "4",
