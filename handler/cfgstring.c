@@ -56,6 +56,7 @@ static const char *const no_agent_choices[] = { "fail", "queue", NULL };
 static const struct opt_desc options[] = {
 	STR_OPT("group", group, OPT_NAME, false),
 	STR_OPT("tls", tls_dir, OPT_PATH, true),
+	STR_OPT("gateway", gateway, OPT_NAME, true),
 	{ .name = "plaintext",
 	  .kind = OPT_BOOL,
 	  .offset = offsetof(struct vxhs_cfg, plaintext),
@@ -441,8 +442,9 @@ static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 				*eq = '\0';
 			return fail(err, errlen,
 				    "unknown option '%s' (known: group, tls, "
-				    "plaintext, conns, connect_timeout, "
-				    "io_timeout, failover_timeout, no_agent)",
+				    "plaintext, gateway, conns, "
+				    "connect_timeout, io_timeout, "
+				    "failover_timeout, no_agent)",
 				    tok);
 		}
 		if (!eq && o->kind != OPT_BOOL)

@@ -40,6 +40,9 @@ struct vxhs_cfg {
 	 * directory), or plaintext if asked for; "" with UNIX sockets. */
 	char tls_dir[VXHS_CFG_PATH_MAX];
 	bool plaintext;
+	/* This gateway's name in the vdisk's lock (several gateways);
+	 * "": the host name. */
+	char gateway[VXHS_CFG_NAME_MAX];
 	/* 0: the client library's default */
 	unsigned int conns;
 	unsigned int connect_timeout;  /* seconds */

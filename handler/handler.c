@@ -25,7 +25,9 @@ static const char cfg_desc[] =
 	"no_agent=fail|queue (queue: wait for an agent without limit), "
 	"tls=DIR (TLS to TCP agents; DIR holds ca.pem, cert.pem and "
 	"key.pem; default " VXHS_CFG_DEFAULT_TLS_DIR "), plaintext (TCP "
-	"agents without TLS: no encryption, no authentication).\n"
+	"agents without TLS: no encryption, no authentication), "
+	"gateway=NAME (this gateway's name in the vdisk's lock when several "
+	"gateways export it; default the host name).\n"
 	"Example: cfgstring=disk1@10.0.0.5+storage2/9999;io_timeout=10";
 
 static struct tcmur_handler vxhs_handler = {
@@ -44,6 +46,10 @@ static struct tcmur_handler vxhs_handler = {
 	.unmap = handler_unmap,
 	.writesame = handler_writesame,
 	.caw = handler_caw,
+	/* Several gateways (implicit ALUA): the vdisk's lock, in the agents. */
+	.lock = handler_lock,
+	.unlock = handler_unlock,
+	.get_lock_state = handler_get_lock_state,
 };
 
 int handler_init(void);

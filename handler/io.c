@@ -78,6 +78,16 @@ static void hcmd_finish(struct hcmd *h, int result)
 	 * comes before these completions and knows the vdisk is current. */
 	if (result)
 		vxhs_dev_name(h->vdev, name, sizeof(name));
+	/* Another gateway took the vdisk's lock: tcmu-runner must hear it
+	 * before the command completes, to take the lock back (or report
+	 * this path as standby) when the initiator retries. */
+	if (result == -ESTALE) {
+		tcmu_dev_info(
+			dev,
+			"vdisk %s: %s fenced: the lock is another gateway's\n",
+			name, h->what);
+		tcmu_notify_lock_lost(dev);
+	}
 	if (result == -ENOTCONN)
 		tcmu_dev_dbg(dev, "vdisk %s: %s: no agent, retry\n", name,
 			     h->what);

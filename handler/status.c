@@ -43,6 +43,7 @@ int vxhs_status(int result, bool write, uint8_t *sense)
 		return TCMU_STS_PASSTHROUGH_ERR;
 	case -ECANCELED: /* the vdisk was replaced or closed under it */
 	case -EBADF:
+	case -ESTALE: /* fenced: tcmu-runner takes the lock back first */
 		return TCMU_STS_BUSY;
 	case -EOPNOTSUPP:
 		return TCMU_STS_INVALID_CMD;

@@ -141,4 +141,9 @@ int handler_writesame(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 int handler_caw(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
 		uint64_t len, struct iovec *iov, size_t iov_cnt);
 
+/* lock.c: tcmu-runner's lock callbacks (several gateways). */
+int handler_lock(struct tcmu_device *dev, uint16_t tag);
+int handler_unlock(struct tcmu_device *dev);
+int handler_get_lock_state(struct tcmu_device *dev);
+
 #endif /* VXHS_HANDLER_H */

@@ -61,6 +61,9 @@ static const struct {
 	{ "discard", VXHS_OP_DISCARD },
 	{ "write-zeroes", VXHS_OP_WRITE_ZEROES },
 	{ "compare-and-write", VXHS_OP_COMPARE_AND_WRITE },
+	{ "lock-acquire", VXHS_OP_LOCK_ACQUIRE },
+	{ "lock-release", VXHS_OP_LOCK_RELEASE },
+	{ "lock-query", VXHS_OP_LOCK_QUERY },
 	{ "stat", VXHS_OP_STAT },
 	{ "failover-ready", VXHS_OP_FAILOVER_READY },
 	{ "any", -1 },
@@ -363,6 +366,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		{ "write-zeroes", VXHS_FEAT_WRITE_ZEROES },
 		{ "discard", VXHS_FEAT_DISCARD },
 		{ "compare-and-write", VXHS_FEAT_COMPARE_AND_WRITE },
+		{ "lock", VXHS_FEAT_LOCK },
 		{ "all", VXHS_FEAT_ALL },
 	};
 	bool hide = argv[0][0] == 'h';
@@ -375,7 +379,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		if (f == ARRAY_SIZE(feats)) {
 			snprintf(
 				out, len,
-				"error: no extension '%s' (flush, write-zeroes, discard, compare-and-write, all)",
+				"error: no extension '%s' (flush, write-zeroes, discard, compare-and-write, lock, all)",
 				argv[i]);
 			return -EINVAL;
 		}

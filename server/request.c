@@ -76,8 +76,19 @@ static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
 		*why = "payload_size is not twice io_size";
 		return EINVAL;
 	}
+	if (h->opcode == VXHS_OP_LOCK_ACQUIRE &&
+	    (!h->payload_size || h->payload_size > VXHS_LOCK_OWNER_MAX)) {
+		*why = "LOCK_ACQUIRE owner name of no bytes or more than 64";
+		return EINVAL;
+	}
+	if (h->opcode == VXHS_OP_LOCK_ACQUIRE &&
+	    (h->io_size || h->io_offset > VXHS_LOCK_TAG_MAX)) {
+		*why = "LOCK_ACQUIRE with io_size, or a tag above 65535";
+		return EINVAL;
+	}
 	if (h->opcode != VXHS_OP_WRITE &&
-	    h->opcode != VXHS_OP_COMPARE_AND_WRITE && h->payload_size) {
+	    h->opcode != VXHS_OP_COMPARE_AND_WRITE &&
+	    h->opcode != VXHS_OP_LOCK_ACQUIRE && h->payload_size) {
 		*why = "unexpected payload";
 		return EINVAL;
 	}
@@ -113,7 +124,8 @@ int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
 		err = EACCES;
 	}
 	if (!err && (h->opcode == VXHS_OP_WRITE ||
-		     h->opcode == VXHS_OP_COMPARE_AND_WRITE))
+		     h->opcode == VXHS_OP_COMPARE_AND_WRITE ||
+		     h->opcode == VXHS_OP_LOCK_ACQUIRE))
 		*buf_len = h->payload_size;
 	else if (!err && h->opcode == VXHS_OP_READ)
 		*buf_len = h->io_size;
@@ -284,6 +296,31 @@ free_now:
 	return ret;
 }
 
+/* What changes the vdisk, inside its lock's gate: 0 done, 1 more pieces
+ * to go, or a negative errno. */
+static int execute_change(struct request *r)
+{
+	struct vxhs_hdr *h = &r->hdr;
+	int ret;
+
+	if (h->opcode == VXHS_OP_FLUSH)
+		return fdatasync(r->vd->fd) ? -errno : 0;
+	ret = check_range(r);
+	if (ret)
+		return ret;
+	switch (h->opcode) {
+	case VXHS_OP_WRITE:
+		return sink_write_to(&r->sink, r->vd->fd, h->io_offset);
+	case VXHS_OP_WRITE_ZEROES:
+		return zero_piece(r, false);
+	case VXHS_OP_DISCARD:
+		return zero_piece(r, true);
+	case VXHS_OP_COMPARE_AND_WRITE:
+		return do_compare_and_write(r);
+	}
+	return -EOPNOTSUPP;
+}
+
 /* 0 done, 1 more pieces to go, or a negative errno. */
 static int execute(struct request *r)
 {
@@ -304,29 +341,26 @@ static int execute(struct request *r)
 		return ret ? ret : do_stat(r);
 	case VXHS_OP_FAILOVER_READY:
 		return store_refresh(r->vd);
-	case VXHS_OP_FLUSH:
-		return fdatasync(r->vd->fd) ? -errno : 0;
-	}
-
-	ret = check_range(r);
-	if (ret)
-		return ret;
-	switch (h->opcode) {
+	case VXHS_OP_LOCK_ACQUIRE:
+	case VXHS_OP_LOCK_RELEASE:
+	case VXHS_OP_LOCK_QUERY:
+		return lock_execute(r);
 	case VXHS_OP_READ:
-		ret = do_pread(r->vd, r->buf, h->io_size, h->io_offset);
+		ret = check_range(r);
+		if (!ret)
+			ret = do_pread(r->vd, r->buf, h->io_size, h->io_offset);
 		if (!ret)
 			r->out_payload = h->io_size;
 		return ret;
-	case VXHS_OP_WRITE:
-		return sink_write_to(&r->sink, r->vd->fd, h->io_offset);
-	case VXHS_OP_WRITE_ZEROES:
-		return zero_piece(r, false);
-	case VXHS_OP_DISCARD:
-		return zero_piece(r, true);
-	case VXHS_OP_COMPARE_AND_WRITE:
-		return do_compare_and_write(r);
 	}
-	return -EOPNOTSUPP;
+	/* Each piece of a zeroing passes the gate anew: an acquire waits
+	 * for one piece, not for all of them. */
+	ret = fence_enter(r, true);
+	if (ret)
+		return ret;
+	ret = execute_change(r);
+	fence_leave(r->vd);
+	return ret;
 }
 
 static void build_answer(struct request *r)
@@ -339,7 +373,7 @@ static void build_answer(struct request *r)
 	a.io_nbytes = r->err ? 0 : r->hdr.io_size;
 	if (r->err == EILSEQ)
 		a.io_nbytes = r->miscompare;
-	if (r->hdr.opcode == VXHS_OP_STAT)
+	if (vxhs_opcode_answers_kvset(r->hdr.opcode))
 		a.data_type = VXHS_DATA_KVSET;
 	vxhs_hdr_encode(&a, r->out);
 	if (r->use)
@@ -357,6 +391,7 @@ bool request_try_inline(struct request *r)
 	struct iovec iov = { r->buf, h->io_size };
 	bool write;
 	ssize_t n;
+	int err;
 
 	/* Splicing a pipe into the file may block: a worker's job. Faults
 	 * are applied by the workers only. */
@@ -372,14 +407,21 @@ bool request_try_inline(struct request *r)
 	if (atomic_load(&r->vd->no_nowait[write]) ||
 	    h->io_offset + h->io_size > atomic_load(&r->vd->size))
 		return false;
-	if (h->opcode == VXHS_OP_READ && answer_from_cache(r))
+	if (h->opcode == VXHS_OP_READ && answer_from_cache(r)) {
 		n = (ssize_t)h->io_size;
-	else if (h->opcode == VXHS_OP_READ)
+	} else if (h->opcode == VXHS_OP_READ) {
 		n = preadv2(r->vd->fd, &iov, 1, (off_t)h->io_offset,
 			    RWF_NOWAIT);
-	else
+	} else {
+		/* Fenced, or the gate would make it wait: a worker's job. */
+		if (fence_enter(r, false))
+			return false;
 		n = pwritev2(r->vd->fd, &iov, 1, (off_t)h->io_offset,
 			     RWF_NOWAIT);
+		err = errno;
+		fence_leave(r->vd);
+		errno = err;
+	}
 	if (n < 0 && errno == EOPNOTSUPP)
 		atomic_store(&r->vd->no_nowait[write], true);
 	/* Partial or would block: the worker redoes all of it, which is
@@ -413,7 +455,9 @@ bool request_execute(struct request *r)
 			return false;
 		r->err = ret ? errno_to_wire(ret) : 0;
 	}
-	if (ret && ret != -ENOENT && ret != -ERANGE && ret != -EILSEQ)
+	/* Fenced requests are logged by lock.c, within a rate. */
+	if (ret && ret != -ENOENT && ret != -ERANGE && ret != -EILSEQ &&
+	    ret != -ESTALE)
 		slog(r->s, r->hdr.target, r->hdr.opcode, LOG_WARNING,
 		     "%s: %s of vdisk %s at %llu+%llu failed: %s", r->s->peer,
 		     vxhs_opcode_name(r->hdr.opcode), r->hdr.target,

@@ -37,6 +37,7 @@ static void vdisk_free(struct vdisk *vd)
 	if (vd->map)
 		munmap(vd->map, vd->map_len);
 	close(vd->fd);
+	fence_destroy(&vd->fence);
 	free(vd);
 }
 
@@ -114,6 +115,7 @@ static int vdisk_open(const char *id, struct vdisk **out)
 	}
 	strcpy(vd->id, id);
 	vd->fd = fd;
+	fence_init(&vd->fence);
 	vd->dev = st.st_dev;
 	vd->ino = st.st_ino;
 	atomic_init(&vd->size, (uint64_t)st.st_size);

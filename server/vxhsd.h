@@ -95,6 +95,40 @@ struct ratelimit {
  * since the last one that was. */
 bool ratelimit_ok(struct ratelimit *rl, unsigned int *missed);
 
+/* lock.c: a vdisk's exclusive lock, kept in the storage */
+struct lock_record {
+	uint64_t seq;	/* versions written */
+	uint64_t epoch; /* grows with every change of owner */
+	uint64_t since; /* taken at, Unix time */
+	bool held;
+	uint32_t tag;
+	char owner[VXHS_LOCK_OWNER_MAX + 1];
+};
+
+/* The gate requests that change a vdisk pass (lock.c explains it). */
+struct fence {
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;	/* taking or closing ended */
+	int fd;			/* the lock record; -1 until needed */
+	unsigned int holders;	/* requests inside: the gate is held */
+	bool taking;		/* a thread is taking the gate */
+	bool closing;		/* an acquire waits: no more in */
+	uint64_t looked_at;	/* last look for a waiting acquire */
+	struct lock_record rec; /* as read when the hold began */
+};
+
+struct request;
+struct vdisk;
+void fence_init(struct fence *f);
+void fence_destroy(struct fence *f);
+/* Before r changes its vdisk: 0 (then fence_leave after it), -ESTALE
+ * (fenced: the lock is not r's), -EAGAIN (!wait: it would have to wait),
+ * or another negative errno. */
+int fence_enter(struct request *r, bool wait);
+void fence_leave(struct vdisk *vd);
+/* LOCK_ACQUIRE, LOCK_RELEASE and LOCK_QUERY, on a worker. */
+int lock_execute(struct request *r);
+
 /* store.c: the vdisk directory */
 struct vdisk {
 	char id[VXHS_TARGET_SIZE];
@@ -111,6 +145,7 @@ struct vdisk {
 	unsigned int refs;  /* under the store lock */
 	unsigned int users; /* connections using it, under the store lock */
 	bool stale;	    /* replaced or removed on disk */
+	struct fence fence;
 };
 
 int store_open(const char *dir);

@@ -25,6 +25,7 @@
  *               other transport failures, open tries the next agent
  *   -ECANCELED  the vdisk was closed with the request outstanding
  *   -EILSEQ     COMPARE AND WRITE: the data differed
+ *   -ESTALE     fenced: the vdisk's lock is someone else's (vxhs_lock_*)
  *   other       passed through from the agent
  */
 #ifndef VXHS_CLIENT_H
@@ -34,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+#include "wire.h" /* limits: VXHS_CAW_MAX, VXHS_LOCK_OWNER_MAX */
 
 #ifdef __cplusplus
 extern "C" {
@@ -183,6 +186,45 @@ int vxhs_compare_and_write(struct vxhs_vdisk *vd, const struct iovec *iov,
 			   int iovcnt, uint64_t offset, uint64_t len,
 			   uint64_t *miscompare, vxhs_done_fn done,
 			   void *opaque);
+/*
+ * The vdisk's exclusive lock (extension VXHS_FEAT_LOCK), kept by the agents
+ * in the storage: every agent of the vdisk sees it, and it stays with its
+ * owner when the handle fails over to another agent.
+ *
+ * vxhs_lock_acquire takes it for owner (1 to VXHS_LOCK_OWNER_MAX printable
+ * ASCII bytes, no space; copied) with an application tag (tcmu-runner's
+ * ALUA group), breaking any other owner's hold; from then on this handle's
+ * writes, zeroing, discards, flushes and COMPARE AND WRITEs carry its
+ * epoch. Writes made under an epoch that has moved on (the lock was taken
+ * by someone else) complete with -ESTALE, and so do writes without one
+ * while someone holds the lock: they never reach the vdisk, even those
+ * already queued in an agent. Acquiring again while holding keeps the
+ * epoch. info, unless NULL, gets the lock's state when done runs (it must
+ * stay valid until then); its broken member names the owner this call
+ * took the lock from.
+ *
+ * vxhs_lock_release lets the lock go (-ESTALE when it had moved on); the
+ * handle writes without an epoch again. vxhs_lock_query reads the lock.
+ */
+struct vxhs_lock_info {
+	uint64_t epoch; /* grows with every change of owner; 0: never taken */
+	bool held;
+	uint16_t tag;
+	uint64_t since; /* taken at, seconds since 1970 */
+	char owner[VXHS_LOCK_OWNER_MAX + 1];
+	char broken[VXHS_LOCK_OWNER_MAX + 1];
+};
+
+int vxhs_lock_acquire(struct vxhs_vdisk *vd, const char *owner, uint16_t tag,
+		      struct vxhs_lock_info *info, vxhs_done_fn done,
+		      void *opaque);
+int vxhs_lock_release(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque);
+int vxhs_lock_query(struct vxhs_vdisk *vd, struct vxhs_lock_info *info,
+		    vxhs_done_fn done, void *opaque);
+/* The epoch this handle holds, 0 when none (never taken, released, or
+ * found lost: a write came back fenced). */
+uint64_t vxhs_lock_epoch(struct vxhs_vdisk *vd);
+
 /* Refreshes the information vxhs_vdisk_get_info returns (size, features). */
 int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque);
 
@@ -203,6 +245,11 @@ int vxhs_stat_sync(struct vxhs_vdisk *vd);
 int vxhs_compare_and_write_sync(struct vxhs_vdisk *vd, const struct iovec *iov,
 				int iovcnt, uint64_t offset, uint64_t len,
 				uint64_t *miscompare);
+
+int vxhs_lock_acquire_sync(struct vxhs_vdisk *vd, const char *owner,
+			   uint16_t tag, struct vxhs_lock_info *info);
+int vxhs_lock_release_sync(struct vxhs_vdisk *vd);
+int vxhs_lock_query_sync(struct vxhs_vdisk *vd, struct vxhs_lock_info *info);
 
 /* The calling thread's message for its last failed call. */
 const char *vxhs_errmsg(void);

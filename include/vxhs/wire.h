@@ -46,6 +46,28 @@ extern "C" {
 #define VXHS_OP_COMPARE_AND_WRITE 0x3F04
 /* The largest io_size of a COMPARE_AND_WRITE. */
 #define VXHS_CAW_MAX (64u << 10)
+/*
+ * The exclusive lock of a vdisk (docs/protocol.md, "The exclusive lock").
+ * ACQUIRE: payload the owner's name, io_offset the owner's tag,
+ * io_remote_hdl the epoch the client holds (0: none); the answer is a
+ * kvset (the VXHS_LOCK_KEY_* keys). RELEASE: io_remote_hdl the epoch
+ * held. QUERY: the answer is the same kvset. Writes, zeroing, discards,
+ * flushes and COMPARE_AND_WRITEs carry the epoch they are made under in
+ * io_remote_hdl (0: none); those of a stale epoch, and those without one
+ * while the vdisk is locked, are refused with err ESTALE ("fenced").
+ */
+#define VXHS_OP_LOCK_ACQUIRE 0x3F05
+#define VXHS_OP_LOCK_RELEASE 0x3F06
+#define VXHS_OP_LOCK_QUERY   0x3F07
+/* An owner's name: 1 to 64 bytes of printable ASCII, no space. */
+#define VXHS_LOCK_OWNER_MAX 64
+#define VXHS_LOCK_TAG_MAX   0xFFFFu
+#define VXHS_LOCK_KEY_EPOCH "epoch"
+#define VXHS_LOCK_KEY_HELD  "held"
+#define VXHS_LOCK_KEY_OWNER "owner"
+#define VXHS_LOCK_KEY_PREV  "previous_owner"
+#define VXHS_LOCK_KEY_SINCE "since"
+#define VXHS_LOCK_KEY_TAG   "tag"
 
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
@@ -54,9 +76,10 @@ extern "C" {
  * takes them, and packs its answers to clients that say so (below). */
 #define VXHS_FEAT_TLS_PACK	    (1ull << 3)
 #define VXHS_FEAT_COMPARE_AND_WRITE (1ull << 4)
+#define VXHS_FEAT_LOCK		    (1ull << 5)
 #define VXHS_FEAT_ALL                                                   \
 	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD | \
-	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE)
+	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE | VXHS_FEAT_LOCK)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01
@@ -124,6 +147,13 @@ uint64_t vxhs_hdr_response_flags(uint64_t request_flags);
 
 /* Whether the opcode is one of the four of v34 or one of our extensions. */
 bool vxhs_opcode_known(uint16_t opcode);
+/* Whether a request of this opcode changes the vdisk (and so is fenced by
+ * its lock): WRITE, FLUSH, WRITE_ZEROES, DISCARD, COMPARE_AND_WRITE. */
+bool vxhs_opcode_fenced(uint16_t opcode);
+/* Whether the answer to this opcode carries a kvset. */
+bool vxhs_opcode_answers_kvset(uint16_t opcode);
+/* Checks a lock owner's name (VXHS_LOCK_OWNER_MAX). */
+bool vxhs_lock_owner_valid(const char *owner, size_t len);
 const char *vxhs_opcode_name(uint16_t opcode);
 
 /* Checks a vdisk id: 1-63 of [A-Za-z0-9_.{}-], not starting with '.'. */

@@ -216,6 +216,9 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	}
 	if (req->opcode == VXHS_OP_FLUSH)
 		hdr.io_offset = hdr.io_size = 0;
+	if (req->opcode == VXHS_OP_LOCK_ACQUIRE)
+		hdr.io_size = 0; /* io_offset: the tag; payload: the owner */
+	hdr.io_remote_hdl = req->epoch;
 	if (conn->agent->tls_packs)
 		hdr.flags |= VXHS_FLAG_TLS_PACKS;
 	vxhs_hdr_encode(&hdr, io->hdr);
@@ -248,6 +251,8 @@ static uint64_t tx_payload_len(const struct vxhs_io *io)
 		return io->len;
 	case VXHS_OP_COMPARE_AND_WRITE: /* compared, then written */
 		return 2 * io->len;
+	case VXHS_OP_LOCK_ACQUIRE: /* the owner's name */
+		return io->len;
 	}
 	return 0;
 }
@@ -433,11 +438,11 @@ static bool begin_answer(struct vxhs_conn *conn, const uint8_t *raw)
 		protocol_error(conn, why);
 		return false;
 	}
-	if (!h->err && io->req->opcode == VXHS_OP_STAT) {
+	if (!h->err && vxhs_opcode_answers_kvset(io->req->opcode)) {
 		if (h->payload_size < 12 ||
 		    h->payload_size > STAT_PAYLOAD_MAX) {
-			snprintf(why, sizeof(why),
-				 "VDISK_STAT answer of %llu bytes",
+			snprintf(why, sizeof(why), "%s answer of %llu bytes",
+				 vxhs_opcode_name(h->opcode),
 				 (unsigned long long)h->payload_size);
 			protocol_error(conn, why);
 			return false;
@@ -456,7 +461,7 @@ static bool begin_answer(struct vxhs_conn *conn, const uint8_t *raw)
 
 	conn->rx_io = io;
 	conn->rx_left = h->payload_size;
-	if (io->req->opcode == VXHS_OP_STAT && expect) {
+	if (vxhs_opcode_answers_kvset(io->req->opcode) && expect) {
 		conn->rx_kv = malloc(expect);
 		conn->rx_kv_len = 0;
 		if (!conn->rx_kv) {

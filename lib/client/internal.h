@@ -216,6 +216,11 @@ struct vxhs_req {
 	struct iovec *iov;
 	int iovcnt;
 	uint64_t *miscompare; /* COMPARE_AND_WRITE: where the data differed */
+	/* The lock epoch it is made under (fenced opcodes), or held
+	 * (LOCK_ACQUIRE, LOCK_RELEASE); 0: none. */
+	uint64_t epoch;
+	struct vxhs_lock_info *lock_info; /* LOCK_ACQUIRE, LOCK_QUERY */
+	char owner[VXHS_LOCK_OWNER_MAX];  /* LOCK_ACQUIRE's payload */
 	struct vxhs_io ios[];
 };
 
@@ -247,6 +252,9 @@ struct vxhs_vdisk {
 
 	pthread_mutex_t info_lock;
 	struct vxhs_vdisk_info info;
+	/* The epoch of the vdisk's lock this handle holds (0: none); new
+	 * writes carry it. */
+	_Atomic uint64_t lock_epoch;
 };
 
 struct slot {
@@ -369,6 +377,17 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 
 /* vdisk.c: what a VDISK_STAT answer says of the vdisk. */
 int vd_stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len);
+uint64_t vd_features(struct vxhs_vdisk *vd);
+/* A request checked and allocated, not yet submitted (loop_submit). */
+int vd_req_new(struct vxhs_vdisk *vd, uint16_t opcode, const struct iovec *iov,
+	       int iovcnt, uint64_t offset, uint64_t len, vxhs_done_fn done,
+	       void *opaque, struct vxhs_req **out);
+
+/* lock.c: a lock answer (kvset) applied to its request and vdisk; what a
+ * fenced request tells of the handle's lock. */
+int lock_answer_apply(struct vxhs_req *req, int result, const uint8_t *kv,
+		      size_t len);
+void lock_fenced(struct vxhs_req *req);
 
 /* failover.c */
 void vd_set_state(struct vxhs_vdisk *vd, enum vd_state state);

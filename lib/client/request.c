@@ -193,11 +193,17 @@ void io_answered(struct vxhs_io *io, int result, const uint8_t *kv,
 	struct vxhs_vdisk *vd = io->req->vd;
 
 	io_detach(io);
-	if (kv && !result && !io->orphan) {
+	if (kv && !result && !io->orphan && io->req->opcode == VXHS_OP_STAT) {
 		result = vd_stat_apply(vd, kv, kv_len);
 		/* Several messages per TLS record from now on. */
 		if (!result && (vd->info.features & VXHS_FEAT_TLS_PACK))
 			agent->tls_packs = true;
+	} else if (!io->orphan && (io->req->opcode == VXHS_OP_LOCK_ACQUIRE ||
+				   io->req->opcode == VXHS_OP_LOCK_RELEASE ||
+				   io->req->opcode == VXHS_OP_LOCK_QUERY)) {
+		result = lock_answer_apply(io->req, result, kv, kv_len);
+	} else if (result == -ESTALE && !io->orphan) {
+		lock_fenced(io->req);
 	}
 	/* HUP from the agent itself: the same as losing the connection. */
 	if (result == -ECONNRESET && !io->orphan && !io->req->probe) {

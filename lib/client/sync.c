@@ -128,3 +128,32 @@ int vxhs_compare_and_write_sync(struct vxhs_vdisk *vd, const struct iovec *iov,
 					     vd, iov, iovcnt, offset, len,
 					     miscompare, sync_done, &w));
 }
+
+int vxhs_lock_acquire_sync(struct vxhs_vdisk *vd, const char *owner,
+			   uint16_t tag, struct vxhs_lock_info *info)
+{
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_lock_acquire(vd, owner, tag, info,
+						       sync_done, &w));
+}
+
+int vxhs_lock_release_sync(struct vxhs_vdisk *vd)
+{
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_lock_release(vd, sync_done, &w));
+}
+
+int vxhs_lock_query_sync(struct vxhs_vdisk *vd, struct vxhs_lock_info *info)
+{
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_lock_query(vd, info, sync_done, &w));
+}

@@ -158,7 +158,7 @@ const char *vxhs_vdisk_id(const struct vxhs_vdisk *vd)
 	return vd->id;
 }
 
-static uint64_t features(struct vxhs_vdisk *vd)
+uint64_t vd_features(struct vxhs_vdisk *vd)
 {
 	uint64_t f;
 
@@ -168,10 +168,9 @@ static uint64_t features(struct vxhs_vdisk *vd)
 	return f;
 }
 
-static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
-		  const struct iovec *iov, int iovcnt, uint64_t offset,
-		  uint64_t len, uint64_t *miscompare, vxhs_done_fn done,
-		  void *opaque)
+int vd_req_new(struct vxhs_vdisk *vd, uint16_t opcode, const struct iovec *iov,
+	       int iovcnt, uint64_t offset, uint64_t len, vxhs_done_fn done,
+	       void *opaque, struct vxhs_req **out)
 {
 	struct vxhs_req *req;
 
@@ -194,6 +193,26 @@ static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
 		return set_error(-ENOMEM, "vdisk %s: out of memory", vd->id);
 	req->done = done;
 	req->opaque = opaque;
+	/* Made under the lock this handle holds now, if any: a retry after
+	 * the lock moved on must not land (docs/protocol.md). */
+	if (vxhs_opcode_fenced(opcode))
+		req->epoch = atomic_load(&vd->lock_epoch);
+	*out = req;
+	return 0;
+}
+
+static int submit(struct vxhs_vdisk *vd, uint16_t opcode,
+		  const struct iovec *iov, int iovcnt, uint64_t offset,
+		  uint64_t len, uint64_t *miscompare, vxhs_done_fn done,
+		  void *opaque)
+{
+	struct vxhs_req *req;
+	int ret;
+
+	ret = vd_req_new(vd, opcode, iov, iovcnt, offset, len, done, opaque,
+			 &req);
+	if (ret)
+		return ret;
 	req->miscompare = miscompare;
 	loop_submit(vd->loop, &req->msg);
 	return 0;
@@ -236,7 +255,7 @@ static int submit_ext(struct vxhs_vdisk *vd, uint16_t opcode, uint64_t feat,
 		      uint64_t offset, uint64_t len, vxhs_done_fn done,
 		      void *opaque)
 {
-	if (!(features(vd) & feat))
+	if (!(vd_features(vd) & feat))
 		return set_error(-EOPNOTSUPP,
 				 "vdisk %s: the agent does not offer %s",
 				 vd->id, vxhs_opcode_name(opcode));
@@ -278,7 +297,7 @@ int vxhs_compare_and_write(struct vxhs_vdisk *vd, const struct iovec *iov,
 {
 	static const char op[] = "COMPARE_AND_WRITE";
 
-	if (!(features(vd) & VXHS_FEAT_COMPARE_AND_WRITE))
+	if (!(vd_features(vd) & VXHS_FEAT_COMPARE_AND_WRITE))
 		return set_error(-EOPNOTSUPP,
 				 "vdisk %s: the agent does not offer %s",
 				 vd->id, op);

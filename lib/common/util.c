@@ -150,3 +150,8 @@ void vxhs_format_size(uint64_t bytes, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%llu %s", (unsigned long long)v, units[u]);
 }
+
+void vxhs_lock_record_name(const char *id, char *buf, size_t len)
+{
+	snprintf(buf, len, ".%s.lock", id);
+}

@@ -60,4 +60,12 @@ int vxhs_parse_uint(const char *text, uint64_t min, uint64_t max,
 /* Formats a byte count for people: "10 GiB", "4 KiB", "123 bytes". */
 void vxhs_format_size(uint64_t bytes, char *buf, size_t len);
 
+/*
+ * The name of a vdisk's lock record in the agent's directory (vxhsd's
+ * server/lock.c): ".ID.lock", which no vdisk can be named. Fits in
+ * VXHS_LOCK_RECORD_NAME_MAX bytes.
+ */
+#define VXHS_LOCK_RECORD_NAME_MAX 72
+void vxhs_lock_record_name(const char *id, char *buf, size_t len);
+
 #endif /* VXHS_COMMON_UTIL_H */

@@ -121,6 +121,11 @@ int vxhs_hdr_init_request(struct vxhs_hdr *hdr, uint16_t opcode,
 		hdr->payload_size = 2 * size;
 		hdr->flags = VXHS_FLAG_REQ | VXHS_FLAG_REQ_NEED_RESP;
 		break;
+	case VXHS_OP_LOCK_ACQUIRE:
+		/* The owner's name; the caller sets io_size back to 0. */
+		hdr->payload_size = size;
+		hdr->flags = VXHS_FLAG_REQ | VXHS_FLAG_REQ_NEED_RESP;
+		break;
 	case VXHS_OP_STAT:
 		hdr->data_type = VXHS_DATA_KVSET;
 		/* fall through */
@@ -153,9 +158,41 @@ bool vxhs_opcode_known(uint16_t opcode)
 	case VXHS_OP_WRITE_ZEROES:
 	case VXHS_OP_DISCARD:
 	case VXHS_OP_COMPARE_AND_WRITE:
+	case VXHS_OP_LOCK_ACQUIRE:
+	case VXHS_OP_LOCK_RELEASE:
+	case VXHS_OP_LOCK_QUERY:
 		return true;
 	}
 	return false;
+}
+
+bool vxhs_opcode_fenced(uint16_t opcode)
+{
+	switch (opcode) {
+	case VXHS_OP_WRITE:
+	case VXHS_OP_FLUSH:
+	case VXHS_OP_WRITE_ZEROES:
+	case VXHS_OP_DISCARD:
+	case VXHS_OP_COMPARE_AND_WRITE:
+		return true;
+	}
+	return false;
+}
+
+bool vxhs_opcode_answers_kvset(uint16_t opcode)
+{
+	return opcode == VXHS_OP_STAT || opcode == VXHS_OP_LOCK_ACQUIRE ||
+	       opcode == VXHS_OP_LOCK_QUERY;
+}
+
+bool vxhs_lock_owner_valid(const char *owner, size_t len)
+{
+	if (!len || len > VXHS_LOCK_OWNER_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (owner[i] <= ' ' || owner[i] > '~')
+			return false;
+	return true;
 }
 
 const char *vxhs_opcode_name(uint16_t opcode)
@@ -177,6 +214,12 @@ const char *vxhs_opcode_name(uint16_t opcode)
 		return "DISCARD";
 	case VXHS_OP_COMPARE_AND_WRITE:
 		return "COMPARE_AND_WRITE";
+	case VXHS_OP_LOCK_ACQUIRE:
+		return "LOCK_ACQUIRE";
+	case VXHS_OP_LOCK_RELEASE:
+		return "LOCK_RELEASE";
+	case VXHS_OP_LOCK_QUERY:
+		return "LOCK_QUERY";
 	}
 	return "UNKNOWN";
 }
@@ -219,6 +262,7 @@ bool vxhs_wire_err_known(int32_t err)
 	case EMSGSIZE:
 	case EOPNOTSUPP:
 	case EILSEQ: /* COMPARE_AND_WRITE: the data differed */
+	case ESTALE: /* fenced: the vdisk's lock moved on */
 	case VXHS_ERR_HUP:
 		return true;
 	}

@@ -160,6 +160,11 @@ void tcmu_notify_conn_lost(struct tcmu_device *dev)
 	atomic_fetch_add(&dev->conn_lost, 1);
 }
 
+void tcmu_notify_lock_lost(struct tcmu_device *dev)
+{
+	atomic_fetch_add(&dev->lock_lost, 1);
+}
+
 /* ---- what libtcmu.so.2 exports ---- */
 
 char *tcmu_dev_get_cfgstring(struct tcmu_device *dev)

@@ -27,6 +27,7 @@ struct tcmu_device {
 	bool split_unmaps;
 	void *priv;
 	atomic_int conn_lost; /* tcmu_notify_conn_lost calls */
+	atomic_int lock_lost; /* tcmu_notify_lock_lost calls */
 	int cmd_time_out;     /* the backstore attribute (default 30) */
 };
 

@@ -392,7 +392,7 @@ static void stat_reports_size_and_extensions(void **state)
 	assert_int_equal(info.size, DISK_SIZE);
 	assert_int_equal(info.features, VXHS_FEAT_ALL);
 	assert_int_equal(info.agent_max_io, 8u << 20);
-	assert_string_equal(info.agent_name, "vxhsd 0.1.0");
+	assert_string_equal(info.agent_name, "vxhsd " VXHS_VERSION);
 	vxhs_vdisk_close(vd);
 }
 

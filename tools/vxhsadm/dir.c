@@ -174,6 +174,17 @@ static int give_to_dir_owner(int dfd, int fd)
 	return fchown(fd, st.st_uid, st.st_gid);
 }
 
+/* The vdisk's exclusive lock (docs/protocol.md) goes with it. */
+static void remove_lock_record(int dfd, const char *dir, const char *id)
+{
+	char name[VXHS_LOCK_RECORD_NAME_MAX];
+
+	vxhs_lock_record_name(id, name, sizeof(name));
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		errorf("cannot remove %s/%s, the lock record of vdisk %s: %m",
+		       dir, name, id);
+}
+
 int cmd_create(int argc, char **argv)
 {
 	struct dir_args a = { 0 };
@@ -211,6 +222,9 @@ int cmd_create(int argc, char **argv)
 		unlinkat(dfd, id, 0);
 		goto close_file;
 	}
+	/* A lock record left by a deleted vdisk of that name is not this
+	 * one's. */
+	remove_lock_record(dfd, a.dir, id);
 	vxhs_format_size(size, human, sizeof(human));
 	printf("created vdisk %s (%s) in %s\n", id, human, a.dir);
 	ret = EXIT_OK;
@@ -309,6 +323,7 @@ int cmd_delete(int argc, char **argv)
 		errorf("cannot delete vdisk %s: %m", id);
 		goto close_file;
 	}
+	remove_lock_record(dfd, a.dir, id);
 	printf("deleted vdisk %s\n", id);
 	ret = EXIT_OK;
 close_file:

@@ -58,7 +58,8 @@ scenario_target() {
 		vxhs-agents.conf nbdkit-vxhs-plugin; do
 		man -w "$p" >/dev/null || fail "no manual page $p"
 	done
-	expect_eq "pkg-config" "$(pkg-config --modversion vxhs)" 0.1.0
+	expect_eq "pkg-config" "$(pkg-config --modversion vxhs)" \
+		"$(dpkg-query -W -f='${Version}' libvxhs-dev)"
 	changed_since_install | grep -qx /usr/sbin/vxhsd ||
 		fail "the check for files left behind cannot see installed ones"
 	echo "ok: files, users, manual pages, vxhs.pc"
