@@ -80,11 +80,16 @@ int handler_lock(struct tcmu_device *dev, uint16_t tag)
 	if (ret)
 		return lock_status(vdev, "take the lock", ret);
 	vxhs_dev_name(vdev, name, sizeof(name));
-	if (info.epoch != held)
-		tcmu_dev_info(dev,
-			      "gateway %s took vdisk %s%s%s at epoch %llu\n",
-			      owner, name, info.broken[0] ? " from " : "",
-			      info.broken, (unsigned long long)info.epoch);
+	/* Taken from another gateway: a failover an operator wants to see
+	 * in the log, with whom it was taken from. */
+	if (info.broken[0])
+		tcmu_dev_warn(
+			dev, "gateway %s took vdisk %s from %s at epoch %llu\n",
+			owner, name, info.broken,
+			(unsigned long long)info.epoch);
+	else if (info.epoch != held)
+		tcmu_dev_info(dev, "gateway %s took vdisk %s at epoch %llu\n",
+			      owner, name, (unsigned long long)info.epoch);
 	return TCMU_STS_OK;
 }
 

@@ -1048,6 +1048,92 @@ static void test_failover_to_second_agent(void **state)
 	agent_kill(&second, SIGTERM);
 }
 
+/*
+ * Two gateways (two LUNs, each through its own agent) on one vdisk, as
+ * tcmu-runner drives them under implicit ALUA: the lock moves with
+ * lock(), the gateway that lost it has its writes fenced (BUSY, and
+ * tcmu-runner told the lock is lost), get_lock_state asks the storage.
+ */
+static void test_lock_between_gateways(void **state)
+{
+	struct tcmu_device gw2;
+	struct agent second;
+	uint8_t buf[4096];
+	char cfg[256];
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, ";gateway=gw-a", LUN_SIZE), 0);
+	agent_start(&second, r.dir, 0);
+	snprintf(cfg, sizeof(cfg),
+		 "vxhs/disk1@127.0.0.1/%u;plaintext;gateway=gw-b", second.port);
+	stub_dev_init(&gw2, cfg, LUN_SIZE, 512);
+	assert_int_equal(handler->open(&gw2, false), 0);
+
+	assert_int_equal(handler->get_lock_state(&r.dev),
+			 TCMUR_DEV_LOCK_UNLOCKED);
+	assert_int_equal(handler->lock(&r.dev, 1), TCMU_STS_OK);
+	assert_int_equal(handler->get_lock_state(&r.dev),
+			 TCMUR_DEV_LOCK_WRITE_LOCKED);
+	memset(buf, 0xA1, sizeof(buf));
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	/* gw-b writes without the lock: fenced. */
+	assert_int_equal(rw_simple(&gw2, true, buf, sizeof(buf), 0),
+			 TCMU_STS_BUSY);
+	assert_int_equal(atomic_load(&gw2.lock_lost), 1);
+
+	stub_log_clear();
+	assert_int_equal(handler->lock(&gw2, 2), TCMU_STS_OK);
+	assert_true(
+		stub_log_contains("gateway gw-b took vdisk disk1 from gw-a"));
+	assert_int_equal(handler->get_lock_state(&r.dev),
+			 TCMUR_DEV_LOCK_UNLOCKED);
+	assert_int_equal(handler->get_lock_state(&gw2),
+			 TCMUR_DEV_LOCK_WRITE_LOCKED);
+	memset(buf, 0xB2, sizeof(buf));
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 0),
+			 TCMU_STS_BUSY);
+	assert_int_equal(atomic_load(&r.dev.lock_lost), 1);
+	assert_int_equal(rw_simple(&gw2, true, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	file_read(r.dir, "disk1", buf, sizeof(buf), 0);
+	assert_true(all_bytes(buf, sizeof(buf), 0xB2));
+
+	/* Reads need no lock; only the owner lets it go. */
+	assert_int_equal(rw_simple(&r.dev, false, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	assert_int_equal(handler->unlock(&r.dev), TCMU_STS_OK);
+	assert_int_equal(handler->get_lock_state(&gw2),
+			 TCMUR_DEV_LOCK_WRITE_LOCKED);
+	assert_int_equal(handler->unlock(&gw2), TCMU_STS_OK);
+	assert_int_equal(handler->get_lock_state(&gw2),
+			 TCMUR_DEV_LOCK_UNLOCKED);
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	handler->close(&gw2);
+	agent_kill(&second, SIGTERM);
+	rig_stop(&r);
+}
+
+/* An agent without the lock: several gateways cannot be made safe. */
+static void test_lock_without_agent_support(void **state)
+{
+	struct fake_agent f;
+	struct tcmu_device dev;
+
+	(void)state;
+	fake_open(&f, FAKE_GOOD, &dev);
+	stub_log_clear();
+	assert_int_equal(handler->lock(&dev, 1), TCMU_STS_HW_ERR);
+	assert_true(stub_log_contains("the agent keeps no locks"));
+	assert_int_equal(handler->get_lock_state(&dev),
+			 TCMUR_DEV_LOCK_UNLOCKED);
+	handler->close(&dev);
+	fake_stop(&f);
+}
+
 static void test_agent_absent(void **state)
 {
 	struct tcmu_device dev;
@@ -1102,6 +1188,8 @@ int main(void)
 		cmocka_unit_test(test_compare_and_write),
 		cmocka_unit_test(test_close_during_failover),
 		cmocka_unit_test(test_failover_to_second_agent),
+		cmocka_unit_test(test_lock_between_gateways),
+		cmocka_unit_test(test_lock_without_agent_support),
 		cmocka_unit_test(test_agent_absent),
 		cmocka_unit_test(test_open_close_loop),
 	};

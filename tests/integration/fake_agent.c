@@ -66,6 +66,9 @@ static bool serve_one(struct fake_agent *f, int fd)
 		if (f->mode == FAKE_CAW_BAD_OFFSET)
 			vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES,
 					   VXHS_FEAT_COMPARE_AND_WRITE);
+		if (f->mode == FAKE_LOCK_LIES)
+			vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES,
+					   VXHS_FEAT_LOCK);
 		send_answer(fd, &h, 0, cookie, kv,
 			    (uint64_t)vxhs_kvset_end(&b));
 		return true;
@@ -96,6 +99,23 @@ static bool serve_one(struct fake_agent *f, int fd)
 			f->bad_answers++;
 			send_answer(fd, &past, EILSEQ, cookie, NULL, 0);
 		}
+		return true;
+	case VXHS_OP_LOCK_ACQUIRE:
+	case VXHS_OP_LOCK_QUERY:
+		if (f->mode != FAKE_LOCK_LIES ||
+		    h.payload_size > VXHS_LOCK_OWNER_MAX ||
+		    (h.payload_size && !recv_all(fd, kv, h.payload_size)))
+			break;
+		vxhs_kvset_begin(&b, kv, sizeof(kv));
+		vxhs_kvset_add_u64(&b, VXHS_LOCK_KEY_EPOCH, 5);
+		vxhs_kvset_add_bool(&b, VXHS_LOCK_KEY_HELD, true);
+		vxhs_kvset_add_string(&b, VXHS_LOCK_KEY_OWNER,
+				      h.opcode == VXHS_OP_LOCK_QUERY ?
+					      "evil\x1b[2J" :
+					      "someone-else");
+		f->bad_answers++;
+		send_answer(fd, &h, 0, cookie, kv,
+			    (uint64_t)vxhs_kvset_end(&b));
 		return true;
 	case VXHS_OP_READ:
 		if (h.io_offset + h.io_size > f->size)

@@ -80,6 +80,9 @@ enum fake_mode {
 	/* offers COMPARE_AND_WRITE, and answers each with EILSEQ at an
 	 * offset past the range compared */
 	FAKE_CAW_BAD_OFFSET,
+	/* offers the lock, and answers LOCK_ACQUIRE naming another owner,
+	 * LOCK_QUERY with an owner of control characters */
+	FAKE_LOCK_LIES,
 };
 
 struct fake_agent {

@@ -364,6 +364,31 @@ static void an_agent_without_locks(void **state)
 	vxhs_vdisk_close(vd);
 }
 
+/* An agent whose lock answers do not hold together: refused, no epoch
+ * taken from it, nothing it named printed. */
+static void lock_answers_that_lie_are_refused(void **state)
+{
+	struct vxhs_lock_info info = { .epoch = 42 };
+	struct vxhs_open_opts o;
+	struct fake_agent f;
+	struct vxhs_vdisk *vd;
+
+	fake_start(&f, FAKE_LOCK_LIES, 1 << 20);
+	vxhs_open_opts_init(&o);
+	o.nr_agents = 1;
+	o.allow_plaintext = true;
+	snprintf(o.agents[0].host, sizeof(o.agents[0].host), "127.0.0.1");
+	o.agents[0].port = (uint16_t)f.port;
+	assert_int_equal(vxhs_vdisk_open(ctx, "d", &o, &vd), 0);
+	assert_int_equal(vxhs_lock_acquire_sync(vd, "gw1", 0, &info), -EPROTO);
+	assert_int_equal(vxhs_lock_epoch(vd), 0);
+	assert_int_equal(vxhs_lock_query_sync(vd, &info), -EPROTO);
+	assert_int_equal(info.epoch, 42);
+	assert_int_equal(f.bad_answers, 2);
+	vxhs_vdisk_close(vd);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +398,7 @@ int main(void)
 		cmocka_unit_test(the_lock_survives_failover_and_restart),
 		cmocka_unit_test(a_damaged_record_stops_writes),
 		cmocka_unit_test(an_agent_without_locks),
+		cmocka_unit_test(lock_answers_that_lie_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

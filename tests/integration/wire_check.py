@@ -19,6 +19,8 @@ import time
 MARKER = 0x5CA1AB1E
 READ, WRITE, STAT, FAILOVER = 0x1FFF, 0x2FFF, 1005, 2020
 CAW = 0x3F04  # our COMPARE_AND_WRITE extension (docs/protocol.md)
+ACQUIRE, RELEASE, QUERY = 0x3F05, 0x3F06, 0x3F07  # the exclusive lock
+ESTALE = 116  # fenced
 REQ, RESP, NEED_ACK, NEED_RESP, SYNC_REQ, SYNC_RESP = 1, 2, 8, 0x10, 0x20, 0x40
 # marker payload data_type err cookie crc pad opcode pad io_offset io_size
 # io_nbytes io_seqno io_flags flags remote_hdl remote_flags target unused
@@ -39,13 +41,13 @@ def check(cond, what):
 
 
 def header(opcode, cookie, target, offset=0, size=0, payload=0, flags=None,
-           data_type=1, marker=MARKER):
+           data_type=1, marker=MARKER, epoch=0):
     if flags is None:
         flags = {READ: REQ | NEED_RESP, WRITE: REQ | NEED_ACK}.get(
             opcode, SYNC_REQ | NEED_RESP)
     io_flags = 0x100 if opcode in (READ, WRITE) else 0
     return HDR.pack(marker, payload, data_type, 0, cookie, cookie & 0xFF, 0,
-                    opcode, offset, size, 0, 0, io_flags, flags, 0, 0,
+                    opcode, offset, size, 0, 0, io_flags, flags, epoch, 0,
                     target.encode() if isinstance(target, str) else target)
 
 
@@ -82,6 +84,12 @@ def parse_kvset(buf):
         if typ == 5:
             val = struct.unpack_from(">Q", buf, off)[0]
             off += 8
+        elif typ == 3:
+            val = struct.unpack_from(">I", buf, off)[0]
+            off += 4
+        elif typ == 1:
+            val = bool(buf[off])
+            off += 1
         elif typ == 6:
             n = struct.unpack_from(">I", buf, off)[0]
             val = buf[off + 4:off + 4 + n].decode()
@@ -212,6 +220,8 @@ def run_checks(port):
                      payload=4096) + data)
     answer(s)
 
+    lock_checks(s, data)
+
     # Bad requests: each gets an error answer, connection keeps working.
     cases = [
         ("read past the end", header(READ, 20, "disk0", offset=1 << 20,
@@ -236,6 +246,17 @@ def run_checks(port):
         ("COMPARE_AND_WRITE past the end",
          header(CAW, 33, "disk0", offset=(1 << 20) - 256, size=512,
                 payload=1024) + b"c" * 1024, 34),
+        ("LOCK_ACQUIRE without an owner", header(ACQUIRE, 34, "disk0"), 22),
+        ("LOCK_ACQUIRE with a 65-byte owner",
+         header(ACQUIRE, 35, "disk0", payload=65) + b"o" * 65, 22),
+        ("LOCK_ACQUIRE with a space in the owner",
+         header(ACQUIRE, 36, "disk0", payload=5) + b"gw 1\n", 22),
+        ("LOCK_ACQUIRE with a tag above 65535",
+         header(ACQUIRE, 37, "disk0", offset=70000, payload=3) + b"gw1", 22),
+        ("LOCK_ACQUIRE with io_size",
+         header(ACQUIRE, 38, "disk0", size=3, payload=3) + b"gw1", 22),
+        ("LOCK_RELEASE with a payload",
+         header(RELEASE, 39, "disk0", payload=3) + b"gw1", 22),
         ("a vdisk id that would forge a log line",
          header(READ, 28, b"x\n2026-01-01 vxhsd warning: audit: forged\x1b[2J",
                 size=512), 22),
@@ -275,6 +296,52 @@ def run_checks(port):
     check(answer(s)["data"] == data[:16],
           "other clients still served after protocol violations")
     s.close()
+
+
+def lock_state(s, cookie):
+    s.sendall(header(QUERY, cookie, "disk0", data_type=2))
+    a = answer(s)
+    if a["err"] or a["data_type"] != 2:
+        return a["err"], {}
+    return 0, {k: v for k, _, v in parse_kvset(a["data"])[2]}
+
+
+def lock_checks(s, data):
+    """The exclusive lock on the wire: its kvset answers, and a WRITE
+    fenced unless it carries the epoch in io_remote_hdl."""
+    err, kv = lock_state(s, 100)
+    check(err == 0 and kv == {"epoch": 0, "held": False, "owner": "",
+                              "since": 0, "tag": 0},
+          f"LOCK_QUERY of a vdisk never locked: {kv}")
+    s.sendall(header(ACQUIRE, 101, "disk0", offset=5, payload=4) + b"gw-a")
+    a = answer(s)
+    kv = dict((k, v) for k, _, v in parse_kvset(a["data"])[2]) \
+        if a["payload"] else {}
+    check(a["err"] == 0 and a["data_type"] == 2 and kv.get("epoch") == 1
+          and kv.get("held") is True and kv.get("owner") == "gw-a"
+          and kv.get("previous_owner") == "" and kv.get("tag") == 5,
+          f"LOCK_ACQUIRE: epoch 1, held by gw-a, tag 5: {kv}")
+    names = [k for k, _, _ in parse_kvset(a["data"])[2]] if kv else []
+    check(names == sorted(names), f"lock kvset keys in strcmp order: {names}")
+    block = data[:512]
+    for what, epoch, want in [("without an epoch", 0, ESTALE),
+                              ("under another epoch", 7, ESTALE),
+                              ("under the lock's epoch", 1, 0)]:
+        s.sendall(header(WRITE, 102, "disk0", offset=8192, size=512,
+                         payload=512, epoch=epoch) + block)
+        a = answer(s)
+        check(a["err"] == want,
+              f"WRITE {what} while locked: err {a['err']} (want {want})")
+    s.sendall(header(RELEASE, 103, "disk0", epoch=9))
+    check(answer(s)["err"] == ESTALE, "LOCK_RELEASE of another epoch: ESTALE")
+    s.sendall(header(RELEASE, 104, "disk0", epoch=1))
+    check(answer(s)["err"] == 0, "LOCK_RELEASE of the lock's epoch: err 0")
+    err, kv = lock_state(s, 105)
+    check(err == 0 and kv.get("held") is False and kv.get("epoch") == 1,
+          f"released: free, epoch 1 kept: {kv}")
+    s.sendall(header(WRITE, 106, "disk0", offset=8192, size=512, payload=512)
+              + block)
+    check(answer(s)["err"] == 0, "WRITE without an epoch once released: 0")
 
 
 def write_in_pieces(socks, writes, piece):
