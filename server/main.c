@@ -330,7 +330,9 @@ int main(int argc, char **argv)
 		if (ret)
 			goto close_listeners;
 	}
-	ret = workers_start(config.workers);
+	ret = fences_start();
+	if (!ret)
+		ret = workers_start(config.workers);
 	if (!ret)
 		ret = loops_start(config.loops);
 	if (ret) {
@@ -362,6 +364,7 @@ int main(int argc, char **argv)
 stop_threads:
 	loops_stop();
 	workers_stop();
+	fences_stop();
 close_listeners:
 	status_close();
 	fault_control_close();

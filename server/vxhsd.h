@@ -108,17 +108,22 @@ struct lock_record {
 /* The gate requests that change a vdisk pass (lock.c explains it). */
 struct fence {
 	pthread_mutex_t mutex;
-	pthread_cond_t cond;	/* taking or closing ended */
-	int fd;			/* the lock record; -1 until needed */
-	unsigned int holders;	/* requests inside: the gate is held */
-	bool taking;		/* a thread is taking the gate */
-	bool closing;		/* an acquire waits: no more in */
-	uint64_t looked_at;	/* last look for a waiting acquire */
-	struct lock_record rec; /* as read when the hold began */
+	pthread_cond_t cond;	     /* a hold ended, or taking did */
+	int fd;			     /* the lock record; -1 until needed */
+	_Atomic uint64_t state;	     /* held, open, requests inside */
+	_Atomic uint64_t idle_since; /* the last request left */
+	_Atomic uint64_t looked_at;  /* last look for a waiting acquire */
+	bool taking;		     /* a thread is taking the gate: mutex */
+	bool listed;		     /* on lock.c's idle list: its lock */
+	struct list_head idle_link;
+	struct lock_record rec; /* read when the hold began */
 };
 
 struct request;
 struct vdisk;
+/* The thread that ends idle holds; without it none lingers. */
+int fences_start(void);
+void fences_stop(void);
 void fence_init(struct fence *f);
 void fence_destroy(struct fence *f);
 /* Before r changes its vdisk: 0 (then fence_leave after it), -ESTALE

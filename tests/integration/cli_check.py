@@ -121,6 +121,47 @@ def sparse_and_pipes(vxhsd, adm, d):
         agent.wait(timeout=30)
 
 
+def lock_command(vxhsd, adm, d):
+    """vxhsadm lock shows a vdisk's lock and --break fences its holder;
+    stat shows it too; delete and create take a vdisk's lock record with
+    it (a new vdisk of an old name is not locked)."""
+    sock = os.path.join(d, "lock.sock")
+    record = os.path.join(d, ".l.lock")
+    subprocess.run([adm, "create", "--dir", d, "l", "1M"], check=True,
+                   capture_output=True)
+    agent = subprocess.Popen([vxhsd, "--dir", d, "--no-tcp", "--unix", sock,
+                              "--log-level", "warning"])
+    at = ["--agent", "unix:" + sock]
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        expect([adm, "lock"] + at + ["l"], 0, "free (never taken)",
+               "vxhsadm lock of a vdisk never locked")
+        expect([adm, "lock", "--break"] + at + ["l"], 0,
+               "broke the lock of vdisk l: epoch 1, free now",
+               "vxhsadm lock --break")
+        expect([adm, "lock"] + at + ["l"], 0,
+               "free (last held by vxhsadm@", "vxhsadm lock after a break")
+        expect([adm, "stat"] + at + ["l"], 0, "epoch 1",
+               "vxhsadm stat shows the lock")
+        expect([adm, "lock"] + at, 2, "lock", "vxhsadm lock without a vdisk")
+        expect([adm, "lock", "--brake"] + at + ["l"], 2, "unrecognized",
+               "vxhsadm lock with an unknown option")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    check(os.path.exists(record), "the lock record is beside the vdisk")
+    expect([adm, "delete", "--dir", d, "l"], 0, "deleted vdisk l",
+           "vxhsadm delete of a vdisk that was locked")
+    check(not os.path.exists(record), "delete removed the lock record")
+    open(record, "wb").close()
+    expect([adm, "create", "--dir", d, "l", "1M"], 0, "created vdisk l",
+           "vxhsadm create where an old lock record lies")
+    check(not os.path.exists(record), "create removed the old lock record")
+
+
 def tls_speed(tool):
     """The TLS benchmark's helper measures the cipher and a TLS 1.3 session
     both ways and refuses a duration it cannot use."""
@@ -233,8 +274,8 @@ def main():
         expect([adm], 2, "Usage: vxhsadm", "vxhsadm without a command")
         expect([adm, "frobnicate"], 2, "unknown command 'frobnicate'",
                "vxhsadm unknown command")
-        for c in ["create", "resize", "delete", "list", "stat", "read",
-                  "write", "bench"]:
+        for c in ["create", "resize", "delete", "list", "stat", "lock",
+                  "read", "write", "bench"]:
             expect([adm, c, "--help"], 0, f"Usage: vxhsadm {c}",
                    f"vxhsadm {c} --help")
         expect([adm, "create", "--dir", d, "../x", "1G"], 2,
@@ -291,6 +332,7 @@ def main():
                "delete")
         sparse_and_pipes(vxhsd, adm, d)
         bench_reports(vxhsd, adm, d)
+        lock_command(vxhsd, adm, d)
     tls_speed(speed)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

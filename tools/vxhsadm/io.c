@@ -70,7 +70,8 @@ static int parse(const char *cmd, const char *help, int argc, char **argv,
 
 static const char stat_help[] =
 	"Usage: vxhsadm stat [OPTION]... VDISK\n"
-	"Ask the agent for a vdisk's size and the extensions it offers.\n"
+	"Ask the agent for a vdisk's size, the extensions it offers, and who\n"
+	"holds the vdisk's lock (several gateways).\n"
 	"\n" CONN_HELP;
 
 int cmd_stat(int argc, char **argv)
@@ -92,7 +93,7 @@ int cmd_stat(int argc, char **argv)
 	printf("agent:       %s%s%s%s\n", addr, info.agent_name[0] ? " (" : "",
 	       info.agent_name, info.agent_name[0] ? ")" : "");
 	printf("size:        %" PRIu64 " bytes (%s)\n", info.size, size);
-	printf("extensions:  %s%s%s%s%s%s\n",
+	printf("extensions:  %s%s%s%s%s%s%s\n",
 	       info.features & VXHS_FEAT_FLUSH ? "flush " : "",
 	       info.features & VXHS_FEAT_WRITE_ZEROES ? "write-zeroes " : "",
 	       info.features & VXHS_FEAT_DISCARD ? "discard " : "",
@@ -100,9 +101,12 @@ int cmd_stat(int argc, char **argv)
 		       "compare-and-write " :
 		       "",
 	       info.features & VXHS_FEAT_TLS_PACK ? "tls-packing " : "",
+	       info.features & VXHS_FEAT_LOCK ? "lock " : "",
 	       info.features ? "" : "none (plain QNIO v34)");
 	if (info.agent_max_io)
 		printf("max I/O:     %" PRIu64 " bytes\n", info.agent_max_io);
+	if (info.features & VXHS_FEAT_LOCK)
+		lock_print(vd);
 	close_vdisk(ctx, vd);
 	return EXIT_OK;
 }

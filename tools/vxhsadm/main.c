@@ -13,6 +13,7 @@ static const struct command commands[] = {
 	{ "stat", "ask an agent for a vdisk's size and extensions", cmd_stat },
 	{ "read", "copy a vdisk into a file", cmd_read },
 	{ "write", "copy a file into a vdisk", cmd_write },
+	{ "lock", "who holds a vdisk's lock; --break it", cmd_lock },
 	{ "status", "who is connected to a vxhsd, and what each does",
 	  cmd_status },
 	{ "bench", "measure IOPS, throughput and latency", cmd_bench },

@@ -133,5 +133,8 @@ int cmd_write(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_fault(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* lock.c: also prints the lock's line of vxhsadm stat. */
+int cmd_lock(int argc, char **argv);
+int lock_print(struct vxhs_vdisk *vd);
 
 #endif /* VXHSADM_H */
