@@ -71,6 +71,9 @@ int handler_lock(struct tcmu_device *dev, uint16_t tag)
 	int ret;
 
 	owner_name(vdev, owner, sizeof(owner));
+	/* Implicit ALUA passes no group (TCMU_INVALID_LOCK_TAG): tag 0. */
+	if (tag == TCMU_INVALID_LOCK_TAG)
+		tag = 0;
 	/* switch_lock keeps the vdisk from being replaced meanwhile. */
 	pthread_mutex_lock(&vdev->switch_lock);
 	held = vdev->vd ? vxhs_lock_epoch(vdev->vd) : 0;

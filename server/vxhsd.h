@@ -133,6 +133,26 @@ int fence_enter(struct request *r, bool wait);
 void fence_leave(struct vdisk *vd);
 /* LOCK_ACQUIRE, LOCK_RELEASE and LOCK_QUERY, on a worker. */
 int lock_execute(struct request *r);
+/* fence.c: ends this agent's hold of the gate at once if nobody is
+ * inside, else when the last one leaves; lets no more in (an acquire of
+ * this agent waits). */
+void hold_close(struct fence *f);
+
+/* lock_record.c: the record beside the vdisk, and its two locked bytes */
+#define LOCK_INTENT_BYTE 4096 /* past the slots: locked, never written */
+#define LOCK_GATE_BYTE	 4097
+/* Opens (creating) vdisk id's record: the fd, or a negative errno. */
+int record_open(const char *id);
+/* The record (an empty file: never locked); -EUCLEAN when both copies
+ * are damaged (logged); nowait: -EAGAIN rather than wait for the disk. */
+int record_read(int fd, const char *id, struct lock_record *rec, bool nowait);
+/* Writes the next version and makes it durable (fdatasync). */
+int record_write(int fd, struct lock_record *rec);
+/* An OFD lock of type on one byte (F_OFD_SETLK or F_OFD_SETLKW). */
+int byte_lock(int fd, int cmd, short type, off_t byte);
+/* Takes the gate shared, past the intent byte (-EAGAIN: !wait and an
+ * acquire holds either). */
+int gate_take(int fd, bool wait);
 
 /* store.c: the vdisk directory */
 struct vdisk {

@@ -18,65 +18,58 @@ static int need_lock(struct vxhs_vdisk *vd, uint16_t opcode)
 			 vd->id, vxhs_opcode_name(opcode));
 }
 
+/* A lock request, stamped with the epoch this handle holds (the agent
+ * reads it for ACQUIRE and RELEASE). */
+static int lock_submit(struct vxhs_vdisk *vd, uint16_t opcode,
+		       const char *owner, size_t len, uint16_t tag,
+		       struct vxhs_lock_info *info, vxhs_done_fn done,
+		       void *opaque)
+{
+	struct iovec iov = { NULL, len };
+	struct vxhs_req *req;
+	int ret = need_lock(vd, opcode);
+
+	if (!ret)
+		ret = vd_req_new(vd, opcode, &iov, owner ? 1 : 0, tag, len,
+				 done, opaque, &req);
+	if (ret)
+		return ret;
+	if (owner) {
+		memcpy(req->owner, owner, len);
+		req->iov[0].iov_base = req->owner;
+	}
+	req->epoch = atomic_load(&vd->lock_epoch);
+	req->lock_info = info;
+	loop_submit(vd->loop, &req->msg);
+	return 0;
+}
+
 int vxhs_lock_acquire(struct vxhs_vdisk *vd, const char *owner, uint16_t tag,
 		      struct vxhs_lock_info *info, vxhs_done_fn done,
 		      void *opaque)
 {
 	size_t len = owner ? strnlen(owner, VXHS_LOCK_OWNER_MAX + 1) : 0;
-	struct iovec iov = { NULL, len };
-	struct vxhs_req *req;
-	int ret;
 
 	if (!owner || !vxhs_lock_owner_valid(owner, len))
 		return set_error(
 			-EINVAL,
 			"LOCK_ACQUIRE: the owner must be 1 to %d printable characters without spaces",
 			VXHS_LOCK_OWNER_MAX);
-	ret = need_lock(vd, VXHS_OP_LOCK_ACQUIRE);
-	if (!ret)
-		ret = vd_req_new(vd, VXHS_OP_LOCK_ACQUIRE, &iov, 1, tag, len,
-				 done, opaque, &req);
-	if (ret)
-		return ret;
-	memcpy(req->owner, owner, len);
-	req->iov[0].iov_base = req->owner;
-	req->epoch = atomic_load(&vd->lock_epoch);
-	req->lock_info = info;
-	loop_submit(vd->loop, &req->msg);
-	return 0;
+	return lock_submit(vd, VXHS_OP_LOCK_ACQUIRE, owner, len, tag, info,
+			   done, opaque);
 }
 
 int vxhs_lock_release(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
 {
-	struct vxhs_req *req;
-	int ret;
-
-	ret = need_lock(vd, VXHS_OP_LOCK_RELEASE);
-	if (!ret)
-		ret = vd_req_new(vd, VXHS_OP_LOCK_RELEASE, NULL, 0, 0, 0, done,
-				 opaque, &req);
-	if (ret)
-		return ret;
-	req->epoch = atomic_load(&vd->lock_epoch);
-	loop_submit(vd->loop, &req->msg);
-	return 0;
+	return lock_submit(vd, VXHS_OP_LOCK_RELEASE, NULL, 0, 0, NULL, done,
+			   opaque);
 }
 
 int vxhs_lock_query(struct vxhs_vdisk *vd, struct vxhs_lock_info *info,
 		    vxhs_done_fn done, void *opaque)
 {
-	struct vxhs_req *req;
-	int ret;
-
-	ret = need_lock(vd, VXHS_OP_LOCK_QUERY);
-	if (!ret)
-		ret = vd_req_new(vd, VXHS_OP_LOCK_QUERY, NULL, 0, 0, 0, done,
-				 opaque, &req);
-	if (ret)
-		return ret;
-	req->lock_info = info;
-	loop_submit(vd->loop, &req->msg);
-	return 0;
+	return lock_submit(vd, VXHS_OP_LOCK_QUERY, NULL, 0, 0, info, done,
+			   opaque);
 }
 
 uint64_t vxhs_lock_epoch(struct vxhs_vdisk *vd)

@@ -47,10 +47,13 @@ int lock_print(struct vxhs_vdisk *vd)
 	since = (time_t)lk.since;
 	if (gmtime_r(&since, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	if (lk.held)
+	if (lk.held && lk.tag)
 		printf("lock:        held by %s (tag %u) since %s, epoch %" PRIu64
 		       "\n",
 		       lk.owner, lk.tag, when, lk.epoch);
+	else if (lk.held)
+		printf("lock:        held by %s since %s, epoch %" PRIu64 "\n",
+		       lk.owner, when, lk.epoch);
 	else if (lk.epoch)
 		printf("lock:        free (last held by %s), epoch %" PRIu64
 		       "\n",
