@@ -13,13 +13,35 @@
 IQN_HA=iqn.2026-12.test.vxhs:ha
 SERIAL=e2e-ha-serial
 
+# check_layout: what vxhs-export made of the two gateways, in configfs.
+check_layout() {
+	local core t=/sys/kernel/config/target
+	core=$(ls -d $t/core/user_*/ha)
+	expect_eq "emulate_pr" "$(cat "$core/attrib/emulate_pr")" 0
+	expect_in "unit serial" "$(cat "$core/wwn/vpd_unit_serial")" "$SERIAL"
+	expect_eq "gw-gw1 id" "$(cat "$core/alua/gw-gw1/tg_pt_gp_id")" 11
+	expect_eq "gw-gw2 id" "$(cat "$core/alua/gw-gw2/tg_pt_gp_id")" 12
+	expect_in "gw-gw1 access" "$(cat "$core/alua/gw-gw1/alua_access_type")" "Implicit"
+	expect_eq "gw-gw1 state" "$(cat "$core/alua/gw-gw1/alua_access_state")" 0
+	expect_eq "gw-gw2 state" "$(cat "$core/alua/gw-gw2/alua_access_state")" 1
+	expect_eq "TPG 1 (gw1) enabled" "$(cat $t/iscsi/$IQN_HA/tpgt_1/enable)" 1
+	expect_eq "TPG 2 (gw2) enabled" "$(cat $t/iscsi/$IQN_HA/tpgt_2/enable)" 0
+	expect_eq "TPG 2 portals" "$(ls $t/iscsi/$IQN_HA/tpgt_2/np)" ""
+	expect_in "TPG 1 LUN's group" \
+		"$(cat $t/iscsi/$IQN_HA/tpgt_1/lun/lun_0/alua_tg_pt_gp)" gw-gw1
+	expect_in "TPG 2 LUN's group" \
+		"$(cat $t/iscsi/$IQN_HA/tpgt_2/lun/lun_0/alua_tg_pt_gp)" gw-gw2
+	expect_in "the handler's cfgstring" "$(cat "$core/info")" "gateway=gw1"
+	expect_eq "loopback LUNs" "$(ls $t/loopback 2>/dev/null | grep naa.)" ""
+}
+
 # lock_line: vxhsadm's line about the vdisk's lock.
 lock_line() {
 	"$VXHSADM" lock ha 2>&1
 }
 
 scenario_target() {
-	local core out disk t=/sys/kernel/config/target
+	local out disk
 	start_vxhsd
 	TCMU_DEBUG=no start_tcmu_runner
 	"$VXHSADM" create --dir "$VDISKS" ha 64M
@@ -39,23 +61,13 @@ scenario_target() {
 	expect_in "--pr with two gateways" "$out" "cannot be kept coherent"
 
 	say "The LIO layout"
-	core=$(ls -d $t/core/user_*/ha)
-	expect_eq "emulate_pr" "$(cat "$core/attrib/emulate_pr")" 0
-	expect_in "unit serial" "$(cat "$core/wwn/vpd_unit_serial")" "$SERIAL"
-	expect_eq "gw-gw1 id" "$(cat "$core/alua/gw-gw1/tg_pt_gp_id")" 11
-	expect_eq "gw-gw2 id" "$(cat "$core/alua/gw-gw2/tg_pt_gp_id")" 12
-	expect_in "gw-gw1 access" "$(cat "$core/alua/gw-gw1/alua_access_type")" "Implicit"
-	expect_eq "gw-gw1 state" "$(cat "$core/alua/gw-gw1/alua_access_state")" 0
-	expect_eq "gw-gw2 state" "$(cat "$core/alua/gw-gw2/alua_access_state")" 1
-	expect_eq "TPG 1 (gw1) enabled" "$(cat $t/iscsi/$IQN_HA/tpgt_1/enable)" 1
-	expect_eq "TPG 2 (gw2) enabled" "$(cat $t/iscsi/$IQN_HA/tpgt_2/enable)" 0
-	expect_eq "TPG 2 portals" "$(ls $t/iscsi/$IQN_HA/tpgt_2/np)" ""
-	expect_in "TPG 1 LUN's group" \
-		"$(cat $t/iscsi/$IQN_HA/tpgt_1/lun/lun_0/alua_tg_pt_gp)" gw-gw1
-	expect_in "TPG 2 LUN's group" \
-		"$(cat $t/iscsi/$IQN_HA/tpgt_2/lun/lun_0/alua_tg_pt_gp)" gw-gw2
-	expect_in "the handler's cfgstring" "$(cat "$core/info")" "gateway=gw1"
-	expect_eq "loopback LUNs" "$(ls $t/loopback 2>/dev/null | grep naa.)" ""
+	check_layout
+
+	say "The saved configuration brings it all back (as at boot)"
+	out=$(targetctl clear 2>&1) || fail "targetctl clear: $out"
+	expect_no_exports
+	out=$(targetctl restore 2>&1) || fail "targetctl restore: $out"
+	check_layout
 
 	say "An initiator logs in through gw1's portal"
 	start_iscsid
