@@ -28,7 +28,7 @@ PACKAGES=(
 	# the end-to-end tier: a guest kernel and the real target stack
 	linux-image-amd64 qemu-system-x86 busybox-static cpio kmod
 	targetcli-fb open-iscsi sg3-utils libiscsi-bin fio dbus iproute2
-	util-linux
+	util-linux multipath-tools
 	# benchmarks: iblock on the kernel's NBD client (tools/bench/guest-fio.sh)
 	nbd-client
 )
