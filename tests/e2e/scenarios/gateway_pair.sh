@@ -15,85 +15,7 @@
 # device while the gateway holding the lock has its TPG disabled; I/O
 # moves to the other gateway, which takes the lock, with no fio error.
 
-IQN_HA=iqn.2026-12.test.vxhs:pair
-SERIAL=e2e-pair-serial
-
-# export_as NAME CFGSTRING: this guest's half of the export.
-export_as() {
-	# EXPORTED: what vxhs-export printed (the multipath stanza)
-	EXPORTED=$("$VXHS_EXPORT" add ha --size 64M --wwn "$SERIAL" --iqn "$IQN_HA" \
-		--cfgstring "$2" --acl "$IQN_REMOTE" \
-		--gateway "gw1=$TARGET_IP" --gateway "gw2=$REMOTE_IP" \
-		--this-gateway "$1" 2>&1) || fail "vxhs-export add ($1): $EXPORTED"
-	expect_in "vxhs-export add ($1)" "$EXPORTED" "reservations off"
-}
-
-# The map dm-multipath made of the two paths.
-mpath_dev() {
-	local name
-	name=$(dmsetup ls --target multipath 2>/dev/null | awk 'NR == 1 { print $1 }')
-	[ -n "$name" ] && [ -b "/dev/mapper/$name" ] && echo "/dev/mapper/$name"
-}
-
-# multipath_failover: fio through the map; the lock holder's TPG
-# disabled while it runs.
-multipath_failover() {
-	local out holder map fio_pid rc=0
-	modprobe -a dm_multipath scsi_dh_alua
-	# multipath takes only devices udev has seen: udevd for the paths.
-	/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1 ||
-		fail "cannot start systemd-udevd"
-	udevadm trigger --action=add --subsystem-match=block
-	udevadm settle --timeout=60 || true
-	{
-		echo 'defaults {'
-		echo '        user_friendly_names no'
-		echo '        find_multipaths no'
-		echo '}'
-		printf '%s\n' "$EXPORTED" | sed -n '/^devices {/,/^}/p'
-	} >/etc/multipath.conf
-	multipath -v3 >"$E2E_WORK/multipath.log" 2>&1 || true
-	dmsetup mknodes
-	mpath_dev >/dev/null || {
-		tail -n 40 "$E2E_WORK/multipath.log"
-		dmsetup ls
-		fail "no multipath map (multipath -v3 in multipath.log)"
-	}
-	map=$(mpath_dev)
-	out=$(multipath -ll 2>&1)
-	printf '%s\n' "$out"
-	expect_in "multipath -ll" "$out" "hwhandler='1 alua'"
-	expect_eq "paths in the map" "$(printf '%s\n' "$out" | grep -c 'sd[a-z] ')" 2
-
-	fio --name=failover --filename="$map" --rw=write --bs=64k \
-		--size=16M --loops=6 --ioengine=libaio --iodepth=4 \
-		--direct=1 --verify=crc32c --verify_fatal=1 \
-		--output="$E2E_WORK/fio-failover.txt" &
-	fio_pid=$!
-	sleep 8
-	holder=$("$VXHSADM" lock ha | sed -n 's/.*held by \(gw[12]\).*/\1/p')
-	say "Disabling $holder's TPG under fio"
-	if [ "$holder" = gw1 ]; then
-		echo 0 >/sys/kernel/config/target/iscsi/$IQN_HA/tpgt_1/enable
-	else
-		signal disable-gw2
-	fi
-	wait "$fio_pid" || rc=$?
-	cat "$E2E_WORK/fio-failover.txt"
-	[ "$rc" -eq 0 ] || fail "fio through the multipath device failed ($rc)"
-	expect_in "fio" "$(cat "$E2E_WORK/fio-failover.txt")" "err= 0"
-	out=$("$VXHSADM" lock ha)
-	expect_not_in "the lock after the failover" "$out" "held by $holder"
-	echo "ok: I/O moved off $holder; $out"
-	multipath -F >/dev/null 2>&1 || true
-}
-
-# disk_of PORTAL: the disk of the iSCSI session through that portal.
-disk_of() {
-	iscsiadm -m session -P 3 2>/dev/null | awk -v p="$1" '
-		/Current Portal:/ { mine = index($0, p ":3260") > 0 }
-		mine && /Attached scsi disk/ { print "/dev/" $4; exit }'
-}
+. "$E2E_SRC/tests/e2e/pair.sh"
 
 # through DISK BYTE: 1 MiB of BYTE written at 4 MiB through DISK.
 through() {
@@ -110,32 +32,34 @@ reads() {
 	echo "ok: $1 reads the last write"
 }
 
+# multipath_failover: fio through the map; the lock holder's TPG
+# disabled while it runs.
+multipath_failover() {
+	local out holder fio_pid rc=0
+	pair_multipath
+	fio --name=failover --filename="$MAP" --rw=write --bs=64k \
+		--size=16M --loops=6 --ioengine=libaio --iodepth=4 \
+		--direct=1 --verify=crc32c --verify_fatal=1 \
+		--output="$E2E_WORK/fio-failover.txt" &
+	fio_pid=$!
+	sleep 8
+	holder=$(lock_holder)
+	say "Disabling $holder's TPG under fio"
+	set_tpg "$holder" 0
+	wait "$fio_pid" || rc=$?
+	cat "$E2E_WORK/fio-failover.txt"
+	[ "$rc" -eq 0 ] || fail "fio through the multipath device failed ($rc)"
+	expect_in "fio" "$(cat "$E2E_WORK/fio-failover.txt")" "err= 0"
+	out=$("$VXHSADM" lock ha)
+	expect_not_in "the lock after the failover" "$out" "held by $holder"
+	echo "ok: I/O moved off $holder; $out"
+	multipath -F >/dev/null 2>&1 || true
+}
+
 scenario_target() {
 	local out d1 d2
-	net_up "$TARGET_IP"
-	start_vxhsd
-	TCMU_DEBUG=no start_tcmu_runner
-	"$VXHSADM" create --dir "$VDISKS" ha 64M
-	export_as gw1 ha
-	signal target-ready
-	await remote-ready
-
-	say "The initiator logs in through both gateways"
-	start_iscsid
-	for p in "$TARGET_IP" "$REMOTE_IP"; do
-		iscsiadm -m discovery -t sendtargets -p "$p" >/dev/null ||
-			fail "discovery through $p"
-		# A path whose gateway is gone fails in 5 s, for multipath.
-		iscsiadm -m node -T "$IQN_HA" -p "$p" --op update \
-			-n node.session.timeo.replacement_timeout -v 5 >/dev/null
-		iscsiadm -m node -T "$IQN_HA" -p "$p" --login >/dev/null ||
-			fail "login through $p"
-	done
-	wait_for "the disk through gw1" 60 test -n "$(disk_of "$TARGET_IP")"
-	wait_for "the disk through gw2" 60 test -n "$(disk_of "$REMOTE_IP")"
-	d1=$(disk_of "$TARGET_IP")
-	d2=$(disk_of "$REMOTE_IP")
-	echo "gw1's path: $d1, gw2's path: $d2"
+	pair_target_up
+	d1=$D1 d2=$D2
 	for d in "$d1" "$d2"; do
 		sg_turs "$d" >/dev/null 2>&1 || true
 		expect_in "$d: unit serial" "$(sg_inq -p 0x80 "$d" 2>&1)" "$SERIAL"
@@ -170,23 +94,7 @@ scenario_target() {
 }
 
 scenario_remote() {
-	net_up "$REMOTE_IP"
-	await target-ready
-	TCMU_DEBUG=no start_tcmu_runner
-	export_as gw2 "ha@$TARGET_IP;plaintext"
-	signal remote-ready
-	# Until the target is done: disable this gateway's TPG when asked.
-	for _ in $(seq 1200); do
-		[ -e "$E2E_WORK/sync.target-done" ] && break
-		[ -e "$E2E_WORK/sync.abort" ] && fail "the other guest failed"
-		if [ -e "$E2E_WORK/sync.disable-gw2" ]; then
-			rm -f "$E2E_WORK/sync.disable-gw2"
-			echo 0 >/sys/kernel/config/target/iscsi/$IQN_HA/tpgt_2/enable
-			echo "ok: gw2's TPG disabled"
-		fi
-		sleep 0.5
-	done
-	[ -e "$E2E_WORK/sync.target-done" ] || fail "the target never finished"
+	pair_remote_serve
 	grep -h "took vdisk ha from gw1" "$E2E_WORK"/tcmu-logs/*.log \
 		"$E2E_WORK/tcmu-runner.out" 2>/dev/null | head -n 1 | grep -q . ||
 		fail "gw2's tcmu-runner did not log taking the lock from gw1"
