@@ -27,17 +27,20 @@ def finish(name):
 
 
 def start_vxhsd(vxhsd, vdir, sock, *extra):
-    """vxhsd serving vdir on sock alone; returns once it accepts."""
+    """vxhsd serving vdir on sock alone; returns once it accepts, and its
+    control and status sockets (opened after the listeners) exist too."""
     agent = subprocess.Popen([vxhsd, "--dir", vdir, "--no-tcp", "--unix",
                               sock, "--log-level", "warning", *extra])
+    sockets = [sock] + [extra[i + 1] for i, a in enumerate(extra[:-1])
+                        if a in ("--status", "--control")]
     for _ in range(200):
-        if os.path.exists(sock):
+        if all(os.path.exists(s) for s in sockets):
             return agent
         if agent.poll() is not None:
             sys.exit(f"vxhsd exited with {agent.returncode} at start")
         time.sleep(0.05)
     agent.kill()
-    sys.exit("vxhsd did not create its socket in 10 s")
+    sys.exit("vxhsd did not create its sockets in 10 s")
 
 
 def stop_vxhsd(agent):

@@ -9,23 +9,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from agentlib import check, finish, start_vxhsd
 
 # TLS credentials this machine may have in /etc/vxhs/tls play no part.
 os.environ["VXHS_TLS_DIR"] = "/nonexistent/vxhs-tls"
-
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    print(("ok - " if ok else "not ok - ") + what)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("#   " + detail.replace("\n", "\n#   "))
-
 
 def expect(cmd, code, text, what):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
@@ -40,13 +28,8 @@ def bench_reports(vxhsd, adm, d):
     sock = os.path.join(d, "bench.sock")
     subprocess.run([adm, "create", "--dir", d, "b", "16M"], check=True,
                    capture_output=True)
-    agent = subprocess.Popen([vxhsd, "--dir", d, "--no-tcp", "--unix", sock,
-                              "--log-level", "warning"])
+    agent = start_vxhsd(vxhsd, d, sock)
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         r = subprocess.run([adm, "bench", "--agent", "unix:" + sock,
                             "--time", "1", "--qd", "4", "--parseable", "b"],
                            capture_output=True, text=True, timeout=60)
@@ -73,14 +56,9 @@ def sparse_and_pipes(vxhsd, adm, d):
         f.truncate(64 << 20)
         f.seek(40 << 20)
         f.write(b"hello")
-    agent = subprocess.Popen([vxhsd, "--dir", d, "--no-tcp", "--unix", sock,
-                              "--log-level", "warning"])
+    agent = start_vxhsd(vxhsd, d, sock)
     agent_addr = "unix:" + sock
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         expect([adm, "write", "--agent", agent_addr, "s", img], 0,
                "bytes of zeroes not sent as data", "write of a sparse image")
         vdisk_kib = os.stat(os.path.join(d, "s")).st_blocks // 2
@@ -129,14 +107,9 @@ def lock_command(vxhsd, adm, d):
     record = os.path.join(d, ".l.lock")
     subprocess.run([adm, "create", "--dir", d, "l", "1M"], check=True,
                    capture_output=True)
-    agent = subprocess.Popen([vxhsd, "--dir", d, "--no-tcp", "--unix", sock,
-                              "--log-level", "warning"])
+    agent = start_vxhsd(vxhsd, d, sock)
     at = ["--agent", "unix:" + sock]
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         expect([adm, "lock"] + at + ["l"], 0, "free (never taken)",
                "vxhsadm lock of a vdisk never locked")
         expect([adm, "lock", "--break"] + at + ["l"], 0,
@@ -256,20 +229,17 @@ def main():
         # A vdisk created by root in the directory of an agent running as
         # its own user belongs to that user.
         # Needs root (as the tests run, README): never skipped silently.
-        if os.geteuid() != 0:
-            print("not ok - vxhsadm create as root: run the tests as root")
-            globals()["failed"] += 1
-        else:
+        if check(os.geteuid() == 0, "running as root",
+                 "run the tests as root"):
             owned = os.path.join(d, "owned")
             os.mkdir(owned)
             os.chown(owned, 65534, 65534)
             expect([adm, "create", "--dir", owned, "v", "1M"], 0,
                    "created vdisk v", "vxhsadm create as root")
             st = os.stat(os.path.join(owned, "v"))
-            ok = (st.st_uid, st.st_gid) == (65534, 65534)
-            print(("ok - " if ok else "not ok - ") +
-                  "the new vdisk belongs to the directory's owner")
-            globals()["passed" if ok else "failed"] += 1
+            check((st.st_uid, st.st_gid) == (65534, 65534),
+                  "the new vdisk belongs to the directory's owner",
+                  f"owner {st.st_uid}:{st.st_gid}")
 
         expect([adm], 2, "Usage: vxhsadm", "vxhsadm without a command")
         expect([adm, "frobnicate"], 2, "unknown command 'frobnicate'",
@@ -334,9 +304,8 @@ def main():
         bench_reports(vxhsd, adm, d)
         lock_command(vxhsd, adm, d)
     tls_speed(speed)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    finish("cli_check")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
