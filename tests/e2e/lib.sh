@@ -86,11 +86,13 @@ stop_tcmu_runner() {
 	wait "$TCMU_PID" || true
 }
 
+# start_vxhsd [OPTION...]: vxhsd on $VDISKS, its default UNIX socket and
+# plaintext TCP port 9999, with any further options given.
 start_vxhsd() {
 	mkdir -p "$VDISKS" /run/vxhsd
 	"$VXHSD" --dir "$VDISKS" --unix /run/vxhsd/vxhsd.sock --port 9999 \
 		--allow-plaintext \
-		--log-level info >>"$E2E_WORK/vxhsd.log" 2>&1 &
+		--log-level info "$@" >>"$E2E_WORK/vxhsd.log" 2>&1 &
 	VXHSD_PID=$!
 	wait_for "vxhsd" 40 test -S /run/vxhsd/vxhsd.sock
 }

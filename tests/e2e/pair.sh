@@ -33,12 +33,12 @@ disk_of() {
 		mine && /Attached scsi disk/ { print "/dev/" $4; exit }'
 }
 
-# pair_target_up: gw1's half, then the initiator logged in through both
-# portals (a path whose gateway is gone fails in 5 s, for multipath);
-# D1 and D2 are the disks of gw1's and gw2's paths.
+# pair_target_up [VXHSD OPTION...]: gw1's half, then the initiator logged
+# in through both portals (a path whose gateway is gone fails in 5 s, for
+# multipath); D1 and D2 are the disks of gw1's and gw2's paths.
 pair_target_up() {
 	net_up "$TARGET_IP"
-	start_vxhsd
+	start_vxhsd "$@"
 	TCMU_DEBUG=no start_tcmu_runner
 	"$VXHSADM" create --dir "$VDISKS" ha 64M
 	export_as gw1 ha
@@ -94,6 +94,18 @@ pair_multipath() {
 # lock_holder: gw1 or gw2.
 lock_holder() {
 	"$VXHSADM" lock ha | sed -n 's/.*held by \(gw[12]\).*/\1/p'
+}
+
+# pair_reinstate GATEWAY: once the gateway's path answers again (iscsid
+# logs in again by itself), its path goes back into the map; without
+# multipathd nobody else checks failed paths.
+pair_reinstate() {
+	local disk
+	disk=$([ "$1" = gw1 ] && echo "$D1" || echo "$D2")
+	wait_for "$1's path" 120 sg_turs "$disk"
+	dmsetup message "${MAP#/dev/mapper/}" 0 "reinstate_path $(
+		cat "/sys/class/block/${disk#/dev/}/dev")" ||
+		fail "cannot reinstate $1's path"
 }
 
 # set_tpg GATEWAY 0|1: disables or enables that gateway's TPG (gw2's

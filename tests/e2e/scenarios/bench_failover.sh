@@ -28,13 +28,6 @@ steady() { # DEVICE -> IOPS
 print(int(json.load(sys.stdin)["jobs"][0]["write"]["iops"]))'
 }
 
-# The path of a gateway in the map, as major:minor.
-path_of() {
-	local d
-	d=$([ "$1" = gw1 ] && echo "$D1" || echo "$D2")
-	cat "/sys/class/block/${d#/dev/}/dev"
-}
-
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 scenario_target() {
@@ -67,12 +60,7 @@ scenario_target() {
 			tee -a "$E2E_WORK/results.txt"
 		sleep 3
 		set_tpg "$holder" 1
-		# iscsid logs in again by itself; then the path goes back.
-		wait_for "$holder's path" 120 sg_turs "$([ "$holder" = gw1 ] &&
-			echo "$D1" || echo "$D2")"
-		dmsetup message "${MAP#/dev/mapper/}" 0 \
-			"reinstate_path $(path_of "$holder")" ||
-			fail "cannot reinstate $holder's path"
+		pair_reinstate "$holder"
 		sleep 3
 	done
 	kill -INT "$pid"

@@ -10,10 +10,12 @@
 # first again: each time the other gateway's tcmu-runner takes the
 # vdisk's lock from the first (fencing it), and every write lands where
 # the other path reads it. PERSISTENT RESERVE is refused on both paths.
+# A write gw1 sent, held in vxhsd while gw2 takes the lock, never lands.
 # Then dm-multipath over both paths, with the multipath.conf stanza
 # vxhs-export prints: fio writes and verifies through the multipath
 # device while the gateway holding the lock has its TPG disabled; I/O
-# moves to the other gateway, which takes the lock, with no fio error.
+# moves to the other gateway, which takes the lock, with no fio error;
+# the first gateway comes back and I/O fails back to it the same way.
 
 . "$E2E_SRC/tests/e2e/pair.sh"
 
@@ -32,33 +34,87 @@ reads() {
 	echo "ok: $1 reads the last write"
 }
 
-# multipath_failover: fio through the map; the lock holder's TPG
-# disabled while it runs.
-multipath_failover() {
-	local out holder fio_pid rc=0
-	pair_multipath
+# fenced_held_write: gw1 sends a write while it holds the lock; vxhsd
+# holds it (fault injection) while gw2 takes the lock and writes the same
+# blocks, and gw1 goes away (its TPG disabled, as when the initiator
+# fails over from a gateway that hangs). The held write must never land:
+# the vdisk keeps gw2's bytes. (With gw1 still there, the initiator would
+# retry the write after its BUSY, rightly, as a new write under a new
+# epoch, and the bytes could not tell the two apart.)
+fenced_held_write() {
+	local ctl=/run/vxhsd/control.sock pid rc=0 out
+	head -c 64k /dev/zero | tr '\0' '\104' >/tmp/held
+	"$VXHSADM" fault --control "$ctl" delay write ha 20000 1 >/dev/null ||
+		fail "cannot set the delay rule"
+	# WRITE (10) of 128 blocks at LBA 8192 (4 MiB), through gw1.
+	sg_raw -t 90 -s 65536 -i /tmp/held "$1" \
+		2a 00 00 00 20 00 00 00 80 00 >"$E2E_WORK/held.txt" 2>&1 &
+	pid=$!
+	wait_for "gw1's write held in vxhsd" 30 sh -c \
+		"\"$VXHSADM\" fault --control $ctl list | grep -q 'hits=1'"
+	through "$2" 0x55
+	expect_in "the lock" "$("$VXHSADM" lock ha)" "held by gw2"
+	# Returns once LIO has the held command back from tcmu-runner.
+	set_tpg gw1 0
+	wait "$pid" || rc=$?
+	out=$(cat "$E2E_WORK/held.txt")
+	echo "$out"
+	[ "$rc" -ne 0 ] || fail "the held write completed GOOD: $out"
+	expect_in "vxhsd's log" "$(cat "$E2E_WORK/vxhsd.log")" \
+		"fenced WRITE of vdisk ha made under lock epoch 3"
+	"$VXHSADM" fault --control "$ctl" clear >/dev/null
+	dd if="$VDISKS/ha" of=/tmp/back bs=1M skip=4 count=1 status=none
+	cmp /tmp/pattern /tmp/back ||
+		fail "the vdisk does not hold gw2's write: the held write landed"
+	echo "ok: gw1's held write was fenced; the vdisk holds gw2's bytes"
+	set_tpg gw1 1
+	wait_for "gw1's path back" 120 sg_turs "$1"
+}
+
+# fio_across_failover N: fio writes and verifies through the map while
+# the gateway holding the lock has its TPG disabled; I/O must move to
+# the other gateway with no fio error. FAILED_GW is the gateway disabled.
+fio_across_failover() {
+	local rc=0 out fio_pid
 	fio --name=failover --filename="$MAP" --rw=write --bs=64k \
 		--size=16M --loops=6 --ioengine=libaio --iodepth=4 \
 		--direct=1 --verify=crc32c --verify_fatal=1 \
-		--output="$E2E_WORK/fio-failover.txt" &
+		--output="$E2E_WORK/fio-failover$1.txt" &
 	fio_pid=$!
 	sleep 8
-	holder=$(lock_holder)
-	say "Disabling $holder's TPG under fio"
-	set_tpg "$holder" 0
+	FAILED_GW=$(lock_holder)
+	say "Failover $1: disabling $FAILED_GW's TPG under fio"
+	set_tpg "$FAILED_GW" 0
 	wait "$fio_pid" || rc=$?
-	cat "$E2E_WORK/fio-failover.txt"
+	out=$(cat "$E2E_WORK/fio-failover$1.txt")
+	echo "$out"
 	[ "$rc" -eq 0 ] || fail "fio through the multipath device failed ($rc)"
-	expect_in "fio" "$(cat "$E2E_WORK/fio-failover.txt")" "err= 0"
+	expect_in "fio" "$out" "err= 0"
 	out=$("$VXHSADM" lock ha)
-	expect_not_in "the lock after the failover" "$out" "held by $holder"
-	echo "ok: I/O moved off $holder; $out"
+	expect_not_in "the lock after failover $1" "$out" "held by $FAILED_GW"
+	echo "ok: I/O moved off $FAILED_GW; $out"
+}
+
+# multipath_failover: a failover under fio, the failed gateway back (its
+# TPG enabled, iscsid logged in again, the path reinstated in the map),
+# then a failover of the other gateway under fio: I/O and the lock fail
+# back to the first.
+multipath_failover() {
+	local first
+	pair_multipath
+	fio_across_failover 1
+	first=$FAILED_GW
+	set_tpg "$first" 1
+	pair_reinstate "$first"
+	fio_across_failover 2
+	expect_in "the lock after the failback" "$("$VXHSADM" lock ha)" \
+		"held by $first"
 	multipath -F >/dev/null 2>&1 || true
 }
 
 scenario_target() {
 	local out d1 d2
-	pair_target_up
+	pair_target_up --control /run/vxhsd/control.sock
 	d1=$D1 d2=$D2
 	for d in "$d1" "$d2"; do
 		sg_turs "$d" >/dev/null 2>&1 || true
@@ -84,6 +140,9 @@ scenario_target() {
 	expect_in "vxhsd's log" "$out" "lock taken by gw2"
 	expect_in "vxhsd's log" "$out" "broken from gw1"
 	expect_in "vxhsd's log" "$out" "broken from gw2"
+
+	say "A write of gw1's held in vxhsd while gw2 takes the lock"
+	fenced_held_write "$d1" "$d2"
 
 	say "dm-multipath: a gateway fails under fio"
 	multipath_failover
