@@ -25,6 +25,12 @@
  * big, repeated FILL_IOVS times per request. */
 #define FILL_BUF_BYTES (1u << 20)
 #define FILL_IOVS      16
+/* WRITE SAME done by the agent: one request per this much of the range,
+ * each well inside the I/O timeout however long the command. */
+#define SAME_REQUEST_BYTES (256ull << 20)
+
+struct hcmd;
+typedef int (*submit_fn)(struct hcmd *h, vxhs_done_fn done);
 
 /* One SCSI command (or one piece of an UNMAP) on its way to the agent. */
 struct hcmd {
@@ -38,10 +44,12 @@ struct hcmd {
 	struct iovec *iov; /* tcmu-runner's, valid until completion */
 	int iov_cnt;
 	uint64_t miscompare; /* COMPARE AND WRITE: the first byte differing */
-	/* fill: the pattern, and what is left to write */
+	/* fill, WRITE SAME: the pattern, what is left to write, and how
+	 * the next piece of it goes */
 	uint8_t *buf;
 	size_t buf_len;
 	uint64_t fill_off, fill_left;
+	submit_fn piece;
 };
 
 static struct hcmd *hcmd_new(struct tcmu_device *dev, struct tcmur_cmd *cmd,
@@ -108,7 +116,6 @@ static void hcmd_finish(struct hcmd *h, int result)
  * The submission of a request, or a synchronous error. A vdisk that reconfig
  * or close is replacing takes no more requests: they end BUSY.
  */
-typedef int (*submit_fn)(struct hcmd *h, vxhs_done_fn done);
 
 static int submit_locked(struct hcmd *h, submit_fn fn, vxhs_done_fn done)
 {
@@ -360,14 +367,14 @@ static int submit_fill(struct hcmd *h, vxhs_done_fn done)
 	return vxhs_writev(h->vd, iov, n, h->fill_off - chunk, done, h);
 }
 
-static void done_fill(void *opaque, int result)
+static void done_piece(void *opaque, int result)
 {
 	struct hcmd *h = opaque;
 
 	if (result || !h->fill_left)
 		hcmd_finish(h, result);
 	else
-		next(h, submit_fill, done_fill);
+		next(h, h->piece, done_piece);
 }
 
 /* pattern NULL: zeroes. */
@@ -385,7 +392,19 @@ static int start_fill(struct hcmd *h, const struct iovec *pattern, size_t block)
 		memcpy(h->buf + i, pattern->iov_base, block);
 	h->fill_off = h->off;
 	h->fill_left = h->len;
-	return start(h, submit_fill, done_fill);
+	h->piece = submit_fill;
+	return start(h, submit_fill, done_piece);
+}
+
+/* The agent writes the pattern (tcmu-runner's block, h->iov). */
+static int submit_same(struct hcmd *h, vxhs_done_fn done)
+{
+	uint64_t n = MIN(h->fill_left, SAME_REQUEST_BYTES);
+
+	h->fill_left -= n;
+	h->fill_off += n;
+	return vxhs_write_same(h->vd, h->iov->iov_base, h->iov->iov_len,
+			       h->fill_off - n, n, done, h);
 }
 
 static int submit_zeroes(struct hcmd *h, vxhs_done_fn done)
@@ -435,5 +454,12 @@ int handler_writesame(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 			return start(h, submit_zeroes, done_finish);
 		return start_fill(h, NULL, 0);
 	}
-	return start_fill(h, iov, bs);
+	if (!(h->vdev->features & VXHS_FEAT_WRITE_SAME))
+		return start_fill(h, iov, bs);
+	h->iov = iov;
+	h->iov_cnt = 1;
+	h->fill_off = off;
+	h->fill_left = len;
+	h->piece = submit_same;
+	return start(h, submit_same, done_piece);
 }

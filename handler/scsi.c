@@ -36,6 +36,9 @@
 #define CDB_DPO 0x10
 #define CDB_FUA 0x08
 
+/* Byte 1 of WRITE SAME (10/16). */
+#define CDB_ANCHOR 0x10
+
 /* RDPROTECT, WRPROTECT, VRPROTECT: bits 7-5 of byte 1. */
 static bool protect_field(const uint8_t *cdb)
 {
@@ -227,11 +230,16 @@ int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 		/* fall through */
 	case WRITE_VERIFY:
 	case WRITE_VERIFY_16:
-	case WRITE_SAME:
-	case WRITE_SAME_16:
 		/* No protection information on these LUNs: a non-zero
 		 * RDPROTECT or WRPROTECT asks for what is not there. */
 		if (protect_field(cdb))
+			return TCMU_STS_INVALID_CDB;
+		return TCMU_STS_NOT_HANDLED;
+	case WRITE_SAME:
+	case WRITE_SAME_16:
+		/* Nor anchored blocks (Logical Block Provisioning VPD:
+		 * ANC_SUP 0), which tcmu-runner would write as unmapped. */
+		if (protect_field(cdb) || (cdb[1] & CDB_ANCHOR))
 			return TCMU_STS_INVALID_CDB;
 		return TCMU_STS_NOT_HANDLED;
 	case VERIFY:

@@ -16,8 +16,9 @@
  *   counters                          request memory in use, and
  *                                     requests seen per opcode
  *
- * OPCODE is read, write, flush, discard, write-zeroes, stat,
- * failover-ready or any; VDISK a shell pattern; WHO "all", a peer
+ * OPCODE is read, write, flush, discard, write-zeroes, compare-and-write,
+ * write-same, lock-acquire, lock-release, lock-query, stat, failover-ready
+ * or any; VDISK a shell pattern; WHO "all", a peer
  * ("127.0.0.1:40000"), an address or an identity. Rules apply on the
  * workers: while any is in force, no request runs on a network thread.
  */
@@ -61,6 +62,7 @@ static const struct {
 	{ "discard", VXHS_OP_DISCARD },
 	{ "write-zeroes", VXHS_OP_WRITE_ZEROES },
 	{ "compare-and-write", VXHS_OP_COMPARE_AND_WRITE },
+	{ "write-same", VXHS_OP_WRITE_SAME },
 	{ "lock-acquire", VXHS_OP_LOCK_ACQUIRE },
 	{ "lock-release", VXHS_OP_LOCK_RELEASE },
 	{ "lock-query", VXHS_OP_LOCK_QUERY },
@@ -355,7 +357,7 @@ uint64_t fault_features(void)
 }
 
 /* "hide" and "show": "flush", "write-zeroes", "discard",
- * "compare-and-write" or "all". */
+ * "compare-and-write", "lock", "write-same" or "all". */
 static int set_hidden(char **argv, int argc, char *out, size_t len)
 {
 	static const struct {
@@ -367,6 +369,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		{ "discard", VXHS_FEAT_DISCARD },
 		{ "compare-and-write", VXHS_FEAT_COMPARE_AND_WRITE },
 		{ "lock", VXHS_FEAT_LOCK },
+		{ "write-same", VXHS_FEAT_WRITE_SAME },
 		{ "all", VXHS_FEAT_ALL },
 	};
 	bool hide = argv[0][0] == 'h';

@@ -24,6 +24,9 @@
 /* Zeroing or discarding goes in pieces of this much, each a turn of a
  * worker, so a huge range does not keep a worker from other sessions. */
 #define ZERO_PIECE (256ull << 20)
+/* WRITE_SAME writes about this much per piece, from a buffer of up to
+ * ZERO_CHUNK bytes holding the pattern again and again. */
+#define SAME_PIECE (16ull << 20)
 
 /* The one place where errno becomes a wire err (docs/protocol.md). */
 int32_t errno_to_wire(int err)
@@ -86,9 +89,20 @@ static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
 		*why = "LOCK_ACQUIRE with io_size, or a tag above 65535";
 		return EINVAL;
 	}
+	if (h->opcode == VXHS_OP_WRITE_SAME &&
+	    (!h->payload_size || h->payload_size > VXHS_SAME_PATTERN_MAX)) {
+		*why = "WRITE_SAME pattern of no bytes or more than 64 KiB";
+		return EINVAL;
+	}
+	if (h->opcode == VXHS_OP_WRITE_SAME &&
+	    (!h->io_size || h->io_size % h->payload_size)) {
+		*why = "WRITE_SAME io_size not a non-zero multiple of the pattern";
+		return EINVAL;
+	}
 	if (h->opcode != VXHS_OP_WRITE &&
 	    h->opcode != VXHS_OP_COMPARE_AND_WRITE &&
-	    h->opcode != VXHS_OP_LOCK_ACQUIRE && h->payload_size) {
+	    h->opcode != VXHS_OP_LOCK_ACQUIRE &&
+	    h->opcode != VXHS_OP_WRITE_SAME && h->payload_size) {
 		*why = "unexpected payload";
 		return EINVAL;
 	}
@@ -125,7 +139,8 @@ int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
 	}
 	if (!err && (h->opcode == VXHS_OP_WRITE ||
 		     h->opcode == VXHS_OP_COMPARE_AND_WRITE ||
-		     h->opcode == VXHS_OP_LOCK_ACQUIRE))
+		     h->opcode == VXHS_OP_LOCK_ACQUIRE ||
+		     h->opcode == VXHS_OP_WRITE_SAME))
 		*buf_len = h->payload_size;
 	else if (!err && h->opcode == VXHS_OP_READ)
 		*buf_len = h->io_size;
@@ -241,6 +256,37 @@ static int zero_piece(struct request *r, bool punch)
 }
 
 /*
+ * WRITE_SAME, one piece per call (1 when more are left): the pattern
+ * repeated in a buffer, written as often as the piece needs. Pieces are
+ * whole buffers, so each starts on a pattern boundary.
+ */
+static int same_piece(struct request *r)
+{
+	uint64_t plen = r->hdr.payload_size;
+	uint64_t fill = MIN(ZERO_CHUNK / plen * plen, r->hdr.io_size);
+	uint64_t n = MIN(r->hdr.io_size - r->done, SAME_PIECE / fill * fill);
+	uint64_t off = r->hdr.io_offset + r->done;
+	uint8_t *buf;
+	int ret;
+
+	ret = sink_to_buffer(&r->sink);
+	if (ret)
+		return ret;
+	buf = malloc(fill);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < fill; i += plen)
+		memcpy(buf + i, r->buf, plen);
+	for (uint64_t o = 0; o < n && !ret; o += fill)
+		ret = pwrite_all(r->vd->fd, buf, MIN(fill, n - o), off + o);
+	free(buf);
+	if (ret)
+		return ret;
+	r->done += n;
+	return r->done < r->hdr.io_size;
+}
+
+/*
  * COMPARE AND WRITE, atomic against every other one on the range: an open
  * file description lock (F_OFD_SETLKW) on it is taken by each, in this
  * vxhsd and in any other agent on the same storage (a network or cluster
@@ -317,6 +363,8 @@ static int execute_change(struct request *r)
 		return zero_piece(r, true);
 	case VXHS_OP_COMPARE_AND_WRITE:
 		return do_compare_and_write(r);
+	case VXHS_OP_WRITE_SAME:
+		return same_piece(r);
 	}
 	return -EOPNOTSUPP;
 }
@@ -353,8 +401,8 @@ static int execute(struct request *r)
 			r->out_payload = h->io_size;
 		return ret;
 	}
-	/* Each piece of a zeroing passes the gate anew: an acquire waits
-	 * for one piece, not for all of them. */
+	/* Each piece of a zeroing or WRITE_SAME passes the gate anew: an
+	 * acquire waits for one piece, not for all of them. */
 	ret = fence_enter(r, true);
 	if (ret)
 		return ret;

@@ -187,6 +187,17 @@ int vxhs_compare_and_write(struct vxhs_vdisk *vd, const struct iovec *iov,
 			   uint64_t *miscompare, vxhs_done_fn done,
 			   void *opaque);
 /*
+ * WRITE SAME (extension VXHS_FEAT_WRITE_SAME): the agent writes the
+ * pattern (1 to VXHS_SAME_PATTERN_MAX bytes, read until done runs) over
+ * [offset, offset + len) again and again; len is a non-zero multiple of
+ * pattern_len. Only the pattern crosses the network. The agent works in
+ * pieces, but the request still has one I/O timeout: keep len to what
+ * the storage writes well within it.
+ */
+int vxhs_write_same(struct vxhs_vdisk *vd, const void *pattern,
+		    size_t pattern_len, uint64_t offset, uint64_t len,
+		    vxhs_done_fn done, void *opaque);
+/*
  * The vdisk's exclusive lock (extension VXHS_FEAT_LOCK), kept by the agents
  * in the storage: every agent of the vdisk sees it, and it stays with its
  * owner when the handle fails over to another agent.
@@ -245,6 +256,8 @@ int vxhs_stat_sync(struct vxhs_vdisk *vd);
 int vxhs_compare_and_write_sync(struct vxhs_vdisk *vd, const struct iovec *iov,
 				int iovcnt, uint64_t offset, uint64_t len,
 				uint64_t *miscompare);
+int vxhs_write_same_sync(struct vxhs_vdisk *vd, const void *pattern,
+			 size_t pattern_len, uint64_t offset, uint64_t len);
 
 int vxhs_lock_acquire_sync(struct vxhs_vdisk *vd, const char *owner,
 			   uint16_t tag, struct vxhs_lock_info *info);

@@ -68,6 +68,11 @@ extern "C" {
 #define VXHS_LOCK_KEY_PREV  "previous_owner"
 #define VXHS_LOCK_KEY_SINCE "since"
 #define VXHS_LOCK_KEY_TAG   "tag"
+/* Payload: a pattern of 1 to VXHS_SAME_PATTERN_MAX bytes, written over
+ * io_size bytes at io_offset again and again (io_size a non-zero multiple
+ * of the pattern's length), by the agent, in pieces. */
+#define VXHS_OP_WRITE_SAME    0x3F08
+#define VXHS_SAME_PATTERN_MAX (64u << 10)
 
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
@@ -77,9 +82,11 @@ extern "C" {
 #define VXHS_FEAT_TLS_PACK	    (1ull << 3)
 #define VXHS_FEAT_COMPARE_AND_WRITE (1ull << 4)
 #define VXHS_FEAT_LOCK		    (1ull << 5)
-#define VXHS_FEAT_ALL                                                   \
-	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD | \
-	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE | VXHS_FEAT_LOCK)
+#define VXHS_FEAT_WRITE_SAME	    (1ull << 6)
+#define VXHS_FEAT_ALL                                                        \
+	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD |      \
+	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE | VXHS_FEAT_LOCK | \
+	 VXHS_FEAT_WRITE_SAME)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01
@@ -148,7 +155,8 @@ uint64_t vxhs_hdr_response_flags(uint64_t request_flags);
 /* Whether the opcode is one of the four of v34 or one of our extensions. */
 bool vxhs_opcode_known(uint16_t opcode);
 /* Whether a request of this opcode changes the vdisk (and so is fenced by
- * its lock): WRITE, FLUSH, WRITE_ZEROES, DISCARD, COMPARE_AND_WRITE. */
+ * its lock): WRITE, FLUSH, WRITE_ZEROES, DISCARD, COMPARE_AND_WRITE,
+ * WRITE_SAME. */
 bool vxhs_opcode_fenced(uint16_t opcode);
 /* Whether the answer to this opcode carries a kvset. */
 bool vxhs_opcode_answers_kvset(uint16_t opcode);

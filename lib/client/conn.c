@@ -218,6 +218,8 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 		hdr.io_offset = hdr.io_size = 0;
 	if (req->opcode == VXHS_OP_LOCK_ACQUIRE)
 		hdr.io_size = 0; /* io_offset: the tag; payload: the owner */
+	if (req->opcode == VXHS_OP_WRITE_SAME)
+		hdr.payload_size = req->iov[0].iov_len; /* the pattern */
 	hdr.io_remote_hdl = req->epoch;
 	if (conn->agent->tls_packs)
 		hdr.flags |= VXHS_FLAG_TLS_PACKS;
@@ -253,6 +255,8 @@ static uint64_t tx_payload_len(const struct vxhs_io *io)
 		return 2 * io->len;
 	case VXHS_OP_LOCK_ACQUIRE: /* the owner's name */
 		return io->len;
+	case VXHS_OP_WRITE_SAME: /* the pattern */
+		return io->req->iov[0].iov_len;
 	}
 	return 0;
 }

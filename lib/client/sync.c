@@ -129,6 +129,18 @@ int vxhs_compare_and_write_sync(struct vxhs_vdisk *vd, const struct iovec *iov,
 					     miscompare, sync_done, &w));
 }
 
+int vxhs_write_same_sync(struct vxhs_vdisk *vd, const void *pattern,
+			 size_t pattern_len, uint64_t offset, uint64_t len)
+{
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w,
+				 vxhs_write_same(vd, pattern, pattern_len,
+						 offset, len, sync_done, &w));
+}
+
 int vxhs_lock_acquire_sync(struct vxhs_vdisk *vd, const char *owner,
 			   uint16_t tag, struct vxhs_lock_info *info)
 {

@@ -315,6 +315,32 @@ int vxhs_compare_and_write(struct vxhs_vdisk *vd, const struct iovec *iov,
 		      miscompare, done, opaque);
 }
 
+int vxhs_write_same(struct vxhs_vdisk *vd, const void *pattern,
+		    size_t pattern_len, uint64_t offset, uint64_t len,
+		    vxhs_done_fn done, void *opaque)
+{
+	static const char op[] = "WRITE_SAME";
+	struct iovec iov = { (void *)pattern, pattern_len };
+
+	if (!(vd_features(vd) & VXHS_FEAT_WRITE_SAME))
+		return set_error(-EOPNOTSUPP,
+				 "vdisk %s: the agent does not offer %s",
+				 vd->id, op);
+	if (!pattern || !pattern_len || pattern_len > VXHS_SAME_PATTERN_MAX)
+		return set_error(-EINVAL, "%s: a pattern of 1 to %u bytes", op,
+				 VXHS_SAME_PATTERN_MAX);
+	if (!len || len % pattern_len)
+		return set_error(
+			-EINVAL,
+			"%s: length %llu is not a non-zero multiple of the pattern's %zu bytes",
+			op, (unsigned long long)len, pattern_len);
+	if (offset + len < offset)
+		return set_error(-EINVAL, "%s: offset %llu + length wraps", op,
+				 (unsigned long long)offset);
+	return submit(vd, VXHS_OP_WRITE_SAME, &iov, 1, offset, len, NULL, done,
+		      opaque);
+}
+
 int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
 {
 	return submit(vd, VXHS_OP_STAT, NULL, 0, 0, 0, NULL, done, opaque);

@@ -161,6 +161,7 @@ bool vxhs_opcode_known(uint16_t opcode)
 	case VXHS_OP_LOCK_ACQUIRE:
 	case VXHS_OP_LOCK_RELEASE:
 	case VXHS_OP_LOCK_QUERY:
+	case VXHS_OP_WRITE_SAME:
 		return true;
 	}
 	return false;
@@ -174,6 +175,7 @@ bool vxhs_opcode_fenced(uint16_t opcode)
 	case VXHS_OP_WRITE_ZEROES:
 	case VXHS_OP_DISCARD:
 	case VXHS_OP_COMPARE_AND_WRITE:
+	case VXHS_OP_WRITE_SAME:
 		return true;
 	}
 	return false;
@@ -220,6 +222,8 @@ const char *vxhs_opcode_name(uint16_t opcode)
 		return "LOCK_RELEASE";
 	case VXHS_OP_LOCK_QUERY:
 		return "LOCK_QUERY";
+	case VXHS_OP_WRITE_SAME:
+		return "WRITE_SAME";
 	}
 	return "UNKNOWN";
 }

@@ -97,13 +97,21 @@ start_vxhsd() {
 	wait_for "vxhsd" 40 test -S /run/vxhsd/vxhsd.sock
 }
 
-# A second vxhsd on the same vdisks with TLS on port 9998, credentials
-# from the test PKI (tests/tls/make-certs.sh) in /tmp/pki.
+# start_tls_vxhsd [OPTION...]: a second vxhsd on the same vdisks with
+# TLS on port 9998, credentials from the test PKI (tests/tls/make-certs.sh)
+# in /tmp/pki.
 start_tls_vxhsd() {
 	"$E2E_SRC/tests/tls/make-certs.sh" /tmp/pki >/dev/null
 	"$VXHSD" --dir "$VDISKS" --port 9998 --tls-dir /tmp/pki/agent \
-		--log-level info >>"$E2E_WORK/vxhsd-tls.log" 2>&1 &
+		--log-level info "$@" >>"$E2E_WORK/vxhsd-tls.log" 2>&1 &
 	wait_for "vxhsd with TLS" 40 grep -q "serving" "$E2E_WORK/vxhsd-tls.log"
+}
+
+# agent_count CONTROL OPCODE: how many requests of that opcode (fault.c's
+# names: flush, write-same...) the vxhsd with that control socket saw.
+agent_count() {
+	"$VXHSADM" fault --control "$1" counters | tr ' ' '\n' |
+		sed -n "s/^$2=//p"
 }
 
 # Established TCP connections to vxhsd's port.

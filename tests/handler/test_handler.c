@@ -370,7 +370,7 @@ static void test_vxhsd_extensions(void **state)
 	uint8_t buf[4096];
 	struct stub_cmd c;
 	struct iovec iov = { buf, sizeof(buf) };
-	unsigned long flushes;
+	unsigned long flushes, same;
 	struct rig r;
 
 	(void)state;
@@ -396,7 +396,11 @@ static void test_vxhsd_extensions(void **state)
 			 TCMU_STS_OK);
 	assert_int_equal(agent_counter(&r.agent, "flush"), flushes + 2);
 	check_unmap_zeroes(&r.dev);
+	/* A pattern goes as one WRITE_SAME the agent writes out; zeroes as
+	 * WRITE_ZEROES. */
+	same = agent_counter(&r.agent, "write-same");
 	check_writesame(&r.dev);
+	assert_int_equal(agent_counter(&r.agent, "write-same"), same + 1);
 	rig_stop(&r);
 }
 
@@ -904,7 +908,8 @@ static void test_scsi_conformance(void **state)
  * emulated command is zeroed first (the kernel sends all of it, and
  * tcmu-runner writes only its answer), DPO and FUA are refused as MODE
  * SENSE does not offer them, COMPARE AND WRITE's buffer must match its
- * CDB, and SYNCHRONIZE CACHE checks its range.
+ * CDB, WRITE SAME's ANCHOR is refused and SYNCHRONIZE CACHE checks its
+ * range.
  */
 static void test_scsi_before_emulation(void **state)
 {
@@ -914,6 +919,8 @@ static void test_scsi_before_emulation(void **state)
 	uint8_t mode_sense[10] = { MODE_SENSE_10, 0, 0x3f, 0, 0, 0, 0, 1, 4, 0 };
 	uint8_t write10[10] = { WRITE_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 	uint8_t caw[16] = { COMPARE_AND_WRITE };
+	uint8_t ws10[10] = { WRITE_SAME, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t ws16[16] = { WRITE_SAME_16, 0, [13] = 1 };
 	static uint8_t caw_data[2 * 512];
 	struct iovec caw_iov = { caw_data, sizeof(caw_data) };
 	/* SYNCHRONIZE CACHE (16): the last block, then one past it */
@@ -959,6 +966,16 @@ static void test_scsi_before_emulation(void **state)
 			 TCMU_STS_INVALID_CDB);
 	caw_iov.iov_len = sizeof(caw_data);
 	assert_int_equal(scsi_cmd(&r.dev, &c, caw, 16, &caw_iov, 1),
+			 TCMU_STS_NOT_HANDLED);
+	/* WRITE SAME with ANCHOR (and UNMAP): no anchored blocks here. */
+	ws16[1] = 0x18;
+	assert_int_equal(scsi_cmd(&r.dev, &c, ws16, 16, iov, 1),
+			 TCMU_STS_INVALID_CDB);
+	ws10[1] = 0x10;
+	assert_int_equal(scsi_cmd(&r.dev, &c, ws10, 10, iov, 1),
+			 TCMU_STS_INVALID_CDB);
+	ws10[1] = 0x08;
+	assert_int_equal(scsi_cmd(&r.dev, &c, ws10, 10, iov, 1),
 			 TCMU_STS_NOT_HANDLED);
 
 	for (int i = 0; i < 8; i++)

@@ -440,6 +440,62 @@ static void flush_zeroes_and_discard(void **state)
 	vxhs_vdisk_close(vd);
 }
 
+/*
+ * WRITE SAME: the agent writes the pattern over the range in pieces (two
+ * here), each starting on a pattern boundary even for a pattern length
+ * that divides no power of two; only the pattern crossed the network
+ * (one request, no WRITE). Bad lengths and ranges get precise errors, and
+ * an agent that does not offer it is not sent it.
+ */
+static void write_same_by_the_agent(void **state)
+{
+	struct vxhs_vdisk *vd = open_disk("disk2", 0);
+	uint64_t off = 4096, len = 520ull * 40000; /* 20.8 MB */
+	unsigned long writes, same;
+	uint8_t pattern[520], *buf = malloc(len + 1024);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 13 + 7);
+	memset(buf, 0xEE, len + 1024);
+	assert_int_equal(sync_pwrite(vd, buf, len + 1024, off - 512), 0);
+	writes = agent_counter(&env.agent, "write");
+	same = agent_counter(&env.agent, "write-same");
+	assert_int_equal(vxhs_write_same_sync(vd, pattern, sizeof(pattern), off,
+					      len),
+			 0);
+	assert_int_equal(agent_counter(&env.agent, "write-same"), same + 1);
+	assert_int_equal(agent_counter(&env.agent, "write"), writes);
+	file_pread("disk2", buf, len + 1024, off - 512);
+	assert_true(buf[0] == 0xEE && buf[511] == 0xEE);
+	for (uint64_t o = 0; o < len; o += sizeof(pattern))
+		assert_memory_equal(buf + 512 + o, pattern, sizeof(pattern));
+	assert_true(buf[512 + len] == 0xEE && buf[len + 1023] == 0xEE);
+
+	assert_int_equal(vxhs_write_same_sync(vd, pattern, 0, off, 512),
+			 -EINVAL);
+	assert_int_equal(vxhs_write_same_sync(vd, pattern, 512, off, 0),
+			 -EINVAL);
+	assert_int_equal(vxhs_write_same_sync(vd, pattern, 512, off, 1000),
+			 -EINVAL);
+	assert_non_null(strstr(vxhs_errmsg(), "not a non-zero multiple"));
+	assert_int_equal(vxhs_write_same_sync(vd, buf, (64 << 10) + 1, 0,
+					      (64 << 10) + 1),
+			 -EINVAL);
+	assert_int_equal(vxhs_write_same_sync(vd, pattern, 512, DISK_SIZE - 512,
+					      1024),
+			 -ERANGE);
+	vxhs_vdisk_close(vd);
+
+	agent_fault(&env.agent, "hide write-same");
+	vd = open_disk("disk2", 0);
+	assert_int_equal(vxhs_write_same_sync(vd, pattern, 512, 0, 512),
+			 -EOPNOTSUPP);
+	vxhs_vdisk_close(vd);
+	agent_fault(&env.agent, "show all");
+	free(buf);
+}
+
 /* Adds one to the counter at offset 0 by COMPARE AND WRITE, n times. */
 struct counter_worker {
 	struct vxhs_vdisk *vd;
@@ -850,6 +906,7 @@ int main(void)
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),
 		cmocka_unit_test(compare_and_write),
+		cmocka_unit_test(write_same_by_the_agent),
 		cmocka_unit_test(bad_requests_get_precise_errors),
 		cmocka_unit_test(plaintext_tcp_needs_consent),
 		cmocka_unit_test(reopening_against_a_dead_agent_logs_once),

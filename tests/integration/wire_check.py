@@ -20,6 +20,7 @@ MARKER = 0x5CA1AB1E
 READ, WRITE, STAT, FAILOVER = 0x1FFF, 0x2FFF, 1005, 2020
 CAW = 0x3F04  # our COMPARE_AND_WRITE extension (docs/protocol.md)
 ACQUIRE, RELEASE, QUERY = 0x3F05, 0x3F06, 0x3F07  # the exclusive lock
+SAME = 0x3F08  # WRITE_SAME: the payload's pattern over io_size bytes
 ESTALE = 116  # fenced
 REQ, RESP, NEED_ACK, NEED_RESP, SYNC_REQ, SYNC_RESP = 1, 2, 8, 0x10, 0x20, 0x40
 # marker payload data_type err cookie crc pad opcode pad io_offset io_size
@@ -216,6 +217,14 @@ def run_checks(port):
     s.sendall(header(READ, 13, "disk0", offset=8192, size=512))
     check(answer(s)["data"] == b"z" * 512,
           "a COMPARE_AND_WRITE that differed wrote nothing")
+    s.sendall(header(SAME, 15, "disk0", offset=8192, size=300, payload=3)
+              + b"abc")
+    a = answer(s)
+    check(a["err"] == 0 and a["payload"] == 0 and a["io_nbytes"] == 300,
+          "WRITE_SAME of a 3-byte pattern over 300 bytes: err 0")
+    s.sendall(header(READ, 16, "disk0", offset=8192, size=304))
+    check(answer(s)["data"] == b"abc" * 100 + b"z" * 4,
+          "WRITE_SAME wrote the pattern over its range and no further")
     s.sendall(header(WRITE, 14, "disk0", offset=8192, size=4096,
                      payload=4096) + data)
     answer(s)
@@ -260,6 +269,18 @@ def run_checks(port):
         ("a vdisk id that would forge a log line",
          header(READ, 28, b"x\n2026-01-01 vxhsd warning: audit: forged\x1b[2J",
                 size=512), 22),
+        ("WRITE_SAME without a pattern",
+         header(SAME, 70, "disk0", size=512), 22),
+        ("WRITE_SAME of a pattern over 64 KiB",
+         header(SAME, 71, "disk0", size=(64 << 10) + 1,
+                payload=(64 << 10) + 1) + b"p" * ((64 << 10) + 1), 22),
+        ("WRITE_SAME of no bytes",
+         header(SAME, 72, "disk0", payload=4) + b"pppp", 22),
+        ("WRITE_SAME over a length the pattern does not divide",
+         header(SAME, 73, "disk0", size=10, payload=4) + b"pppp", 22),
+        ("WRITE_SAME past the end",
+         header(SAME, 74, "disk0", offset=(1 << 20) - 256, size=512,
+                payload=512) + b"p" * 512, 34),
     ]
     for what, msg, err in cases:
         s.sendall(msg)

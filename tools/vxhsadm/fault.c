@@ -30,12 +30,14 @@ static const char help[] =
 	"  drop WHO                         close connections\n"
 	"  hide EXT... | show EXT...        leave extensions out of VDISK_STAT\n"
 	"                                   (flush, write-zeroes, discard,\n"
-	"                                   compare-and-write, all)\n"
+	"                                   compare-and-write, lock,\n"
+	"                                   write-same, all)\n"
 	"  clear                            remove every rule, end delays\n"
 	"  list                             the rules and their hits\n"
 	"  counters                         requests seen per opcode\n\n"
 	"OPCODE: read, write, flush, discard, write-zeroes, compare-and-write,\n"
-	"stat, failover-ready or any. VDISK: a shell pattern. ERRNO: EIO,\n"
+	"write-same, lock-acquire, lock-release, lock-query, stat,\n"
+	"failover-ready or any. VDISK: a shell pattern. ERRNO: EIO,\n"
 	"ENOSPC, EAGAIN... or a number. WHO: all, a peer (127.0.0.1:40000),\n"
 	"an address or an identity.\n";
 

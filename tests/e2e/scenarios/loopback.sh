@@ -4,8 +4,9 @@
 #
 # Scenario 2: a loopback LUN for the local host. The disk appears with the
 # right identity and capacity, fio verifies data over the whole LUN, the
-# bytes land in the agent's vdisk file, and SYNCHRONIZE CACHE and UNMAP do
-# what docs/handler.md says for an agent with extensions (vxhsd). Then what
+# bytes land in the agent's vdisk file, and SYNCHRONIZE CACHE, UNMAP and
+# WRITE SAME do what docs/handler.md says for an agent with extensions
+# (vxhsd: the agent's request counters show what reached it). Then what
 # the handler answers before tcmu-runner's emulation. The
 # handler talks to the agent over TLS here.
 
@@ -14,7 +15,8 @@ LUN_MB=64
 scenario_target() {
 	# The handler reaches the agent over TCP with TLS (mutual certificates).
 	mkdir -p "$VDISKS"
-	start_tls_vxhsd
+	ctl=/run/vxhsd-tls-control.sock
+	start_tls_vxhsd --control "$ctl"
 	loopback_lun ${LUN_MB}M "disk1@127.0.0.1/9998;tls=/tmp/pki/gw-a"
 	say "loopback LUN is $DISK"
 	expect_in "agent log" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
@@ -54,8 +56,24 @@ scenario_target() {
 	echo "ok: 1 MiB written at 5 MiB is in $VDISKS/disk1"
 
 	say "SYNCHRONIZE CACHE (FLUSH on vxhsd)"
+	before=$(agent_count "$ctl" flush)
 	sg_sync "$DISK" || fail "sg_sync"
-	echo "ok: sg_sync"
+	after=$(agent_count "$ctl" flush)
+	[ "$after" -gt "$before" ] || fail "no FLUSH reached vxhsd ($before -> $after)"
+	echo "ok: sg_sync reached vxhsd as FLUSH ($before -> $after)"
+
+	say "WRITE SAME with a pattern: done by vxhsd (WRITE_SAME)"
+	head -c 512 /dev/urandom >/tmp/block
+	before=$(agent_count "$ctl" write-same)
+	sg_write_same --16 --in=/tmp/block --lba=$((12 << 11)) --num=4096 "$DISK" ||
+		fail "sg_write_same"
+	expect_eq "WRITE_SAME requests vxhsd saw" \
+		"$(agent_count "$ctl" write-same)" $((before + 1))
+	python3 -c 'import sys
+sys.stdout.buffer.write(open("/tmp/block", "rb").read() * 4096)' >/tmp/same
+	dd if="$VDISKS/disk1" of=/tmp/in-file bs=1M skip=12 count=2 status=none
+	cmp /tmp/same /tmp/in-file || fail "the vdisk file does not hold the pattern"
+	echo "ok: 2 MiB at 12 MiB of $VDISKS/disk1 hold the block 4096 times"
 
 	say "UNMAP deallocates and reads back zeroes"
 	before=$(stat -c %b "$VDISKS/disk1")
