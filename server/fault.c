@@ -17,8 +17,8 @@
  *                                     requests seen per opcode
  *
  * OPCODE is read, write, flush, discard, write-zeroes, compare-and-write,
- * write-same, lock-acquire, lock-release, lock-query, stat, failover-ready
- * or any; VDISK a shell pattern; WHO "all", a peer
+ * write-same, copy, lock-acquire, lock-release, lock-query, stat,
+ * failover-ready or any; VDISK a shell pattern; WHO "all", a peer
  * ("127.0.0.1:40000"), an address or an identity. Rules apply on the
  * workers: while any is in force, no request runs on a network thread.
  */
@@ -63,6 +63,7 @@ static const struct {
 	{ "write-zeroes", VXHS_OP_WRITE_ZEROES },
 	{ "compare-and-write", VXHS_OP_COMPARE_AND_WRITE },
 	{ "write-same", VXHS_OP_WRITE_SAME },
+	{ "copy", VXHS_OP_COPY },
 	{ "lock-acquire", VXHS_OP_LOCK_ACQUIRE },
 	{ "lock-release", VXHS_OP_LOCK_RELEASE },
 	{ "lock-query", VXHS_OP_LOCK_QUERY },
@@ -357,7 +358,7 @@ uint64_t fault_features(void)
 }
 
 /* "hide" and "show": "flush", "write-zeroes", "discard",
- * "compare-and-write", "lock", "write-same" or "all". */
+ * "compare-and-write", "lock", "write-same", "copy" or "all". */
 static int set_hidden(char **argv, int argc, char *out, size_t len)
 {
 	static const struct {
@@ -370,6 +371,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		{ "compare-and-write", VXHS_FEAT_COMPARE_AND_WRITE },
 		{ "lock", VXHS_FEAT_LOCK },
 		{ "write-same", VXHS_FEAT_WRITE_SAME },
+		{ "copy", VXHS_FEAT_COPY },
 		{ "all", VXHS_FEAT_ALL },
 	};
 	bool hide = argv[0][0] == 'h';

@@ -99,10 +99,21 @@ static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
 		*why = "WRITE_SAME io_size not a non-zero multiple of the pattern";
 		return EINVAL;
 	}
+	if (h->opcode == VXHS_OP_COPY &&
+	    (h->payload_size < 9 || h->payload_size > 8 + VXHS_VDISK_ID_MAX)) {
+		*why = "COPY payload not a source offset and a vdisk id";
+		return EINVAL;
+	}
+	if (h->opcode == VXHS_OP_COPY &&
+	    (!h->io_size || h->io_size > VXHS_COPY_MAX)) {
+		*why = "COPY of no bytes or more than 256 MiB";
+		return EINVAL;
+	}
 	if (h->opcode != VXHS_OP_WRITE &&
 	    h->opcode != VXHS_OP_COMPARE_AND_WRITE &&
 	    h->opcode != VXHS_OP_LOCK_ACQUIRE &&
-	    h->opcode != VXHS_OP_WRITE_SAME && h->payload_size) {
+	    h->opcode != VXHS_OP_WRITE_SAME && h->opcode != VXHS_OP_COPY &&
+	    h->payload_size) {
 		*why = "unexpected payload";
 		return EINVAL;
 	}
@@ -137,17 +148,18 @@ int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
 		*why = "not allowed by the access list";
 		err = EACCES;
 	}
-	if (!err && (h->opcode == VXHS_OP_WRITE ||
-		     h->opcode == VXHS_OP_COMPARE_AND_WRITE ||
-		     h->opcode == VXHS_OP_LOCK_ACQUIRE ||
-		     h->opcode == VXHS_OP_WRITE_SAME))
+	if (!err &&
+	    (h->opcode == VXHS_OP_WRITE ||
+	     h->opcode == VXHS_OP_COMPARE_AND_WRITE ||
+	     h->opcode == VXHS_OP_LOCK_ACQUIRE ||
+	     h->opcode == VXHS_OP_WRITE_SAME || h->opcode == VXHS_OP_COPY))
 		*buf_len = h->payload_size;
 	else if (!err && h->opcode == VXHS_OP_READ)
 		*buf_len = h->io_size;
 	return err;
 }
 
-static int do_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off)
+int vdisk_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off)
 {
 	while (len) {
 		ssize_t n = pread(vd->fd, buf, len, (off_t)off);
@@ -322,7 +334,7 @@ static int do_compare_and_write(struct request *r)
 		ret = -errno;
 		goto close_fd;
 	}
-	ret = do_pread(r->vd, now, len, off);
+	ret = vdisk_pread(r->vd, now, len, off);
 	if (ret)
 		goto unlock;
 	for (uint64_t i = 0; i < len; i++)
@@ -365,6 +377,9 @@ static int execute_change(struct request *r)
 		return do_compare_and_write(r);
 	case VXHS_OP_WRITE_SAME:
 		return same_piece(r);
+	case VXHS_OP_COPY:
+		ret = sink_to_buffer(&r->sink);
+		return ret ? ret : copy_piece(r);
 	}
 	return -EOPNOTSUPP;
 }
@@ -396,12 +411,13 @@ static int execute(struct request *r)
 	case VXHS_OP_READ:
 		ret = check_range(r);
 		if (!ret)
-			ret = do_pread(r->vd, r->buf, h->io_size, h->io_offset);
+			ret = vdisk_pread(r->vd, r->buf, h->io_size,
+					  h->io_offset);
 		if (!ret)
 			r->out_payload = h->io_size;
 		return ret;
 	}
-	/* Each piece of a zeroing or WRITE_SAME passes the gate anew: an
+	/* Each piece of a zeroing, WRITE_SAME or COPY passes the gate anew: an
 	 * acquire waits for one piece, not for all of them. */
 	ret = fence_enter(r, true);
 	if (ret)
@@ -519,6 +535,8 @@ void request_free(struct request *r)
 {
 	if (r->vd)
 		store_put(r->vd);
+	if (r->src)
+		store_put(r->src);
 	budget_release(r->s, r->charged);
 	sink_close(&r->sink);
 	free(r->buf);

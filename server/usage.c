@@ -54,7 +54,7 @@ void usage_count(struct vdisk_use *u, uint16_t opcode, uint64_t bytes,
 	if (opcode != VXHS_OP_READ && opcode != VXHS_OP_WRITE &&
 	    opcode != VXHS_OP_WRITE_ZEROES && opcode != VXHS_OP_DISCARD &&
 	    opcode != VXHS_OP_COMPARE_AND_WRITE &&
-	    opcode != VXHS_OP_WRITE_SAME && !err)
+	    opcode != VXHS_OP_WRITE_SAME && opcode != VXHS_OP_COPY && !err)
 		return;
 	if (err) {
 		atomic_fetch_add(&u->errors, 1);

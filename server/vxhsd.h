@@ -313,7 +313,9 @@ struct request {
 	bool out_file;		  /* payload goes from the page cache */
 	bool truncate;		  /* fault injection: cut the answer short */
 	struct payload_sink sink; /* write payload in */
-	uint64_t done;		  /* zeroing: bytes done so far */
+	uint64_t done;		  /* zeroing, WRITE_SAME, COPY: bytes done */
+	struct vdisk *src;	  /* COPY: the source, referenced */
+	uint64_t src_off;	  /* COPY: where in it */
 	uint64_t miscompare;	  /* COMPARE_AND_WRITE: first byte differing */
 	uint64_t sent;		  /* bytes of header + payload sent */
 };
@@ -336,6 +338,11 @@ bool request_execute(struct request *r);
 bool request_may_block(const struct request *r);
 void request_free(struct request *r);
 int32_t errno_to_wire(int err);
+/* All len bytes at off, or -ERANGE where the file ends first. */
+int vdisk_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off);
+
+/* copy.c: COPY, a piece per call (0 done, 1 more to go, or -errno) */
+int copy_piece(struct request *r);
 
 /* answer.c: answers, from a buffer or the page cache, and their sending */
 /* Whether r's read data can go from the page cache (sendfile). */

@@ -198,6 +198,15 @@ int vxhs_write_same(struct vxhs_vdisk *vd, const void *pattern,
 		    size_t pattern_len, uint64_t offset, uint64_t len,
 		    vxhs_done_fn done, void *opaque);
 /*
+ * COPY (extension VXHS_FEAT_COPY): the agent copies len bytes (1 to
+ * VXHS_COPY_MAX) at src_offset of vdisk src_id, which it must serve too,
+ * to offset of this vdisk; no data crosses the network. src_id may be
+ * this vdisk: overlapping ranges copy as if the source were read first.
+ * The caller needs read access to the source and write access here.
+ */
+int vxhs_copy(struct vxhs_vdisk *vd, const char *src_id, uint64_t src_offset,
+	      uint64_t offset, uint64_t len, vxhs_done_fn done, void *opaque);
+/*
  * The vdisk's exclusive lock (extension VXHS_FEAT_LOCK), kept by the agents
  * in the storage: every agent of the vdisk sees it, and it stays with its
  * owner when the handle fails over to another agent.
@@ -258,6 +267,8 @@ int vxhs_compare_and_write_sync(struct vxhs_vdisk *vd, const struct iovec *iov,
 				uint64_t *miscompare);
 int vxhs_write_same_sync(struct vxhs_vdisk *vd, const void *pattern,
 			 size_t pattern_len, uint64_t offset, uint64_t len);
+int vxhs_copy_sync(struct vxhs_vdisk *vd, const char *src_id,
+		   uint64_t src_offset, uint64_t offset, uint64_t len);
 
 int vxhs_lock_acquire_sync(struct vxhs_vdisk *vd, const char *owner,
 			   uint16_t tag, struct vxhs_lock_info *info);

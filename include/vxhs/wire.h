@@ -73,6 +73,12 @@ extern "C" {
  * of the pattern's length), by the agent, in pieces. */
 #define VXHS_OP_WRITE_SAME    0x3F08
 #define VXHS_SAME_PATTERN_MAX (64u << 10)
+/* io_size bytes copied by the agent from another range, of the target or
+ * of another vdisk it serves, to io_offset of the target. Payload: the
+ * source offset (8 bytes, little-endian), then the source vdisk's id
+ * (1 to 63 bytes, no NUL). io_size is 1 to VXHS_COPY_MAX. */
+#define VXHS_OP_COPY  0x3F09
+#define VXHS_COPY_MAX (256u << 20)
 
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
@@ -83,10 +89,11 @@ extern "C" {
 #define VXHS_FEAT_COMPARE_AND_WRITE (1ull << 4)
 #define VXHS_FEAT_LOCK		    (1ull << 5)
 #define VXHS_FEAT_WRITE_SAME	    (1ull << 6)
+#define VXHS_FEAT_COPY		    (1ull << 7)
 #define VXHS_FEAT_ALL                                                        \
 	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD |      \
 	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE | VXHS_FEAT_LOCK | \
-	 VXHS_FEAT_WRITE_SAME)
+	 VXHS_FEAT_WRITE_SAME | VXHS_FEAT_COPY)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01
@@ -156,7 +163,7 @@ uint64_t vxhs_hdr_response_flags(uint64_t request_flags);
 bool vxhs_opcode_known(uint16_t opcode);
 /* Whether a request of this opcode changes the vdisk (and so is fenced by
  * its lock): WRITE, FLUSH, WRITE_ZEROES, DISCARD, COMPARE_AND_WRITE,
- * WRITE_SAME. */
+ * WRITE_SAME, COPY. */
 bool vxhs_opcode_fenced(uint16_t opcode);
 /* Whether the answer to this opcode carries a kvset. */
 bool vxhs_opcode_answers_kvset(uint16_t opcode);

@@ -218,8 +218,9 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 		hdr.io_offset = hdr.io_size = 0;
 	if (req->opcode == VXHS_OP_LOCK_ACQUIRE)
 		hdr.io_size = 0; /* io_offset: the tag; payload: the owner */
-	if (req->opcode == VXHS_OP_WRITE_SAME)
-		hdr.payload_size = req->iov[0].iov_len; /* the pattern */
+	/* The pattern, or the source: not io_size bytes. */
+	if (req->opcode == VXHS_OP_WRITE_SAME || req->opcode == VXHS_OP_COPY)
+		hdr.payload_size = req->iov[0].iov_len;
 	hdr.io_remote_hdl = req->epoch;
 	if (conn->agent->tls_packs)
 		hdr.flags |= VXHS_FLAG_TLS_PACKS;
@@ -256,6 +257,7 @@ static uint64_t tx_payload_len(const struct vxhs_io *io)
 	case VXHS_OP_LOCK_ACQUIRE: /* the owner's name */
 		return io->len;
 	case VXHS_OP_WRITE_SAME: /* the pattern */
+	case VXHS_OP_COPY:	 /* the source */
 		return io->req->iov[0].iov_len;
 	}
 	return 0;

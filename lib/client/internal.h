@@ -220,7 +220,11 @@ struct vxhs_req {
 	 * (LOCK_ACQUIRE, LOCK_RELEASE); 0: none. */
 	uint64_t epoch;
 	struct vxhs_lock_info *lock_info; /* LOCK_ACQUIRE, LOCK_QUERY */
-	char owner[VXHS_LOCK_OWNER_MAX];  /* LOCK_ACQUIRE's payload */
+	union {				  /* payloads the library builds */
+		char owner[VXHS_LOCK_OWNER_MAX]; /* LOCK_ACQUIRE */
+		/* COPY: the source offset (little-endian), then its id */
+		uint8_t copy_source[8 + VXHS_VDISK_ID_MAX];
+	};
 	struct vxhs_io ios[];
 };
 

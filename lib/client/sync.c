@@ -141,6 +141,17 @@ int vxhs_write_same_sync(struct vxhs_vdisk *vd, const void *pattern,
 						 offset, len, sync_done, &w));
 }
 
+int vxhs_copy_sync(struct vxhs_vdisk *vd, const char *src_id,
+		   uint64_t src_offset, uint64_t offset, uint64_t len)
+{
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_copy(vd, src_id, src_offset, offset,
+					       len, sync_done, &w));
+}
+
 int vxhs_lock_acquire_sync(struct vxhs_vdisk *vd, const char *owner,
 			   uint16_t tag, struct vxhs_lock_info *info)
 {

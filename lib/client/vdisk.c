@@ -341,6 +341,37 @@ int vxhs_write_same(struct vxhs_vdisk *vd, const void *pattern,
 		      opaque);
 }
 
+int vxhs_copy(struct vxhs_vdisk *vd, const char *src_id, uint64_t src_offset,
+	      uint64_t offset, uint64_t len, vxhs_done_fn done, void *opaque)
+{
+	static const char op[] = "COPY";
+	size_t n = src_id ? strnlen(src_id, VXHS_TARGET_SIZE) : 0;
+	struct iovec iov = { NULL, 8 + n };
+	struct vxhs_req *req;
+	int ret;
+
+	if (!(vd_features(vd) & VXHS_FEAT_COPY))
+		return set_error(-EOPNOTSUPP,
+				 "vdisk %s: the agent does not offer %s",
+				 vd->id, op);
+	if (!src_id || !vxhs_vdisk_id_valid(src_id))
+		return set_error(-EINVAL, "%s: invalid source vdisk id", op);
+	if (!len || len > VXHS_COPY_MAX)
+		return set_error(-EINVAL, "%s: length %llu (1 to %u bytes)", op,
+				 (unsigned long long)len, VXHS_COPY_MAX);
+	if (offset + len < offset || src_offset + len < src_offset)
+		return set_error(-EINVAL, "%s: an offset + length wraps", op);
+	ret = vd_req_new(vd, VXHS_OP_COPY, &iov, 1, offset, len, done, opaque,
+			 &req);
+	if (ret)
+		return ret;
+	vxhs_put_le64(req->copy_source, src_offset);
+	memcpy(req->copy_source + 8, src_id, n);
+	req->iov[0].iov_base = req->copy_source;
+	loop_submit(vd->loop, &req->msg);
+	return 0;
+}
+
 int vxhs_stat(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
 {
 	return submit(vd, VXHS_OP_STAT, NULL, 0, 0, 0, NULL, done, opaque);

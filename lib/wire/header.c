@@ -162,6 +162,7 @@ bool vxhs_opcode_known(uint16_t opcode)
 	case VXHS_OP_LOCK_RELEASE:
 	case VXHS_OP_LOCK_QUERY:
 	case VXHS_OP_WRITE_SAME:
+	case VXHS_OP_COPY:
 		return true;
 	}
 	return false;
@@ -176,6 +177,7 @@ bool vxhs_opcode_fenced(uint16_t opcode)
 	case VXHS_OP_DISCARD:
 	case VXHS_OP_COMPARE_AND_WRITE:
 	case VXHS_OP_WRITE_SAME:
+	case VXHS_OP_COPY:
 		return true;
 	}
 	return false;
@@ -224,6 +226,8 @@ const char *vxhs_opcode_name(uint16_t opcode)
 		return "LOCK_QUERY";
 	case VXHS_OP_WRITE_SAME:
 		return "WRITE_SAME";
+	case VXHS_OP_COPY:
+		return "COPY";
 	}
 	return "UNKNOWN";
 }

@@ -496,6 +496,77 @@ static void write_same_by_the_agent(void **state)
 	free(buf);
 }
 
+/* COPY of len bytes at from to to within vdisk "copysrc", which first
+ * holds data; the file must then hold what memmove would make of it. */
+static void copy_within(struct vxhs_vdisk *vd, const uint8_t *data,
+			uint8_t *got, uint64_t from, uint64_t to, uint64_t len)
+{
+	assert_int_equal(sync_pwrite(vd, data, len + 4096, 0), 0);
+	assert_int_equal(vxhs_copy_sync(vd, "copysrc", from, to, len), 0);
+	file_pread("copysrc", got, len, (off_t)to);
+	assert_memory_equal(got, data + from, len);
+}
+
+/*
+ * COPY: the agent copies from another vdisk and within one, in pieces
+ * (20 MiB is two), overlapping ranges in both directions as if the source
+ * were read first; no data crosses the network (no READ or WRITE at the
+ * agent). Bad lengths, sources and ranges get precise errors, and an
+ * agent that does not offer it is not sent it.
+ */
+static void copy_by_the_agent(void **state)
+{
+	uint64_t len = 20 << 20;
+	uint8_t *data = malloc(len + 4096), *got = malloc(len + 4096);
+	unsigned long reads, writes, copies;
+	struct vxhs_vdisk *src, *dst;
+	unsigned int seed = 7;
+
+	(void)state;
+	vdisk_make(env.dir, "copysrc", DISK_SIZE);
+	vdisk_make(env.dir, "copydst", DISK_SIZE);
+	src = open_disk("copysrc", 0);
+	dst = open_disk("copydst", 0);
+	fill_random(data, len + 4096, &seed);
+	assert_int_equal(sync_pwrite(src, data, len + 4096, 0), 0);
+	reads = agent_counter(&env.agent, "read");
+	writes = agent_counter(&env.agent, "write");
+	copies = agent_counter(&env.agent, "copy");
+	assert_int_equal(vxhs_copy_sync(dst, "copysrc", 4096, 1 << 20, len), 0);
+	assert_int_equal(agent_counter(&env.agent, "copy"), copies + 1);
+	assert_int_equal(agent_counter(&env.agent, "read"), reads);
+	assert_int_equal(agent_counter(&env.agent, "write"), writes);
+	file_pread("copydst", got, len, 1 << 20);
+	assert_memory_equal(got, data + 4096, len);
+
+	copy_within(src, data, got, 0, 512, len);	  /* forward overlap */
+	copy_within(src, data, got, 4096, 512, len);	  /* backward overlap */
+	copy_within(src, data, got, 0, len + 1024, 2048); /* apart */
+
+	assert_int_equal(vxhs_copy_sync(dst, "copysrc", 0, 0, 0), -EINVAL);
+	assert_int_equal(vxhs_copy_sync(dst, "copysrc", 0, 0,
+					VXHS_COPY_MAX + 1ull),
+			 -EINVAL);
+	assert_int_equal(vxhs_copy_sync(dst, "../copysrc", 0, 0, 512), -EINVAL);
+	assert_int_equal(vxhs_copy_sync(dst, "nosuchdisk", 0, 0, 512), -ENOENT);
+	assert_int_equal(vxhs_copy_sync(dst, "copysrc", DISK_SIZE - 512, 0,
+					1024),
+			 -ERANGE);
+	assert_int_equal(vxhs_copy_sync(dst, "copysrc", 0, DISK_SIZE - 512,
+					1024),
+			 -ERANGE);
+	vxhs_vdisk_close(dst);
+	agent_fault(&env.agent, "hide copy");
+	dst = open_disk("copydst", 0);
+	assert_int_equal(vxhs_copy_sync(dst, "copysrc", 0, 0, 512),
+			 -EOPNOTSUPP);
+	agent_fault(&env.agent, "show all");
+	vxhs_vdisk_close(dst);
+	vxhs_vdisk_close(src);
+	free(got);
+	free(data);
+}
+
 /* Adds one to the counter at offset 0 by COMPARE AND WRITE, n times. */
 struct counter_worker {
 	struct vxhs_vdisk *vd;
@@ -907,6 +978,7 @@ int main(void)
 		cmocka_unit_test(flush_zeroes_and_discard),
 		cmocka_unit_test(compare_and_write),
 		cmocka_unit_test(write_same_by_the_agent),
+		cmocka_unit_test(copy_by_the_agent),
 		cmocka_unit_test(bad_requests_get_precise_errors),
 		cmocka_unit_test(plaintext_tcp_needs_consent),
 		cmocka_unit_test(reopening_against_a_dead_agent_logs_once),

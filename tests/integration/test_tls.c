@@ -211,6 +211,14 @@ static void access_list_enforced(void **state)
 	assert_int_equal(vxhs_flush_sync(vd), -EACCES);
 	assert_int_equal(vxhs_write_zeroes_sync(vd, 0, 4096), -EACCES);
 	assert_int_equal(vxhs_discard_sync(vd, 0, 4096), -EACCES);
+	assert_int_equal(vxhs_write_same_sync(vd, buf, 512, 0, 4096), -EACCES);
+	assert_int_equal(vxhs_copy_sync(vd, "disk-b", 0, 4096, 4096), -EACCES);
+	vxhs_vdisk_close(vd);
+	/* COPY reads its source with the rights of whoever asks: gw-a may
+	 * copy within disk-a, not out of disk-b. */
+	assert_int_equal(open_as(e, "127.0.0.1", "gw-a", "disk-a", &vd), 0);
+	assert_int_equal(vxhs_copy_sync(vd, "disk-a", 0, 4096, 4096), 0);
+	assert_int_equal(vxhs_copy_sync(vd, "disk-b", 0, 4096, 4096), -EACCES);
 	vxhs_vdisk_close(vd);
 	still_serving(e);
 }

@@ -21,6 +21,7 @@ READ, WRITE, STAT, FAILOVER = 0x1FFF, 0x2FFF, 1005, 2020
 CAW = 0x3F04  # our COMPARE_AND_WRITE extension (docs/protocol.md)
 ACQUIRE, RELEASE, QUERY = 0x3F05, 0x3F06, 0x3F07  # the exclusive lock
 SAME = 0x3F08  # WRITE_SAME: the payload's pattern over io_size bytes
+COPY = 0x3F09  # COPY: payload the source offset (le64) and vdisk id
 ESTALE = 116  # fenced
 REQ, RESP, NEED_ACK, NEED_RESP, SYNC_REQ, SYNC_RESP = 1, 2, 8, 0x10, 0x20, 0x40
 # marker payload data_type err cookie crc pad opcode pad io_offset io_size
@@ -225,6 +226,14 @@ def run_checks(port):
     s.sendall(header(READ, 16, "disk0", offset=8192, size=304))
     check(answer(s)["data"] == b"abc" * 100 + b"z" * 4,
           "WRITE_SAME wrote the pattern over its range and no further")
+    s.sendall(header(COPY, 17, "disk0", offset=8192 + 512, size=300,
+                     payload=13) + struct.pack("<Q", 8192) + b"disk0")
+    a = answer(s)
+    check(a["err"] == 0 and a["payload"] == 0 and a["io_nbytes"] == 300,
+          "COPY of 300 bytes within disk0: err 0")
+    s.sendall(header(READ, 18, "disk0", offset=8192 + 512, size=300))
+    check(answer(s)["data"] == b"abc" * 100,
+          "COPY wrote the source's bytes over its range")
     s.sendall(header(WRITE, 14, "disk0", offset=8192, size=4096,
                      payload=4096) + data)
     answer(s)
@@ -269,6 +278,31 @@ def run_checks(port):
         ("a vdisk id that would forge a log line",
          header(READ, 28, b"x\n2026-01-01 vxhsd warning: audit: forged\x1b[2J",
                 size=512), 22),
+        ("COPY with a payload too short for a source",
+         header(COPY, 80, "disk0", size=512, payload=8) + b"\0" * 8, 22),
+        ("COPY with a payload too long for a source",
+         header(COPY, 81, "disk0", size=512, payload=72) + b"\0" * 8
+         + b"a" * 64, 22),
+        ("COPY of no bytes",
+         header(COPY, 82, "disk0", payload=13) + b"\0" * 8 + b"disk0", 22),
+        ("COPY of more than 256 MiB",
+         header(COPY, 83, "disk0", size=(256 << 20) + 1, payload=13)
+         + b"\0" * 8 + b"disk0", 22),
+        ("COPY from an invalid vdisk id",
+         header(COPY, 84, "disk0", size=512, payload=14) + b"\0" * 8
+         + b"../etc", 22),
+        ("COPY from a vdisk id with a NUL",
+         header(COPY, 85, "disk0", size=512, payload=14) + b"\0" * 8
+         + b"disk0\0", 22),
+        ("COPY from a missing vdisk",
+         header(COPY, 86, "disk0", size=512, payload=12) + b"\0" * 8
+         + b"nope", 2),
+        ("COPY from past the source's end",
+         header(COPY, 87, "disk0", size=512, payload=13)
+         + struct.pack("<Q", (1 << 20) - 256) + b"disk0", 34),
+        ("COPY from an offset that wraps",
+         header(COPY, 88, "disk0", size=512, payload=13)
+         + struct.pack("<Q", (1 << 64) - 256) + b"disk0", 22),
         ("WRITE_SAME without a pattern",
          header(SAME, 70, "disk0", size=512), 22),
         ("WRITE_SAME of a pattern over 64 KiB",

@@ -93,7 +93,7 @@ int cmd_stat(int argc, char **argv)
 	printf("agent:       %s%s%s%s\n", addr, info.agent_name[0] ? " (" : "",
 	       info.agent_name, info.agent_name[0] ? ")" : "");
 	printf("size:        %" PRIu64 " bytes (%s)\n", info.size, size);
-	printf("extensions:  %s%s%s%s%s%s%s%s\n",
+	printf("extensions:  %s%s%s%s%s%s%s%s%s\n",
 	       info.features & VXHS_FEAT_FLUSH ? "flush " : "",
 	       info.features & VXHS_FEAT_WRITE_ZEROES ? "write-zeroes " : "",
 	       info.features & VXHS_FEAT_DISCARD ? "discard " : "",
@@ -103,6 +103,7 @@ int cmd_stat(int argc, char **argv)
 	       info.features & VXHS_FEAT_TLS_PACK ? "tls-packing " : "",
 	       info.features & VXHS_FEAT_LOCK ? "lock " : "",
 	       info.features & VXHS_FEAT_WRITE_SAME ? "write-same " : "",
+	       info.features & VXHS_FEAT_COPY ? "copy " : "",
 	       info.features ? "" : "none (plain QNIO v34)");
 	if (info.agent_max_io)
 		printf("max I/O:     %" PRIu64 " bytes\n", info.agent_max_io);
