@@ -91,7 +91,8 @@ static int verify(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 	uint8_t *buf, *want = NULL;
 	int sts = TCMU_STS_OK;
 
-	if (protect_field(cdb) || bytchk == 2)
+	/* DPO too: MODE SENSE does not offer it (DPOFUA 0). */
+	if (protect_field(cdb) || bytchk == 2 || (cdb[1] & CDB_DPO))
 		return TCMU_STS_INVALID_CDB;
 	if (lba > tcmu_dev_get_num_lbas(dev) ||
 	    blocks > tcmu_dev_get_num_lbas(dev) - lba)
@@ -231,8 +232,9 @@ int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 	case WRITE_VERIFY:
 	case WRITE_VERIFY_16:
 		/* No protection information on these LUNs: a non-zero
-		 * RDPROTECT or WRPROTECT asks for what is not there. */
-		if (protect_field(cdb))
+		 * RDPROTECT or WRPROTECT asks for what is not there; nor
+		 * DPO, which MODE SENSE does not offer. */
+		if (protect_field(cdb) || (cdb[1] & CDB_DPO))
 			return TCMU_STS_INVALID_CDB;
 		return TCMU_STS_NOT_HANDLED;
 	case WRITE_SAME:

@@ -81,6 +81,43 @@ start_tcmu_runner() {
 	wait_for "tcmu-runner on the system bus" 60 tcmu_on_bus
 }
 
+# CAW_LBA holds a decimal counter (20 digits, then zeroes) that
+# caw_count DISK N adds 1 to, N times, by COMPARE AND WRITE: read it,
+# compare with what was read and write one more, again on MISCOMPARE
+# (another initiator won that round). Prints how often it lost a round.
+CAW_LBA=6144
+caw_block() { # VALUE: the counter's 512-byte block
+	printf '%020d' "$1"
+	head -c 492 /dev/zero
+}
+caw_count() {
+	local done=0 lost=0 cur rc
+	while [ "$done" -lt "$2" ]; do
+		cur=$(dd if="$1" bs=512 skip=$CAW_LBA count=1 iflag=direct \
+			status=none | head -c 20)
+		{ caw_block "$((10#$cur))"; caw_block "$((10#$cur + 1))"; } >/tmp/caw
+		rc=0
+		sg_compare_and_write --quiet --in=/tmp/caw --lba=$CAW_LBA \
+			"$1" 2>/tmp/caw.err || rc=$?
+		case $rc in
+		0) done=$((done + 1)) ;;
+		14) lost=$((lost + 1)) ;; # MISCOMPARE
+		*) fail "COMPARE AND WRITE through $1: exit $rc: $(cat /tmp/caw.err)" ;;
+		esac
+	done
+	echo "$lost"
+}
+
+# A handler directory with both our handler and Debian's qcow handler
+# (tcmu-runner's own, for comparisons); prints its path.
+both_handlers_dir() {
+	mkdir -p /run/both-handlers
+	ln -sf "$E2E_BUILD/handler/handler_vxhs.so" /run/both-handlers/
+	ln -sf /usr/lib/x86_64-linux-gnu/tcmu-runner/handler_qcow.so \
+		/run/both-handlers/
+	echo /run/both-handlers
+}
+
 stop_tcmu_runner() {
 	kill "$TCMU_PID"
 	wait "$TCMU_PID" || true

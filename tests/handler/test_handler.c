@@ -22,6 +22,10 @@
 #include "harness.h"
 #include "tcmu_stub.h"
 
+#ifndef WRITE_VERIFY_16
+#define WRITE_VERIFY_16 0x8e
+#endif
+
 #define MiB	 (1024u * 1024u)
 #define LUN_SIZE (8 * MiB)
 
@@ -921,6 +925,8 @@ static void test_scsi_before_emulation(void **state)
 	uint8_t caw[16] = { COMPARE_AND_WRITE };
 	uint8_t ws10[10] = { WRITE_SAME, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 	uint8_t ws16[16] = { WRITE_SAME_16, 0, [13] = 1 };
+	uint8_t wv16[16] = { WRITE_VERIFY_16, 0, [13] = 1 };
+	uint8_t verify10[10] = { VERIFY, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 	static uint8_t caw_data[2 * 512];
 	struct iovec caw_iov = { caw_data, sizeof(caw_data) };
 	/* SYNCHRONIZE CACHE (16): the last block, then one past it */
@@ -967,6 +973,13 @@ static void test_scsi_before_emulation(void **state)
 	caw_iov.iov_len = sizeof(caw_data);
 	assert_int_equal(scsi_cmd(&r.dev, &c, caw, 16, &caw_iov, 1),
 			 TCMU_STS_NOT_HANDLED);
+	/* DPO on WRITE AND VERIFY and VERIFY, not offered either. */
+	wv16[1] = 0x10;
+	assert_int_equal(scsi_cmd(&r.dev, &c, wv16, 16, iov, 1),
+			 TCMU_STS_INVALID_CDB);
+	verify10[1] = 0x10;
+	assert_int_equal(scsi_cmd(&r.dev, &c, verify10, 10, NULL, 0),
+			 TCMU_STS_INVALID_CDB);
 	/* WRITE SAME with ANCHOR (and UNMAP): no anchored blocks here. */
 	ws16[1] = 0x18;
 	assert_int_equal(scsi_cmd(&r.dev, &c, ws16, 16, iov, 1),

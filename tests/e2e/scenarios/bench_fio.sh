@@ -35,15 +35,6 @@ lun_disk() {
 	done
 }
 
-# Both our handler and Debian's qcow handler in one handler directory.
-handler_dir() {
-	mkdir -p /run/bench-handlers
-	ln -sf "$E2E_BUILD/handler/handler_vxhs.so" /run/bench-handlers/
-	ln -sf /usr/lib/x86_64-linux-gnu/tcmu-runner/handler_qcow.so \
-		/run/bench-handlers/
-	echo /run/bench-handlers
-}
-
 setup_backstores() {
 	local size=${SIZE_MB}M
 	mkdir -p "$DIR"
@@ -94,7 +85,7 @@ print(int(j["read"]["iops"] + j["write"]["iops"]))'
 scenario_target() {
 	start_vxhsd
 	start_tls_vxhsd
-	TCMU_DEBUG=no TCMU_HANDLER_PATH=$(handler_dir) start_tcmu_runner
+	TCMU_DEBUG=no TCMU_HANDLER_PATH=$(both_handlers_dir) start_tcmu_runner
 	setup_backstores
 	local disks=() b i=0
 	for b in $BACKSTORES; do

@@ -4,9 +4,10 @@
 #
 # Scenario 6: libiscsi's conformance suite (iscsi-test-cu --dataloss, the
 # SCSI family) over LIO's iSCSI target, against a user:vxhs LUN and, in the
-# same run, a fileio LUN on a file of the same size. Fails if a test that
-# passes on fileio fails on user:vxhs, unless docs/conformance.md lists it
-# with its cause.
+# same run, a fileio LUN and a user:qcow LUN (tcmu-runner's own handler,
+# Debian's handler_qcow.so) on raw files of the same size. Fails if a test
+# that passes on fileio or user:qcow fails on user:vxhs, unless
+# docs/conformance.md lists it with its cause.
 
 SIZE=64M
 
@@ -40,46 +41,54 @@ rerun() {
 }
 
 # A difference not listed in docs/conformance.md is forgiven only when it
-# is the test's own flakiness, seen on fileio too: TEST runs alone RERUNS
-# times on each LUN, alternating. Prints how often each side failed;
-# true if fileio failed as well (an intermittent failure on user:vxhs
-# alone is a bug, not noise).
+# is the test's own flakiness, seen on the other backstore too: TEST runs
+# alone RERUNS times on user:vxhs and on LUN (the backstore it passed on),
+# alternating. Prints how often each side failed; true if the other
+# failed as well (an intermittent failure on user:vxhs alone is a bug, not
+# noise).
 RERUNS=3
 flaky_on_both() {
-	local name=$1 vxhs_failed=0 file_failed=0
+	local name=$1 lun=$2 vxhs_failed=0 other_failed=0
 	for _ in $(seq $RERUNS); do
 		rerun "$name" 0 || vxhs_failed=$((vxhs_failed + 1))
-		rerun "$name" 1 || file_failed=$((file_failed + 1))
+		rerun "$name" "$lun" || other_failed=$((other_failed + 1))
 	done
 	echo "$name run alone $RERUNS times: failed $vxhs_failed on user:vxhs," \
-		"$file_failed on fileio"
-	[ "$file_failed" -gt 0 ]
+		"$other_failed on LUN $lun"
+	[ "$other_failed" -gt 0 ]
 }
 
 scenario_target() {
 	start_vxhsd
-	start_tcmu_runner
+	TCMU_HANDLER_PATH=$(both_handlers_dir) start_tcmu_runner
 	"$VXHSADM" create --dir "$VDISKS" disk1 $SIZE
-	truncate -s $SIZE /var/lib/fileio.img
+	truncate -s $SIZE /var/lib/fileio.img /var/lib/qcow.raw
 	local tpg="/iscsi/$IQN_TARGET/tpg1"
 	tcli "/backstores/user:vxhs create name=disk1 size=$SIZE cfgstring=disk1" \
 		"/backstores/fileio create name=file1 file_or_dev=/var/lib/fileio.img size=$SIZE" \
+		"/backstores/user:qcow create name=qcow1 size=$SIZE cfgstring=/var/lib/qcow.raw" \
 		"/iscsi create $IQN_TARGET" \
 		"$tpg/portals delete 0.0.0.0 3260" \
 		"$tpg/portals create 127.0.0.1 3260" \
 		"$tpg/luns create /backstores/user:vxhs/disk1 lun=0" \
 		"$tpg/luns create /backstores/fileio/file1 lun=1" \
+		"$tpg/luns create /backstores/user:qcow/qcow1 lun=2" \
 		"$tpg set attribute authentication=0 generate_node_acls=1 demo_mode_write_protect=0 cache_dynamic_acls=1" >/dev/null
 
 	say "iscsi-test-cu on user:vxhs (LUN 0)"
 	run_suite 0 "$E2E_WORK/vxhs.txt"
 	say "iscsi-test-cu on fileio (LUN 1)"
 	run_suite 1 "$E2E_WORK/fileio.txt"
+	say "iscsi-test-cu on user:qcow (LUN 2)"
+	run_suite 2 "$E2E_WORK/qcow.txt"
 
-	say "results (test, fileio, user:vxhs)"
+	say "results (test, fileio, user:qcow, user:vxhs)"
 	join -a1 -a2 -e missing -o 0,1.2,2.2 "$E2E_WORK/fileio.txt" \
-		"$E2E_WORK/vxhs.txt" | column -t | tee "$E2E_WORK/table.txt"
-	for f in fileio vxhs; do
+		"$E2E_WORK/qcow.txt" >"$E2E_WORK/others.txt"
+	join -a1 -a2 -e missing -o 0,1.2,1.3,2.2 "$E2E_WORK/others.txt" \
+		"$E2E_WORK/vxhs.txt" >"$E2E_WORK/table.txt"
+	column -t "$E2E_WORK/table.txt"
+	for f in fileio qcow vxhs; do
 		echo "$f: $(grep -c ' passed' "$E2E_WORK/$f.txt") passed," \
 			"$(grep -c ' FAILED' "$E2E_WORK/$f.txt") failed," \
 			"$(grep -c ' skipped' "$E2E_WORK/$f.txt") skipped"
@@ -88,17 +97,25 @@ scenario_target() {
 	# Differences documented in docs/conformance.md: "| SCSI.X.Y | cause |".
 	known=$(sed -n 's/^| *\(SCSI\.[^ |]*\) *|.*/\1/p' "$E2E_SRC/docs/conformance.md")
 	bad=0
-	while read -r name on_file on_vxhs; do
-		[ "$on_file" = passed ] && [ "$on_vxhs" != passed ] || continue
+	while read -r name on_file on_qcow on_vxhs; do
+		[ "$on_vxhs" != passed ] || continue
+		if [ "$on_file" = passed ]; then
+			other=fileio lun=1
+		elif [ "$on_qcow" = passed ]; then
+			other=user:qcow lun=2
+		else
+			continue
+		fi
 		if grep -qxF "$name" <<<"$known"; then
 			echo "known difference: $name ($on_vxhs)"
-		elif flaky_on_both "$name"; then
+		elif flaky_on_both "$name" "$lun"; then
 			echo "flaky on both backstores: $name"
 		else
-			echo "REGRESSION: $name passes on fileio, $on_vxhs on user:vxhs"
+			echo "REGRESSION: $name passes on $other, $on_vxhs on user:vxhs"
 			bad=1
 		fi
-	done < <(join -a1 -e missing -o 0,1.2,2.2 "$E2E_WORK/fileio.txt" "$E2E_WORK/vxhs.txt")
-	[ "$bad" = 0 ] || fail "user:vxhs fails tests fileio passes (not in docs/conformance.md)"
-	echo "ok: every test passing on fileio passes on user:vxhs, or is documented"
+	done <"$E2E_WORK/table.txt"
+	[ "$bad" = 0 ] ||
+		fail "user:vxhs fails tests fileio or user:qcow passes (not in docs/conformance.md)"
+	echo "ok: every test passing on fileio or user:qcow passes on user:vxhs, or is documented"
 }

@@ -4,7 +4,12 @@
 #
 # Scenario 3: the vdisk exported over iSCSI (with CHAP) to a remote host,
 # a second guest with its own kernel and open-iscsi. Data written through
-# the loopback LUN reads back through iSCSI and the other way round.
+# the loopback LUN reads back through iSCSI and the other way round. Then
+# both initiators race COMPARE AND WRITE on one block, each adding 1 to a
+# counter there CAW_ROUNDS times: no increment may be lost (each round
+# exactly one of them wins).
+
+CAW_ROUNDS=20
 
 scenario_target() {
 	iscsi_target 64M
@@ -18,6 +23,17 @@ scenario_target() {
 	cmp /tmp/back "$E2E_WORK/pattern-remote" ||
 		fail "what the remote host wrote does not read back locally"
 	echo "ok: the remote host's 1 MiB at 2 MiB reads back through loopback"
+
+	say "COMPARE AND WRITE races between the loopback and iSCSI initiators"
+	caw_block 0 | dd of="$DISK" bs=512 seek=$CAW_LBA oflag=direct status=none
+	signal caw-start
+	lost=$(caw_count "$DISK" $CAW_ROUNDS) ||
+		fail "COMPARE AND WRITE through the loopback LUN failed"
+	await caw-done
+	cur=$(dd if="$DISK" bs=512 skip=$CAW_LBA count=1 iflag=direct \
+		status=none | head -c 20)
+	echo "loopback lost $lost rounds, iSCSI $(cat "$E2E_WORK/caw-lost")"
+	expect_eq "the counter" "$((10#$cur))" $((2 * CAW_ROUNDS))
 	signal target-done
 }
 
@@ -46,6 +62,10 @@ scenario_remote() {
 	dd if="$E2E_WORK/pattern-remote" of="$disk" bs=1M seek=2 oflag=direct status=none
 	sync
 	signal remote-wrote
+	await caw-start
+	caw_count "$disk" $CAW_ROUNDS >"$E2E_WORK/caw-lost" ||
+		fail "COMPARE AND WRITE over iSCSI failed"
+	signal caw-done
 	await target-done
 	iscsiadm -m node -T "$IQN_TARGET" -p "$TARGET_IP" --logout >/dev/null
 }

@@ -6,7 +6,8 @@
 # right identity and capacity, fio verifies data over the whole LUN, the
 # bytes land in the agent's vdisk file, and SYNCHRONIZE CACHE, UNMAP and
 # WRITE SAME do what docs/handler.md says for an agent with extensions
-# (vxhsd: the agent's request counters show what reached it). Then what
+# (vxhsd: the agent's request counters show what reached it), and VERIFY
+# finds a changed byte. Then what
 # the handler answers before tcmu-runner's emulation. The
 # handler talks to the agent over TLS here.
 
@@ -84,6 +85,21 @@ sys.stdout.buffer.write(open("/tmp/block", "rb").read() * 4096)' >/tmp/same
 	dd if="$DISK" bs=1M skip=8 count=16 iflag=direct status=none | cmp - <(head -c 16M /dev/zero) ||
 		fail "unmapped range does not read as zeroes"
 	echo "ok: unmapped range reads as zeroes"
+
+	say "VERIFY (16) with BYTCHK 1: the data written, then one byte changed"
+	head -c 4096 /dev/urandom >/tmp/v
+	dd if=/tmp/v of="$DISK" bs=4096 seek=$((20 << 8)) oflag=direct status=none
+	sg_verify --16 --lba=$((20 << 11)) --count=8 --ndo=4096 --in=/tmp/v \
+		"$DISK" || fail "VERIFY of the data just written"
+	echo "ok: VERIFY of the data just written: GOOD"
+	python3 -c 'd = bytearray(open("/tmp/v", "rb").read()); d[1000] ^= 0xff
+open("/tmp/v", "wb").write(d)'
+	lba=$(printf '%016x' $((20 << 11)) | sed 's/../& /g')
+	# shellcheck disable=SC2086 # one byte a word
+	out=$(sg_raw -s 4096 -i /tmp/v "$DISK" 8f 02 $lba 00 00 00 08 00 00 2>&1) &&
+		fail "VERIFY with a changed byte answered GOOD: $out"
+	expect_in "VERIFY with byte 1000 changed" "$out" "Miscompare"
+	expect_in "VERIFY with byte 1000 changed" "$out" "Info fld=0x3e8"
 
 	say "what tcmu-runner alone answers wrongly (docs/conformance.md)"
 	# INQUIRY with 255 bytes: all past the standard data is zero (the
