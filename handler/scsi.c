@@ -99,6 +99,11 @@ static int verify(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 		return TCMU_STS_RANGE;
 	if (!blocks)
 		return TCMU_STS_OK;
+	/* The data sent must be what BYTCHK names (the range, or one block):
+	 * anything else would be compared in part with nothing. */
+	if (bytchk && iov_total(cmd->iovec, (int)cmd->iov_cnt) !=
+			      (bytchk == 1 ? len : bs))
+		return TCMU_STS_INVALID_CDB;
 	buf = malloc(VERIFY_PIECE);
 	if (bytchk)
 		want = malloc(VERIFY_PIECE);
@@ -194,11 +199,8 @@ static int sync_cache_range(struct tcmu_device *dev, const uint8_t *cdb)
 static bool caw_length_ok(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 {
 	uint64_t want = 2ull * cmd->cdb[13] * tcmu_dev_get_block_size(dev);
-	uint64_t have = 0;
 
-	for (size_t i = 0; i < cmd->iov_cnt; i++)
-		have += cmd->iovec[i].iov_len;
-	return have == want;
+	return iov_total(cmd->iovec, (int)cmd->iov_cnt) == want;
 }
 
 int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)

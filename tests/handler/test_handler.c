@@ -847,7 +847,7 @@ static uint32_t sense_info(const struct stub_cmd *c)
 static void test_scsi_conformance(void **state)
 {
 	static uint8_t data[8 * 512], out[8 * 512];
-	struct iovec iov = { out, sizeof(out) };
+	struct iovec iov = { out, sizeof(out) }, one = { out, 512 };
 	uint8_t read_rdprotect[10] = { READ_10, 0x20, 0, 0, 0, 0, 0, 0, 1, 0 };
 	uint8_t write16_wrprotect[16] = { WRITE_16, 0x40 };
 	uint8_t read_plain[10] = { READ_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
@@ -886,10 +886,18 @@ static void test_scsi_conformance(void **state)
 	assert_int_equal(sense_info(&c), 700);
 	assert_int_equal(scsi_cmd(&r.dev, &c, v16, 16, &iov, 1),
 			 TCMU_STS_MISCOMPARE);
-	/* BYTCHK 3: one block against each; the blocks differ. */
+	/* A data-out buffer shorter than the range: refused, not compared
+	 * in part with nothing. */
+	one.iov_base = out;
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, &one, 1),
+			 TCMU_STS_INVALID_CDB);
+	/* BYTCHK 3: one block against each; the blocks differ. With a
+	 * block sent for each, it is refused the same way. */
 	v10[1] = 0x06;
-	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, &iov, 1),
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, &one, 1),
 			 TCMU_STS_MISCOMPARE);
+	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, &iov, 1),
+			 TCMU_STS_INVALID_CDB);
 	/* VRPROTECT, BYTCHK 2, beyond the end, no blocks. */
 	v10[1] = 0x20;
 	assert_int_equal(scsi_cmd(&r.dev, &c, v10, 10, NULL, 0),

@@ -10,17 +10,6 @@
 
 #include "vxhs_handler.h"
 
-/* libtcmu's, as tcmu-runner provides it to the module. */
-int tcmu_sense_set_data(uint8_t *sense, uint8_t key, uint16_t asc_ascq)
-{
-	memset(sense, 0, 18);
-	sense[0] = 0x70;
-	sense[2] = key;
-	sense[12] = (uint8_t)(asc_ascq >> 8);
-	sense[13] = (uint8_t)asc_ascq;
-	return 2;
-}
-
 struct row {
 	int result;
 	bool write;

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * The CDBs the handler answers itself (handler/scsi.c), before
+ * tcmu-runner's emulation, with any CDB and any data-out buffer: every
+ * command ends with a status tcmu-runner knows, never reads the vdisk
+ * outside the LUN, and never touches memory outside its buffers (ASan).
+ * libtcmu's device accessors and the synchronous read are stood in for by
+ * a 1 MiB LUN in memory, its sense helpers by tests/handler's.
+ *
+ * Input: 16 bytes of CDB, 2 bytes (big-endian) where the data-out buffer
+ * splits into two iovecs, then the data-out buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "fuzz.h"
+#include "vxhs_handler.h"
+
+#define BLOCK 512u
+#define LBAS  2048u
+
+struct tcmu_device {
+	int unused;
+};
+
+static struct tcmu_device dev;
+static uint8_t lun[BLOCK * LBAS];
+
+void *tcmur_dev_get_private(struct tcmu_device *d)
+{
+	(void)d;
+	return lun; /* only ever handed back to vxhs_lun_read_sync */
+}
+
+uint32_t tcmu_dev_get_block_size(struct tcmu_device *d)
+{
+	(void)d;
+	return BLOCK;
+}
+
+uint64_t tcmu_dev_get_num_lbas(struct tcmu_device *d)
+{
+	(void)d;
+	return LBAS;
+}
+
+int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
+		       uint64_t off)
+{
+	(void)vdev;
+	if (off > sizeof(lun) || len > sizeof(lun) - off)
+		abort(); /* a range check missed */
+	memcpy(buf, lun + off, len);
+	return 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	for (size_t i = 0; i < sizeof(lun); i++)
+		lun[i] = (uint8_t)(i * 31 + i / BLOCK);
+	return 0;
+}
+
+static bool known_status(int sts)
+{
+	switch (sts) {
+	case TCMU_STS_NOT_HANDLED:
+	case TCMU_STS_OK:
+	case TCMU_STS_NO_RESOURCE:
+	case TCMU_STS_PASSTHROUGH_ERR:
+	case TCMU_STS_BUSY:
+	case TCMU_STS_RD_ERR:
+	case TCMU_STS_MISCOMPARE:
+	case TCMU_STS_INVALID_CDB:
+	case TCMU_STS_RANGE:
+	case TCMU_STS_TIMEOUT:
+		return true;
+	}
+	return false;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct tcmulib_cmd lib = { 0 };
+	struct tcmur_cmd cmd = { 0 };
+	uint8_t cdb[16], *out;
+	struct iovec iov[2];
+	size_t len, split;
+
+	if (size < 18)
+		return 0;
+	memcpy(cdb, data, 16);
+	split = (size_t)data[16] << 8 | data[17];
+	len = size - 18;
+	/* A buffer of its own, so ASan sees any access past its end. */
+	out = malloc(len ? len : 1);
+	if (!out)
+		return 0;
+	memcpy(out, data + 18, len);
+	split = len ? split % (len + 1) : 0;
+	iov[0] = (struct iovec){ out, split };
+	iov[1] = (struct iovec){ out + split, len - split };
+	lib.cdb = cdb;
+	lib.iovec = iov;
+	lib.iov_cnt = 2;
+	cmd.lib_cmd = &lib;
+	if (!known_status(handler_handle_cmd(&dev, &cmd)))
+		abort();
+	free(out);
+	return 0;
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * libtcmu's sense helpers as tcmu-runner provides them to the module
+ * (fixed-format sense data), for tests that build handler sources without
+ * tcmu-runner: test_status and the fuzzer of the handler's CDBs.
+ */
+#include <string.h>
+
+#include "vxhs_handler.h"
+
+int tcmu_sense_set_data(uint8_t *sense, uint8_t key, uint16_t asc_ascq)
+{
+	memset(sense, 0, 18);
+	sense[0] = 0x70;
+	sense[2] = key;
+	sense[12] = (uint8_t)(asc_ascq >> 8);
+	sense[13] = (uint8_t)asc_ascq;
+	return TCMU_STS_PASSTHROUGH_ERR;
+}
+
+void tcmu_sense_set_info(uint8_t *sense, uint32_t info)
+{
+	sense[0] |= 0x80; /* VALID */
+	sense[3] = (uint8_t)(info >> 24);
+	sense[4] = (uint8_t)(info >> 16);
+	sense[5] = (uint8_t)(info >> 8);
+	sense[6] = (uint8_t)info;
+}
