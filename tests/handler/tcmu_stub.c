@@ -218,26 +218,6 @@ bool tcmu_iovec_zeroed(struct iovec *iov, size_t iov_cnt)
 	return true;
 }
 
-int tcmu_sense_set_data(uint8_t *sense, uint8_t key, uint16_t asc_ascq)
-{
-	memset(sense, 0, 18);
-	sense[0] = 0x70;
-	sense[2] = key;
-	sense[7] = 0xa;
-	sense[12] = (uint8_t)(asc_ascq >> 8);
-	sense[13] = (uint8_t)asc_ascq;
-	return 2; /* CHECK CONDITION */
-}
-
-void tcmu_sense_set_info(uint8_t *sense, uint32_t info)
-{
-	sense[0] |= 0x80; /* VALID */
-	sense[3] = (uint8_t)(info >> 24);
-	sense[4] = (uint8_t)(info >> 16);
-	sense[5] = (uint8_t)(info >> 8);
-	sense[6] = (uint8_t)info;
-}
-
 #define STUB_LOG_FN(name, level)                                       \
 	void name(struct tcmu_device *dev, const char *func, int line, \
 		  const char *fmt, ...)                                \
