@@ -57,6 +57,7 @@ static const struct opt_desc options[] = {
 	STR_OPT("group", group, OPT_NAME, false),
 	STR_OPT("tls", tls_dir, OPT_PATH, true),
 	STR_OPT("gateway", gateway, OPT_NAME, true),
+	STR_OPT("copy_domain", copy_domain, OPT_NAME, true),
 	{ .name = "plaintext",
 	  .kind = OPT_BOOL,
 	  .offset = offsetof(struct vxhs_cfg, plaintext),

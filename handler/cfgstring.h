@@ -43,6 +43,9 @@ struct vxhs_cfg {
 	/* This gateway's name in the vdisk's lock (several gateways);
 	 * "": the host name. */
 	char gateway[VXHS_CFG_NAME_MAX];
+	/* LUNs of one tcmu-runner with the same copy domain may be named
+	 * together in one EXTENDED COPY; "": only within this LUN. */
+	char copy_domain[VXHS_CFG_NAME_MAX];
 	/* 0: the client library's default */
 	unsigned int conns;
 	unsigned int connect_timeout;  /* seconds */

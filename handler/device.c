@@ -290,6 +290,7 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 		goto put_ctx;
 	vxhs_dev_apply_features(vdev, &info);
 	tcmur_dev_set_private(dev, vdev);
+	vxhs_registry_add(vdev);
 	vxhs_dev_log_opened(vdev, &info, reopen ? "reopened" : "opened");
 	log_outage_policy(vdev);
 	return 0;
@@ -308,6 +309,7 @@ void handler_close(struct tcmu_device *dev)
 
 	if (!vdev)
 		return;
+	vxhs_registry_remove(vdev);
 	vxhs_lun_close(vdev);
 	vxhs_shared_ctx_put();
 	tcmur_dev_set_private(dev, NULL);

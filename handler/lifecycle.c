@@ -315,15 +315,30 @@ int vxhs_lun_caw_sync(struct vxhs_dev *vdev, const uint8_t *cmp,
 	return ret;
 }
 
+struct vxhs_vdisk *vxhs_lun_hold(struct vxhs_dev *vdev)
+{
+	/* As vxhs_lun_stat: the vdisk stays while switch_lock is held. */
+	pthread_mutex_lock(&vdev->switch_lock);
+	if (!vdev->vd)
+		pthread_mutex_unlock(&vdev->switch_lock);
+	return vdev->vd;
+}
+
+void vxhs_lun_release(struct vxhs_dev *vdev)
+{
+	pthread_mutex_unlock(&vdev->switch_lock);
+}
+
 int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 		       uint64_t off)
 {
 	struct iovec iov = { buf, len };
+	struct vxhs_vdisk *vd = vxhs_lun_hold(vdev);
 	int ret;
 
-	/* As vxhs_lun_stat: the vdisk stays while switch_lock is held. */
-	pthread_mutex_lock(&vdev->switch_lock);
-	ret = vdev->vd ? vxhs_readv_sync(vdev->vd, &iov, 1, off) : -ENOTCONN;
-	pthread_mutex_unlock(&vdev->switch_lock);
+	if (!vd)
+		return -ENOTCONN;
+	ret = vxhs_readv_sync(vd, &iov, 1, off);
+	vxhs_lun_release(vdev);
 	return ret;
 }

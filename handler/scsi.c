@@ -7,8 +7,8 @@
  *
  * tcmu-runner 1.5.4 cannot complete a command taken here asynchronously
  * (it sets no completion for it), so what needs the agent runs on
- * tcmu-runner's command thread, with the synchronous calls: only VERIFY,
- * which initiators send rarely.
+ * tcmu-runner's command thread, with the synchronous calls: only VERIFY
+ * and EXTENDED COPY (xcopy.c), which initiators send rarely.
  */
 #include <endian.h>
 #include <errno.h>
@@ -69,6 +69,18 @@ void copy_from_iovec(uint8_t *dst, const struct iovec *iov, size_t cnt,
 		dst += n;
 		len -= n;
 		off = 0;
+	}
+}
+
+void copy_to_iovec(struct iovec *iov, size_t cnt, const uint8_t *src,
+		   size_t len)
+{
+	for (size_t i = 0; i < cnt && len; i++) {
+		size_t n = MIN(len, iov[i].iov_len);
+
+		memcpy(iov[i].iov_base, src, n);
+		src += n;
+		len -= n;
 	}
 }
 
@@ -210,9 +222,13 @@ int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 
 	if (emulated_data_in(cdb[0])) {
 		zero_iovec(cmd->iovec, cmd->iov_cnt);
-		return TCMU_STS_NOT_HANDLED;
+		return cdb[0] == RECEIVE_COPY_RESULTS ?
+			       handler_copy_results(dev, cmd) :
+			       TCMU_STS_NOT_HANDLED;
 	}
 	switch (cdb[0]) {
+	case EXTENDED_COPY:
+		return handler_xcopy(dev, cmd);
 	case SYNCHRONIZE_CACHE:
 	case SYNCHRONIZE_CACHE_16:
 		return sync_cache_range(dev, cdb);

@@ -67,6 +67,10 @@ struct vxhs_dev {
 	/* the reconnect thread: state_lock */
 	pthread_t rc_thread;
 	bool rc_joinable, rc_running;
+	/* registry.c: the list of LUNs, and the EXTENDED COPY commands
+	 * using this LUN from another one (registry lock) */
+	struct vxhs_dev *next_lun;
+	unsigned int copy_refs;
 };
 
 /* shared.c: the process's client context, made on first use. */
@@ -77,6 +81,9 @@ void vxhs_shared_ctx_put(void);
  * the iovec as it is. */
 void copy_from_iovec(uint8_t *dst, const struct iovec *iov, size_t cnt,
 		     size_t off, size_t len);
+/* Copies up to len bytes into a data-in buffer, from its start. */
+void copy_to_iovec(struct iovec *iov, size_t cnt, const uint8_t *src,
+		   size_t len);
 
 /* status.c: a client result as a TCMU status (with sense data if needed). */
 int vxhs_status(int result, bool write, uint8_t *sense);
@@ -119,10 +126,30 @@ int vxhs_lun_caw_sync(struct vxhs_dev *vdev, const uint8_t *cmp,
 		      uint64_t *miscompare);
 int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 		       uint64_t off);
+/* The LUN's vdisk for synchronous calls, kept until vxhs_lun_release
+ * (switch_lock held: reconfig and reconnects wait); NULL if it has none. */
+struct vxhs_vdisk *vxhs_lun_hold(struct vxhs_dev *vdev);
+void vxhs_lun_release(struct vxhs_dev *vdev);
 /* CLOSING, the vdisk closed (every command on it completed), CLOSED. */
 void vxhs_lun_close(struct vxhs_dev *vdev);
 /* The vdisk's id for a log line (reconfig may rewrite it meanwhile). */
 void vxhs_dev_name(struct vxhs_dev *vdev, char *buf, size_t len);
+
+/*
+ * registry.c: the LUNs of this tcmu-runner that the handler serves, so an
+ * EXTENDED COPY can reach the others its descriptors name.
+ */
+void vxhs_registry_add(struct vxhs_dev *vdev);
+/* Takes the LUN out and waits until no copy uses it any more. */
+void vxhs_registry_remove(struct vxhs_dev *vdev);
+/* The LUN whose Device Identification page has this NAA designator,
+ * held until vxhs_registry_put; NULL if none. */
+struct vxhs_dev *vxhs_registry_find(const uint8_t *naa);
+void vxhs_registry_put(struct vxhs_dev *vdev);
+
+/* xcopy.c: EXTENDED COPY (LID1) and RECEIVE COPY RESULTS. */
+int handler_xcopy(struct tcmu_device *dev, struct tcmulib_cmd *cmd);
+int handler_copy_results(struct tcmu_device *dev, struct tcmulib_cmd *cmd);
 
 /* scsi.c: CDBs answered before tcmu-runner's emulation (handle_cmd). */
 int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *cmd);

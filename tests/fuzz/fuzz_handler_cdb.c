@@ -15,7 +15,9 @@
 #include <sys/uio.h>
 
 #include "fuzz.h"
+#include "common/util.h"
 #include "vxhs_handler.h"
+#include "xcopy_list.h"
 
 #define BLOCK 512u
 #define LBAS  2048u
@@ -53,6 +55,48 @@ int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 		abort(); /* a range check missed */
 	memcpy(buf, lun + off, len);
 	return 0;
+}
+
+/*
+ * EXTENDED COPY and RECEIVE COPY RESULTS: their parsing and answers
+ * (xcopy_list.c) with the copy itself left out, which needs LUNs and an
+ * agent (tests/handler drives it).
+ */
+int handler_xcopy(struct tcmu_device *d, struct tcmulib_cmd *cmd)
+{
+	size_t len = (size_t)cmd->cdb[10] << 24 | (size_t)cmd->cdb[11] << 16 |
+		     (size_t)cmd->cdb[12] << 8 | cmd->cdb[13];
+	struct xcopy_list list;
+	const char *what = NULL;
+	uint8_t *par;
+
+	(void)d;
+	len = MIN(len, iov_total(cmd->iovec, (int)cmd->iov_cnt));
+	if (!len)
+		return TCMU_STS_OK;
+	par = malloc(len);
+	if (!par)
+		return TCMU_STS_NO_RESOURCE;
+	copy_from_iovec(par, cmd->iovec, cmd->iov_cnt, 0, len);
+	if (xcopy_parse(par, len, &list, &what) == XCOPY_OK) {
+		for (unsigned int i = 0; i < list.nr_segments; i++)
+			if (list.segments[i].src >= list.nr_targets ||
+			    list.segments[i].dst >= list.nr_targets)
+				abort(); /* an index left unchecked */
+	} else if (!what) {
+		abort(); /* a refusal must say why */
+	}
+	free(par);
+	return TCMU_STS_OK;
+}
+
+int handler_copy_results(struct tcmu_device *d, struct tcmulib_cmd *cmd)
+{
+	uint8_t buf[XCOPY_OP_PARAMS_LEN];
+
+	copy_to_iovec(cmd->iovec, cmd->iov_cnt, buf,
+		      xcopy_op_params(buf, tcmu_dev_get_block_size(d)));
+	return TCMU_STS_OK;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

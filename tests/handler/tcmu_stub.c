@@ -51,6 +51,11 @@ int tcmu_cfgfs_dev_get_attr_int(struct tcmu_device *dev, const char *name)
 	return strcmp(name, "cmd_time_out") ? -ENOENT : dev->cmd_time_out;
 }
 
+char *tcmu_cfgfs_dev_get_wwn(struct tcmu_device *dev)
+{
+	return dev->wwn[0] ? strdup(dev->wwn) : NULL;
+}
+
 void stub_cmd_init(struct stub_cmd *c, uint8_t opcode)
 {
 	memset(c, 0, sizeof(*c));

@@ -29,6 +29,7 @@ struct tcmu_device {
 	atomic_int conn_lost; /* tcmu_notify_conn_lost calls */
 	atomic_int lock_lost; /* tcmu_notify_lock_lost calls */
 	int cmd_time_out;     /* the backstore attribute (default 30) */
+	char wwn[64];	      /* vpd_unit_serial; "": none */
 };
 
 /* A command as tcmu-runner hands it to a callout. */

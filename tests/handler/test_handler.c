@@ -1060,6 +1060,304 @@ static void test_compare_and_write(void **state)
 	}
 }
 
+/*
+ * EXTENDED COPY parameter lists as initiators build them: identification
+ * CSCD descriptors naming LUNs by the NAA designator of their Device
+ * Identification page, block-to-block segments.
+ */
+#define SERIAL_A "0123456789abcdef0123456789abcdef"
+#define SERIAL_B "1123456789abcdef0123456789abcdef"
+/* What tcmu-runner's page 0x83 shows for them, worked out by hand. */
+static const uint8_t naa_a[16] = { 0x60, 0x01, 0x40, 0x50, 0x12, 0x34,
+				   0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
+				   0x12, 0x34, 0x56, 0x78 };
+static const uint8_t naa_b[16] = { 0x60, 0x01, 0x40, 0x51, 0x12, 0x34,
+				   0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
+				   0x12, 0x34, 0x56, 0x78 };
+
+struct xlist {
+	uint8_t buf[1100];
+	size_t len;
+	unsigned int targets, segments;
+};
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void xlist_target(struct xlist *x, const uint8_t *naa)
+{
+	uint8_t *d = x->buf + 16 + 32 * x->targets++;
+
+	memset(d, 0, 32);
+	d[0] = 0xe4;
+	d[4] = 0x01; /* binary */
+	d[5] = 0x03; /* NAA, logical unit */
+	d[7] = 16;
+	memcpy(d + 8, naa, 16);
+	put_be(d + 29, 512, 3);
+	x->len = 16 + 32 * x->targets;
+}
+
+static void xlist_segment(struct xlist *x, uint16_t src, uint16_t dst,
+			  uint16_t blocks, uint64_t src_lba, uint64_t dst_lba)
+{
+	uint8_t *d = x->buf + 16 + 32 * x->targets + 28 * x->segments++;
+
+	memset(d, 0, 28);
+	d[0] = 0x02;
+	d[3] = 0x18;
+	put_be(d + 4, src, 2);
+	put_be(d + 6, dst, 2);
+	put_be(d + 10, blocks, 2);
+	put_be(d + 12, src_lba, 8);
+	put_be(d + 20, dst_lba, 8);
+	x->len = 16 + 32 * x->targets + 28 * x->segments;
+}
+
+static int xcopy(struct tcmu_device *dev, struct stub_cmd *c, struct xlist *x)
+{
+	uint8_t cdb[16] = { 0x83 };
+	struct iovec iov = { x->buf, x->len };
+
+	x->buf[1] = 3 << 3; /* LIST ID USAGE 11b, no list identifier */
+	put_be(x->buf + 2, 32 * x->targets, 2);
+	put_be(x->buf + 8, 28 * x->segments, 4);
+	put_be(cdb + 10, x->len, 4);
+	return scsi_cmd(dev, c, cdb, sizeof(cdb), &iov, 1);
+}
+
+static void expect_sense(int sts, const struct stub_cmd *c, uint8_t key,
+			 uint16_t asc)
+{
+	assert_int_equal(sts, TCMU_STS_PASSTHROUGH_ERR);
+	assert_int_equal(stub_sense_key(c), key);
+	assert_int_equal(stub_sense_asc(c), asc);
+}
+
+/* A second LUN on the rig's agent, in the same copy domain or not. */
+static void open_second(struct rig *r, struct tcmu_device *dev,
+			const char *vdisk, const char *serial, const char *opts)
+{
+	char cfg[256];
+
+	vdisk_make(r->dir, vdisk, LUN_SIZE);
+	snprintf(cfg, sizeof(cfg), "vxhs/%s@127.0.0.1/%u;plaintext%s", vdisk,
+		 r->agent.port, opts);
+	stub_dev_init(dev, cfg, LUN_SIZE, 512);
+	snprintf(dev->wwn, sizeof(dev->wwn), "%s", serial);
+	assert_int_equal(handler->open(dev, false), 0);
+}
+
+/* Malformed lists: the sense SPC-4 names, nothing written. */
+static void check_xcopy_refusals(struct rig *r)
+{
+	uint8_t cdb[16] = { 0x83 }, now[512];
+	struct xlist x = { 0 };
+	struct stub_cmd c;
+
+	/* No parameter list: nothing to do. */
+	assert_int_equal(scsi_cmd(&r->dev, &c, cdb, 16, NULL, 0), TCMU_STS_OK);
+	cdb[1] = 0x01; /* EXTENDED COPY (LID4): not offered */
+	assert_int_equal(scsi_cmd(&r->dev, &c, cdb, 16, NULL, 0),
+			 TCMU_STS_INVALID_CDB);
+
+	xlist_target(&x, naa_a);
+	xlist_segment(&x, 0, 0, 8, 0, 12000);
+	x.len--; /* the segment cut short */
+	assert_int_equal(xcopy(&r->dev, &c, &x),
+			 TCMU_STS_INVALID_PARAM_LIST_LEN);
+	x.len = 47; /* the target cut short */
+	assert_int_equal(xcopy(&r->dev, &c, &x),
+			 TCMU_STS_INVALID_PARAM_LIST_LEN);
+
+	memset(&x, 0, sizeof(x));
+	for (int i = 0; i < 5; i++)
+		xlist_target(&x, naa_a);
+	xlist_segment(&x, 0, 0, 8, 0, 12000);
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_TOO_MANY_TGT_DESC);
+
+	memset(&x, 0, sizeof(x));
+	xlist_target(&x, naa_a);
+	for (int i = 0; i < 5; i++)
+		xlist_segment(&x, 0, 0, 8, 0, 12000);
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_TOO_MANY_SEG_DESC);
+
+	/* More than the maximum descriptor list length. */
+	memset(&x, 0, sizeof(x));
+	xlist_target(&x, naa_a);
+	for (int i = 0; i < 36; i++)
+		xlist_segment(&x, 0, 0, 8, 0, 12000);
+	assert_int_equal(xcopy(&r->dev, &c, &x),
+			 TCMU_STS_INVALID_PARAM_LIST_LEN);
+
+	memset(&x, 0, sizeof(x));
+	xlist_target(&x, naa_a);
+	xlist_segment(&x, 0, 0, 8, 0, 12000);
+	x.buf[16] = 0xe0; /* Fibre Channel N_Port_Name */
+	assert_int_equal(xcopy(&r->dev, &c, &x),
+			 TCMU_STS_NOTSUPP_TGT_DESC_TYPE);
+	x.buf[16] = 0xe4;
+	x.buf[48] = 0x03; /* stream to stream */
+	assert_int_equal(xcopy(&r->dev, &c, &x),
+			 TCMU_STS_NOTSUPP_SEG_DESC_TYPE);
+	x.buf[48] = 0x02;
+	x.buf[17] = 2 << 6; /* a reserved LU ID TYPE */
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_INVALID_PARAM_LIST);
+	x.buf[17] = 0x20; /* NUL */
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_CP_TGT_DEV_NOTCONN);
+	x.buf[17] = 0;
+	put_be(x.buf + 16 + 29, 4096, 3); /* not the LUN's block size */
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_INVALID_PARAM_LIST);
+	put_be(x.buf + 16 + 29, 512, 3);
+
+	memset(&x, 0, sizeof(x));
+	xlist_target(&x, naa_a);
+	xlist_segment(&x, 0, 1, 8, 0, 12000); /* no target 1 */
+	expect_sense(xcopy(&r->dev, &c, &x), &c, 0x0a, 0x0804);
+
+	memset(&x, 0, sizeof(x));
+	xlist_target(&x, naa_a);
+	xlist_segment(&x, 0, 0, 8, 0, 12000);
+	xlist_segment(&x, 0, 0, 8, 0, LUN_SIZE / 512 - 1); /* beyond */
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_CP_TGT_DEV_NOTCONN);
+
+	/* A LUN this handler does not serve. */
+	memset(&x, 0, sizeof(x));
+	xlist_target(&x, naa_a);
+	xlist_target(&x, naa_a);
+	x.buf[16 + 32 + 8 + 15] ^= 0xff;
+	xlist_segment(&x, 0, 1, 8, 0, 12000);
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_CP_TGT_DEV_NOTCONN);
+	assert_true(stub_log_contains("does not serve"));
+
+	/* Nothing of the refused lists was copied (the first segment
+	 * of the list beyond the end included). */
+	file_read(r->dir, "disk1", now, sizeof(now), 12000 * 512);
+	assert_true(all_bytes(now, sizeof(now), 0));
+}
+
+static void check_xcopy_op_params(struct rig *r)
+{
+	uint8_t cdb[16] = { 0x84, 0x03 }, buf[64];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct stub_cmd c;
+
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(scsi_cmd(&r->dev, &c, cdb, 16, &iov, 1), TCMU_STS_OK);
+	assert_int_equal(buf[3], 42); /* AVAILABLE DATA */
+	assert_int_equal(buf[4], 1);  /* SNLID */
+	assert_int_equal(buf[9], 4);  /* targets */
+	assert_int_equal(buf[11], 4); /* segments */
+	assert_int_equal(buf[37], 9); /* 512-byte granularity */
+	assert_int_equal(buf[43], 2);
+	assert_int_equal(buf[44], 0x02);
+	assert_int_equal(buf[45], 0xe4);
+	assert_true(all_bytes(buf + 46, sizeof(buf) - 46, 0));
+	cdb[1] = 0x00; /* COPY STATUS: no copy is ever held */
+	assert_int_equal(scsi_cmd(&r->dev, &c, cdb, 16, &iov, 1),
+			 TCMU_STS_INVALID_CDB);
+}
+
+/*
+ * EXTENDED COPY within a LUN and between two LUNs of one copy domain: by
+ * the agent (no READ or WRITE reaches it), or through the gateway when
+ * the agent hides COPY; overlapping ranges as if read first; a LUN outside
+ * the copy domain is not reachable.
+ */
+static void test_extended_copy(void **state)
+{
+	static uint8_t data[4096 * 512], now[4096 * 512];
+	struct tcmu_device dev2, dev3;
+	unsigned long copies, reads, writes;
+	struct xlist x;
+	struct stub_cmd c;
+	struct rig r;
+
+	(void)state;
+	for (int by_agent = 1; by_agent >= 0; by_agent--) {
+		rig_start(&r, LUN_SIZE);
+		if (!by_agent)
+			agent_fault(&r.agent, "hide copy");
+		assert_int_equal(rig_open(&r, ";copy_domain=rack1", LUN_SIZE),
+				 0);
+		snprintf(r.dev.wwn, sizeof(r.dev.wwn), "%s", SERIAL_A);
+		open_second(&r, &dev2, "disk2", SERIAL_B, ";copy_domain=rack1");
+		open_second(&r, &dev3, "disk3", "feedfeed", "");
+		fill_random(data, sizeof(data), 17);
+		assert_int_equal(rw_simple(&r.dev, true, data, sizeof(data), 0),
+				 TCMU_STS_OK);
+		copies = agent_counter(&r.agent, "copy");
+		reads = agent_counter(&r.agent, "read");
+		writes = agent_counter(&r.agent, "write");
+
+		/* Within disk1, then to disk2, in one list. */
+		memset(&x, 0, sizeof(x));
+		xlist_target(&x, naa_a);
+		xlist_target(&x, naa_b);
+		xlist_segment(&x, 0, 0, 256, 0, 8000);
+		xlist_segment(&x, 0, 1, 128, 64, 2000);
+		assert_int_equal(xcopy(&r.dev, &c, &x), TCMU_STS_OK);
+		file_read(r.dir, "disk1", now, 256 * 512, 8000 * 512);
+		assert_memory_equal(now, data, 256 * 512);
+		file_read(r.dir, "disk2", now, 128 * 512, 2000 * 512);
+		assert_memory_equal(now, data + 64 * 512, 128 * 512);
+		if (by_agent) {
+			assert_int_equal(agent_counter(&r.agent, "copy"),
+					 copies + 2);
+			assert_int_equal(agent_counter(&r.agent, "read"),
+					 reads);
+			assert_int_equal(agent_counter(&r.agent, "write"),
+					 writes);
+		} else {
+			assert_int_equal(agent_counter(&r.agent, "copy"),
+					 copies);
+		}
+
+		/* Overlapping, forward and backward, over more than one
+		 * piece: as if the source were read first. */
+		memset(&x, 0, sizeof(x));
+		xlist_target(&x, naa_a);
+		xlist_segment(&x, 0, 0, 4096, 0, 8);
+		assert_int_equal(xcopy(&r.dev, &c, &x), TCMU_STS_OK);
+		file_read(r.dir, "disk1", now, sizeof(now), 8 * 512);
+		assert_memory_equal(now, data, sizeof(data));
+		memset(&x, 0, sizeof(x));
+		xlist_target(&x, naa_a);
+		xlist_segment(&x, 0, 0, 4000, 8, 0);
+		assert_int_equal(xcopy(&r.dev, &c, &x), TCMU_STS_OK);
+		file_read(r.dir, "disk1", now, 4000 * 512, 0);
+		assert_memory_equal(now, data, 4000 * 512);
+
+		/* The order of the descriptors does not matter, the
+		 * sending LUN may be the destination only. */
+		memset(&x, 0, sizeof(x));
+		xlist_target(&x, naa_b);
+		xlist_target(&x, naa_a);
+		xlist_segment(&x, 0, 1, 16, 2000, 9000);
+		assert_int_equal(xcopy(&dev2, &c, &x), TCMU_STS_OK);
+		file_read(r.dir, "disk1", now, 16 * 512, 9000 * 512);
+		assert_memory_equal(now, data + 64 * 512, 16 * 512);
+
+		/* disk3 is in no copy domain: it reaches only itself. */
+		memset(&x, 0, sizeof(x));
+		xlist_target(&x, naa_a);
+		xlist_target(&x, naa_a);
+		xlist_segment(&x, 0, 1, 16, 0, 3000);
+		assert_int_equal(xcopy(&dev3, &c, &x),
+				 TCMU_STS_CP_TGT_DEV_NOTCONN);
+		assert_true(stub_log_contains("copy domain"));
+
+		check_xcopy_refusals(&r);
+		check_xcopy_op_params(&r);
+		handler->close(&dev3);
+		handler->close(&dev2);
+		rig_stop(&r);
+	}
+}
+
 /* Two agents on one store: losing the first costs nothing but time. */
 static void test_failover_to_second_agent(void **state)
 {
@@ -1224,6 +1522,7 @@ int main(void)
 		cmocka_unit_test(test_scsi_conformance),
 		cmocka_unit_test(test_scsi_before_emulation),
 		cmocka_unit_test(test_compare_and_write),
+		cmocka_unit_test(test_extended_copy),
 		cmocka_unit_test(test_close_during_failover),
 		cmocka_unit_test(test_failover_to_second_agent),
 		cmocka_unit_test(test_lock_between_gateways),
