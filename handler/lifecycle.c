@@ -329,7 +329,7 @@ void vxhs_lun_release(struct vxhs_dev *vdev)
 	pthread_mutex_unlock(&vdev->switch_lock);
 }
 
-int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
+static int lun_io_sync(struct vxhs_dev *vdev, bool write, void *buf, size_t len,
 		       uint64_t off)
 {
 	struct iovec iov = { buf, len };
@@ -338,7 +338,20 @@ int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 
 	if (!vd)
 		return -ENOTCONN;
-	ret = vxhs_readv_sync(vd, &iov, 1, off);
+	ret = write ? vxhs_writev_sync(vd, &iov, 1, off) :
+		      vxhs_readv_sync(vd, &iov, 1, off);
 	vxhs_lun_release(vdev);
 	return ret;
+}
+
+int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
+		       uint64_t off)
+{
+	return lun_io_sync(vdev, false, buf, len, off);
+}
+
+int vxhs_lun_write_sync(struct vxhs_dev *vdev, void *buf, size_t len,
+			uint64_t off)
+{
+	return lun_io_sync(vdev, true, buf, len, off);
 }

@@ -126,6 +126,8 @@ int vxhs_lun_caw_sync(struct vxhs_dev *vdev, const uint8_t *cmp,
 		      uint64_t *miscompare);
 int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 		       uint64_t off);
+int vxhs_lun_write_sync(struct vxhs_dev *vdev, void *buf, size_t len,
+			uint64_t off);
 /* The LUN's vdisk for synchronous calls, kept until vxhs_lun_release
  * (switch_lock held: reconfig and reconnects wait); NULL if it has none. */
 struct vxhs_vdisk *vxhs_lun_hold(struct vxhs_dev *vdev);

@@ -187,20 +187,6 @@ static int copy_by_agent(struct vxhs_dev *dst, const char *src_id,
 	return ret;
 }
 
-static int write_piece(struct vxhs_dev *vdev, void *buf, size_t len,
-		       uint64_t off)
-{
-	struct iovec iov = { buf, len };
-	struct vxhs_vdisk *vd = vxhs_lun_hold(vdev);
-	int ret;
-
-	if (!vd)
-		return -ENOTCONN;
-	ret = vxhs_writev_sync(vd, &iov, 1, off);
-	vxhs_lun_release(vdev);
-	return ret;
-}
-
 /* Through the gateway. Within one vdisk, a destination after an
  * overlapping source is copied from the end, so every block is read
  * before it is overwritten. */
@@ -220,7 +206,7 @@ static int copy_by_gateway(struct vxhs_dev *src, struct vxhs_dev *dst,
 
 		ret = vxhs_lun_read_sync(src, buf, n, src_off + at);
 		if (!ret)
-			ret = write_piece(dst, buf, n, dst_off + at);
+			ret = vxhs_lun_write_sync(dst, buf, n, dst_off + at);
 		done += n;
 	}
 	free(buf);
