@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "scsi_field.h"
 #include "vxhs_handler.h"
 
 #ifndef VERIFY_16
@@ -43,15 +44,6 @@
 static bool protect_field(const uint8_t *cdb)
 {
 	return cdb[1] & 0xe0;
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 void copy_from_iovec(uint8_t *dst, const struct iovec *iov, size_t cnt,
@@ -95,8 +87,9 @@ static int verify(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
 	const uint8_t *cdb = cmd->cdb;
 	bool is16 = cdb[0] == VERIFY_16;
-	uint64_t lba = is16 ? get_be(cdb + 2, 8) : get_be(cdb + 2, 4);
-	uint64_t blocks = is16 ? get_be(cdb + 10, 4) : get_be(cdb + 7, 2);
+	uint64_t lba = is16 ? scsi_get_be(cdb + 2, 8) : scsi_get_be(cdb + 2, 4);
+	uint64_t blocks = is16 ? scsi_get_be(cdb + 10, 4) :
+				 scsi_get_be(cdb + 7, 2);
 	uint32_t bs = tcmu_dev_get_block_size(dev);
 	unsigned int bytchk = (cdb[1] >> 1) & 3;
 	uint64_t off = lba * bs, len = blocks * bs, done = 0;
@@ -192,8 +185,9 @@ static void zero_iovec(struct iovec *iov, size_t cnt)
 static int sync_cache_range(struct tcmu_device *dev, const uint8_t *cdb)
 {
 	bool is16 = cdb[0] == SYNCHRONIZE_CACHE_16;
-	uint64_t lba = is16 ? get_be(cdb + 2, 8) : get_be(cdb + 2, 4);
-	uint64_t blocks = is16 ? get_be(cdb + 10, 4) : get_be(cdb + 7, 2);
+	uint64_t lba = is16 ? scsi_get_be(cdb + 2, 8) : scsi_get_be(cdb + 2, 4);
+	uint64_t blocks = is16 ? scsi_get_be(cdb + 10, 4) :
+				 scsi_get_be(cdb + 7, 2);
 	uint64_t lbas = tcmu_dev_get_num_lbas(dev);
 
 	if (lba > lbas || blocks > lbas - lba)

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "scsi_field.h"
 #include "vxhs_handler.h"
 #include "xcopy_list.h"
 
@@ -38,15 +39,6 @@
 
 /* Through the gateway: pieces of this size. */
 #define GATEWAY_PIECE (1u << 20)
-
-static uint64_t be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int sense(struct tcmulib_cmd *cmd, uint8_t key, uint16_t asc)
 {
@@ -252,15 +244,18 @@ static int run_list(struct vxhs_dev *self, const struct xcopy_list *list,
 	struct copy_target targets[XCOPY_MAX_TARGETS] = { 0 };
 	struct vxhs_cfg *mine = malloc(sizeof(*mine));
 	bool used[XCOPY_MAX_TARGETS] = { false };
+	bool written[XCOPY_MAX_TARGETS] = { false };
 	int sts = TCMU_STS_OK, ret = 0;
 	unsigned int i;
 
 	if (!mine)
 		return TCMU_STS_NO_RESOURCE;
 	read_cfg(self, mine);
-	for (i = 0; i < list->nr_segments; i++)
-		used[list->segments[i].src] = used[list->segments[i].dst] =
+	for (i = 0; i < list->nr_segments; i++) {
+		used[list->segments[i].src] = true;
+		used[list->segments[i].dst] = written[list->segments[i].dst] =
 			true;
+	}
 	for (i = 0; i < list->nr_targets && sts == TCMU_STS_OK; i++)
 		if (used[i])
 			sts = resolve_target(self, mine, &list->targets[i],
@@ -287,8 +282,9 @@ static int run_list(struct vxhs_dev *self, const struct xcopy_list *list,
 		ret = copy_segment(&list->segments[i],
 				   &targets[list->segments[i].src],
 				   &targets[list->segments[i].dst]);
-	for (i = 0; i < list->nr_segments && sts == TCMU_STS_OK && !ret; i++)
-		ret = flush_lun(targets[list->segments[i].dst].vdev);
+	for (i = 0; i < list->nr_targets && sts == TCMU_STS_OK && !ret; i++)
+		if (written[i])
+			ret = flush_lun(targets[i].vdev);
 	if (sts == TCMU_STS_OK && ret) {
 		tcmu_dev_err(self->dev, "EXTENDED COPY failed: %s\n",
 			     strerror(-ret));
@@ -304,7 +300,7 @@ static int run_list(struct vxhs_dev *self, const struct xcopy_list *list,
 int handler_xcopy(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 {
 	struct vxhs_dev *self = tcmur_dev_get_private(dev);
-	uint64_t len = be(cmd->cdb + 10, 4);
+	uint64_t len = scsi_get_be(cmd->cdb + 10, 4);
 	struct xcopy_list list;
 	enum xcopy_error err;
 	const char *what = "";

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "scsi_field.h"
 #include "xcopy_list.h"
 
 /* Byte 1 of the header: LIST ID USAGE. */
@@ -22,15 +23,6 @@
 #define CODE_SET_BINARY		1
 #define DESIGNATOR_NAA		3
 #define NAA_REGISTERED_EXTENDED 6
-
-static uint64_t be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static enum xcopy_error fail(enum xcopy_error err, const char *field,
 			     const char **what)
@@ -61,7 +53,7 @@ static enum xcopy_error parse_target(const uint8_t *d, struct xcopy_target *t,
 	    d[8] >> 4 != NAA_REGISTERED_EXTENDED)
 		return fail(XCOPY_UNREACHABLE, "designator (not NAA 6)", what);
 	memcpy(t->naa, d + 8, XCOPY_NAA_LEN);
-	t->block_size = (uint32_t)be(d + 29, 3);
+	t->block_size = (uint32_t)scsi_get_be(d + 29, 3);
 	if (!t->block_size)
 		return fail(XCOPY_INVALID_FIELD, "DISK BLOCK LENGTH", what);
 	return XCOPY_OK;
@@ -74,15 +66,15 @@ static enum xcopy_error parse_segment(const uint8_t *d, unsigned int nr_targets,
 	if (d[0] != XCOPY_SEGMENT_B2B)
 		return fail(XCOPY_SEGMENT_TYPE, "segment descriptor type code",
 			    what);
-	if (be(d + 2, 2) != XCOPY_SEGMENT_LEN - 4)
+	if (scsi_get_be(d + 2, 2) != XCOPY_SEGMENT_LEN - 4)
 		return fail(XCOPY_INVALID_FIELD, "DESCRIPTOR LENGTH", what);
-	s->src = (uint16_t)be(d + 4, 2);
-	s->dst = (uint16_t)be(d + 6, 2);
+	s->src = (uint16_t)scsi_get_be(d + 4, 2);
+	s->dst = (uint16_t)scsi_get_be(d + 6, 2);
 	if (s->src >= nr_targets || s->dst >= nr_targets)
 		return fail(XCOPY_BAD_INDEX, "CSCD DESCRIPTOR INDEX", what);
-	s->blocks = (uint16_t)be(d + 10, 2);
-	s->src_lba = be(d + 12, 8);
-	s->dst_lba = be(d + 20, 8);
+	s->blocks = (uint16_t)scsi_get_be(d + 10, 2);
+	s->src_lba = scsi_get_be(d + 12, 8);
+	s->dst_lba = scsi_get_be(d + 20, 8);
 	return XCOPY_OK;
 }
 
@@ -97,7 +89,7 @@ static enum xcopy_error count_segments(const uint8_t *d, size_t len,
 		if (len < 4)
 			return fail(XCOPY_LIST_LENGTH,
 				    "SEGMENT DESCRIPTOR LIST LENGTH", what);
-		n = 4 + (size_t)be(d + 2, 2);
+		n = 4 + (size_t)scsi_get_be(d + 2, 2);
 		if (n > len)
 			return fail(XCOPY_LIST_LENGTH,
 				    "SEGMENT DESCRIPTOR LIST LENGTH", what);
@@ -123,9 +115,9 @@ enum xcopy_error xcopy_parse(const uint8_t *par, size_t len,
 	if (LIST_ID_USAGE(par[1]) == LIST_ID_RESERVED ||
 	    (LIST_ID_USAGE(par[1]) == LIST_ID_NONE && par[0]))
 		return fail(XCOPY_INVALID_FIELD, "LIST ID USAGE", what);
-	tdll = be(par + 2, 2);
-	sdll = be(par + 8, 4);
-	inline_len = be(par + 12, 4);
+	tdll = scsi_get_be(par + 2, 2);
+	sdll = scsi_get_be(par + 8, 4);
+	inline_len = scsi_get_be(par + 12, 4);
 	if (tdll + sdll > XCOPY_MAX_DESC_LIST)
 		return fail(XCOPY_LIST_LENGTH, "descriptor list lengths", what);
 	if (XCOPY_HEADER_LEN + tdll + sdll + inline_len > len)
@@ -157,12 +149,6 @@ enum xcopy_error xcopy_parse(const uint8_t *par, size_t len,
 	return XCOPY_OK;
 }
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = n - 1; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 size_t xcopy_op_params(uint8_t buf[XCOPY_OP_PARAMS_LEN], uint32_t block_size)
 {
 	uint8_t log2_block = 0;
@@ -170,20 +156,20 @@ size_t xcopy_op_params(uint8_t buf[XCOPY_OP_PARAMS_LEN], uint32_t block_size)
 	while ((1u << log2_block) < block_size && log2_block < 31)
 		log2_block++;
 	memset(buf, 0, XCOPY_OP_PARAMS_LEN);
-	put_be(buf, XCOPY_OP_PARAMS_LEN - 4, 4); /* AVAILABLE DATA */
+	scsi_put_be(buf, XCOPY_OP_PARAMS_LEN - 4, 4); /* AVAILABLE DATA */
 	buf[4] = 0x01; /* SNLID: LIST ID USAGE 11b accepted */
-	put_be(buf + 8, XCOPY_MAX_TARGETS, 2);
-	put_be(buf + 10, XCOPY_MAX_SEGMENTS, 2);
-	put_be(buf + 12, XCOPY_MAX_DESC_LIST, 4);
-	put_be(buf + 16, XCOPY_MAX_SEGMENT_BYTES, 4);
+	scsi_put_be(buf + 8, XCOPY_MAX_TARGETS, 2);
+	scsi_put_be(buf + 10, XCOPY_MAX_SEGMENTS, 2);
+	scsi_put_be(buf + 12, XCOPY_MAX_DESC_LIST, 4);
+	scsi_put_be(buf + 16, XCOPY_MAX_SEGMENT_BYTES, 4);
 	/* No inline or held data, no stream devices (bytes 20-31). The
 	 * copy runs while the command waits: one at a time per LUN. */
-	put_be(buf + 34, 1, 2); /* TOTAL CONCURRENT COPIES */
-	buf[36] = 1;		/* MAXIMUM CONCURRENT COPIES */
-	buf[37] = log2_block;	/* DATA SEGMENT GRANULARITY */
-	buf[38] = log2_block;	/* INLINE DATA GRANULARITY */
-	buf[39] = log2_block;	/* HELD DATA GRANULARITY */
-	buf[43] = 2;		/* IMPLEMENTED DESCRIPTOR LIST LENGTH */
+	scsi_put_be(buf + 34, 1, 2); /* TOTAL CONCURRENT COPIES */
+	buf[36] = 1;		     /* MAXIMUM CONCURRENT COPIES */
+	buf[37] = log2_block;	     /* DATA SEGMENT GRANULARITY */
+	buf[38] = log2_block;	     /* INLINE DATA GRANULARITY */
+	buf[39] = log2_block;	     /* HELD DATA GRANULARITY */
+	buf[43] = 2;		     /* IMPLEMENTED DESCRIPTOR LIST LENGTH */
 	buf[44] = XCOPY_SEGMENT_B2B;
 	buf[45] = XCOPY_TARGET_ID;
 	return XCOPY_OP_PARAMS_LEN;

@@ -16,6 +16,7 @@
 
 #include "fuzz.h"
 #include "common/util.h"
+#include "scsi_field.h"
 #include "vxhs_handler.h"
 #include "xcopy_list.h"
 
@@ -64,8 +65,7 @@ int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
  */
 int handler_xcopy(struct tcmu_device *d, struct tcmulib_cmd *cmd)
 {
-	size_t len = (size_t)cmd->cdb[10] << 24 | (size_t)cmd->cdb[11] << 16 |
-		     (size_t)cmd->cdb[12] << 8 | cmd->cdb[13];
+	size_t len = (size_t)scsi_get_be(cmd->cdb + 10, 4);
 	struct xcopy_list list;
 	const char *what = NULL;
 	uint8_t *par;

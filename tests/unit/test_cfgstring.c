@@ -137,8 +137,13 @@ static void test_options(void **state)
 	vxhs_cfg_open_opts(&cfg, &o);
 	assert_int_equal(o.failover_deadline_ms, VXHS_DEADLINE_NEVER);
 
+	/* LUNs that may copy to each other (EXTENDED COPY). */
+	parse_ok("vxhs/d;copy_domain=rack-1.a", &cfg);
+	assert_string_equal(cfg.copy_domain, "rack-1.a");
+
 	/* Unset options keep the library's defaults. */
 	parse_ok("vxhs/d", &cfg);
+	assert_string_equal(cfg.copy_domain, "");
 	vxhs_cfg_open_opts(&cfg, &o);
 	assert_int_equal(o.conns_per_agent, 8);
 	assert_int_equal(o.failover_deadline_ms, 60000);
@@ -218,6 +223,8 @@ static const struct reject rejects[] = {
 	{ "vxhs/d;tls=relative", "must be absolute" },
 	{ "vxhs/d;group=", "empty name" },
 	{ "vxhs/d;group=a/b", "character '/'" },
+	{ "vxhs/d;copy_domain=", "copy_domain=: empty name" },
+	{ "vxhs/d;copy_domain=rack*1", "copy_domain='rack*1': character '*'" },
 	{ "vxhs/d@h;group=prod", "not both" },
 	{ "vxhs/d;group=nosuch", "group 'nosuch' is not defined" },
 	{ "vxhs/d;group=noagents", "no agents=" },
