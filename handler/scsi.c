@@ -37,6 +37,9 @@
 #define CDB_DPO 0x10
 #define CDB_FUA 0x08
 
+/* Byte 1 of INQUIRY. */
+#define CDB_EVPD 0x01
+
 /* Byte 1 of WRITE SAME (10/16). */
 #define CDB_ANCHOR 0x10
 
@@ -209,6 +212,36 @@ static bool caw_length_ok(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 	return iov_total(cmd->iovec, (int)cmd->iov_cnt) == want;
 }
 
+/*
+ * INQUIRY's Supported VPD Pages and Third-party Copy pages; tcmu-runner
+ * answers the others. Its list lacks the copy page: it has no copy
+ * manager of its own to describe.
+ */
+static int inquiry_vpd(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
+{
+	static const uint8_t pages[] = { 0x00, 0x80, 0x83, XCOPY_VPD_PAGE,
+					 0xb0, 0xb1, 0xb2 };
+	uint8_t buf[XCOPY_VPD_LEN] = { 0 };
+	size_t n;
+
+	if (!(cmd->cdb[1] & CDB_EVPD))
+		return TCMU_STS_NOT_HANDLED;
+	switch (cmd->cdb[2]) {
+	case 0x00:
+		buf[3] = sizeof(pages);
+		memcpy(buf + 4, pages, sizeof(pages));
+		n = 4 + sizeof(pages);
+		break;
+	case XCOPY_VPD_PAGE:
+		n = xcopy_vpd_page(buf, tcmu_dev_get_block_size(dev));
+		break;
+	default:
+		return TCMU_STS_NOT_HANDLED;
+	}
+	copy_to_iovec(cmd->iovec, cmd->iov_cnt, buf, n);
+	return TCMU_STS_OK;
+}
+
 int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 {
 	struct tcmulib_cmd *cmd = tcmur_cmd->lib_cmd;
@@ -216,6 +249,8 @@ int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmur_cmd)
 
 	if (emulated_data_in(cdb[0])) {
 		zero_iovec(cmd->iovec, cmd->iov_cnt);
+		if (cdb[0] == INQUIRY)
+			return inquiry_vpd(dev, cmd);
 		return cdb[0] == RECEIVE_COPY_RESULTS ?
 			       handler_copy_results(dev, cmd) :
 			       TCMU_STS_NOT_HANDLED;

@@ -15,6 +15,7 @@
 #include "tcmur_device.h"
 
 #include "cfgstring.h"
+#include "xcopy_list.h"
 #include "vxhs/client.h"
 
 /*
@@ -71,6 +72,9 @@ struct vxhs_dev {
 	 * using this LUN from another one (registry lock) */
 	struct vxhs_dev *next_lun;
 	unsigned int copy_refs;
+	/* xcopy.c: only tcmu-runner's command thread of this LUN, which
+	 * runs its EXTENDED COPY and RECEIVE COPY RESULTS, uses it. */
+	struct xcopy_history copies;
 };
 
 /* shared.c: the process's client context, made on first use. */

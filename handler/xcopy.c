@@ -2,7 +2,8 @@
 /*
  * The handler's copy manager: EXTENDED COPY (LID1) with block-to-block
  * segments between LUNs this tcmu-runner serves through the handler, and
- * RECEIVE COPY RESULTS (OPERATING PARAMETERS) announcing its limits.
+ * RECEIVE COPY RESULTS: COPY STATUS of the copies that asked for it, and
+ * OPERATING PARAMETERS announcing its limits.
  *
  * When both LUNs use the same agents, and the agent offers COPY, the agent
  * copies: no data crosses the gateway. Otherwise the handler reads and
@@ -35,6 +36,7 @@
 #define ASC_THIRD_PARTY_DEVICE_FAILURE 0x0d01
 
 #define SA_LID1		    0x00
+#define SA_COPY_STATUS	    0x00
 #define SA_OPERATING_PARAMS 0x03
 
 /* Through the gateway: pieces of this size. */
@@ -237,9 +239,10 @@ static int copy_segment(const struct xcopy_segment *s,
 			       s->dst_lba * bs, len);
 }
 
-/* Checks every segment of a parsed list, then copies them in order. */
+/* Checks every segment of a parsed list, then copies them in order,
+ * counting in res what was done. */
 static int run_list(struct vxhs_dev *self, const struct xcopy_list *list,
-		    struct tcmulib_cmd *cmd)
+		    struct tcmulib_cmd *cmd, struct xcopy_result *res)
 {
 	struct copy_target targets[XCOPY_MAX_TARGETS] = { 0 };
 	struct vxhs_cfg *mine = malloc(sizeof(*mine));
@@ -278,10 +281,16 @@ static int run_list(struct vxhs_dev *self, const struct xcopy_list *list,
 			sts = TCMU_STS_CP_TGT_DEV_NOTCONN;
 		}
 	}
-	for (i = 0; i < list->nr_segments && sts == TCMU_STS_OK && !ret; i++)
-		ret = copy_segment(&list->segments[i],
-				   &targets[list->segments[i].src],
-				   &targets[list->segments[i].dst]);
+	for (i = 0; i < list->nr_segments && sts == TCMU_STS_OK && !ret; i++) {
+		const struct xcopy_segment *s = &list->segments[i];
+
+		ret = copy_segment(s, &targets[s->src], &targets[s->dst]);
+		if (!ret) {
+			res->segments++;
+			res->bytes += (uint64_t)s->blocks *
+				      tcmu_dev_get_block_size(self->dev);
+		}
+	}
 	for (i = 0; i < list->nr_targets && sts == TCMU_STS_OK && !ret; i++)
 		if (written[i])
 			ret = flush_lun(targets[i].vdev);
@@ -290,6 +299,7 @@ static int run_list(struct vxhs_dev *self, const struct xcopy_list *list,
 			     strerror(-ret));
 		sts = copy_status(cmd, ret);
 	}
+	res->failed = sts != TCMU_STS_OK;
 	for (i = 0; i < XCOPY_MAX_TARGETS; i++)
 		if (targets[i].vdev)
 			vxhs_registry_put(targets[i].vdev);
@@ -301,10 +311,12 @@ int handler_xcopy(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 {
 	struct vxhs_dev *self = tcmur_dev_get_private(dev);
 	uint64_t len = scsi_get_be(cmd->cdb + 10, 4);
+	struct xcopy_result res = { 0 };
 	struct xcopy_list list;
 	enum xcopy_error err;
 	const char *what = "";
 	uint8_t *par;
+	int sts;
 
 	if ((cmd->cdb[1] & 0x1f) != SA_LID1)
 		return TCMU_STS_INVALID_CDB;
@@ -326,20 +338,35 @@ int handler_xcopy(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 		tcmu_dev_err(dev, "EXTENDED COPY refused: %s\n", what);
 		return list_status(cmd, err);
 	}
-	return run_list(self, &list, cmd);
+	sts = run_list(self, &list, cmd, &res);
+	if (list.held)
+		xcopy_history_put(&self->copies, list.list_id, &res);
+	return sts;
 }
 
 int handler_copy_results(struct tcmu_device *dev, struct tcmulib_cmd *cmd)
 {
+	struct vxhs_dev *self = tcmur_dev_get_private(dev);
 	uint8_t buf[XCOPY_OP_PARAMS_LEN];
+	const struct xcopy_result *r;
 	size_t n;
 
-	/* The other service actions report on copies held by list
-	 * identifier; this copy manager holds none (its copies finish
-	 * before their command does). */
-	if ((cmd->cdb[1] & 0x1f) != SA_OPERATING_PARAMS)
+	/* RECEIVE DATA and FAILED SEGMENT DETAILS are left out: block to
+	 * block segments hold no data, and a failed copy's sense says
+	 * what failed. */
+	switch (cmd->cdb[1] & 0x1f) {
+	case SA_COPY_STATUS:
+		r = xcopy_history_find(&self->copies, cmd->cdb[2]);
+		if (!r)
+			return TCMU_STS_INVALID_CDB; /* no such copy */
+		n = xcopy_copy_status(buf, r);
+		break;
+	case SA_OPERATING_PARAMS:
+		n = xcopy_op_params(buf, tcmu_dev_get_block_size(dev));
+		break;
+	default:
 		return TCMU_STS_INVALID_CDB;
-	n = xcopy_op_params(buf, tcmu_dev_get_block_size(dev));
+	}
 	copy_to_iovec(cmd->iovec, cmd->iov_cnt, buf, n);
 	return TCMU_STS_OK;
 }

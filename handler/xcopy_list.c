@@ -11,6 +11,7 @@
 
 /* Byte 1 of the header: LIST ID USAGE. */
 #define LIST_ID_USAGE(b) (((b) >> 3) & 3)
+#define LIST_ID_HOLD	 0 /* 00b: status held for COPY STATUS */
 #define LIST_ID_NONE	 3 /* 11b: no list identifier (SNLID) */
 #define LIST_ID_RESERVED 1
 
@@ -115,6 +116,8 @@ enum xcopy_error xcopy_parse(const uint8_t *par, size_t len,
 	if (LIST_ID_USAGE(par[1]) == LIST_ID_RESERVED ||
 	    (LIST_ID_USAGE(par[1]) == LIST_ID_NONE && par[0]))
 		return fail(XCOPY_INVALID_FIELD, "LIST ID USAGE", what);
+	list->list_id = par[0];
+	list->held = LIST_ID_USAGE(par[1]) == LIST_ID_HOLD;
 	tdll = scsi_get_be(par + 2, 2);
 	sdll = scsi_get_be(par + 8, 4);
 	inline_len = scsi_get_be(par + 12, 4);
@@ -149,12 +152,19 @@ enum xcopy_error xcopy_parse(const uint8_t *par, size_t len,
 	return XCOPY_OK;
 }
 
+static uint8_t log2_of(uint32_t block_size)
+{
+	uint8_t n = 0;
+
+	while ((1u << n) < block_size && n < 31)
+		n++;
+	return n;
+}
+
 size_t xcopy_op_params(uint8_t buf[XCOPY_OP_PARAMS_LEN], uint32_t block_size)
 {
-	uint8_t log2_block = 0;
+	uint8_t log2_block = log2_of(block_size);
 
-	while ((1u << log2_block) < block_size && log2_block < 31)
-		log2_block++;
 	memset(buf, 0, XCOPY_OP_PARAMS_LEN);
 	scsi_put_be(buf, XCOPY_OP_PARAMS_LEN - 4, 4); /* AVAILABLE DATA */
 	buf[4] = 0x01; /* SNLID: LIST ID USAGE 11b accepted */
@@ -173,6 +183,94 @@ size_t xcopy_op_params(uint8_t buf[XCOPY_OP_PARAMS_LEN], uint32_t block_size)
 	buf[44] = XCOPY_SEGMENT_B2B;
 	buf[45] = XCOPY_TARGET_ID;
 	return XCOPY_OP_PARAMS_LEN;
+}
+
+void xcopy_history_put(struct xcopy_history *h, uint8_t list_id,
+		       const struct xcopy_result *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < XCOPY_HELD; i++)
+		if (h->slot[i].used && h->slot[i].list_id == list_id)
+			break;
+	if (i == XCOPY_HELD) {
+		i = h->next;
+		h->next = (h->next + 1) % XCOPY_HELD;
+	}
+	h->slot[i].used = true;
+	h->slot[i].list_id = list_id;
+	h->slot[i].r = *r;
+}
+
+const struct xcopy_result *xcopy_history_find(const struct xcopy_history *h,
+					      uint8_t list_id)
+{
+	for (unsigned int i = 0; i < XCOPY_HELD; i++)
+		if (h->slot[i].used && h->slot[i].list_id == list_id)
+			return &h->slot[i].r;
+	return NULL;
+}
+
+size_t xcopy_copy_status(uint8_t buf[XCOPY_STATUS_LEN],
+			 const struct xcopy_result *r)
+{
+	memset(buf, 0, XCOPY_STATUS_LEN);
+	scsi_put_be(buf, XCOPY_STATUS_LEN - 4, 4); /* AVAILABLE DATA */
+	/* COPY MANAGER STATUS: completed, without or with errors; no held
+	 * data (HDD 0). Nothing is ever in progress: the copy ends before
+	 * its command does. */
+	buf[4] = r->failed ? 0x02 : 0x01;
+	scsi_put_be(buf + 5, r->segments, 2);
+	/* TRANSFER COUNT UNITS 0 (bytes): at most 4 segments of 256 MiB. */
+	scsi_put_be(buf + 8, r->bytes, 4);
+	return XCOPY_STATUS_LEN;
+}
+
+/* Third-party copy descriptors: type and length of what follows. */
+static uint8_t *tpc_descriptor(uint8_t *p, uint16_t type, uint16_t len)
+{
+	scsi_put_be(p, type, 2);
+	scsi_put_be(p + 2, len, 2);
+	return p + 4;
+}
+
+size_t xcopy_vpd_page(uint8_t buf[XCOPY_VPD_LEN], uint32_t block_size)
+{
+	uint8_t *p = buf + 4;
+
+	memset(buf, 0, XCOPY_VPD_LEN);
+	buf[1] = XCOPY_VPD_PAGE;
+	scsi_put_be(buf + 2, XCOPY_VPD_LEN - 4, 2);
+	/* Supported Commands: EXTENDED COPY (LID1); RECEIVE COPY RESULTS
+	 * with COPY STATUS and OPERATING PARAMETERS. */
+	p = tpc_descriptor(p, 0x0001, 8);
+	p[0] = 7; /* the command support list's length */
+	memcpy(p + 1, (const uint8_t[]){ 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03 },
+	       7);
+	p += 8;
+	/* Parameter Data: the limits OPERATING PARAMETERS gives. */
+	p = tpc_descriptor(p, 0x0004, 0x1c);
+	scsi_put_be(p + 4, XCOPY_MAX_TARGETS, 2);
+	scsi_put_be(p + 6, XCOPY_MAX_SEGMENTS, 2);
+	scsi_put_be(p + 8, XCOPY_MAX_DESC_LIST, 4);
+	p += 0x1c; /* MAXIMUM INLINE DATA LENGTH 0 */
+	/* Supported Descriptors: block to block, identification CSCD. */
+	p = tpc_descriptor(p, 0x0008, 4);
+	p[0] = 2;
+	p[1] = XCOPY_SEGMENT_B2B;
+	p[2] = XCOPY_TARGET_ID;
+	p += 4;
+	/* Supported CSCD Descriptor IDs: none. */
+	p = tpc_descriptor(p, 0x000c, 4);
+	p += 4;
+	/* General Copy Operations: one copy at a time per LUN. */
+	p = tpc_descriptor(p, 0x8001, 0x20);
+	scsi_put_be(p, 1, 4);
+	scsi_put_be(p + 4, 1, 4);
+	scsi_put_be(p + 8, XCOPY_MAX_SEGMENT_BYTES, 4);
+	p[12] = log2_of(block_size);
+	p += 0x20;
+	return (size_t)(p - buf);
 }
 
 static int hex_digit(char c)

@@ -8,6 +8,7 @@
 #ifndef VXHS_HANDLER_XCOPY_LIST_H
 #define VXHS_HANDLER_XCOPY_LIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,8 @@ struct xcopy_segment {
 };
 
 struct xcopy_list {
+	uint8_t list_id;
+	bool held; /* LIST ID USAGE 00b: its status kept for COPY STATUS */
 	unsigned int nr_targets, nr_segments;
 	struct xcopy_target targets[XCOPY_MAX_TARGETS];
 	struct xcopy_segment segments[XCOPY_MAX_SEGMENTS];
@@ -63,6 +66,44 @@ enum xcopy_error {
  */
 enum xcopy_error xcopy_parse(const uint8_t *par, size_t len,
 			     struct xcopy_list *list, const char **what);
+
+/* What COPY STATUS reports of a finished copy. */
+struct xcopy_result {
+	bool failed;
+	uint16_t segments; /* processed */
+	uint64_t bytes;	   /* copied */
+};
+
+/*
+ * The copies of one LUN whose status may still be asked for, by list
+ * identifier: the newest few, a reused identifier replacing its old copy.
+ * TCMU does not say which initiator sent a command, so identifiers are
+ * per LUN rather than per I_T nexus.
+ */
+#define XCOPY_HELD 8
+struct xcopy_history {
+	struct {
+		bool used;
+		uint8_t list_id;
+		struct xcopy_result r;
+	} slot[XCOPY_HELD];
+	unsigned int next;
+};
+
+void xcopy_history_put(struct xcopy_history *h, uint8_t list_id,
+		       const struct xcopy_result *r);
+const struct xcopy_result *xcopy_history_find(const struct xcopy_history *h,
+					      uint8_t list_id);
+
+/* The COPY STATUS data (SPC-4 6.18.3) of a finished copy. */
+#define XCOPY_STATUS_LEN 12
+size_t xcopy_copy_status(uint8_t buf[XCOPY_STATUS_LEN],
+			 const struct xcopy_result *r);
+
+/* The Third-party Copy VPD page (SPC-4 7.8.17) for a LUN's block size. */
+#define XCOPY_VPD_PAGE 0x8f
+#define XCOPY_VPD_LEN  100
+size_t xcopy_vpd_page(uint8_t buf[XCOPY_VPD_LEN], uint32_t block_size);
 
 /* The OPERATING PARAMETERS data (SPC-4 6.18.4) for a LUN's block size;
  * returns its length. */

@@ -1079,6 +1079,8 @@ struct xlist {
 	uint8_t buf[1100];
 	size_t len;
 	unsigned int targets, segments;
+	bool with_list_id; /* else LIST ID USAGE 11b, none */
+	uint8_t list_id_usage, list_id;
 };
 
 static void put_be(uint8_t *p, uint64_t v, int n)
@@ -1122,7 +1124,8 @@ static int xcopy(struct tcmu_device *dev, struct stub_cmd *c, struct xlist *x)
 	uint8_t cdb[16] = { 0x83 };
 	struct iovec iov = { x->buf, x->len };
 
-	x->buf[1] = 3 << 3; /* LIST ID USAGE 11b, no list identifier */
+	x->buf[0] = x->list_id;
+	x->buf[1] = (x->with_list_id ? x->list_id_usage : 3) << 3;
 	put_be(x->buf + 2, 32 * x->targets, 2);
 	put_be(x->buf + 8, 28 * x->segments, 4);
 	put_be(cdb + 10, x->len, 4);
@@ -1256,9 +1259,129 @@ static void check_xcopy_op_params(struct rig *r)
 	assert_int_equal(buf[44], 0x02);
 	assert_int_equal(buf[45], 0xe4);
 	assert_true(all_bytes(buf + 46, sizeof(buf) - 46, 0));
-	cdb[1] = 0x00; /* COPY STATUS: no copy is ever held */
-	assert_int_equal(scsi_cmd(&r->dev, &c, cdb, 16, &iov, 1),
-			 TCMU_STS_INVALID_CDB);
+}
+
+static int copy_status(struct tcmu_device *dev, uint8_t list_id,
+		       uint8_t buf[12])
+{
+	uint8_t cdb[16] = { 0x84, 0x00, list_id };
+	struct iovec iov = { buf, 12 };
+	struct stub_cmd c;
+
+	put_be(cdb + 10, 12, 4);
+	return scsi_cmd(dev, &c, cdb, 16, &iov, 1);
+}
+
+/* COPY STATUS of the copies whose list asked for it (LIST ID USAGE 00b),
+ * finished or failed; not of the others. */
+static void check_copy_status(struct rig *r)
+{
+	struct xlist x;
+	struct stub_cmd c;
+	uint8_t buf[12];
+
+	assert_int_equal(copy_status(&r->dev, 5, buf), TCMU_STS_INVALID_CDB);
+	memset(&x, 0, sizeof(x));
+	x.with_list_id = true;
+	x.list_id_usage = 0; /* held */
+	x.list_id = 5;
+	xlist_target(&x, naa_a);
+	xlist_segment(&x, 0, 0, 8, 0, 100);
+	xlist_segment(&x, 0, 0, 4, 0, 200);
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_OK);
+	assert_int_equal(copy_status(&r->dev, 5, buf), TCMU_STS_OK);
+	assert_int_equal(buf[3], 8);	/* AVAILABLE DATA */
+	assert_int_equal(buf[4], 0x01); /* completed, no held data */
+	assert_int_equal(buf[6], 2);	/* segments processed */
+	assert_int_equal(buf[7], 0);	/* in bytes */
+	assert_int_equal(buf[10] << 8 | buf[11], 12 * 512);
+
+	/* Beyond the end: refused before any segment is copied. */
+	x.list_id = 6;
+	xlist_segment(&x, 0, 0, 4, 0, LUN_SIZE / 512 - 2);
+	assert_int_not_equal(xcopy(&r->dev, &c, &x), TCMU_STS_OK);
+	assert_int_equal(copy_status(&r->dev, 6, buf), TCMU_STS_OK);
+	assert_int_equal(buf[4], 0x02); /* completed with errors */
+	assert_int_equal(buf[6], 0);
+
+	/* 10b: a list identifier, but nothing held. */
+	memset(&x, 0, sizeof(x));
+	x.with_list_id = true;
+	x.list_id_usage = 2;
+	x.list_id = 7;
+	xlist_target(&x, naa_a);
+	xlist_segment(&x, 0, 0, 8, 0, 100);
+	assert_int_equal(xcopy(&r->dev, &c, &x), TCMU_STS_OK);
+	assert_int_equal(copy_status(&r->dev, 7, buf), TCMU_STS_INVALID_CDB);
+	assert_int_equal(copy_status(&r->dev, 5, buf), TCMU_STS_OK);
+}
+
+static int inquiry_vpd(struct tcmu_device *dev, uint8_t page, uint8_t *buf,
+		       size_t len)
+{
+	uint8_t cdb[6] = { 0x12, 0x01, page, 0, (uint8_t)len };
+	struct iovec iov = { buf, len };
+	struct stub_cmd c;
+
+	memset(buf, 0xee, len);
+	return scsi_cmd(dev, &c, cdb, sizeof(cdb), &iov, 1);
+}
+
+/* The Supported VPD Pages list names the Third-party Copy page, which
+ * describes the copy manager with the limits it enforces. */
+static void check_third_party_copy_vpd(struct rig *r)
+{
+	static const uint16_t types[] = { 0x0001, 0x0004, 0x0008, 0x000c,
+					  0x8001 };
+	uint8_t buf[255];
+	size_t off = 4;
+
+	assert_int_equal(inquiry_vpd(&r->dev, 0x00, buf, sizeof(buf)),
+			 TCMU_STS_OK);
+	assert_int_equal(buf[3], 7);
+	assert_memory_equal(
+		buf + 4,
+		((const uint8_t[]){ 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2 }),
+		7);
+	assert_true(all_bytes(buf + 11, sizeof(buf) - 11, 0));
+
+	assert_int_equal(inquiry_vpd(&r->dev, 0x8f, buf, sizeof(buf)),
+			 TCMU_STS_OK);
+	assert_int_equal(buf[1], 0x8f);
+	assert_int_equal(buf[2] << 8 | buf[3], 96);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		const uint8_t *d = buf + off;
+
+		assert_true(off + 4 <= 100);
+		assert_int_equal(d[0] << 8 | d[1], types[i]);
+		switch (types[i]) {
+		case 0x0001: /* 0x83 SA 0; 0x84 SAs 0 and 3 */
+			assert_memory_equal(d + 4,
+					    ((const uint8_t[]){ 7, 0x83, 1, 0,
+								0x84, 2, 0,
+								3 }),
+					    8);
+			break;
+		case 0x0004:
+			assert_int_equal(d[9], 4);  /* CSCD descriptors */
+			assert_int_equal(d[11], 4); /* segments */
+			assert_int_equal(d[14], 4); /* 1024-byte lists */
+			break;
+		case 0x8001:
+			assert_int_equal(d[7], 1);     /* one copy at a time */
+			assert_int_equal(d[12], 0x10); /* 256 MiB segments */
+			assert_int_equal(d[16], 9);    /* 512-byte blocks */
+			break;
+		}
+		off += 4 + (size_t)(d[2] << 8 | d[3]);
+	}
+	assert_int_equal(off, 100);
+	assert_true(all_bytes(buf + 100, sizeof(buf) - 100, 0));
+
+	/* A short allocation length gets the page's start. */
+	assert_int_equal(inquiry_vpd(&r->dev, 0x8f, buf, 6), TCMU_STS_OK);
+	assert_int_equal(buf[1], 0x8f);
+	assert_int_equal(buf[5], 0x01);
 }
 
 /*
@@ -1352,6 +1475,8 @@ static void test_extended_copy(void **state)
 
 		check_xcopy_refusals(&r);
 		check_xcopy_op_params(&r);
+		check_copy_status(&r);
+		check_third_party_copy_vpd(&r);
 		handler->close(&dev3);
 		handler->close(&dev2);
 		rig_stop(&r);

@@ -7,7 +7,8 @@
 # bytes land in the agent's vdisk file, and SYNCHRONIZE CACHE, UNMAP and
 # WRITE SAME do what docs/handler.md says for an agent with extensions
 # (vxhsd: the agent's request counters show what reached it), and VERIFY
-# finds a changed byte. Then what
+# finds a changed byte; sg_xcopy copies to a second LUN inside vxhsd.
+# Then what
 # the handler answers before tcmu-runner's emulation. The
 # handler talks to the agent over TLS here.
 
@@ -18,7 +19,8 @@ scenario_target() {
 	mkdir -p "$VDISKS"
 	ctl=/run/vxhsd-tls-control.sock
 	start_tls_vxhsd --control "$ctl"
-	loopback_lun ${LUN_MB}M "disk1@127.0.0.1/9998;tls=/tmp/pki/gw-a"
+	loopback_lun ${LUN_MB}M \
+		"disk1@127.0.0.1/9998;tls=/tmp/pki/gw-a;copy_domain=e2e"
 	say "loopback LUN is $DISK"
 	expect_in "agent log" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
 		"TLS TLS1.3, client dn:CN=gw-a"
@@ -100,6 +102,36 @@ open("/tmp/v", "wb").write(d)'
 		fail "VERIFY with a changed byte answered GOOD: $out"
 	expect_in "VERIFY with byte 1000 changed" "$out" "Miscompare"
 	expect_in "VERIFY with byte 1000 changed" "$out" "Info fld=0x3e8"
+
+	say "EXTENDED COPY from disk1 to disk2 (sg_xcopy): done by vxhsd (COPY)"
+	"$VXHSADM" create --dir "$VDISKS" disk2 ${LUN_MB}M
+	out=$("$VXHS_EXPORT" add disk2 --size ${LUN_MB}M --no-iscsi --cfgstring \
+		"disk2@127.0.0.1/9998;tls=/tmp/pki/gw-a;copy_domain=e2e" 2>&1) ||
+		fail "vxhs-export add disk2: $out"
+	disk2=$(sed -n 's|^loopback .* -> \(/dev/sd[a-z]*\)$|\1|p' <<<"$out")
+	[ -b "$disk2" ] || fail "no loopback disk for disk2: $out"
+	sg_turs "$disk2" >/dev/null 2>&1 || true # the UA of the new LUN
+	expect_in "Third-party Copy VPD" "$(sg_vpd --page=0x8f "$disk2")" \
+		"Extended copy(LID1)"
+	head -c 4M /dev/urandom >/tmp/xsrc
+	dd if=/tmp/xsrc of="$DISK" bs=1M seek=30 oflag=direct status=none
+	copies=$(agent_count "$ctl" copy)
+	reads=$(agent_count "$ctl" read)
+	writes=$(agent_count "$ctl" write)
+	sg_xcopy if="$DISK" of="$disk2" bs=512 skip=$((30 << 11)) \
+		seek=$((2 << 11)) count=8192 bpt=8192 ||
+		fail "sg_xcopy from $DISK to $disk2"
+	expect_eq "COPY requests vxhsd saw" "$(agent_count "$ctl" copy)" \
+		$((copies + 1))
+	expect_eq "READ requests vxhsd saw" "$(agent_count "$ctl" read)" "$reads"
+	expect_eq "WRITE requests vxhsd saw" "$(agent_count "$ctl" write)" \
+		"$writes"
+	dd if="$VDISKS/disk2" bs=1M skip=2 count=4 status=none | cmp /tmp/xsrc - ||
+		fail "disk2's vdisk file does not hold the copy"
+	dd if="$disk2" bs=1M skip=2 count=4 iflag=direct status=none |
+		cmp /tmp/xsrc - || fail "$disk2 does not read back the copy"
+	echo "ok: 4 MiB copied from disk1 to disk2 by one COPY, no data through the gateway"
+	out=$("$VXHS_EXPORT" remove disk2 2>&1) || fail "vxhs-export remove disk2: $out"
 
 	say "what tcmu-runner alone answers wrongly (docs/conformance.md)"
 	# INQUIRY with 255 bytes: all past the standard data is zero (the
