@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pool.h"
 #include "common/util.h"
 #include "vxhs_handler.h"
 
@@ -52,14 +53,18 @@ struct hcmd {
 	submit_fn piece;
 };
 
+/* Made on tcmu-runner's thread, ended on the client's: pooled. */
+static struct obj_pool hcmd_pool = OBJ_POOL_INIT(sizeof(struct hcmd), 256);
+
 static struct hcmd *hcmd_new(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 			     const char *what, uint64_t off, uint64_t len,
 			     bool write)
 {
-	struct hcmd *h = calloc(1, sizeof(*h));
+	struct hcmd *h = obj_pool_get(&hcmd_pool);
 
 	if (!h)
 		return NULL;
+	memset(h, 0, sizeof(*h));
 	h->vdev = tcmur_dev_get_private(dev);
 	h->cmd = cmd;
 	h->what = what;
@@ -72,7 +77,7 @@ static struct hcmd *hcmd_new(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 static void hcmd_free(struct hcmd *h)
 {
 	free(h->buf);
-	free(h);
+	obj_pool_put(&hcmd_pool, h);
 }
 
 static void hcmd_finish(struct hcmd *h, int result)

@@ -58,9 +58,7 @@ static int answer_record(struct request *r, const struct lock_record *rec,
 	struct vxhs_kvset_builder b;
 	int len;
 
-	free(r->buf);
-	r->buf = malloc(ANSWER_SIZE);
-	if (!r->buf)
+	if (request_answer_buf(r, ANSWER_SIZE))
 		return -ENOMEM;
 	vxhs_kvset_begin(&b, r->buf, ANSWER_SIZE);
 	vxhs_kvset_add_u64(&b, VXHS_LOCK_KEY_EPOCH, rec->epoch);

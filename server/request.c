@@ -15,6 +15,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "common/pool.h"
 #include "common/util.h"
 #include "vxhs/kvset.h"
 #include "vxhsd.h"
@@ -224,8 +225,7 @@ static int do_stat(struct request *r)
 	struct vxhs_kvset_builder b;
 	int len;
 
-	r->buf = malloc(STAT_BUF_SIZE);
-	if (!r->buf)
+	if (request_answer_buf(r, STAT_BUF_SIZE))
 		return -ENOMEM;
 	/* vdisk_size_bytes must stay first in strcmp order: the original
 	 * client takes the first key as the size. */
@@ -531,6 +531,53 @@ bool request_execute(struct request *r)
 	return true;
 }
 
+/*
+ * Requests and the buffers of small ones are pooled: a session's loop
+ * makes them, and a worker may end them, so malloc's per-thread caches
+ * would not keep them.
+ */
+#define SMALL_BUF 16384
+static struct obj_pool request_pool =
+	OBJ_POOL_INIT(sizeof(struct request), 256);
+static struct obj_pool small_buf_pool = OBJ_POOL_INIT(SMALL_BUF, 256);
+
+struct request *request_alloc(uint64_t buf_len)
+{
+	struct request *r = obj_pool_get(&request_pool);
+
+	if (!r)
+		return NULL;
+	memset(r, 0, sizeof(*r));
+	if (!buf_len)
+		return r;
+	r->buf_pooled = buf_len <= SMALL_BUF;
+	r->buf = r->buf_pooled ? obj_pool_get(&small_buf_pool) :
+				 malloc(buf_len);
+	if (!r->buf) {
+		obj_pool_put(&request_pool, r);
+		return NULL;
+	}
+	r->buf_len = buf_len;
+	return r;
+}
+
+static void request_drop_buf(struct request *r)
+{
+	if (r->buf_pooled)
+		obj_pool_put(&small_buf_pool, r->buf);
+	else
+		free(r->buf);
+	r->buf = NULL;
+	r->buf_pooled = false;
+}
+
+int request_answer_buf(struct request *r, size_t len)
+{
+	request_drop_buf(r);
+	r->buf = malloc(len);
+	return r->buf ? 0 : -ENOMEM;
+}
+
 void request_free(struct request *r)
 {
 	if (r->vd)
@@ -539,6 +586,6 @@ void request_free(struct request *r)
 		store_put(r->src);
 	budget_release(r->s, r->charged);
 	sink_close(&r->sink);
-	free(r->buf);
-	free(r);
+	request_drop_buf(r);
+	obj_pool_put(&request_pool, r);
 }

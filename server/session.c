@@ -303,20 +303,12 @@ static struct request *new_request(struct session *s, uint64_t buf_len)
 
 	if (!budget_charge(s, cost))
 		return NULL;
-	r = calloc(1, sizeof(*r));
-	if (r && buf_len) {
-		r->buf = malloc(buf_len);
-		if (!r->buf) {
-			free(r);
-			r = NULL;
-		}
-	}
+	r = request_alloc(buf_len);
 	if (!r) {
 		budget_release(s, cost);
 		return NULL;
 	}
 	r->charged = cost;
-	r->buf_len = buf_len;
 	r->s = s;
 	list_init(&r->link);
 	atomic_fetch_add(&s->refs, 1);

@@ -306,6 +306,7 @@ struct request {
 	struct vdisk_use *use; /* counts its answer; NULL: not counted */
 	uint8_t *buf;	       /* write payload in, read data out */
 	uint64_t buf_len;
+	bool buf_pooled;  /* buf from request.c's pool of small buffers */
 	uint64_t charged; /* memory charged to the budget (budget.c) */
 	int32_t err;	  /* validation result (wire err) */
 	uint8_t out[VXHS_HDR_SIZE]; /* answer header */
@@ -336,6 +337,12 @@ bool request_try_inline(struct request *r);
 bool request_execute(struct request *r);
 /* Whether executing r may take long (flush, zeroing, opening a vdisk). */
 bool request_may_block(const struct request *r);
+/* A request with a buffer of buf_len bytes (none for 0), zeroed but for
+ * the buffer; NULL when out of memory. */
+struct request *request_alloc(uint64_t buf_len);
+/* Gives r a new buffer of len bytes for an answer built in place,
+ * instead of its payload's: 0 or -ENOMEM. */
+int request_answer_buf(struct request *r, size_t len);
 void request_free(struct request *r);
 int32_t errno_to_wire(int err);
 /* All len bytes at off, or -ERANGE where the file ends first. */

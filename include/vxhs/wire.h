@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -183,76 +184,98 @@ int vxhs_wire_err_to_errno(int32_t err);
  * within the protocol's set (EIO for anything else). */
 int32_t vxhs_errno_to_wire_err(int error);
 
-/* Explicit little/big-endian field access, usable by any module. */
+/*
+ * Explicit little/big-endian field access, usable by any module: one load
+ * or store each (the wire's fields are not aligned). Byte swaps by the
+ * compiler's builtins, as <endian.h> is not there in strict ISO C.
+ */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define vxhs_le16_(v) (v)
+#define vxhs_le32_(v) (v)
+#define vxhs_le64_(v) (v)
+#define vxhs_be32_(v) __builtin_bswap32(v)
+#define vxhs_be64_(v) __builtin_bswap64(v)
+#else
+#define vxhs_le16_(v) __builtin_bswap16(v)
+#define vxhs_le32_(v) __builtin_bswap32(v)
+#define vxhs_le64_(v) __builtin_bswap64(v)
+#define vxhs_be32_(v) (v)
+#define vxhs_be64_(v) (v)
+#endif
+
 static inline void vxhs_put_le16(uint8_t *p, uint16_t v)
 {
-	p[0] = v;
-	p[1] = v >> 8;
+	const uint16_t w = vxhs_le16_(v);
+
+	memcpy(p, &w, sizeof(w));
 }
 
 static inline void vxhs_put_le32(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
+	const uint32_t w = vxhs_le32_(v);
+
+	memcpy(p, &w, sizeof(w));
 }
 
 static inline void vxhs_put_le64(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = v >> (8 * i);
+	const uint64_t w = vxhs_le64_(v);
+
+	memcpy(p, &w, sizeof(w));
 }
 
 static inline uint16_t vxhs_get_le16(const uint8_t *p)
 {
-	return (uint16_t)(p[0] | p[1] << 8);
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return vxhs_le16_(v);
 }
 
 static inline uint32_t vxhs_get_le32(const uint8_t *p)
 {
-	uint32_t v = 0;
+	uint32_t v;
 
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return vxhs_le32_(v);
 }
 
 static inline uint64_t vxhs_get_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return vxhs_le64_(v);
 }
 
 static inline void vxhs_put_be32(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (24 - 8 * i);
+	const uint32_t w = vxhs_be32_(v);
+
+	memcpy(p, &w, sizeof(w));
 }
 
 static inline void vxhs_put_be64(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = v >> (56 - 8 * i);
+	const uint64_t w = vxhs_be64_(v);
+
+	memcpy(p, &w, sizeof(w));
 }
 
 static inline uint32_t vxhs_get_be32(const uint8_t *p)
 {
-	uint32_t v = 0;
+	uint32_t v;
 
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return vxhs_be32_(v);
 }
 
 static inline uint64_t vxhs_get_be64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return vxhs_be64_(v);
 }
 
 #ifdef __cplusplus

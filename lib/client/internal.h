@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 
 #include "common/list.h"
+#include "common/pool.h"
 #include "common/util.h"
 #include "vxhs/client.h"
 #include "vxhs/wire.h"
@@ -203,6 +204,8 @@ struct vxhs_io {
 struct vxhs_req {
 	struct vxhs_msg msg;
 	struct vxhs_vdisk *vd;
+	struct vxhs_loop *loop; /* outlives vd: an orphan ends after it */
+	bool pooled;		/* from loop->req_pool */
 	uint16_t opcode;
 	bool probe;	/* failover/open probe, never retried */
 	bool completed; /* done callback already ran */
@@ -291,6 +294,9 @@ struct vxhs_loop {
 	struct slot *slots;
 	uint32_t nr_slots;
 	uint32_t free_slot; /* UINT32_MAX: none */
+
+	/* request.c: requests of one io and a few iovecs (most I/O) */
+	struct obj_pool req_pool;
 };
 
 /* The public context: its I/O threads, each with its own connections. */
@@ -378,6 +384,14 @@ void io_orphan(struct vxhs_io *io);
 struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 			   const struct iovec *iov, int iovcnt, uint64_t offset,
 			   uint64_t len);
+/* A loop's pool of requests of one io and up to REQ_POOLED_IOVS iovecs:
+ * no allocation per I/O in steady state. */
+#define REQ_POOLED_IOVS 16
+#define REQ_POOLED_SIZE                                     \
+	(sizeof(struct vxhs_req) + sizeof(struct vxhs_io) + \
+	 REQ_POOLED_IOVS * sizeof(struct iovec))
+#define REQ_POOL_MAX 256
+void req_pool_init(struct obj_pool *pool);
 
 /* vdisk.c: what a VDISK_STAT answer says of the vdisk. */
 int vd_stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len);

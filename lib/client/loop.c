@@ -363,6 +363,7 @@ int loop_init(struct vxhs_loop *loop, const struct vxhs_ctx_opts *opts,
 	list_init(&loop->rx_ready);
 	list_init(&loop->graveyard);
 	loop->free_slot = UINT32_MAX;
+	req_pool_init(&loop->req_pool);
 	pthread_mutex_init(&loop->subq_lock, NULL);
 	pthread_cond_init(&loop->subq_cond, NULL);
 
@@ -403,6 +404,7 @@ close_epfd:
 destroy_locks:
 	pthread_cond_destroy(&loop->subq_cond);
 	pthread_mutex_destroy(&loop->subq_lock);
+	obj_pool_fini(&loop->req_pool);
 	return ret;
 }
 
@@ -417,6 +419,7 @@ void loop_fini(struct vxhs_loop *loop)
 	close(loop->epfd);
 	agent_notes_free(loop);
 	free(loop->slots);
+	obj_pool_fini(&loop->req_pool);
 	pthread_cond_destroy(&loop->subq_cond);
 	pthread_mutex_destroy(&loop->subq_lock);
 }

@@ -16,6 +16,11 @@ static bool carries_data(uint16_t opcode)
 	return opcode == VXHS_OP_READ || opcode == VXHS_OP_WRITE;
 }
 
+void req_pool_init(struct obj_pool *pool)
+{
+	obj_pool_init(pool, REQ_POOLED_SIZE, REQ_POOL_MAX);
+}
+
 struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 			   const struct iovec *iov, int iovcnt, uint64_t offset,
 			   uint64_t len)
@@ -32,10 +37,13 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 		return NULL;
 	size = sizeof(*req) + nr_ios * sizeof(struct vxhs_io) +
 	       (size_t)iovcnt * sizeof(struct iovec);
-	req = malloc(size);
+	req = size <= REQ_POOLED_SIZE ? obj_pool_get(&vd->loop->req_pool) :
+					malloc(size);
 	if (!req)
 		return NULL;
 	memset(req, 0, sizeof(*req));
+	req->pooled = size <= REQ_POOLED_SIZE;
+	req->loop = vd->loop;
 	req->vd = vd;
 	req->opcode = opcode;
 	req->offset = offset;
@@ -87,7 +95,10 @@ void io_retire(struct vxhs_io *io, int result)
 		return;
 	if (!req->completed)
 		req_complete(req);
-	free(req);
+	if (req->pooled)
+		obj_pool_put(&req->loop->req_pool, req);
+	else
+		free(req);
 }
 
 /* The vdisk is closing: its caller hears -ECANCELED now, the answer later

@@ -156,6 +156,14 @@ agent_connections() {
 	ss -Htn state established '( sport = :9999 )' | wc -l
 }
 
+# The SCSI generic node of /dev/sdX: sg_xcopy finds none by itself here.
+sg_node() {
+	local n
+	n=$(ls "/sys/block/${1#/dev/}/device/scsi_generic" 2>/dev/null)
+	[ -c "/dev/$n" ] || fail "no SCSI generic node for $1"
+	echo "/dev/$n"
+}
+
 # The /dev/sdX of the tcm_loop LUN (the model string is generic).
 loopback_disk() {
 	local b

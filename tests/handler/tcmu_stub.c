@@ -17,6 +17,7 @@
 
 #include "tcmu_stub.h"
 
+void (*stub_complete_hook)(struct stub_cmd *c, int status);
 static struct tcmur_handler *registered;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_buf[16384];
@@ -136,6 +137,10 @@ void tcmur_cmd_complete(struct tcmu_device *dev, void *data, int rc)
 		(struct stub_cmd *)((char *)data -
 				    offsetof(struct stub_cmd, cmd));
 
+	if (stub_complete_hook) {
+		stub_complete_hook(c, rc);
+		return;
+	}
 	pthread_mutex_lock(&c->lock);
 	assert_false(c->done); /* exactly once */
 	c->done = true;
@@ -212,6 +217,56 @@ void tcmu_dev_set_opt_unmap_gran(struct tcmu_device *dev, uint32_t len,
 void tcmu_dev_set_unmap_gran_align(struct tcmu_device *dev, uint32_t len)
 {
 	dev->unmap_gran_align = len;
+}
+
+/* What Debian's handler_qcow.so imports besides (tools/bench). */
+uint64_t tcmu_cfgfs_dev_get_info_u64(struct tcmu_device *dev, const char *name,
+				     int *fn_ret)
+{
+	*fn_ret = strcmp(name, "Size") ? -ENOENT : 0;
+	return *fn_ret ? 0 : dev->num_lbas * dev->block_size;
+}
+
+size_t tcmu_iovec_length(struct iovec *iov, size_t iov_cnt)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < iov_cnt; i++)
+		len += iov[i].iov_len;
+	return len;
+}
+
+/* Moves the iovec's start count bytes on; returns how many entries it
+ * used up. */
+size_t tcmu_iovec_seek(struct iovec *iov, size_t count)
+{
+	size_t used = 0;
+
+	for (; count; iov++) {
+		size_t step = count < iov->iov_len ? count : iov->iov_len;
+
+		iov->iov_base = (char *)iov->iov_base + step;
+		iov->iov_len -= step;
+		count -= step;
+		if (!iov->iov_len)
+			used++;
+	}
+	return used;
+}
+
+size_t tcmu_memcpy_into_iovec(struct iovec *iov, size_t iov_cnt, void *src,
+			      size_t len)
+{
+	size_t done = 0;
+
+	for (size_t i = 0; i < iov_cnt && done < len; i++) {
+		size_t n = len - done < iov[i].iov_len ? len - done :
+							 iov[i].iov_len;
+
+		memcpy(iov[i].iov_base, (char *)src + done, n);
+		done += n;
+	}
+	return done;
 }
 
 bool tcmu_iovec_zeroed(struct iovec *iov, size_t iov_cnt)

@@ -43,6 +43,12 @@ struct stub_cmd {
 	int status;
 };
 
+/*
+ * When set, tcmur_cmd_complete calls this instead of waking
+ * stub_cmd_wait (the benchmark's completion queue).
+ */
+extern void (*stub_complete_hook)(struct stub_cmd *c, int status);
+
 /* Loads the module and returns the handler it registered. */
 struct tcmur_handler *stub_load(const char *path);
 

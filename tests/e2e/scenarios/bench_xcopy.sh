@@ -60,7 +60,8 @@ scenario_target() {
 	dst=$(export_vdisk dst)
 	for r in $(seq "$ROUNDS"); do
 		# 16 MiB segments: 16 EXTENDED COPY commands for 256 MiB.
-		run xcopy "$r" sg_xcopy if="$src" of="$dst" bs=512 \
+		run xcopy "$r" sg_xcopy if="$(sg_node "$src")" \
+			of="$(sg_node "$dst")" bs=512 \
 			count=$blocks bpt=32768
 		run dd "$r" dd if="$src" of="$dst" bs=1M count=$COPY_MB \
 			iflag=direct oflag=direct status=none
