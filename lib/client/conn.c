@@ -315,6 +315,12 @@ void conn_flush(struct vxhs_conn *conn)
 		ssize_t sent;
 
 		if (io->hdr_sent == VXHS_HDR_SIZE && pages_wanted(conn, io)) {
+			/* splice has no MSG_NOSIGNAL: SIGPIPE is blocked only
+			 * on the I/O thread, which sends the pages. */
+			if (conn->loop->submitting_inline) {
+				mark_dirty(conn);
+				break;
+			}
 			sent = conn->tp->send_pages(conn, io);
 			if (sent >= 0) {
 				tx_advance_zc(conn, (size_t)sent);

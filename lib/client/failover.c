@@ -29,8 +29,38 @@ static const char *const state_names[] = {
 
 static void notify(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev)
 {
-	if (vd->opts.event)
+	unsigned int n = vd->nr_deferred;
+
+	if (!vd->opts.event)
+		return;
+	if (!vd->loop->submitting_inline) {
 		vd->opts.event(vd, ev, vd->cur, vd->opts.event_opaque);
+		return;
+	}
+	/* Not inside the caller's own submission: the I/O thread tells it
+	 * (the last slot takes the newest, should there ever be more). */
+	if (!n)
+		list_add_tail(&vd->deferred_link, &vd->loop->deferred_vds);
+	if (n == ARRAY_SIZE(vd->deferred))
+		n--;
+	vd->deferred[n].ev = ev;
+	vd->deferred[n].cur = vd->cur;
+	vd->nr_deferred = n + 1;
+}
+
+void vd_notify_deferred(struct vxhs_loop *loop)
+{
+	while (!list_empty(&loop->deferred_vds)) {
+		struct vxhs_vdisk *vd = list_first_entry(
+			&loop->deferred_vds, struct vxhs_vdisk, deferred_link);
+
+		list_del(&vd->deferred_link);
+		for (unsigned int i = 0; i < vd->nr_deferred; i++)
+			vd->opts.event(vd, vd->deferred[i].ev,
+				       vd->deferred[i].cur,
+				       vd->opts.event_opaque);
+		vd->nr_deferred = 0;
+	}
 }
 
 void vd_set_state(struct vxhs_vdisk *vd, enum vd_state state)

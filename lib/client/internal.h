@@ -262,6 +262,14 @@ struct vxhs_vdisk {
 	/* The epoch of the vdisk's lock this handle holds (0: none); new
 	 * writes carry it. */
 	_Atomic uint64_t lock_epoch;
+	/* Events that happened during an inline submission, for the I/O
+	 * thread to tell (loop->deferred_vds). */
+	struct list_head deferred_link;
+	unsigned int nr_deferred;
+	struct {
+		enum vxhs_vdisk_event ev;
+		unsigned int cur;
+	} deferred[4];
 };
 
 struct slot {
@@ -280,6 +288,17 @@ struct vxhs_loop {
 	pthread_mutex_t subq_lock;
 	pthread_cond_t subq_cond; /* MSG_OPEN/CLOSE completion */
 	struct list_head subq;
+
+	/*
+	 * Everything below, and every connection, vdisk and request of the
+	 * loop, belongs to whoever holds work_lock: the I/O thread while it
+	 * is not waiting for events, or a caller submitting a request
+	 * inline (loop_submit).
+	 */
+	pthread_mutex_t work_lock;
+	bool submitting_inline;
+	struct list_head deferred; /* requests ended inline: req->msg.link */
+	struct list_head deferred_vds; /* vdisks with events to tell */
 
 	struct list_head agents;
 	struct list_head agent_notes;
@@ -392,6 +411,8 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 	 REQ_POOLED_IOVS * sizeof(struct iovec))
 #define REQ_POOL_MAX 256
 void req_pool_init(struct obj_pool *pool);
+/* Runs the callbacks of requests that ended during an inline submission. */
+void req_finish_deferred(struct vxhs_loop *loop);
 
 /* vdisk.c: what a VDISK_STAT answer says of the vdisk. */
 int vd_stat_apply(struct vxhs_vdisk *vd, const uint8_t *kv, size_t len);
@@ -410,6 +431,8 @@ void lock_fenced(struct vxhs_req *req);
 /* failover.c */
 void vd_set_state(struct vxhs_vdisk *vd, enum vd_state state);
 void vd_quiesce(struct vxhs_vdisk *vd, int err);
+/* Tells the events that happened during inline submissions. */
+void vd_notify_deferred(struct vxhs_loop *loop);
 void vd_step(struct vxhs_vdisk *vd, uint64_t now);
 void vd_probe_done(void *opaque, int result);
 void vd_fail_waiting(struct vxhs_vdisk *vd, int err);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
  * One I/O thread of a context: an epoll loop over its connections, the
- * submission queue callers feed, its table of requests in flight, and the
- * periodic tick that drives timeouts and failover. Nothing here is shared
- * with the context's other loops.
+ * submission queue callers feed (or the request a caller sends itself while
+ * the thread waits), its table of requests in flight, and the periodic
+ * tick that drives timeouts and failover. Nothing here is shared with the
+ * context's other loops.
  */
 #include <errno.h>
 #include <signal.h>
@@ -144,12 +145,45 @@ static void wake(struct vxhs_loop *loop)
 		return;
 }
 
+static void handle_msg(struct vxhs_loop *loop, struct vxhs_msg *msg);
+static void flush_dirty(struct vxhs_loop *loop);
+
+/*
+ * The I/O thread is waiting for events and nothing is queued before this
+ * request: the caller dispatches and sends it from its own thread, saving
+ * the wake-up of the I/O thread, one thread switch per request. What
+ * needs the I/O thread afterwards (callbacks of requests that ended here,
+ * connections that failed) wakes it.
+ */
+static void submit_inline(struct vxhs_loop *loop, struct vxhs_msg *msg)
+{
+	bool wanted;
+
+	loop->submitting_inline = true;
+	handle_msg(loop, msg);
+	flush_dirty(loop);
+	loop->submitting_inline = false;
+	wanted = !list_empty(&loop->deferred) ||
+		 !list_empty(&loop->deferred_vds) ||
+		 !list_empty(&loop->dirty) || !list_empty(&loop->graveyard) ||
+		 !list_empty(&loop->troubled);
+	pthread_mutex_unlock(&loop->work_lock);
+	if (wanted)
+		wake(loop);
+}
+
 void loop_submit(struct vxhs_loop *loop, struct vxhs_msg *msg)
 {
 	bool was_empty;
 
 	pthread_mutex_lock(&loop->subq_lock);
 	was_empty = list_empty(&loop->subq);
+	if (msg->type == MSG_REQ && was_empty && !on_io_thread &&
+	    !pthread_mutex_trylock(&loop->work_lock)) {
+		pthread_mutex_unlock(&loop->subq_lock);
+		submit_inline(loop, msg);
+		return;
+	}
 	list_add_tail(&msg->link, &loop->subq);
 	pthread_mutex_unlock(&loop->subq_lock);
 	/* The I/O thread takes the whole queue at once after each wake-up, so
@@ -281,11 +315,17 @@ static void tick(struct vxhs_loop *loop, uint64_t now)
 	loop->next_tick = now + TICK_NS;
 }
 
+/* Each connection once: one an inline submitter cannot finish (pages to
+ * splice) marks itself dirty again for the I/O thread. */
 static void flush_dirty(struct vxhs_loop *loop)
 {
-	while (!list_empty(&loop->dirty)) {
-		struct vxhs_conn *conn = list_first_entry(
-			&loop->dirty, struct vxhs_conn, dirty_link);
+	struct list_head q;
+
+	list_init(&q);
+	list_splice_tail(&loop->dirty, &q);
+	while (!list_empty(&q)) {
+		struct vxhs_conn *conn =
+			list_first_entry(&q, struct vxhs_conn, dirty_link);
 
 		list_del(&conn->dirty_link);
 		conn_flush(conn);
@@ -313,6 +353,7 @@ static void *io_thread(void *arg)
 	struct epoll_event evs[MAX_EVENTS];
 
 	on_io_thread = true;
+	pthread_mutex_lock(&loop->work_lock);
 	while (!atomic_load(&loop->stop)) {
 		uint64_t now = vxhs_now_ns();
 		int timeout = 0, n;
@@ -321,7 +362,15 @@ static void *io_thread(void *arg)
 			timeout =
 				(int)((loop->next_tick - now) / NSEC_PER_MSEC) +
 				1;
+		/* Callers may submit inline while this waits. */
+		pthread_mutex_unlock(&loop->work_lock);
 		n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
+		pthread_mutex_lock(&loop->work_lock);
+		/* First what inline submissions left, in order: events, then
+		 * completions (a FAILED event comes before the requests it
+		 * fails), before a close can end their vdisk. */
+		vd_notify_deferred(loop);
+		req_finish_deferred(loop);
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr) {
 				uint64_t v;
@@ -339,9 +388,12 @@ static void *io_thread(void *arg)
 		now = vxhs_now_ns();
 		if (now >= loop->next_tick)
 			tick(loop, now);
-		flush_dirty(loop);
+		/* A connection's failure may requeue on another. */
+		while (!list_empty(&loop->dirty))
+			flush_dirty(loop);
 		conn_destroy_dead(loop);
 	}
+	pthread_mutex_unlock(&loop->work_lock);
 	return NULL;
 }
 
@@ -363,7 +415,10 @@ int loop_init(struct vxhs_loop *loop, const struct vxhs_ctx_opts *opts,
 	list_init(&loop->rx_ready);
 	list_init(&loop->graveyard);
 	loop->free_slot = UINT32_MAX;
+	list_init(&loop->deferred);
+	list_init(&loop->deferred_vds);
 	req_pool_init(&loop->req_pool);
+	pthread_mutex_init(&loop->work_lock, NULL);
 	pthread_mutex_init(&loop->subq_lock, NULL);
 	pthread_cond_init(&loop->subq_cond, NULL);
 
@@ -404,6 +459,7 @@ close_epfd:
 destroy_locks:
 	pthread_cond_destroy(&loop->subq_cond);
 	pthread_mutex_destroy(&loop->subq_lock);
+	pthread_mutex_destroy(&loop->work_lock);
 	obj_pool_fini(&loop->req_pool);
 	return ret;
 }
@@ -418,8 +474,10 @@ void loop_fini(struct vxhs_loop *loop)
 	close(loop->wakefd);
 	close(loop->epfd);
 	agent_notes_free(loop);
+	req_finish_deferred(loop);
 	free(loop->slots);
 	obj_pool_fini(&loop->req_pool);
 	pthread_cond_destroy(&loop->subq_cond);
 	pthread_mutex_destroy(&loop->subq_lock);
+	pthread_mutex_destroy(&loop->work_lock);
 }

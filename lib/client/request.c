@@ -85,6 +85,17 @@ static void req_complete(struct vxhs_req *req)
 	req->done(req->opaque, req->result);
 }
 
+/* Its callback, if not run yet, then its memory. */
+static void req_end(struct vxhs_req *req)
+{
+	if (!req->completed)
+		req_complete(req);
+	if (req->pooled)
+		obj_pool_put(&req->loop->req_pool, req);
+	else
+		free(req);
+}
+
 void io_retire(struct vxhs_io *io, int result)
 {
 	struct vxhs_req *req = io->req;
@@ -93,12 +104,24 @@ void io_retire(struct vxhs_io *io, int result)
 		req->result = result;
 	if (--req->pending)
 		return;
-	if (!req->completed)
-		req_complete(req);
-	if (req->pooled)
-		obj_pool_put(&req->loop->req_pool, req);
-	else
-		free(req);
+	/* A caller submitting inline must not have its callback run inside
+	 * its own submission: the I/O thread runs it. */
+	if (req->loop->submitting_inline) {
+		list_add_tail(&req->msg.link, &req->loop->deferred);
+		return;
+	}
+	req_end(req);
+}
+
+void req_finish_deferred(struct vxhs_loop *loop)
+{
+	while (!list_empty(&loop->deferred)) {
+		struct vxhs_req *req = list_first_entry(
+			&loop->deferred, struct vxhs_req, msg.link);
+
+		list_del(&req->msg.link);
+		req_end(req);
+	}
 }
 
 /* The vdisk is closing: its caller hears -ECANCELED now, the answer later

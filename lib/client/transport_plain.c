@@ -4,6 +4,7 @@
  * go from the caller's pages (zerocopy.c).
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -15,10 +16,16 @@ static int plain_start(struct vxhs_conn *conn)
 	return 0;
 }
 
+/* MSG_NOSIGNAL: callers submitting inline send from their own thread,
+ * where SIGPIPE is not blocked as on the I/O thread. */
 static ssize_t plain_sendv(struct vxhs_conn *conn, const struct iovec *iov,
 			   int n)
 {
-	ssize_t ret = writev(conn->fd, iov, n);
+	struct msghdr msg = {
+		.msg_iov = (struct iovec *)iov,
+		.msg_iovlen = (size_t)n,
+	};
+	ssize_t ret = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
 
 	return ret < 0 ? -errno : ret;
 }

@@ -12,6 +12,10 @@
 # Then instruction counts per I/O under valgrind --tool=callgrind (stable
 # where seconds are not): each side runs BENCH_CG_OPS and twice as many
 # I/Os, and the difference is divided, so start-up cancels out.
+#
+# BENCH_BASE=DIR adds a third side, the handler and vxhsd of another build
+# directory (an earlier commit), alternating with the others: the change
+# measured in the same run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -24,6 +28,8 @@ SIZE=$((256 << 20))
 QCOW_SO=/usr/lib/x86_64-linux-gnu/tcmu-runner/handler_qcow.so
 BENCH=$BUILD/tools/handler-bench
 VXHS_SO=$BUILD/handler/handler_vxhs.so
+BASE=${BENCH_BASE:-}
+SIDES="vxhs qcow${BASE:+ base}"
 
 [ -x "$BENCH" ] && [ -e "$VXHS_SO" ] || "$ROOT/tools/setup.sh" >&2
 [ -e "$QCOW_SO" ] || {
@@ -45,25 +51,34 @@ JOBS="4k-randread-qd1 randread 4096 1
 1m-write-qd1 write 1048576 1
 1m-write-qd32 write 1048576 32"
 
-# start_agent [VALGRIND...]: vxhsd on $WORK over a UNIX socket only;
-# sets AGENT (its pid).
-start_agent() {
-	rm -f "$WORK/vxhsd.sock"
-	"$@" "$BUILD/server/vxhsd" --dir "$WORK" --unix "$WORK/vxhsd.sock" \
-		--no-tcp --log-level warning >>"$WORK/vxhsd.log" 2>&1 &
-	AGENT=$!
-	PIDS+=("$AGENT")
+# vxhsd_up BUILD NAME [VALGRIND...]: the vxhsd of BUILD on $WORK over
+# $WORK/NAME.sock only; prints its pid.
+vxhsd_up() {
+	local build=$1 name=$2
+	shift 2
+	rm -f "$WORK/$name.sock"
+	"$@" "$build/server/vxhsd" --dir "$WORK" --unix "$WORK/$name.sock" \
+		--no-tcp --log-level warning >>"$WORK/$name.log" 2>&1 &
+	echo $!
 	for _ in $(seq 600); do
-		[ -S "$WORK/vxhsd.sock" ] && return 0
+		[ -S "$WORK/$name.sock" ] && return 0
 		sleep 0.1
 	done
-	echo "handler-bench: vxhsd did not start: $(cat "$WORK/vxhsd.log")" >&2
+	echo "handler-host.sh: vxhsd did not start: $(cat "$WORK/$name.log")" >&2
 	exit 1
 }
 
+# start_agent [VALGRIND...]: this build's vxhsd; sets AGENT (its pid).
+start_agent() {
+	AGENT=$(vxhsd_up "$BUILD" vxhsd "$@")
+	PIDS+=("$AGENT")
+}
+
+# Not a child of this shell (started in a command substitution): wait
+# for it to be gone, so callgrind has written its counts.
 stop_agent() {
 	kill "$AGENT"
-	wait "$AGENT" 2>/dev/null || true
+	while kill -0 "$AGENT" 2>/dev/null; do sleep 0.1; done
 }
 
 # side SIDE ARGS...: one handler-bench run of handler SIDE (vxhs, qcow).
@@ -75,6 +90,9 @@ side() {
 		--cfgstring "vxhs/bench@$WORK/vxhsd.sock" --agent-pid "$AGENT" "$@" ;;
 	qcow) "$BENCH" --module "$QCOW_SO" --size $SIZE \
 		--cfgstring "qcow/$WORK/qcow.raw" "$@" ;;
+	base) "$BENCH" --module "$BASE/handler/handler_vxhs.so" --size $SIZE \
+		--cfgstring "vxhs/bench@$WORK/base.sock" --agent-pid "$BASE_AGENT" \
+		"$@" ;;
 	esac
 }
 
@@ -82,11 +100,15 @@ bench_file "$BUILD/tools/vxhsadm" 256M
 mv "$WORK/bench" "$WORK/qcow.raw"
 bench_file "$BUILD/tools/vxhsadm" 256M
 start_agent
+if [ -n "$BASE" ]; then
+	BASE_AGENT=$(vxhsd_up "$BASE" base)
+	PIDS+=("$BASE_AGENT")
+fi
 
 # "job side round key=value..." lines.
 for r in $(seq "$ROUNDS"); do
 	while read -r name rw bs qd; do
-		for s in vxhs qcow; do
+		for s in $SIDES; do
 			echo "$name $s $r $(side $s --rw "$rw" --bs "$bs" \
 				--qd "$qd" --secs "$SECS")"
 		done
@@ -116,6 +138,23 @@ while read -r name _; do
 done <<<"$JOBS"
 echo "(IOPS ratio: vxhs / qcow; latency: mean us; CPU: us per I/O, gateway"
 echo " and agent of vxhs, their sum, qcow's gateway, and sum / qcow)"
+if [ -n "$BASE" ]; then
+	echo
+	echo "Against $BASE in the same run (this build / base):"
+	printf '%-18s %9s %9s %6s  %9s %9s %6s\n' job "IOPS" "base" ratio \
+		"CPU/IO" "base" ratio
+	while read -r name _; do
+		vi=$(med "$name" vxhs iops) bi=$(med "$name" base iops)
+		vc=$(awk -v a="$(med "$name" vxhs gw_cpu_us)" \
+			-v b="$(med "$name" vxhs agent_cpu_us)" \
+			'BEGIN { printf "%.2f", a + b }')
+		bc=$(awk -v a="$(med "$name" base gw_cpu_us)" \
+			-v b="$(med "$name" base agent_cpu_us)" \
+			'BEGIN { printf "%.2f", a + b }')
+		printf '%-18s %9s %9s %6s  %9s %9s %6s\n' "$name" "$vi" "$bi" \
+			"$(ratio "$bi" "$vi")" "$vc" "$bc" "$(ratio "$bc" "$vc")"
+	done <<<"$JOBS"
+fi
 
 # Instructions per I/O under callgrind: total Ir of a run of 2N I/Os
 # less that of N, over N.
