@@ -288,6 +288,9 @@ struct vxhs_loop {
 	pthread_mutex_t subq_lock;
 	pthread_cond_t subq_cond; /* MSG_OPEN/CLOSE completion */
 	struct list_head subq;
+	/* In (or about to enter) epoll_wait: a queued message must wake
+	 * it; otherwise it finds the message before it waits again. */
+	atomic_bool sleeping;
 
 	/*
 	 * Everything below, and every connection, vdisk and request of the

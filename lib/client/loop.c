@@ -187,8 +187,10 @@ void loop_submit(struct vxhs_loop *loop, struct vxhs_msg *msg)
 	list_add_tail(&msg->link, &loop->subq);
 	pthread_mutex_unlock(&loop->subq_lock);
 	/* The I/O thread takes the whole queue at once after each wake-up, so
-	 * only the first message into an empty queue needs to wake it. */
-	if (was_empty)
+	 * only the first message into an empty queue needs to wake it, and
+	 * only if it waits: awake, it looks at the queue before it waits
+	 * (io_thread), which saves a system call and a wake-up. */
+	if (was_empty && atomic_load(&loop->sleeping))
 		wake(loop);
 }
 
@@ -347,6 +349,16 @@ static void read_ready(struct vxhs_loop *loop)
 	}
 }
 
+static bool subq_pending(struct vxhs_loop *loop)
+{
+	bool pending;
+
+	pthread_mutex_lock(&loop->subq_lock);
+	pending = !list_empty(&loop->subq);
+	pthread_mutex_unlock(&loop->subq_lock);
+	return pending;
+}
+
 static void *io_thread(void *arg)
 {
 	struct vxhs_loop *loop = arg;
@@ -362,9 +374,15 @@ static void *io_thread(void *arg)
 			timeout =
 				(int)((loop->next_tick - now) / NSEC_PER_MSEC) +
 				1;
-		/* Callers may submit inline while this waits. */
+		/* Callers may submit inline while this waits. Announced
+		 * before the queue is looked at, so a message queued after
+		 * the look sees it and wakes this thread (loop_submit). */
 		pthread_mutex_unlock(&loop->work_lock);
+		atomic_store(&loop->sleeping, true);
+		if (subq_pending(loop))
+			timeout = 0;
 		n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
+		atomic_store(&loop->sleeping, false);
 		pthread_mutex_lock(&loop->work_lock);
 		/* First what inline submissions left, in order: events, then
 		 * completions (a FAILED event comes before the requests it
