@@ -450,11 +450,16 @@ static bool reading(const struct session *s)
 	       !atomic_load(&s->stop_reading);
 }
 
-/* One receive: straight into the payload's sink, or into rxbuf. */
-static ssize_t receive(struct session *s)
+/* One receive: straight into the payload's sink, or into rxbuf. *drained
+ * says that a plain socket had no more than it gave (a short read; never
+ * so for TLS, which gives a record at a time, nor for the sink, whose
+ * pipes may take less). */
+static ssize_t receive(struct session *s, bool *drained)
 {
+	size_t asked;
 	ssize_t n;
 
+	*drained = false;
 	if (s->state == RX_PAYLOAD && s->rx_start == s->rx_end &&
 	    sink_wants_direct(&s->rx_req->sink)) {
 		n = sink_fill(&s->rx_req->sink, s);
@@ -470,9 +475,11 @@ static ssize_t receive(struct session *s)
 		s->rx_end -= s->rx_start;
 		s->rx_start = 0;
 	}
-	n = session_recv(s, s->rxbuf + s->rx_end, RX_BUF_SIZE - s->rx_end);
+	asked = RX_BUF_SIZE - s->rx_end;
+	n = session_recv(s, s->rxbuf + s->rx_end, asked);
 	if (n > 0)
 		s->rx_end += (size_t)n;
+	*drained = !s->tls && n > 0 && (size_t)n < asked;
 	return n;
 }
 
@@ -486,12 +493,12 @@ static ssize_t receive(struct session *s)
 static void rx(struct session *s)
 {
 	for (int i = 0; i < READS_PER_EVENT; i++) {
+		bool ok, drained;
 		ssize_t n;
-		bool ok;
 
 		if (!reading(s))
 			return;
-		n = receive(s);
+		n = receive(s, &drained);
 		if (n <= 0)
 			session_send_ready(s); /* what earlier reads asked */
 		if (n == 0) {
@@ -521,7 +528,9 @@ static void rx(struct session *s)
 		    session_tls_has_pending(s))
 			continue;
 		session_send_ready(s);
-		if (!ok)
+		/* Level-triggered epoll signals more: the read that would
+		 * say EAGAIN is saved. */
+		if (!ok || drained)
 			return;
 	}
 	if (reading(s) && session_tls_has_pending(s))

@@ -529,8 +529,9 @@ static void parse_buffer(struct vxhs_conn *conn)
 	}
 }
 
-/* Reads a large read payload straight into the caller's buffers. */
-static ssize_t read_direct(struct vxhs_conn *conn)
+/* Reads a large read payload straight into the caller's buffers; *asked
+ * gets what it asked the socket for. */
+static ssize_t read_direct(struct vxhs_conn *conn, size_t *asked)
 {
 	struct vxhs_io *io = conn->rx_io;
 	struct iovec iov[RX_IOV_MAX];
@@ -539,6 +540,7 @@ static ssize_t read_direct(struct vxhs_conn *conn)
 				&bytes);
 	ssize_t got = conn->tp->recvv(conn, iov, n);
 
+	*asked = (size_t)bytes;
 	if (got > 0) {
 		iov_cursor_advance(&io->cur, (uint64_t)got);
 		io->moved += (uint64_t)got;
@@ -550,7 +552,7 @@ static ssize_t read_direct(struct vxhs_conn *conn)
 }
 
 /* Reads into the receive buffer and parses what arrived. */
-static ssize_t read_buffered(struct vxhs_conn *conn)
+static ssize_t read_buffered(struct vxhs_conn *conn, size_t *asked)
 {
 	struct iovec one;
 	ssize_t got;
@@ -565,6 +567,7 @@ static ssize_t read_buffered(struct vxhs_conn *conn)
 	}
 	one.iov_base = conn->rxbuf + conn->rx_end;
 	one.iov_len = RX_BUF_SIZE - conn->rx_end;
+	*asked = one.iov_len;
 	got = conn->tp->recvv(conn, &one, 1);
 	if (got > 0) {
 		conn->rx_end += (size_t)got;
@@ -576,6 +579,7 @@ static ssize_t read_buffered(struct vxhs_conn *conn)
 void conn_read(struct vxhs_conn *conn)
 {
 	for (int i = 0; i < READS_PER_EVENT; i++) {
+		size_t asked = 0;
 		ssize_t got;
 
 		if (conn->dead || conn->state != CONN_UP)
@@ -583,9 +587,9 @@ void conn_read(struct vxhs_conn *conn)
 		if (conn->rx_in_payload && conn->rx_start == conn->rx_end &&
 		    !conn->rx_kv && !conn->rx_io->orphan &&
 		    conn->rx_left >= DIRECT_READ_MIN) {
-			got = read_direct(conn);
+			got = read_direct(conn, &asked);
 		} else {
-			got = read_buffered(conn);
+			got = read_buffered(conn, &asked);
 		}
 		if (got == 0) {
 			conn_fail(conn, -ECONNRESET, "closed by the agent");
@@ -598,6 +602,10 @@ void conn_read(struct vxhs_conn *conn)
 				conn_fail(conn, (int)got, "receive failed");
 			return;
 		}
+		/* The next read would say EAGAIN: a system call saved per
+		 * event (epoll is level-triggered, more data signals). */
+		if ((size_t)got < asked && conn->tp->short_read_drains)
+			break;
 	}
 	/* GnuTLS may hold decrypted bytes the socket no longer signals: they
 	 * are read after every other connection of the loop had its turn. */

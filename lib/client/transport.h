@@ -30,6 +30,10 @@ struct transport_ops {
 			 int n);
 	ssize_t (*recvv)(struct vxhs_conn *conn, const struct iovec *iov,
 			 int n);
+	/* A receive that returns less than asked took all the socket had:
+	 * no need to try again before the next event (a plain stream; TLS
+	 * returns a record at a time). */
+	bool short_read_drains;
 	/* Sends the payload of the queue's head io from the caller's pages:
 	 * whether this io should go so, and payload bytes sent or a
 	 * negative errno (-ENOTSUP: go on with sendv from where it

@@ -55,6 +55,7 @@ const struct transport_ops transport_plain = {
 	.start = plain_start,
 	.sendv = plain_sendv,
 	.recvv = plain_recvv,
+	.short_read_drains = true,
 	.pages_wanted = zc_wanted,
 	.send_pages = zc_send,
 	.one_message_per_send = plain_never,
