@@ -242,11 +242,13 @@ size_t xcopy_vpd_page(uint8_t buf[XCOPY_VPD_LEN], uint32_t block_size)
 	buf[1] = XCOPY_VPD_PAGE;
 	scsi_put_be(buf + 2, XCOPY_VPD_LEN - 4, 2);
 	/* Supported Commands: EXTENDED COPY (LID1); RECEIVE COPY RESULTS
-	 * with COPY STATUS and OPERATING PARAMETERS. */
+	 * with OPERATING PARAMETERS. COPY STATUS is answered but not
+	 * announced: SPC-4 keeps list identifiers per I_T nexus, and TCMU
+	 * does not say which nexus sent a command, so the handler keeps
+	 * them per LUN, where one initiator may see another's copy. */
 	p = tpc_descriptor(p, 0x0001, 8);
-	p[0] = 7; /* the command support list's length */
-	memcpy(p + 1, (const uint8_t[]){ 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03 },
-	       7);
+	p[0] = 6; /* the command support list's length */
+	memcpy(p + 1, (const uint8_t[]){ 0x83, 1, 0x00, 0x84, 1, 0x03 }, 6);
 	p += 8;
 	/* Parameter Data: the limits OPERATING PARAMETERS gives. */
 	p = tpc_descriptor(p, 0x0004, 0x1c);

@@ -1355,11 +1355,11 @@ static void check_third_party_copy_vpd(struct rig *r)
 		assert_true(off + 4 <= 100);
 		assert_int_equal(d[0] << 8 | d[1], types[i]);
 		switch (types[i]) {
-		case 0x0001: /* 0x83 SA 0; 0x84 SAs 0 and 3 */
+		case 0x0001: /* 0x83 SA 0; 0x84 SA 3 (COPY STATUS: not) */
 			assert_memory_equal(d + 4,
-					    ((const uint8_t[]){ 7, 0x83, 1, 0,
-								0x84, 2, 0,
-								3 }),
+					    ((const uint8_t[]){ 6, 0x83, 1, 0,
+								0x84, 1, 3,
+								0 }),
 					    8);
 			break;
 		case 0x0004:

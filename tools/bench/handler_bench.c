@@ -221,12 +221,9 @@ static void usage(FILE *f)
 static uint64_t number(const char *opt, const char *arg, uint64_t min,
 		       uint64_t max)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max) {
+	if (vxhs_parse_uint(arg, min, max, &v)) {
 		fprintf(stderr,
 			"handler-bench: --%s wants a number from %" PRIu64
 			" to %" PRIu64 ", not '%s'\n",
