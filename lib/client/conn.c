@@ -529,9 +529,8 @@ static void parse_buffer(struct vxhs_conn *conn)
 	}
 }
 
-/* Reads a large read payload straight into the caller's buffers; *asked
- * gets what it asked the socket for. */
-static ssize_t read_direct(struct vxhs_conn *conn, size_t *asked)
+/* Reads a large read payload straight into the caller's buffers. */
+static ssize_t read_direct(struct vxhs_conn *conn)
 {
 	struct vxhs_io *io = conn->rx_io;
 	struct iovec iov[RX_IOV_MAX];
@@ -540,7 +539,6 @@ static ssize_t read_direct(struct vxhs_conn *conn, size_t *asked)
 				&bytes);
 	ssize_t got = conn->tp->recvv(conn, iov, n);
 
-	*asked = (size_t)bytes;
 	if (got > 0) {
 		iov_cursor_advance(&io->cur, (uint64_t)got);
 		io->moved += (uint64_t)got;
@@ -587,7 +585,9 @@ void conn_read(struct vxhs_conn *conn)
 		if (conn->rx_in_payload && conn->rx_start == conn->rx_end &&
 		    !conn->rx_kv && !conn->rx_io->orphan &&
 		    conn->rx_left >= DIRECT_READ_MIN) {
-			got = read_direct(conn, &asked);
+			/* A large payload streams in: read on while it
+			 * comes, a short read notwithstanding. */
+			got = read_direct(conn);
 		} else {
 			got = read_buffered(conn, &asked);
 		}
