@@ -445,6 +445,51 @@ static void build_answer(struct request *r)
 }
 
 /*
+ * Where the file system cannot say whether a buffered write would block
+ * (RWF_NOWAIT answers EOPNOTSUPP on ext4 and tmpfs), a small write still
+ * runs on the network thread: it is a copy into the page cache that
+ * rarely waits, against two thread hand-offs to a worker and back, which
+ * cost more than the copy. One that waited longer than SLOW_WRITE_NS
+ * (writeback throttling, a disk) sends the vdisk's writes to the workers
+ * for WRITE_BACKOFF_NS, so a slow disk holds a loop up once in a while at
+ * most. -1 with errno EAGAIN: a worker's job.
+ */
+#define LOOP_WRITE_MAX	 (64u * 1024)
+#define SLOW_WRITE_NS	 (10 * NSEC_PER_MSEC)
+#define WRITE_BACKOFF_NS (1 * NSEC_PER_SEC)
+
+static ssize_t write_on_loop(struct request *r, const struct iovec *iov)
+{
+	struct vdisk *vd = r->vd;
+	off_t off = (off_t)r->hdr.io_offset;
+	uint64_t start, took;
+	ssize_t n;
+
+	if (!atomic_load(&vd->no_nowait[1])) {
+		n = pwritev2(vd->fd, iov, 1, off, RWF_NOWAIT);
+		if (n >= 0 || errno != EOPNOTSUPP)
+			return n;
+		atomic_store(&vd->no_nowait[1], true);
+	}
+	start = vxhs_now_ns();
+	if (iov->iov_len > LOOP_WRITE_MAX ||
+	    start < atomic_load(&vd->loop_writes_after)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	n = pwritev(vd->fd, iov, 1, off);
+	took = vxhs_now_ns() - start;
+	if (took > SLOW_WRITE_NS) {
+		atomic_store(&vd->loop_writes_after,
+			     start + took + WRITE_BACKOFF_NS);
+		vlog(LOG_DEBUG,
+		     "vdisk %s: a write took %llu us; writes go to the workers for a while",
+		     vd->id, (unsigned long long)(took / 1000));
+	}
+	return n;
+}
+
+/*
  * Runs a read or write on the calling (network) thread when the page cache
  * can satisfy it without blocking; false leaves the request untouched for
  * a worker. Saves two thread hand-offs per request on the common path.
@@ -468,26 +513,25 @@ bool request_try_inline(struct request *r)
 	if (!r->use)
 		r->use = usage_get(r->s, r->vd);
 	write = h->opcode == VXHS_OP_WRITE;
-	if (atomic_load(&r->vd->no_nowait[write]) ||
+	if ((!write && atomic_load(&r->vd->no_nowait[0])) ||
 	    h->io_offset + h->io_size > atomic_load(&r->vd->size))
 		return false;
-	if (h->opcode == VXHS_OP_READ && answer_from_cache(r)) {
+	if (!write && answer_from_cache(r)) {
 		n = (ssize_t)h->io_size;
-	} else if (h->opcode == VXHS_OP_READ) {
+	} else if (!write) {
 		n = preadv2(r->vd->fd, &iov, 1, (off_t)h->io_offset,
 			    RWF_NOWAIT);
+		if (n < 0 && errno == EOPNOTSUPP)
+			atomic_store(&r->vd->no_nowait[0], true);
 	} else {
 		/* Fenced, or the gate would make it wait: a worker's job. */
 		if (fence_enter(r, false))
 			return false;
-		n = pwritev2(r->vd->fd, &iov, 1, (off_t)h->io_offset,
-			     RWF_NOWAIT);
+		n = write_on_loop(r, &iov);
 		err = errno;
 		fence_leave(r->vd);
 		errno = err;
 	}
-	if (n < 0 && errno == EOPNOTSUPP)
-		atomic_store(&r->vd->no_nowait[write], true);
 	/* Partial or would block: the worker redoes all of it, which is
 	 * harmless for reads and for writes of the same bytes. */
 	if (n != (ssize_t)h->io_size)

@@ -162,7 +162,10 @@ struct vdisk {
 	ino_t ino;
 	_Atomic uint64_t size;
 	atomic_bool no_nowait[2]; /* RWF_NOWAIT unsupported: [0] read,
-				   * [1] write (ext4 before 6.x) */
+				   * [1] write (ext4, tmpfs) */
+	/* Until then (ns), its writes go to the workers: one on a network
+	 * thread waited (request.c). */
+	_Atomic uint64_t loop_writes_after;
 	/* A read-only mapping never touched, only asked (mincore) which
 	 * pages are cached; NULL when mmap failed. */
 	void *map;
