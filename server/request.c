@@ -450,9 +450,11 @@ static void build_answer(struct request *r)
  * runs on the network thread: it is a copy into the page cache that
  * rarely waits, against two thread hand-offs to a worker and back, which
  * cost more than the copy. One that waited longer than SLOW_WRITE_NS
- * (writeback throttling, a disk) sends the vdisk's writes to the workers
- * for WRITE_BACKOFF_NS, so a slow disk holds a loop up once in a while at
- * most. -1 with errno EAGAIN: a worker's job.
+ * (writeback throttling, a journal commit) sends the vdisk's writes to
+ * the workers for WRITE_BACKOFF_NS, so a slow disk holds each loop up at
+ * most once a second. (At 2 ms, preemption and journal commits on a busy
+ * host tripped it about once a second.) -1 with errno EAGAIN: a worker's
+ * job.
  */
 #define LOOP_WRITE_MAX	 (64u * 1024)
 #define SLOW_WRITE_NS	 (10 * NSEC_PER_MSEC)
