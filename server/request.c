@@ -453,12 +453,20 @@ static void build_answer(struct request *r)
  * (writeback throttling, a journal commit) sends the vdisk's writes to
  * the workers for WRITE_BACKOFF_NS, so a slow disk holds each loop up at
  * most once a second. (At 2 ms, preemption and journal commits on a busy
- * host tripped it about once a second.) -1 with errno EAGAIN: a worker's
- * job.
+ * host tripped it about once a second.) Anything but the whole write
+ * done: a worker does it.
  */
 #define LOOP_WRITE_MAX	 (64u * 1024)
 #define SLOW_WRITE_NS	 (10 * NSEC_PER_MSEC)
 #define WRITE_BACKOFF_NS (1 * NSEC_PER_SEC)
+
+/* Checked before the fence is entered: no gate work for a worker's job. */
+static bool loop_may_write(struct vdisk *vd, uint64_t len)
+{
+	return !atomic_load(&vd->no_nowait[1]) ||
+	       (len <= LOOP_WRITE_MAX &&
+		vxhs_now_ns() >= atomic_load(&vd->loop_writes_after));
+}
 
 static ssize_t write_on_loop(struct request *r, const struct iovec *iov)
 {
@@ -469,16 +477,12 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov)
 
 	if (!atomic_load(&vd->no_nowait[1])) {
 		n = pwritev2(vd->fd, iov, 1, off, RWF_NOWAIT);
-		if (n >= 0 || errno != EOPNOTSUPP)
-			return n;
-		atomic_store(&vd->no_nowait[1], true);
+		/* Learnt; loop_may_write decides from the next one. */
+		if (n < 0 && errno == EOPNOTSUPP)
+			atomic_store(&vd->no_nowait[1], true);
+		return n;
 	}
 	start = vxhs_now_ns();
-	if (iov->iov_len > LOOP_WRITE_MAX ||
-	    start < atomic_load(&vd->loop_writes_after)) {
-		errno = EAGAIN;
-		return -1;
-	}
 	n = pwritev(vd->fd, iov, 1, off);
 	took = vxhs_now_ns() - start;
 	if (took > SLOW_WRITE_NS) {
@@ -502,7 +506,6 @@ bool request_try_inline(struct request *r)
 	struct iovec iov = { r->buf, h->io_size };
 	bool write;
 	ssize_t n;
-	int err;
 
 	/* Splicing a pipe into the file may block: a worker's job. Faults
 	 * are applied by the workers only. */
@@ -526,13 +529,12 @@ bool request_try_inline(struct request *r)
 		if (n < 0 && errno == EOPNOTSUPP)
 			atomic_store(&r->vd->no_nowait[0], true);
 	} else {
-		/* Fenced, or the gate would make it wait: a worker's job. */
-		if (fence_enter(r, false))
+		/* Too large or backing off, fenced, or the gate would make
+		 * it wait: a worker's job. */
+		if (!loop_may_write(r->vd, h->io_size) || fence_enter(r, false))
 			return false;
 		n = write_on_loop(r, &iov);
-		err = errno;
 		fence_leave(r->vd);
-		errno = err;
 	}
 	/* Partial or would block: the worker redoes all of it, which is
 	 * harmless for reads and for writes of the same bytes. */
