@@ -62,6 +62,10 @@ static const struct opt_desc options[] = {
 	  .kind = OPT_BOOL,
 	  .offset = offsetof(struct vxhs_cfg, plaintext),
 	  .in_group = true },
+	{ .name = "shared_memory",
+	  .kind = OPT_BOOL,
+	  .offset = offsetof(struct vxhs_cfg, shared_memory),
+	  .in_group = true },
 	UINT_OPT(conns, 1, 64),
 	UINT_OPT(connect_timeout, 1, 600),
 	UINT_OPT(io_timeout, 1, 3600),
@@ -445,7 +449,8 @@ static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 				    "unknown option '%s' (known: group, tls, "
 				    "plaintext, gateway, conns, "
 				    "connect_timeout, io_timeout, "
-				    "failover_timeout, no_agent)",
+				    "failover_timeout, no_agent, "
+				    "shared_memory)",
 				    tok);
 		}
 		if (!eq && o->kind != OPT_BOOL)
@@ -513,6 +518,7 @@ int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
 	char *opts, *at;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->shared_memory = true;
 	if (!cfgstring || !cfgstring[0])
 		return fail(err, errlen, "empty configuration string");
 	if (strlen(cfgstring) > VXHS_CFG_MAX)

@@ -59,6 +59,9 @@ struct vxhs_cfg {
 		VXHS_NO_AGENT_QUEUE
 	} no_agent;
 	bool default_agent; /* no agent named: the local vxhsd */
+	/* The TCMU data area shared with agents on UNIX sockets that take
+	 * it (default yes). */
+	bool shared_memory;
 };
 
 /*

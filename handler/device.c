@@ -158,6 +158,30 @@ static void log_outage_policy(struct vxhs_dev *vdev)
 						      "cmd_time_out");
 }
 
+/*
+ * The TCMU data area, where the initiator's data sits, shared with an
+ * agent on this host (docs/client.md, "Shared memory"): it then reads and
+ * writes those pages itself, and no data crosses the socket.
+ */
+static void share_data_area(struct tcmu_device *dev,
+			    struct vxhs_open_opts *opts)
+{
+	size_t len = 0;
+	void *base = NULL;
+	off_t off = -1;
+	char *name;
+
+	name = tcmu_dev_get_memory_info(dev, &base, &len, &off);
+	if (!name)
+		return;
+	free(name);
+	if (off || !base || !len || tcmu_dev_get_fd(dev) < 0)
+		return;
+	opts->shm_fd = tcmu_dev_get_fd(dev);
+	opts->shm_base = base;
+	opts->shm_len = len;
+}
+
 int vxhs_dev_open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 			struct vxhs_ctx *ctx, struct vxhs_vdisk **vd,
 			struct vxhs_vdisk_info *info, bool log_failure)
@@ -167,6 +191,8 @@ int vxhs_dev_open_vdisk(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	int ret;
 
 	vxhs_cfg_open_opts(cfg, &opts);
+	if (cfg->shared_memory)
+		share_data_area(vdev->dev, &opts);
 	opts.failover_deadline_ms = vxhs_dev_failover_ms(vdev, cfg);
 	opts.event = vxhs_lun_event;
 	opts.event_opaque = vdev;

@@ -11,6 +11,8 @@
  *   pause | resume                    hold every answer / let them go
  *   stop-reading WHO | resume-reading WHO
  *   drop WHO                          close connections
+ *   forget-regions WHO                forget their shared regions, as
+ *                                     when idle
  *   clear                             remove every rule, release delays
  *   list                              the rules and how often each hit
  *   counters                          request memory in use, and
@@ -343,6 +345,12 @@ static void set_reading(struct session *s, void *arg)
 	pthread_mutex_unlock(&s->tx_lock);
 }
 
+static void forget_regions(struct session *s, void *arg)
+{
+	(void)arg;
+	regions_drop_idle(s, UINT64_MAX);
+}
+
 static void drop(struct session *s, void *arg)
 {
 	atomic_store(&s->dropped, true);
@@ -358,7 +366,8 @@ uint64_t fault_features(void)
 }
 
 /* "hide" and "show": "flush", "write-zeroes", "discard",
- * "compare-and-write", "lock", "write-same", "copy" or "all". */
+ * "compare-and-write", "lock", "write-same", "copy", "shared-memory" or
+ * "all". */
 static int set_hidden(char **argv, int argc, char *out, size_t len)
 {
 	static const struct {
@@ -372,6 +381,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		{ "lock", VXHS_FEAT_LOCK },
 		{ "write-same", VXHS_FEAT_WRITE_SAME },
 		{ "copy", VXHS_FEAT_COPY },
+		{ "shared-memory", VXHS_FEAT_SHARED_MEMORY },
 		{ "all", VXHS_FEAT_ALL },
 	};
 	bool hide = argv[0][0] == 'h';
@@ -435,15 +445,19 @@ static int run(char **argv, int argc, char *out, size_t len)
 	}
 	if (argc != 2 ||
 	    (strcmp(cmd, "stop-reading") && strcmp(cmd, "resume-reading") &&
-	     strcmp(cmd, "drop"))) {
+	     strcmp(cmd, "drop") && strcmp(cmd, "forget-regions"))) {
 		snprintf(
 			out, len,
-			"error: unknown command or wrong arguments: '%s' (fail, delay, truncate, pause, resume, stop-reading, resume-reading, drop, hide, show, clear, list, counters)",
+			"error: unknown command or wrong arguments: '%s' (fail, delay, truncate, pause, resume, stop-reading, resume-reading, drop, forget-regions, hide, show, clear, list, counters)",
 			cmd);
 		return -EINVAL;
 	}
 	stop = !strcmp(cmd, "stop-reading");
-	n = admit_for_each(argv[1], cmd[0] == 'd' ? drop : set_reading, &stop);
+	n = admit_for_each(argv[1],
+			   cmd[0] == 'd' ? drop :
+			   cmd[0] == 'f' ? forget_regions :
+					   set_reading,
+			   &stop);
 	snprintf(out, len, "ok %u connection%s", n, n == 1 ? "" : "s");
 	return 0;
 }

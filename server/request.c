@@ -66,6 +66,14 @@ static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
 		*why = "io_size larger than --max-io";
 		return EMSGSIZE;
 	}
+	if (h->flags & VXHS_FLAG_BY_REF)
+		return region_check_refs(h, why);
+	if (h->opcode == VXHS_OP_REGION_ADD && h->payload_size) {
+		*why = "unexpected payload";
+		return EINVAL;
+	}
+	if (h->opcode == VXHS_OP_REGION_ADD)
+		return region_check_add(h, why);
 	if (h->opcode == VXHS_OP_WRITE && h->payload_size != h->io_size) {
 		*why = "payload_size differs from io_size";
 		return EINVAL;
@@ -149,15 +157,49 @@ int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
 		*why = "not allowed by the access list";
 		err = EACCES;
 	}
-	if (!err &&
-	    (h->opcode == VXHS_OP_WRITE ||
-	     h->opcode == VXHS_OP_COMPARE_AND_WRITE ||
-	     h->opcode == VXHS_OP_LOCK_ACQUIRE ||
-	     h->opcode == VXHS_OP_WRITE_SAME || h->opcode == VXHS_OP_COPY))
+	if (!err && (h->flags & VXHS_FLAG_BY_REF))
+		*buf_len = h->payload_size; /* the segment list */
+	else if (!err &&
+		 (h->opcode == VXHS_OP_WRITE ||
+		  h->opcode == VXHS_OP_COMPARE_AND_WRITE ||
+		  h->opcode == VXHS_OP_LOCK_ACQUIRE ||
+		  h->opcode == VXHS_OP_WRITE_SAME || h->opcode == VXHS_OP_COPY))
 		*buf_len = h->payload_size;
 	else if (!err && h->opcode == VXHS_OP_READ)
 		*buf_len = h->io_size;
 	return err;
+}
+
+/* All of a by-reference READ or WRITE, between the vdisk and the peer's
+ * region; a segment without pages behind it is -EFAULT. */
+static int transfer_refs(struct request *r, bool write)
+{
+	struct iovec *iov = r->ref_iov;
+	uint64_t off = r->hdr.io_offset;
+	int cnt = r->ref_cnt;
+
+	while (cnt) {
+		ssize_t n = write ? pwritev(r->vd->fd, iov, cnt, (off_t)off) :
+				    preadv(r->vd->fd, iov, cnt, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ERANGE;
+		off += (uint64_t)n;
+		while (cnt && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
 }
 
 int vdisk_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off)
@@ -368,6 +410,8 @@ static int execute_change(struct request *r)
 		return ret;
 	switch (h->opcode) {
 	case VXHS_OP_WRITE:
+		if (h->flags & VXHS_FLAG_BY_REF)
+			return transfer_refs(r, true);
 		return sink_write_to(&r->sink, r->vd->fd, h->io_offset);
 	case VXHS_OP_WRITE_ZEROES:
 		return zero_piece(r, false);
@@ -408,8 +452,12 @@ static int execute(struct request *r)
 	case VXHS_OP_LOCK_RELEASE:
 	case VXHS_OP_LOCK_QUERY:
 		return lock_execute(r);
+	case VXHS_OP_REGION_ADD: /* done as it was parsed */
+		return 0;
 	case VXHS_OP_READ:
 		ret = check_range(r);
+		if (!ret && (h->flags & VXHS_FLAG_BY_REF))
+			return transfer_refs(r, false);
 		if (!ret)
 			ret = vdisk_pread(r->vd, r->buf, h->io_size,
 					  h->io_offset);
@@ -417,6 +465,7 @@ static int execute(struct request *r)
 			r->out_payload = h->io_size;
 		return ret;
 	}
+
 	/* Each piece of a zeroing, WRITE_SAME or COPY passes the gate anew: an
 	 * acquire waits for one piece, not for all of them. */
 	ret = fence_enter(r, true);
@@ -468,7 +517,8 @@ static bool loop_may_write(struct vdisk *vd, uint64_t len)
 		vxhs_now_ns() >= atomic_load(&vd->loop_writes_after));
 }
 
-static ssize_t write_on_loop(struct request *r, const struct iovec *iov)
+static ssize_t write_on_loop(struct request *r, const struct iovec *iov,
+			     int cnt)
 {
 	struct vdisk *vd = r->vd;
 	off_t off = (off_t)r->hdr.io_offset;
@@ -476,14 +526,14 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov)
 	ssize_t n;
 
 	if (!atomic_load(&vd->no_nowait[1])) {
-		n = pwritev2(vd->fd, iov, 1, off, RWF_NOWAIT);
+		n = pwritev2(vd->fd, iov, cnt, off, RWF_NOWAIT);
 		/* Learnt; loop_may_write decides from the next one. */
 		if (n < 0 && errno == EOPNOTSUPP)
 			atomic_store(&vd->no_nowait[1], true);
 		return n;
 	}
 	start = vxhs_now_ns();
-	n = pwritev(vd->fd, iov, 1, off);
+	n = pwritev(vd->fd, iov, cnt, off);
 	took = vxhs_now_ns() - start;
 	if (took > SLOW_WRITE_NS) {
 		atomic_store(&vd->loop_writes_after,
@@ -503,8 +553,10 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov)
 bool request_try_inline(struct request *r)
 {
 	struct vxhs_hdr *h = &r->hdr;
-	struct iovec iov = { r->buf, h->io_size };
+	struct iovec one = { r->buf, h->io_size }, *iov = &one;
+	bool by_ref = h->flags & VXHS_FLAG_BY_REF;
 	bool write;
+	int cnt = 1;
 	ssize_t n;
 
 	/* Splicing a pipe into the file may block: a worker's job. Faults
@@ -517,14 +569,18 @@ bool request_try_inline(struct request *r)
 		return false;
 	if (!r->use)
 		r->use = usage_get(r->s, r->vd);
+	if (by_ref) { /* resolved as it was parsed */
+		iov = r->ref_iov;
+		cnt = r->ref_cnt;
+	}
 	write = h->opcode == VXHS_OP_WRITE;
 	if ((!write && atomic_load(&r->vd->no_nowait[0])) ||
 	    h->io_offset + h->io_size > atomic_load(&r->vd->size))
 		return false;
-	if (!write && answer_from_cache(r)) {
+	if (!write && !by_ref && answer_from_cache(r)) {
 		n = (ssize_t)h->io_size;
 	} else if (!write) {
-		n = preadv2(r->vd->fd, &iov, 1, (off_t)h->io_offset,
+		n = preadv2(r->vd->fd, iov, cnt, (off_t)h->io_offset,
 			    RWF_NOWAIT);
 		if (n < 0 && errno == EOPNOTSUPP)
 			atomic_store(&r->vd->no_nowait[0], true);
@@ -533,14 +589,14 @@ bool request_try_inline(struct request *r)
 		 * it wait: a worker's job. */
 		if (!loop_may_write(r->vd, h->io_size) || fence_enter(r, false))
 			return false;
-		n = write_on_loop(r, &iov);
+		n = write_on_loop(r, iov, cnt);
 		fence_leave(r->vd);
 	}
 	/* Partial or would block: the worker redoes all of it, which is
 	 * harmless for reads and for writes of the same bytes. */
 	if (n != (ssize_t)h->io_size)
 		return false;
-	r->out_payload = h->opcode == VXHS_OP_READ ? h->io_size : 0;
+	r->out_payload = h->opcode == VXHS_OP_READ && !by_ref ? h->io_size : 0;
 	fault_count(h->opcode);
 	build_answer(r);
 	return true;
@@ -569,7 +625,7 @@ bool request_execute(struct request *r)
 	}
 	/* Fenced requests are logged by lock.c, within a rate. */
 	if (ret && ret != -ENOENT && ret != -ERANGE && ret != -EILSEQ &&
-	    ret != -ESTALE)
+	    ret != -ESTALE && ret != -ENXIO)
 		slog(r->s, r->hdr.target, r->hdr.opcode, LOG_WARNING,
 		     "%s: %s of vdisk %s at %llu+%llu failed: %s", r->s->peer,
 		     vxhs_opcode_name(r->hdr.opcode), r->hdr.target,
@@ -632,6 +688,7 @@ void request_free(struct request *r)
 		store_put(r->vd);
 	if (r->src)
 		store_put(r->src);
+	region_release(r);
 	budget_release(r->s, r->charged);
 	sink_close(&r->sink);
 	request_drop_buf(r);

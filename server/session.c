@@ -71,6 +71,7 @@ static void free_session(struct session *s)
 	for (unsigned int i = 0; i < s->ident.nr_names; i++)
 		free(s->ident.names[i]);
 	usage_release(s);
+	regions_free(s);
 	pthread_mutex_destroy(&s->use_lock);
 	pthread_mutex_destroy(&s->tx_lock);
 	free(s->rxbuf);
@@ -91,6 +92,8 @@ struct session *session_new(int fd, const char *peer, const char *addr,
 	}
 	s->fd = fd;
 	s->is_unix = kind == SESSION_UNIX;
+	s->pending_fd = -1;
+	pthread_mutex_init(&s->region_lock, NULL);
 	atomic_init(&s->refs, 1);
 	atomic_init(&s->nr_reqs, 0);
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
@@ -240,6 +243,14 @@ void session_close(struct session *s, const char *why)
  */
 static void submit(struct session *s, struct request *r)
 {
+	/* In stream order: a REGION_ADD that follows, replacing the region,
+	 * does not change what an earlier request names. */
+	if (!r->err && (r->hdr.flags & VXHS_FLAG_BY_REF)) {
+		int ret = region_resolve(r);
+
+		if (ret)
+			r->err = errno_to_wire(ret);
+	}
 	if (r->err || request_try_inline(r)) {
 		if (r->err)
 			request_execute(r);
@@ -347,6 +358,8 @@ static int begin_request(struct session *s, const uint8_t *raw)
 		     s->peer);
 	}
 	err = request_admit(s, &h, ret, &why, &buf_len);
+	if (!err && h.opcode == VXHS_OP_REGION_ADD)
+		err = region_add(s, &h, &why);
 	r = new_request(s, buf_len);
 	if (!r)
 		return 0;
@@ -647,6 +660,8 @@ void session_tick(struct session *s, uint64_t now)
 		session_close(s, why);
 		return;
 	}
+	if (s->has_regions)
+		regions_drop_idle(s, now);
 	if (atomic_load(&draining)) {
 		/* Half a request will never be finished now. */
 		if (s->state == RX_PAYLOAD || s->state == RX_DISCARD) {

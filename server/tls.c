@@ -355,7 +355,8 @@ ssize_t session_recv(struct session *s, void *buf, size_t len)
 	ssize_t ret;
 
 	if (!s->tls)
-		return read(s->fd, buf, len);
+		return s->is_unix ? region_recv(s, buf, len) :
+				    read(s->fd, buf, len);
 	ret = vxhs_tls_recv(s->tls, s->tls_io, buf, len, &gerr);
 	if (ret >= 0)
 		return ret;

@@ -322,6 +322,10 @@ struct request {
 	uint64_t src_off;	  /* COPY: where in it */
 	uint64_t miscompare;	  /* COMPARE_AND_WRITE: first byte differing */
 	uint64_t sent;		  /* bytes of header + payload sent */
+	/* VXHS_FLAG_BY_REF: the region and its iovecs (region.c) */
+	struct region *region;
+	struct iovec *ref_iov;
+	int ref_cnt;
 };
 
 /* Bytes a request costs beyond its buffer, for the budget. */
@@ -353,6 +357,23 @@ int vdisk_pread(struct vdisk *vd, uint8_t *buf, uint64_t len, uint64_t off);
 
 /* copy.c: COPY, a piece per call (0 done, 1 more to go, or -errno) */
 int copy_piece(struct request *r);
+
+/* region.c: payloads by reference into a UNIX peer's shared region */
+/* A receive that keeps the descriptors the peer passes (SCM_RIGHTS). */
+ssize_t region_recv(struct session *s, void *buf, size_t len);
+/* Header checks: wire err 0, or why not. */
+int32_t region_check_add(const struct vxhs_hdr *h, const char **why);
+int32_t region_check_refs(const struct vxhs_hdr *h, const char **why);
+/* REGION_ADD, on the loop thread as it is parsed: requests after it on
+ * the stream find the region. */
+int32_t region_add(struct session *s, const struct vxhs_hdr *h,
+		   const char **why);
+/* The segment list in r->buf, checked, as r->ref_iov: 0, -ENXIO (no such
+ * region) or -EINVAL. */
+int region_resolve(struct request *r);
+void region_release(struct request *r);
+void regions_drop_idle(struct session *s, uint64_t now);
+void regions_free(struct session *s);
 
 /* answer.c: answers, from a buffer or the page cache, and their sending */
 /* Whether r's read data can go from the page cache (sendfile). */
@@ -488,6 +509,13 @@ struct session {
 	gnutls_session_t tls;		/* NULL: plaintext */
 	struct server_creds *tls_creds; /* tls.c: what it started with */
 	struct vxhs_tls_io *tls_io;
+
+	/* region.c: a descriptor passed, awaiting its REGION_ADD (loop
+	 * thread only), and the regions (region_lock; workers use them) */
+	int pending_fd;
+	bool has_regions;
+	pthread_mutex_t region_lock;
+	struct region *regions[VXHS_REGION_MAX];
 };
 
 enum session_kind { SESSION_UNIX, SESSION_TCP };

@@ -122,6 +122,17 @@ struct vxhs_open_opts {
 	bool allow_plaintext;
 	vxhs_event_fn event; /* may be NULL */
 	void *event_opaque;
+	/*
+	 * Memory the caller's buffers live in, shared with agents on UNIX
+	 * sockets that announce VXHS_FEAT_SHARED_MEMORY: a descriptor of it
+	 * (kept open by the caller until the vdisk is closed; the library
+	 * passes it to the agent, which maps its first shm_len bytes), and
+	 * where it is mapped here. READs and WRITEs whose buffers all lie
+	 * in it name them instead of carrying the data. shm_len 0: none.
+	 */
+	int shm_fd;
+	void *shm_base;
+	size_t shm_len;
 };
 
 void vxhs_open_opts_init(struct vxhs_open_opts *opts);

@@ -81,6 +81,25 @@ extern "C" {
 #define VXHS_OP_COPY  0x3F09
 #define VXHS_COPY_MAX (256u << 20)
 
+/*
+ * Payloads by reference, over a UNIX socket only (docs/protocol.md,
+ * "Shared memory"). REGION_ADD carries one file descriptor (SCM_RIGHTS)
+ * that the agent maps as region io_offset (1 to VXHS_REGION_MAX) of this
+ * connection, io_size bytes long; an id already in use is replaced. A
+ * READ or WRITE with VXHS_FLAG_BY_REF carries, instead of data, a list:
+ * the region id and the count of segments (4 bytes each, little-endian),
+ * then per segment its offset in the region and its length (8 bytes
+ * each); the lengths add up to io_size. The agent moves the data between
+ * the region and the vdisk, and answers a READ without payload. A region
+ * the agent no longer holds (unused for a while) is err ENXIO: add it
+ * again and resend.
+ */
+#define VXHS_OP_REGION_ADD 0x3F0A
+#define VXHS_REGION_MAX	   64
+#define VXHS_REF_SEGS_MAX  1024
+#define VXHS_REF_HDR_SIZE  8
+#define VXHS_REF_SEG_SIZE  16
+
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
 #define VXHS_FEAT_DISCARD      (1ull << 2)
@@ -91,10 +110,12 @@ extern "C" {
 #define VXHS_FEAT_LOCK		    (1ull << 5)
 #define VXHS_FEAT_WRITE_SAME	    (1ull << 6)
 #define VXHS_FEAT_COPY		    (1ull << 7)
+/* REGION_ADD and VXHS_FLAG_BY_REF, on UNIX sockets. */
+#define VXHS_FEAT_SHARED_MEMORY (1ull << 8)
 #define VXHS_FEAT_ALL                                                        \
 	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD |      \
 	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE | VXHS_FEAT_LOCK | \
-	 VXHS_FEAT_WRITE_SAME | VXHS_FEAT_COPY)
+	 VXHS_FEAT_WRITE_SAME | VXHS_FEAT_COPY | VXHS_FEAT_SHARED_MEMORY)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01
@@ -107,6 +128,9 @@ extern "C" {
 /* Ours, in requests to agents that announced VXHS_FEAT_TLS_PACK: this
  * client takes several answers in one TLS record. */
 #define VXHS_FLAG_TLS_PACKS 0x10000
+/* Ours, on READ and WRITE: the payload is a list of segments of a shared
+ * region (VXHS_OP_REGION_ADD). */
+#define VXHS_FLAG_BY_REF 0x20000
 
 /* io_flags tag the original client puts on application reads and writes. */
 #define VXHS_IO_FLAG_APP 0x100

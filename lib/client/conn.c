@@ -90,6 +90,8 @@ int conn_update_events(struct vxhs_conn *conn)
 void conn_up(struct vxhs_conn *conn)
 {
 	conn->state = CONN_UP;
+	/* A new socket: the agent holds no region of ours on it. */
+	conn->shm_added = conn->shm_refused = 0;
 	loop_log(conn->loop, LOG_DEBUG, "agent %s: connection up",
 		 conn->agent->name);
 	conn_flush(conn);
@@ -201,8 +203,11 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	struct vxhs_req *req = io->req;
 	struct vxhs_hdr hdr;
 	uint64_t cookie;
+	bool by_ref;
 	int ret;
 
+	/* First: a REGION_ADD it needs goes ahead of it. */
+	by_ref = region_use(conn, io);
 	ret = loop_slot_get(conn->loop, io, &cookie);
 	if (ret)
 		return ret;
@@ -224,16 +229,21 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 	hdr.io_remote_hdl = req->epoch;
 	if (conn->agent->tls_packs)
 		hdr.flags |= VXHS_FLAG_TLS_PACKS;
+	if (by_ref) {
+		hdr.flags |= VXHS_FLAG_BY_REF;
+		hdr.payload_size = req->ref_iov.iov_len;
+	}
 	vxhs_hdr_encode(&hdr, io->hdr);
 
 	io->conn = conn;
 	io->hdr_sent = 0;
 	io->moved = 0;
 	io->by_copy = false;
-	io->cur.iov = req->iov;
-	io->cur.cnt = req->iovcnt;
-	io->cur.idx = io->first_idx;
-	io->cur.off = io->first_off;
+	io->by_ref = by_ref;
+	io->cur.iov = by_ref ? &req->ref_iov : req->iov;
+	io->cur.cnt = by_ref ? 1 : req->iovcnt;
+	io->cur.idx = by_ref ? 0 : io->first_idx;
+	io->cur.off = by_ref ? 0 : io->first_off;
 	/* A probe is a trivial request: do not let a hung agent hold a
 	 * failover for a whole I/O timeout. */
 	io->deadline = vxhs_now_ns() +
@@ -249,6 +259,8 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 
 static uint64_t tx_payload_len(const struct vxhs_io *io)
 {
+	if (io->by_ref) /* the segment list */
+		return io->req->ref_iov.iov_len;
 	switch (io->req->opcode) {
 	case VXHS_OP_WRITE:
 		return io->len;
@@ -314,6 +326,20 @@ void conn_flush(struct vxhs_conn *conn)
 		int n = 0;
 		ssize_t sent;
 
+		/* Its descriptor goes with its header, alone. */
+		if (io->req->opcode == VXHS_OP_REGION_ADD && !io->hdr_sent) {
+			sent = region_send_add(conn, io);
+			if (sent > 0) {
+				tx_advance(conn, (size_t)sent);
+				continue;
+			}
+			if (sent == -EINTR)
+				continue;
+			if (sent == -EAGAIN)
+				break;
+			conn_fail(conn, (int)sent, "send failed");
+			return;
+		}
 		if (io->hdr_sent == VXHS_HDR_SIZE && pages_wanted(conn, io)) {
 			/* splice has no MSG_NOSIGNAL: SIGPIPE is blocked only
 			 * on the I/O thread, which sends the pages. */
@@ -338,7 +364,9 @@ void conn_flush(struct vxhs_conn *conn)
 		list_for_each_entry (io, &conn->tx, tx_link) {
 			uint64_t bytes;
 
-			if (n >= TX_IOV_MAX - 1)
+			if (n >= TX_IOV_MAX - 1 ||
+			    (n && io->req->opcode == VXHS_OP_REGION_ADD &&
+			     !io->hdr_sent))
 				break;
 			if (io->hdr_sent < VXHS_HDR_SIZE) {
 				iov[n].iov_base = io->hdr + io->hdr_sent;
@@ -438,7 +466,7 @@ static bool begin_answer(struct vxhs_conn *conn, const uint8_t *raw)
 		protocol_error(conn, "answer before the request was sent");
 		return false;
 	}
-	if (!h->err && io->req->opcode == VXHS_OP_READ)
+	if (!h->err && io->req->opcode == VXHS_OP_READ && !io->by_ref)
 		expect = io->len;
 	if (h->err == EILSEQ && (io->req->opcode != VXHS_OP_COMPARE_AND_WRITE ||
 				 h->io_nbytes >= io->len)) {

@@ -130,6 +130,9 @@ struct vxhs_agent {
 	 * both ways. Until then one message per record, as the original
 	 * peers need (they read one message per socket event). */
 	bool tls_packs;
+	/* It announced VXHS_FEAT_SHARED_MEMORY (region.c). */
+	bool shared_memory;
+	bool shm_warned; /* it refused a region (logged once) */
 };
 
 struct vxhs_conn {
@@ -170,6 +173,11 @@ struct vxhs_conn {
 	gnutls_typed_vdata_st tls_verify[2];
 	uint64_t tls_up_at;    /* when its handshake completed */
 	const char *tls_alert; /* fatal alert the agent sent */
+
+	/* region.c: shared regions (bit id - 1) added on this connection,
+	 * and those the agent refused */
+	uint64_t shm_added;
+	uint64_t shm_refused;
 };
 
 struct vxhs_msg {
@@ -197,6 +205,7 @@ struct vxhs_io {
 	unsigned int attempts;
 	bool orphan;  /* vdisk closed: discard the answer */
 	bool by_copy; /* payload in pieces too small to send from pages */
+	bool by_ref;  /* names the shared region instead (region.c) */
 	uint64_t deadline;
 	uint8_t hdr[VXHS_HDR_SIZE];
 };
@@ -228,6 +237,10 @@ struct vxhs_req {
 		/* COPY: the source offset (little-endian), then its id */
 		uint8_t copy_source[8 + VXHS_VDISK_ID_MAX];
 	};
+	/* READ, WRITE of one io on a vdisk with shared memory: the list of
+	 * segments sent in place of the data (region.c), after the iovecs */
+	uint8_t *refs;
+	struct iovec ref_iov;
 	struct vxhs_io ios[];
 };
 
@@ -256,6 +269,7 @@ struct vxhs_vdisk {
 	struct vxhs_resolved res[VXHS_MAX_AGENTS];
 	struct vxhs_tls *tls; /* from opts.tls_dir */
 	_Atomic uint32_t split_size;
+	unsigned int shm_id; /* its shared region's id, 0: none (region.c) */
 
 	pthread_mutex_t info_lock;
 	struct vxhs_vdisk_info info;
@@ -319,6 +333,7 @@ struct vxhs_loop {
 
 	/* request.c: requests of one io and a few iovecs (most I/O) */
 	struct obj_pool req_pool;
+	uint64_t shm_ids; /* region ids in use by its vdisks (bit id - 1) */
 };
 
 /* The public context: its I/O threads, each with its own connections. */
@@ -385,6 +400,25 @@ bool zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io);
 ssize_t zc_send(struct vxhs_conn *conn, struct vxhs_io *io);
 void zc_end(struct vxhs_conn *conn);
 
+/*
+ * region.c: payloads by reference through a shared region, on plain UNIX
+ * connections to agents that announce it.
+ */
+#define REF_LIST_SIZE(iovcnt) \
+	(VXHS_REF_HDR_SIZE + (size_t)(iovcnt)*VXHS_REF_SEG_SIZE)
+/* At open and close of a vdisk with shared memory, on the I/O thread. */
+void region_id_get(struct vxhs_vdisk *vd);
+void region_id_put(struct vxhs_vdisk *vd);
+/* Whether io goes by reference on conn: its segment list is built, and
+ * the region's REGION_ADD queued ahead of it if conn lacks it. */
+bool region_use(struct vxhs_conn *conn, struct vxhs_io *io);
+/* The head of conn's queue is a REGION_ADD: its header, with the
+ * descriptor. Bytes sent or a negative errno. */
+ssize_t region_send_add(struct vxhs_conn *conn, struct vxhs_io *io);
+/* An answer to a REGION_ADD or a by-reference io: true when the io goes
+ * again (the region added anew, or the data through the socket). */
+bool region_answered(struct vxhs_io *io, int result);
+
 /* tls.c: credentials (the transport itself is transport_tls) */
 int tls_creds_get(const char *dir, struct vxhs_tls **out);
 struct vxhs_tls *tls_creds_ref(struct vxhs_tls *tls);
@@ -411,7 +445,8 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 #define REQ_POOLED_IOVS 16
 #define REQ_POOLED_SIZE                                     \
 	(sizeof(struct vxhs_req) + sizeof(struct vxhs_io) + \
-	 REQ_POOLED_IOVS * sizeof(struct iovec))
+	 REQ_POOLED_IOVS * sizeof(struct iovec) +           \
+	 REF_LIST_SIZE(REQ_POOLED_IOVS))
 #define REQ_POOL_MAX 256
 void req_pool_init(struct obj_pool *pool);
 /* Runs the callbacks of requests that ended during an inline submission. */

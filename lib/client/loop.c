@@ -231,6 +231,7 @@ static void handle_open(struct vxhs_loop *loop, struct vxhs_vdisk *vd)
 		}
 	}
 	list_add_tail(&vd->link, &loop->vdisks);
+	region_id_get(vd);
 	vd->trouble_start = vxhs_now_ns();
 	vd->next_probe_at = vd->trouble_start;
 	vd->probes_left = vd->nr_agents;
@@ -264,6 +265,7 @@ static void handle_close(struct vxhs_loop *loop, struct vxhs_vdisk *vd)
 	if (list_linked(&vd->trouble_link))
 		list_del(&vd->trouble_link);
 	list_del(&vd->link);
+	region_id_put(vd);
 	for (unsigned int i = 0; i < vd->nr_agents; i++)
 		agent_put(vd->agents[i]);
 }

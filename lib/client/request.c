@@ -37,6 +37,9 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 		return NULL;
 	size = sizeof(*req) + nr_ios * sizeof(struct vxhs_io) +
 	       (size_t)iovcnt * sizeof(struct iovec);
+	/* Room for the segment list, should it go by reference. */
+	if (vd->shm_id && carries_data(opcode) && nr_ios == 1)
+		size += REF_LIST_SIZE(iovcnt);
 	req = size <= REQ_POOLED_SIZE ? obj_pool_get(&vd->loop->req_pool) :
 					malloc(size);
 	if (!req)
@@ -54,6 +57,9 @@ struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,
 	req->iovcnt = iovcnt;
 	if (iovcnt)
 		memcpy(req->iov, iov, (size_t)iovcnt * sizeof(*iov));
+	req->refs = vd->shm_id && carries_data(opcode) && nr_ios == 1 ?
+			    (uint8_t *)&req->iov[iovcnt] :
+			    NULL;
 	req->msg.type = MSG_REQ;
 	req->msg.req = req;
 	req->msg.vd = vd;
@@ -226,12 +232,20 @@ void io_answered(struct vxhs_io *io, int result, const uint8_t *kv,
 	struct vxhs_agent *agent = io->conn->agent;
 	struct vxhs_vdisk *vd = io->req->vd;
 
+	if (region_answered(io, result)) {
+		io_detach(io);
+		io_dispatch(io);
+		return;
+	}
 	io_detach(io);
 	if (kv && !result && !io->orphan && io->req->opcode == VXHS_OP_STAT) {
 		result = vd_stat_apply(vd, kv, kv_len);
 		/* Several messages per TLS record from now on. */
 		if (!result && (vd->info.features & VXHS_FEAT_TLS_PACK))
 			agent->tls_packs = true;
+		if (!result)
+			agent->shared_memory = vd->info.features &
+					       VXHS_FEAT_SHARED_MEMORY;
 	} else if (!io->orphan && (io->req->opcode == VXHS_OP_LOCK_ACQUIRE ||
 				   io->req->opcode == VXHS_OP_LOCK_RELEASE ||
 				   io->req->opcode == VXHS_OP_LOCK_QUERY)) {
@@ -253,7 +267,8 @@ void io_transport_error(struct vxhs_io *io, int err)
 	struct vxhs_vdisk *vd;
 
 	io_detach(io);
-	if (io->orphan || req->probe) {
+	/* A REGION_ADD belongs to its connection: never sent elsewhere. */
+	if (io->orphan || req->probe || req->opcode == VXHS_OP_REGION_ADD) {
 		io_retire(io, err);
 		return;
 	}

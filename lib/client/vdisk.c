@@ -25,6 +25,7 @@ void vxhs_open_opts_init(struct vxhs_open_opts *opts)
 	opts->failover_deadline_ms = 60000;
 	opts->retry_queue_max = 4096;
 	opts->max_attempts = 5;
+	opts->shm_fd = -1;
 }
 
 static int check_opts(const char *id, const struct vxhs_open_opts *o)
@@ -61,6 +62,11 @@ static int check_opts(const char *id, const struct vxhs_open_opts *o)
 			"explicitly (no encryption, no authentication)",
 			id, name);
 	}
+	if (o->shm_len && (o->shm_fd < 0 || !o->shm_base))
+		return set_error(
+			-EINVAL,
+			"vdisk %s: shared memory needs a descriptor and its address",
+			id);
 	if (!o->connect_timeout_ms || !o->io_timeout_ms ||
 	    !o->failover_deadline_ms || !o->retry_queue_max || !o->max_attempts)
 		return set_error(

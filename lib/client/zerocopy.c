@@ -42,8 +42,8 @@ bool zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
 {
 	if (conn->zc_held)
 		return true;
-	if (conn->zc_off || io->by_copy || io->req->opcode != VXHS_OP_WRITE ||
-	    io->len < ZC_MIN)
+	if (conn->zc_off || io->by_copy || io->by_ref ||
+	    io->req->opcode != VXHS_OP_WRITE || io->len < ZC_MIN)
 		return false;
 	if (conn->zc_pipe[0] >= 0)
 		return true;

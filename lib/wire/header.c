@@ -163,6 +163,7 @@ bool vxhs_opcode_known(uint16_t opcode)
 	case VXHS_OP_LOCK_QUERY:
 	case VXHS_OP_WRITE_SAME:
 	case VXHS_OP_COPY:
+	case VXHS_OP_REGION_ADD:
 		return true;
 	}
 	return false;
@@ -228,6 +229,8 @@ const char *vxhs_opcode_name(uint16_t opcode)
 		return "WRITE_SAME";
 	case VXHS_OP_COPY:
 		return "COPY";
+	case VXHS_OP_REGION_ADD:
+		return "REGION_ADD";
 	}
 	return "UNKNOWN";
 }
@@ -271,6 +274,9 @@ bool vxhs_wire_err_known(int32_t err)
 	case EOPNOTSUPP:
 	case EILSEQ: /* COMPARE_AND_WRITE: the data differed */
 	case ESTALE: /* fenced: the vdisk's lock moved on */
+	case ENXIO:  /* by reference: no such shared region (any more) */
+	case EBADF:  /* REGION_ADD without a descriptor */
+	case EFAULT: /* by reference: no pages behind a segment */
 	case VXHS_ERR_HUP:
 		return true;
 	}

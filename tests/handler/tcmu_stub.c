@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "tcmu_stub.h"
@@ -45,6 +47,57 @@ void stub_dev_init(struct tcmu_device *dev, const char *cfgstring,
 	dev->block_size = block_size;
 	dev->num_lbas = size / block_size;
 	dev->cmd_time_out = 30; /* the kernel's default */
+	dev->map_fd = -1;
+}
+
+int stub_dev_map(struct tcmu_device *dev, size_t len)
+{
+	int fd = memfd_create("stub-data-area", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len)) {
+		close(fd);
+		return -errno;
+	}
+	dev->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (dev->map == MAP_FAILED) {
+		dev->map = NULL;
+		close(fd);
+		return -errno;
+	}
+	dev->map_fd = fd;
+	dev->map_len = len;
+	return 0;
+}
+
+void stub_dev_unmap(struct tcmu_device *dev)
+{
+	if (dev->map_fd < 0)
+		return;
+	munmap(dev->map, dev->map_len);
+	close(dev->map_fd);
+	dev->map_fd = -1;
+	dev->map = NULL;
+}
+
+int tcmu_dev_get_fd(struct tcmu_device *dev)
+{
+	return dev->map_fd;
+}
+
+char *tcmu_dev_get_memory_info(struct tcmu_device *dev, void **base,
+			       size_t *len, off_t *offset)
+{
+	if (dev->map_fd < 0)
+		return NULL;
+	if (base)
+		*base = dev->map;
+	if (len)
+		*len = dev->map_len;
+	if (offset)
+		*offset = 0;
+	return strdup("/dev/stub-uio");
 }
 
 int tcmu_cfgfs_dev_get_attr_int(struct tcmu_device *dev, const char *name)

@@ -30,6 +30,11 @@ struct tcmu_device {
 	atomic_int lock_lost; /* tcmu_notify_lock_lost calls */
 	int cmd_time_out;     /* the backstore attribute (default 30) */
 	char wwn[64];	      /* vpd_unit_serial; "": none */
+	/* The data area, as tcmu-runner maps the TCMU ring (stub_dev_map):
+	 * a memfd here; map_fd -1: none. */
+	int map_fd;
+	void *map;
+	size_t map_len;
 };
 
 /* A command as tcmu-runner hands it to a callout. */
@@ -54,6 +59,10 @@ struct tcmur_handler *stub_load(const char *path);
 
 void stub_dev_init(struct tcmu_device *dev, const char *cfgstring,
 		   uint64_t size, uint32_t block_size);
+/* Gives the device a data area of len bytes (a memfd) that buffers can
+ * come from, as tcmu-runner's come from the TCMU ring; 0 or -errno. */
+int stub_dev_map(struct tcmu_device *dev, size_t len);
+void stub_dev_unmap(struct tcmu_device *dev);
 void stub_cmd_init(struct stub_cmd *c, uint8_t opcode);
 /*
  * The final status of a command whose callout returned rc: rc itself, or

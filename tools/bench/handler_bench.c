@@ -249,7 +249,7 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *module = NULL, *cfg = NULL, *rw = "randread";
-	uint64_t qd = 1, secs = 0, ops = 0, done = 0, lat_sum = 0;
+	uint64_t qd = 1, secs = 0, ops = 0, done = 0, lat_sum = 0, area_slot;
 	uint64_t t_start, t_end, gw0, ag0, gw1, ag1;
 	pid_t agent = 0;
 	pthread_t *workers;
@@ -319,6 +319,13 @@ int main(int argc, char **argv)
 	b.rng = 0x9e3779b97f4a7c15ull;
 	b.h = stub_load(module);
 	stub_dev_init(&b.dev, cfg, b.size, 512);
+	/* The buffers live in a data area, as tcmu-runner's live in the
+	 * TCMU ring, which a handler may share with its agent. */
+	area_slot = (b.bs + 4095) & ~(uint64_t)4095;
+	if (stub_dev_map(&b.dev, qd * area_slot)) {
+		fprintf(stderr, "handler-bench: no memory for the data area\n");
+		return 1;
+	}
 	if (b.h->open(&b.dev, false)) {
 		fprintf(stderr, "handler-bench: %s did not open '%s'\n", module,
 			cfg);
@@ -335,8 +342,7 @@ int main(int argc, char **argv)
 		pthread_create(&workers[i], NULL, worker, NULL);
 	for (uint64_t i = 0; i < qd; i++) {
 		stub_cmd_init(&slots[i].c, b.write ? 0x8a : 0x88);
-		if (posix_memalign(&slots[i].buf, 4096, b.bs))
-			return 1;
+		slots[i].buf = (uint8_t *)b.dev.map + i * area_slot;
 		memset(slots[i].buf, (int)(i + 1), b.bs);
 		slots[i].c.lib.iovec = &slots[i].iov;
 		slots[i].c.lib.iov_cnt = 1;
@@ -389,8 +395,7 @@ int main(int argc, char **argv)
 		pthread_join(workers[i], NULL);
 	stub_complete_hook = NULL;
 	b.h->close(&b.dev);
-	for (uint64_t i = 0; i < qd; i++)
-		free(slots[i].buf);
+	stub_dev_unmap(&b.dev);
 	free(slots);
 	free(workers);
 	return 0;

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * Payloads by reference (docs/protocol.md, "Shared memory"): a vdisk opened
+ * with shared memory (for tcmu-runner, the TCMU data area that the
+ * initiator's data sits in) hands the agent a descriptor of it once per
+ * connection, then READs and WRITEs whose buffers lie in it carry a list
+ * of segments instead of the data. The agent moves the data between those
+ * pages and the vdisk itself: one copy instead of two, and no payload
+ * through the socket.
+ *
+ * Only on plain UNIX connections to agents that announce the extension;
+ * everywhere else, and whenever the agent cannot use the region, the data
+ * goes through the socket as before. Ids are per loop (the connections'
+ * owner), one per vdisk, 1 to VXHS_REGION_MAX; a vdisk beyond that uses
+ * the socket.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <syslog.h>
+
+#include "internal.h"
+
+static uint64_t id_bit(unsigned int id)
+{
+	return 1ull << (id - 1);
+}
+
+void region_id_get(struct vxhs_vdisk *vd)
+{
+	struct vxhs_loop *loop = vd->loop;
+
+	if (!vd->opts.shm_len || loop->shm_ids == UINT64_MAX)
+		return;
+	vd->shm_id = (unsigned int)__builtin_ctzll(~loop->shm_ids) + 1;
+	loop->shm_ids |= id_bit(vd->shm_id);
+}
+
+/* The id goes to the next vdisk: every connection must add it anew. */
+void region_id_put(struct vxhs_vdisk *vd)
+{
+	struct vxhs_loop *loop = vd->loop;
+	struct vxhs_agent *agent;
+	uint64_t bit;
+
+	if (!vd->shm_id)
+		return;
+	bit = id_bit(vd->shm_id);
+	list_for_each_entry (agent, &loop->agents, link) {
+		for (unsigned int i = 0; i < agent->nr_conns; i++) {
+			agent->conns[i]->shm_added &= ~bit;
+			agent->conns[i]->shm_refused &= ~bit;
+		}
+	}
+	loop->shm_ids &= ~bit;
+	vd->shm_id = 0;
+}
+
+static void add_done(void *opaque, int result)
+{
+	(void)opaque;
+	(void)result;
+}
+
+/* Queues the REGION_ADD of vd's region on conn (ahead of what follows). */
+static int queue_add(struct vxhs_conn *conn, struct vxhs_vdisk *vd)
+{
+	struct vxhs_req *req;
+	int ret;
+
+	req = req_alloc(vd, VXHS_OP_REGION_ADD, NULL, 0, vd->shm_id,
+			vd->opts.shm_len);
+	if (!req)
+		return -ENOMEM;
+	req->done = add_done;
+	ret = conn_queue_io(conn, &req->ios[0]);
+	if (ret) {
+		req->completed = true;
+		io_retire(&req->ios[0], ret); /* frees it */
+		return ret;
+	}
+	vd->nr_inflight++;
+	conn->shm_added |= id_bit(vd->shm_id);
+	return 0;
+}
+
+/* The segment list of io's buffers, or false when one lies outside. */
+static bool build_list(struct vxhs_req *req)
+{
+	const struct vxhs_open_opts *o = &req->vd->opts;
+	uintptr_t base = (uintptr_t)o->shm_base;
+	uint8_t *p = req->refs + VXHS_REF_HDR_SIZE;
+	uint32_t n = 0;
+
+	for (int i = 0; i < req->iovcnt; i++) {
+		uintptr_t b = (uintptr_t)req->iov[i].iov_base;
+		size_t l = req->iov[i].iov_len;
+
+		if (!l)
+			continue;
+		if (b < base || l > o->shm_len || b - base > o->shm_len - l)
+			return false;
+		vxhs_put_le64(p, b - base);
+		vxhs_put_le64(p + 8, l);
+		p += VXHS_REF_SEG_SIZE;
+		n++;
+	}
+	if (!n)
+		return false;
+	vxhs_put_le32(req->refs, req->vd->shm_id);
+	vxhs_put_le32(req->refs + 4, n);
+	req->ref_iov.iov_base = req->refs;
+	req->ref_iov.iov_len = REF_LIST_SIZE(n);
+	return true;
+}
+
+bool region_use(struct vxhs_conn *conn, struct vxhs_io *io)
+{
+	struct vxhs_req *req = io->req;
+	struct vxhs_vdisk *vd = req->vd;
+
+	if (!req->refs || !vd->shm_id || conn->tls_session ||
+	    !conn->agent->addr.is_unix || !conn->agent->shared_memory ||
+	    (conn->shm_refused & id_bit(vd->shm_id)) || req->iovcnt < 1 ||
+	    req->iovcnt > VXHS_REF_SEGS_MAX || !build_list(req))
+		return false;
+	if (!(conn->shm_added & id_bit(vd->shm_id)))
+		return !queue_add(conn, vd);
+	return true;
+}
+
+ssize_t region_send_add(struct vxhs_conn *conn, struct vxhs_io *io)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { io->hdr, VXHS_HDR_SIZE };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	int fd = io->req->vd->opts.shm_fd;
+	ssize_t ret;
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ret = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
+	return ret < 0 ? -errno : ret;
+}
+
+static void refuse(struct vxhs_conn *conn, struct vxhs_vdisk *vd, int result)
+{
+	conn->shm_refused |= id_bit(vd->shm_id);
+	conn->shm_added &= ~id_bit(vd->shm_id);
+	if (conn->agent->shm_warned)
+		return;
+	conn->agent->shm_warned = true;
+	loop_log(
+		conn->loop, LOG_WARNING,
+		"agent %s: shared memory refused for vdisk %s (%s); data goes through the socket (logged once)",
+		conn->agent->name, vd->id, strerror(-result));
+}
+
+bool region_answered(struct vxhs_io *io, int result)
+{
+	struct vxhs_req *req = io->req;
+
+	if (io->orphan || !req->vd->shm_id)
+		return false;
+	if (req->opcode == VXHS_OP_REGION_ADD) {
+		if (result)
+			refuse(io->conn, req->vd, result);
+		return false;
+	}
+	if (!io->by_ref)
+		return false;
+	/* Unused for a while, the agent let it go: add it again, once. */
+	if (result == -ENXIO && !io->attempts++) {
+		io->conn->shm_added &= ~id_bit(req->vd->shm_id);
+		return true;
+	}
+	/* It cannot reach the pages (or never could): the socket it is. */
+	if (result == -ENXIO || result == -EFAULT || result == -EBADF ||
+	    result == -EINVAL) {
+		refuse(io->conn, req->vd, result);
+		return true;
+	}
+	return false;
+}
