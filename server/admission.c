@@ -191,7 +191,7 @@ static void recheck(struct session *s, void *arg)
 	slog(s, NULL, -1, LOG_WARNING, "audit: %s (%s): %s; closing",
 	     s->ident.label, s->peer, why);
 	atomic_store(&s->revoked, true);
-	shutdown(s->fd, SHUT_RDWR); /* the loop sees it at once */
+	session_shutdown(s); /* the loop sees it at once */
 	(*closed)++;
 }
 

@@ -130,7 +130,7 @@ static int gather(struct session *s, struct iovec *iov)
 
 static void fail_send(struct session *s)
 {
-	shutdown(s->fd, SHUT_RDWR);
+	session_shutdown(s);
 	s->tx_blocked = false;
 	atomic_store(&s->tx_failed, true);
 	session_update_watch(s);

@@ -354,7 +354,7 @@ static void forget_regions(struct session *s, void *arg)
 static void drop(struct session *s, void *arg)
 {
 	atomic_store(&s->dropped, true);
-	shutdown(s->fd, SHUT_RDWR); /* the loop sees it at once */
+	session_shutdown(s); /* the loop sees it at once */
 }
 
 /* Extensions VDISK_STAT leaves out, as an original agent would. */

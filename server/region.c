@@ -12,6 +12,13 @@
  * A region unused for REGION_IDLE_NS is unmapped (the peer may have closed
  * the LUN it belongs to; a mapped TCMU area keeps the kernel's device
  * alive); the peer adds it again when told ENXIO.
+ *
+ * The peer may reuse a page once its request is answered, or once this
+ * end of the socket is shut or closed: it cannot know what a worker still
+ * does with a request it will never hear of. So before a session lets go
+ * of its socket, its regions are revoked: the pages are replaced by an
+ * inaccessible mapping, and a worker still busy with one of its requests
+ * fails with EFAULT instead of touching memory the peer has moved on to.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +41,7 @@ struct region {
 	void *base;
 	uint64_t len;
 	_Atomic uint64_t used_at;
+	bool revoked; /* region_lock */
 };
 
 static void region_put(struct region *rg)
@@ -112,6 +120,7 @@ int32_t region_add(struct session *s, const struct vxhs_hdr *h,
 		return EAGAIN;
 	}
 	atomic_init(&rg->refs, 1);
+	rg->revoked = false;
 	rg->base = base;
 	rg->len = len;
 	atomic_init(&rg->used_at, vxhs_now_ns());
@@ -236,6 +245,37 @@ void regions_drop_idle(struct session *s, uint64_t now)
 		region_put(rg);
 	}
 	pthread_mutex_unlock(&s->region_lock);
+}
+
+bool regions_revoke(struct session *s)
+{
+	bool any = false;
+
+	pthread_mutex_lock(&s->region_lock);
+	for (unsigned int i = 0; i < VXHS_REGION_MAX; i++) {
+		struct region *rg = s->regions[i];
+
+		if (!rg || rg->revoked)
+			continue;
+		/* In place: the address stays reserved until the last
+		 * request holding the region puts it. */
+		if (mmap(rg->base, rg->len, PROT_NONE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS |
+				 MAP_NORESERVE,
+			 -1, 0) == MAP_FAILED)
+			vlog(LOG_ERR, "%s: cannot revoke a shared region: %m",
+			     s->peer);
+		rg->revoked = true;
+		any = true;
+	}
+	pthread_mutex_unlock(&s->region_lock);
+	return any;
+}
+
+void session_shutdown(struct session *s)
+{
+	regions_revoke(s);
+	shutdown(s->fd, SHUT_RDWR);
 }
 
 void regions_free(struct session *s)

@@ -211,6 +211,10 @@ void session_close(struct session *s, const char *why)
 		return;
 	}
 	set_state_locked(s, RX_CLOSING, why);
+	/* The peer learns at once that its pages are no longer touched
+	 * here, whatever workers still hold (region.c). */
+	if (s->has_regions)
+		session_shutdown(s);
 	answers_drop_locked(s);
 	release_all(s, &s->ready);
 	release_all(s, &s->for_workers);

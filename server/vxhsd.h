@@ -373,6 +373,12 @@ int32_t region_add(struct session *s, const struct vxhs_hdr *h,
 int region_resolve(struct request *r);
 void region_release(struct request *r);
 void regions_drop_idle(struct session *s, uint64_t now);
+/* Makes the session's regions inaccessible here (any thread); whether it
+ * had any. */
+bool regions_revoke(struct session *s);
+/* Lets go of the socket from any thread: the regions revoked first, then
+ * shut both ways (the loop closes the session when it sees it). */
+void session_shutdown(struct session *s);
 void regions_free(struct session *s);
 
 /* answer.c: answers, from a buffer or the page cache, and their sending */

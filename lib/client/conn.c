@@ -686,6 +686,8 @@ void conn_fail(struct vxhs_conn *conn, int err, const char *why)
 		return;
 	err = conn->tp->explain_loss(conn, err);
 	conn->tp->end(conn);
+	if (conn->fd >= 0 && region_park(conn, err))
+		conn->fd = -1; /* epoll no longer watches it */
 	if (conn->fd >= 0) {
 		loop_epoll_set(conn->loop, conn->fd, &conn->events, 0, conn);
 		close(conn->fd);

@@ -334,6 +334,7 @@ struct vxhs_loop {
 	/* request.c: requests of one io and a few iovecs (most I/O) */
 	struct obj_pool req_pool;
 	uint64_t shm_ids; /* region ids in use by its vdisks (bit id - 1) */
+	struct list_head parks; /* region.c: struct park */
 };
 
 /* The public context: its I/O threads, each with its own connections. */
@@ -418,6 +419,19 @@ ssize_t region_send_add(struct vxhs_conn *conn, struct vxhs_io *io);
 /* An answer to a REGION_ADD or a by-reference io: true when the io goes
  * again (the region added anew, or the data through the socket). */
 bool region_answered(struct vxhs_io *io, int result);
+/*
+ * A connection is lost with by-reference ios the agent may be running: its
+ * socket is kept, shut for writing, and those ios wait (parked) until the
+ * agent shuts or closes its end, which it does only once it no longer
+ * touches their pages; then they go to the retry queue. conn_fail hands
+ * over its socket if there are any (true: the socket is taken).
+ */
+bool region_park(struct vxhs_conn *conn, int err);
+/* The loop's tick: parked ios whose agent let go. */
+void region_check_parks(struct vxhs_loop *loop);
+/* A closing vdisk's parked ios end now; their answers never come. */
+void region_orphan_parked(struct vxhs_loop *loop, struct vxhs_vdisk *vd);
+void region_parks_free(struct vxhs_loop *loop);
 
 /* tls.c: credentials (the transport itself is transport_tls) */
 int tls_creds_get(const char *dir, struct vxhs_tls **out);
@@ -435,6 +449,10 @@ void io_dispatch(struct vxhs_io *io);
 void io_answered(struct vxhs_io *io, int result, const uint8_t *kv,
 		 size_t kv_len);
 void io_transport_error(struct vxhs_io *io, int err);
+/* Off its connection but still in flight for its vdisk (region.c). */
+void io_park(struct vxhs_io *io);
+/* Parked no more: to the retry queue as io_transport_error does. */
+void io_unpark(struct vxhs_io *io, int err);
 void io_retire(struct vxhs_io *io, int result);
 void io_orphan(struct vxhs_io *io);
 struct vxhs_req *req_alloc(struct vxhs_vdisk *vd, uint16_t opcode,

@@ -262,6 +262,7 @@ static void handle_close(struct vxhs_loop *loop, struct vxhs_vdisk *vd)
 					io_orphan(io);
 		}
 	}
+	region_orphan_parked(loop, vd);
 	if (list_linked(&vd->trouble_link))
 		list_del(&vd->trouble_link);
 	list_del(&vd->link);
@@ -311,6 +312,7 @@ static void tick(struct vxhs_loop *loop, uint64_t now)
 	list_for_each_entry (agent, &loop->agents, link)
 		for (unsigned int i = 0; i < agent->nr_conns; i++)
 			conn_check_timeouts(agent->conns[i], now);
+	region_check_parks(loop);
 	list_for_each_entry_safe (vd, next, &loop->troubled, trouble_link) {
 		if (vd->probe)
 			conn_check_timeouts(vd->probe, now);
@@ -434,6 +436,7 @@ int loop_init(struct vxhs_loop *loop, const struct vxhs_ctx_opts *opts,
 	list_init(&loop->dirty);
 	list_init(&loop->rx_ready);
 	list_init(&loop->graveyard);
+	list_init(&loop->parks);
 	loop->free_slot = UINT32_MAX;
 	list_init(&loop->deferred);
 	list_init(&loop->deferred_vds);
@@ -494,6 +497,7 @@ void loop_fini(struct vxhs_loop *loop)
 	close(loop->wakefd);
 	close(loop->epfd);
 	agent_notes_free(loop);
+	region_parks_free(loop);
 	req_finish_deferred(loop);
 	free(loop->slots);
 	obj_pool_fini(&loop->req_pool);

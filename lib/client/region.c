@@ -15,9 +15,12 @@
  * the socket.
  */
 #include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -192,4 +195,104 @@ bool region_answered(struct vxhs_io *io, int result)
 		return true;
 	}
 	return false;
+}
+
+struct park {
+	struct list_head link; /* loop->parks */
+	int fd;
+	int err; /* why the connection was lost */
+	struct list_head ios;
+};
+
+/* Sent in full, so the agent may be running it. */
+static bool agent_may_run(const struct vxhs_io *io)
+{
+	return io->by_ref && io->hdr_sent == VXHS_HDR_SIZE &&
+	       io->moved == io->req->ref_iov.iov_len;
+}
+
+bool region_park(struct vxhs_conn *conn, int err)
+{
+	struct vxhs_io *io, *next;
+	struct park *p = NULL;
+
+	list_for_each_entry (io, &conn->inflight, link)
+		if (agent_may_run(io))
+			break;
+	if (&io->link == &conn->inflight)
+		return false;
+	p = malloc(sizeof(*p));
+	if (!p) {
+		loop_log(
+			conn->loop, LOG_ERR,
+			"agent %s: out of memory: requests that name shared pages are retried without waiting for the agent",
+			conn->agent->name);
+		return false;
+	}
+	loop_epoll_set(conn->loop, conn->fd, &conn->events, 0, conn);
+	shutdown(conn->fd, SHUT_WR);
+	p->fd = conn->fd;
+	p->err = err;
+	list_init(&p->ios);
+	list_for_each_entry_safe (io, next, &conn->inflight, link) {
+		if (!agent_may_run(io))
+			continue;
+		io_park(io);
+		list_add_tail(&io->link, &p->ios);
+	}
+	list_add_tail(&p->link, &conn->loop->parks);
+	loop_log(
+		conn->loop, LOG_WARNING,
+		"agent %s: requests that name shared pages wait until the agent lets go of them",
+		conn->agent->name);
+	return true;
+}
+
+static void release(struct park *p)
+{
+	while (!list_empty(&p->ios)) {
+		struct vxhs_io *io =
+			list_first_entry(&p->ios, struct vxhs_io, link);
+
+		if (io->orphan) {
+			list_del(&io->link);
+			io_retire(io, -ECANCELED);
+		} else {
+			io_unpark(io, p->err);
+		}
+	}
+	list_del(&p->link);
+	close(p->fd);
+	free(p);
+}
+
+void region_check_parks(struct vxhs_loop *loop)
+{
+	struct park *p, *next;
+
+	list_for_each_entry_safe (p, next, &loop->parks, link) {
+		struct pollfd pfd = { .fd = p->fd, .events = POLLRDHUP };
+
+		/* Shut or closed by the agent (or it died): done with them. */
+		if (poll(&pfd, 1, 0) == 1 &&
+		    (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			release(p);
+	}
+}
+
+void region_orphan_parked(struct vxhs_loop *loop, struct vxhs_vdisk *vd)
+{
+	struct park *p;
+	struct vxhs_io *io;
+
+	list_for_each_entry (p, &loop->parks, link)
+		list_for_each_entry (io, &p->ios, link)
+			if (io->req->vd == vd && !io->orphan)
+				io_orphan(io);
+}
+
+void region_parks_free(struct vxhs_loop *loop)
+{
+	while (!list_empty(&loop->parks))
+		release(list_first_entry(&loop->parks, struct park, link));
 }

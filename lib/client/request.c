@@ -161,6 +161,23 @@ static void io_detach(struct vxhs_io *io)
 		io->req->vd->nr_inflight--;
 }
 
+void io_park(struct vxhs_io *io)
+{
+	struct vxhs_conn *conn = io->conn;
+
+	list_del(&io->link);
+	loop_slot_put(conn->loop, io->slot);
+	io->conn = NULL;
+}
+
+void io_unpark(struct vxhs_io *io, int err)
+{
+	list_del(&io->link);
+	if (!io->orphan && !io->req->probe)
+		io->req->vd->nr_inflight--;
+	io_transport_error(io, err);
+}
+
 static void io_wait_for_failover(struct vxhs_io *io)
 {
 	struct vxhs_vdisk *vd = io->req->vd;

@@ -291,6 +291,49 @@ static void reopened_vdisk_uses_its_own_region(void **state)
 	region_free(&b);
 }
 
+/*
+ * A worker stuck on a by-reference WRITE past the gateway's io_timeout:
+ * the gateway retries it elsewhere only once the agent let go of the
+ * pages, so reusing them after the request completes cannot change what
+ * the stuck worker writes.
+ */
+static void timed_out_request_never_writes_reused_pages(void **state)
+{
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	struct region rg;
+	uint8_t expect[65536], file[65536];
+	struct iovec iov;
+	char addr[320];
+
+	(void)state;
+	region_make(&rg, "vxhs-test-stuck");
+	vxhs_open_opts_init(&o);
+	snprintf(addr, sizeof(addr), "unix:%s", env.agent.sock);
+	assert_int_equal(vxhs_agent_addr_parse(addr, &o.agents[0]), 0);
+	o.nr_agents = 1;
+	o.shm_fd = rg.fd;
+	o.shm_base = rg.base;
+	o.shm_len = REGION_SIZE;
+	o.io_timeout_ms = 300;
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk0", &o, &vd), 0);
+	fill(rg.base, sizeof(expect), 50);
+	memcpy(expect, rg.base, sizeof(expect));
+	iov.iov_base = rg.base;
+	iov.iov_len = sizeof(expect);
+	/* The first attempt is held 2 s on a worker; the retry is not. */
+	agent_fault(&env.agent, "delay write disk0 2000 1");
+	assert_int_equal(vxhs_writev_sync(vd, &iov, 1, 5 << 20), 0);
+	/* The caller's pages are its own again: reuse them at once. */
+	memset(rg.base, 0xEE, sizeof(expect));
+	usleep(2500 * 1000); /* the held worker wakes meanwhile */
+	file_pread(file, sizeof(file), 5 << 20);
+	assert_memory_equal(file, expect, sizeof(file));
+	agent_fault(&env.agent, "clear");
+	vxhs_vdisk_close(vd);
+	region_free(&rg);
+}
+
 static void bad_options_are_refused(void **state)
 {
 	struct vxhs_open_opts o;
@@ -315,6 +358,7 @@ int main(void)
 		cmocka_unit_test(region_the_agent_cannot_map),
 		cmocka_unit_test(agent_without_the_extension),
 		cmocka_unit_test(reopened_vdisk_uses_its_own_region),
+		cmocka_unit_test(timed_out_request_never_writes_reused_pages),
 		cmocka_unit_test(bad_options_are_refused),
 	};
 
