@@ -35,6 +35,13 @@
 
 #define REGION_IDLE_NS (30 * NSEC_PER_SEC)
 #define REGION_LEN_MAX (1ull << 40)
+/* Mappings are address space and entries in the kernel's map table
+ * (vm.max_map_count): bounded for all peers together. */
+#define REGIONS_MAX	 4096
+#define REGION_BYTES_MAX (16ull << 40)
+
+static atomic_uint regions_mapped;
+static _Atomic uint64_t region_bytes;
 
 struct region {
 	atomic_uint refs; /* the session's table, and requests using it */
@@ -49,7 +56,21 @@ static void region_put(struct region *rg)
 	if (!rg || atomic_fetch_sub(&rg->refs, 1) != 1)
 		return;
 	munmap(rg->base, rg->len);
+	atomic_fetch_sub(&regions_mapped, 1);
+	atomic_fetch_sub(&region_bytes, rg->len);
 	free(rg);
+}
+
+/* Room for one more region of len bytes, taken. */
+static bool reserve(uint64_t len)
+{
+	if (atomic_fetch_add(&regions_mapped, 1) >= REGIONS_MAX ||
+	    atomic_fetch_add(&region_bytes, len) + len > REGION_BYTES_MAX) {
+		atomic_fetch_sub(&regions_mapped, 1);
+		atomic_fetch_sub(&region_bytes, len);
+		return false;
+	}
+	return true;
 }
 
 ssize_t region_recv(struct session *s, void *buf, size_t len)
@@ -90,7 +111,7 @@ ssize_t region_recv(struct session *s, void *buf, size_t len)
 	return n;
 }
 
-int32_t region_add(struct session *s, const struct vxhs_hdr *h,
+int32_t region_add(struct session *s, const struct vxhs_hdr *h, int32_t err,
 		   const char **why)
 {
 	uint64_t id = h->io_offset, len = h->io_size;
@@ -99,6 +120,11 @@ int32_t region_add(struct session *s, const struct vxhs_hdr *h,
 	void *base;
 
 	s->pending_fd = -1;
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
 	if (!s->is_unix) {
 		*why = "REGION_ADD outside a UNIX socket";
 		return EOPNOTSUPP;
@@ -107,17 +133,24 @@ int32_t region_add(struct session *s, const struct vxhs_hdr *h,
 		*why = "REGION_ADD without a file descriptor";
 		return EBADF;
 	}
+	if (!reserve(len)) {
+		close(fd);
+		*why = "too many shared regions mapped";
+		return EAGAIN;
+	}
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (base == MAP_FAILED) {
 		*why = "the region cannot be mapped";
-		return EINVAL;
+		err = EINVAL;
+		goto unreserve;
 	}
 	rg = malloc(sizeof(*rg));
 	if (!rg) {
 		munmap(base, len);
 		*why = "out of memory";
-		return EAGAIN;
+		err = EAGAIN;
+		goto unreserve;
 	}
 	atomic_init(&rg->refs, 1);
 	rg->revoked = false;
@@ -133,6 +166,11 @@ int32_t region_add(struct session *s, const struct vxhs_hdr *h,
 	     "%s: region %llu of %llu bytes added", s->peer,
 	     (unsigned long long)id, (unsigned long long)len);
 	return 0;
+
+unreserve:
+	atomic_fetch_sub(&regions_mapped, 1);
+	atomic_fetch_sub(&region_bytes, len);
+	return err;
 }
 
 int32_t region_check_add(const struct vxhs_hdr *h, const char **why)

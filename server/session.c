@@ -362,8 +362,8 @@ static int begin_request(struct session *s, const uint8_t *raw)
 		     s->peer);
 	}
 	err = request_admit(s, &h, ret, &why, &buf_len);
-	if (!err && h.opcode == VXHS_OP_REGION_ADD)
-		err = region_add(s, &h, &why);
+	if (h.opcode == VXHS_OP_REGION_ADD)
+		err = region_add(s, &h, err, &why);
 	r = new_request(s, buf_len);
 	if (!r)
 		return 0;

@@ -365,8 +365,9 @@ ssize_t region_recv(struct session *s, void *buf, size_t len);
 int32_t region_check_add(const struct vxhs_hdr *h, const char **why);
 int32_t region_check_refs(const struct vxhs_hdr *h, const char **why);
 /* REGION_ADD, on the loop thread as it is parsed: requests after it on
- * the stream find the region. */
-int32_t region_add(struct session *s, const struct vxhs_hdr *h,
+ * the stream find the region. It takes the descriptor passed before it,
+ * also when refused already (err). */
+int32_t region_add(struct session *s, const struct vxhs_hdr *h, int32_t err,
 		   const char **why);
 /* The segment list in r->buf, checked, as r->ref_iov: 0, -ENXIO (no such
  * region) or -EINVAL. */
