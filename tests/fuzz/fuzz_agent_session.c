@@ -7,6 +7,11 @@
  * in the agent, but on this one thread: the loop is driven by hand and the
  * workers run each request at once. After the peer hangs up, every byte
  * of request memory must be back in the budget and every request retired.
+ *
+ * The session is a UNIX one whose peer passed a memfd of REGION_LEN bytes
+ * before its first byte: a REGION_ADD in the input maps it (with the page
+ * size as io_size, or its whole length), and READs and WRITEs by
+ * reference then run against it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -23,9 +29,11 @@
 #include "vxhsd.h"
 
 #define VDISK_SIZE (1u << 20)
+#define REGION_LEN (64u << 10)
 
 struct vxhsd_config config;
 static struct loop loop;
+static int region_fd;
 
 /* workers.c's pool, without threads: each request runs to completion. */
 void workers_queue(struct session *s, struct list_head *reqs)
@@ -72,8 +80,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	snprintf(path, sizeof(path), "%s.acl", dir);
 	f = fopen(path, "w");
-	fputs("plaintext disk-a rw\nplaintext disk-* ro\n", f);
+	fprintf(f, "uid:%u disk-a rw\nuid:%u disk-* ro\n", (unsigned)getuid(),
+		(unsigned)getuid());
 	fclose(f);
+	region_fd = memfd_create("fuzz-region", MFD_CLOEXEC);
+	if (region_fd < 0 || ftruncate(region_fd, REGION_LEN))
+		abort();
 	config.max_io = 64 * 1024;
 	config.max_conns = 16;
 	config.max_unauth = 16;
@@ -96,6 +108,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	list_init(&loop.inbox);
 	list_init(&loop.again);
 	return 0;
+}
+
+/* A piece of the input; the first carries the region's descriptor (a
+ * stream socket sends descriptors only with bytes). */
+static ssize_t put(int sock, const uint8_t *p, size_t n, bool first)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { (void *)p, n };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	if (first) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &region_fd, sizeof(int));
+	}
+	return sendmsg(sock, &msg, 0);
 }
 
 /* Reads whatever the agent answered, so its sends never block for long. */
@@ -132,7 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 		       fds))
 		abort();
-	s = session_new(fds[0], "fuzz", "fuzz", SESSION_TCP);
+	s = session_new(fds[0], "fuzz", "fuzz", SESSION_UNIX);
 	if (!s || admit_register(s, &why))
 		abort();
 	/* Ours, so that s outlives its closing (the loop's is dropped). */
@@ -146,10 +182,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (unsigned int i = 0; off < size && s->state != RX_CLOSING; i++) {
 		size_t n = MIN(pieces[i % ARRAY_SIZE(pieces)], size - off);
-		ssize_t put = write(fds[1], data + off, n);
+		ssize_t sent = put(fds[1], data + off, n, off == 0);
 
-		if (put > 0)
-			off += (size_t)put;
+		if (sent > 0)
+			off += (size_t)sent;
 		run_loop(s);
 		drain(fds[1]);
 	}

@@ -42,7 +42,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
 guest_bench() {
 	local build=${E2E_BUILD:-$ROOT/build}
 	[ -x "$build/tools/vxhsadm" ] || "$ROOT/tools/setup.sh" >&2
-	"$ROOT/tests/e2e/rig.sh" "$1" >"$WORK/rig.log" 2>&1 || {
+	# Benchmarks run longer than a test's boot may (rig.sh: 900 s).
+	E2E_TIMEOUT=${E2E_TIMEOUT:-2400} \
+		"$ROOT/tests/e2e/rig.sh" "$1" >"$WORK/rig.log" 2>&1 || {
 		cat "$WORK/rig.log" >&2
 		exit 1
 	}
