@@ -24,6 +24,8 @@
 
 #include "internal.h"
 
+#define ENXIO_RETRIES 3
+
 static uint64_t id_bit(unsigned int id)
 {
 	return 1ull << (id - 1);
@@ -183,9 +185,14 @@ bool region_answered(struct vxhs_io *io, int result)
 	}
 	if (!io->by_ref)
 		return false;
-	/* Unused for a while, the agent let it go: add it again, once. */
-	if (result == -ENXIO && !io->attempts++) {
-		io->conn->shm_added &= ~id_bit(req->vd->shm_id);
+	/* Unused for a while, the agent let it go, on every connection
+	 * alike: add it again before the next use on any of them. An io
+	 * told so more than a few times cannot use it. */
+	if (result == -ENXIO && io->attempts++ < ENXIO_RETRIES) {
+		struct vxhs_agent *agent = io->conn->agent;
+
+		for (unsigned int i = 0; i < agent->nr_conns; i++)
+			agent->conns[i]->shm_added &= ~id_bit(req->vd->shm_id);
 		return true;
 	}
 	/* It cannot reach the pages (or never could): the socket it is. */

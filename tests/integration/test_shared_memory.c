@@ -10,11 +10,13 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,7 +32,16 @@ static struct {
 	char dir[256];
 	struct agent agent;
 	struct vxhs_ctx *ctx;
+	atomic_uint refusals; /* "shared memory refused" logged */
 } env;
+
+static void count_refusals(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	if (strstr(msg, "shared memory refused"))
+		atomic_fetch_add(&env.refusals, 1);
+}
 
 struct region {
 	char name[32];
@@ -44,7 +55,15 @@ static int setup(void **state)
 	scratch_make(env.dir, sizeof(env.dir));
 	vdisk_make(env.dir, "disk0", DISK_SIZE);
 	agent_start(&env.agent, env.dir, 0);
-	env.ctx = test_ctx();
+	{
+		struct vxhs_ctx_opts o;
+
+		vxhs_ctx_opts_init(&o);
+		o.log_level = LOG_WARNING;
+		o.log = count_refusals;
+		o.io_threads = 2;
+		assert_int_equal(vxhs_ctx_new(&o, &env.ctx), 0);
+	}
 	return 0;
 }
 
@@ -213,6 +232,8 @@ static void buffers_outside_go_through_the_socket(void **state)
 	free(heap);
 }
 
+static void writes_in_parallel(struct vxhs_vdisk *vd, struct region *rg);
+
 static void forgotten_region_is_added_again(void **state)
 {
 	struct vxhs_vdisk *vd;
@@ -223,13 +244,44 @@ static void forgotten_region_is_added_again(void **state)
 	vd = open_shared(rg.fd, rg.base, REGION_SIZE);
 	round_trip(vd, rg.base, rg.base + 65536, 65536, 0, 6);
 	assert_true(agent_maps(rg.name));
+	/* Every connection gets to carry a request. */
+	writes_in_parallel(vd, &rg);
 	agent_fault(&env.agent, "forget-regions all");
 	assert_true(agent_unmaps(rg.name));
-	/* ENXIO, REGION_ADD anew, the same request again: no error. */
+	/* ENXIO, REGION_ADD anew, the same request again: no error, and no
+	 * connection gives up on the region, whichever one a resent
+	 * request lands on. */
+	atomic_store(&env.refusals, 0);
+	writes_in_parallel(vd, &rg);
 	round_trip(vd, rg.base, rg.base + 65536, 65536, 65536, 7);
 	assert_true(agent_maps(rg.name));
+	assert_int_equal(atomic_load(&env.refusals), 0);
 	vxhs_vdisk_close(vd);
 	region_free(&rg);
+}
+
+/* 64 WRITEs of 4 KiB from the region at once, checked in the file. */
+static void writes_in_parallel(struct vxhs_vdisk *vd, struct region *rg)
+{
+	uint8_t *file = malloc(64 * 4096);
+	struct tally t;
+
+	assert_non_null(file);
+	fill(rg->base + (1 << 20), 64 * 4096, 60);
+	tally_init(&t);
+	for (unsigned int i = 0; i < 64; i++) {
+		struct iovec iov = { rg->base + (1 << 20) + i * 4096, 4096 };
+
+		tally_add(&t);
+		assert_int_equal(vxhs_writev(vd, &iov, 1, (8 << 20) + i * 4096,
+					     tally_done, &t),
+				 0);
+	}
+	assert_int_equal(tally_wait(&t, 30000), 0);
+	assert_int_equal(t.failed, 0);
+	file_pread(file, 64 * 4096, 8 << 20);
+	assert_memory_equal(file, rg->base + (1 << 20), 64 * 4096);
+	free(file);
 }
 
 static void region_the_agent_cannot_map(void **state)
@@ -242,9 +294,11 @@ static void region_the_agent_cannot_map(void **state)
 	assert_non_null(heap);
 	assert_int_equal(pipe(p), 0);
 	/* A pipe cannot be mapped: REGION_ADD fails, the socket it is. */
+	atomic_store(&env.refusals, 0);
 	vd = open_shared(p[0], heap, 2 * 65536);
 	for (unsigned int i = 0; i < 16; i++)
 		round_trip(vd, heap, heap + 65536, 65536, i * 65536ull, 8 + i);
+	assert_int_equal(atomic_load(&env.refusals), 1); /* once per agent */
 	vxhs_vdisk_close(vd);
 	close(p[0]);
 	close(p[1]);
