@@ -21,12 +21,10 @@
  * fails with EFAULT instead of touching memory the peer has moved on to.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -223,8 +221,6 @@ int region_resolve(struct request *r)
 	uint64_t total = 0;
 	struct region *rg;
 
-	if (r->region)
-		return 0;
 	if ((uint64_t)n * VXHS_REF_SEG_SIZE + VXHS_REF_HDR_SIZE !=
 	    r->hdr.payload_size)
 		return -EINVAL;

@@ -370,7 +370,7 @@ int32_t region_check_refs(const struct vxhs_hdr *h, const char **why);
 int32_t region_add(struct session *s, const struct vxhs_hdr *h, int32_t err,
 		   const char **why);
 /* The segment list in r->buf, checked, as r->ref_iov: 0, -ENXIO (no such
- * region) or -EINVAL. */
+ * region) or -EINVAL. Once, when the request is complete on the stream. */
 int region_resolve(struct request *r);
 void region_release(struct request *r);
 void regions_drop_idle(struct session *s, uint64_t now);
