@@ -252,6 +252,9 @@ int conn_queue_io(struct vxhs_conn *conn, struct vxhs_io *io)
 				     req->vd->opts.io_timeout_ms) *
 			       NSEC_PER_MSEC;
 	list_add_tail(&io->link, &conn->inflight);
+	io->load = io_data_bytes(io, by_ref);
+	conn->nr_ios++;
+	conn->io_bytes += io->load;
 	list_add_tail(&io->tx_link, &conn->tx);
 	mark_dirty(conn);
 	return 0;

@@ -121,7 +121,7 @@ struct vxhs_agent {
 	unsigned int sa_next; /* address for the next connect */
 	unsigned int refs;
 	unsigned int nr_conns;
-	unsigned int rr; /* round-robin cursor */
+	unsigned int rr; /* the connection taking requests (agent.c) */
 	unsigned int connect_timeout_ms;
 	struct vxhs_conn **conns;
 	struct vxhs_tls *tls;	   /* NULL: plaintext */
@@ -148,6 +148,8 @@ struct vxhs_conn {
 	uint64_t retry_at;	     /* earliest reconnect */
 	struct list_head tx;	     /* io->tx_link, send order */
 	struct list_head inflight;   /* io->link */
+	unsigned int nr_ios;	     /* on inflight */
+	uint64_t io_bytes;	     /* their load */
 	struct list_head dirty_link; /* loop->dirty or loop->graveyard */
 	struct list_head ready_link; /* loop->rx_ready */
 
@@ -203,9 +205,10 @@ struct vxhs_io {
 	size_t hdr_sent;
 	uint32_t slot;
 	unsigned int attempts;
-	bool orphan;  /* vdisk closed: discard the answer */
-	bool by_copy; /* payload in pieces too small to send from pages */
-	bool by_ref;  /* names the shared region instead (region.c) */
+	bool orphan;   /* vdisk closed: discard the answer */
+	bool by_copy;  /* payload in pieces too small to send from pages */
+	bool by_ref;   /* names the shared region instead (region.c) */
+	uint64_t load; /* io_data_bytes, counted in conn->io_bytes */
 	uint64_t deadline;
 	uint8_t hdr[VXHS_HDR_SIZE];
 };
@@ -344,6 +347,17 @@ struct vxhs_ctx {
 	struct vxhs_loop *loops;
 };
 
+/* The bytes of data an io moves through the socket: a READ's or WRITE's,
+ * unless it names a shared region instead. */
+static inline uint64_t io_data_bytes(const struct vxhs_io *io, bool by_ref)
+{
+	uint16_t op = io->req->opcode;
+
+	return !by_ref && (op == VXHS_OP_READ || op == VXHS_OP_WRITE) ?
+		       io->len :
+		       0;
+}
+
 /* ctx.c: the loop a new vdisk goes to, counted until vdisk_closed. */
 struct vxhs_loop *ctx_pick_loop(struct vxhs_ctx *ctx);
 void ctx_vdisk_closed(struct vxhs_loop *loop);
@@ -378,7 +392,9 @@ int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	      struct vxhs_agent **out);
 void agent_put(struct vxhs_agent *agent);
 void agent_notes_free(struct vxhs_loop *loop);
-struct vxhs_conn *agent_pick_conn(struct vxhs_agent *agent);
+/* The connection for a new io moving len bytes of data through the
+ * socket (agent.c explains the choice). */
+struct vxhs_conn *agent_pick_conn(struct vxhs_agent *agent, uint64_t len);
 void agent_wake_pool(struct vxhs_agent *agent);
 
 /* conn.c */

@@ -153,6 +153,8 @@ static void io_detach(struct vxhs_io *io)
 	if (!conn)
 		return;
 	list_del(&io->link);
+	conn->nr_ios--;
+	conn->io_bytes -= io->load;
 	if (list_linked(&io->tx_link))
 		list_del(&io->tx_link);
 	loop_slot_put(conn->loop, io->slot);
@@ -166,6 +168,8 @@ void io_park(struct vxhs_io *io)
 	struct vxhs_conn *conn = io->conn;
 
 	list_del(&io->link);
+	conn->nr_ios--;
+	conn->io_bytes -= io->load;
 	loop_slot_put(conn->loop, io->slot);
 	io->conn = NULL;
 }
@@ -189,6 +193,7 @@ static void io_wait_for_failover(struct vxhs_io *io)
 void io_dispatch(struct vxhs_io *io)
 {
 	struct vxhs_vdisk *vd = io->req->vd;
+	struct vxhs_agent *agent;
 	struct vxhs_conn *conn;
 	int ret;
 
@@ -208,7 +213,11 @@ void io_dispatch(struct vxhs_io *io)
 		return;
 	}
 
-	conn = agent_pick_conn(vd->agents[vd->cur]);
+	agent = vd->agents[vd->cur];
+	/* Buffers in the shared region go by reference on its agents. */
+	conn = agent_pick_conn(agent,
+			       io_data_bytes(io, io->req->refs && vd->shm_id &&
+							 agent->shared_memory));
 	if (!conn) {
 		/* Every connection to the agent is down: fail over. */
 		io_wait_for_failover(io);

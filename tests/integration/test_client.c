@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -381,6 +383,124 @@ static void pipelines_256_requests_per_vdisk(void **state)
 	free(bufs);
 	for (int d = 0; d < 3; d++)
 		vxhs_vdisk_close(vd[d]);
+}
+
+/*
+ * The requests in flight on each of an agent's connections, from its
+ * status socket (JSON): how many connections carry any, and the most one
+ * carries. Fails the test if the report cannot be had.
+ */
+static unsigned int conns_in_flight(const char *status, unsigned int *most,
+				    unsigned int *total)
+{
+	static const char key[] = "\"in_flight\":";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *buf = malloc(1 << 16), *p, *end;
+	unsigned int conns = 0;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	assert_non_null(buf);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", status);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, "json\n", 5), 5);
+	while ((n = read(fd, buf + len, (1 << 16) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	end = strstr(buf, "],\"vdisks\":[");
+	assert_non_null(end);
+	*most = *total = 0;
+	for (p = strstr(buf, key); p && p < end; p = strstr(p, key)) {
+		unsigned int v;
+
+		p += strlen(key);
+		v = (unsigned int)strtoul(p, NULL, 10);
+		conns += v > 0;
+		*total += v;
+		*most = MAX(*most, v);
+	}
+	free(buf);
+	return conns;
+}
+
+/*
+ * nr reads of len bytes submitted at once while the agent holds every
+ * answer: the connections that carry them, and the most on one.
+ */
+static unsigned int spread_of_reads(const struct agent *a, const char *status,
+				    struct vxhs_vdisk *vd, uint8_t *buf,
+				    unsigned int nr, uint64_t len,
+				    unsigned int *most)
+{
+	unsigned int conns = 0, total = 0;
+	struct tally t;
+
+	agent_fault(a, "pause");
+	tally_init(&t);
+	for (unsigned int i = 0; i < nr; i++) {
+		struct iovec iov = { buf + i * len, len };
+
+		tally_add(&t);
+		assert_int_equal(
+			vxhs_readv(vd, &iov, 1, i * len, tally_done, &t), 0);
+	}
+	for (int i = 0; i < 1000 && total < nr; i++) {
+		conns = conns_in_flight(status, most, &total);
+		if (total < nr)
+			usleep(10000);
+	}
+	assert_int_equal(total, nr);
+	agent_fault(a, "resume");
+	assert_int_equal(tally_wait(&t, 30000), 0);
+	assert_int_equal(t.ok, nr);
+	return conns;
+}
+
+/*
+ * Small requests close together share one connection, up to 32 in
+ * flight, so both ends move them in few system calls; large ones go one
+ * per connection over the pool.
+ */
+static void small_requests_share_a_connection(void **state)
+{
+	uint8_t *buf = malloc(8 << 20);
+	const struct agent *ap[1];
+	const char *extra[4];
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	unsigned int most, conns = 0;
+	char status[300];
+	struct agent a;
+
+	assert_non_null(buf);
+	snprintf(status, sizeof(status), "%s/.status-%d", env.dir, getpid());
+	extra[0] = "--allow-plaintext";
+	extra[1] = "--status";
+	extra[2] = status;
+	extra[3] = NULL;
+	agent_start_args(&a, env.dir, 0, extra);
+	ap[0] = &a;
+	agent_opts(&o, ap, 1);
+	assert_int_equal(o.conns_per_agent, 8);
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk0", &o, &vd), 0);
+
+	/* 1 MiB each: one per connection, once the pool is all up. */
+	for (int i = 0; i < 50 && conns < 8; i++)
+		conns = spread_of_reads(&a, status, vd, buf, 8, 1 << 20, &most);
+	assert_int_equal(conns, 8);
+	assert_int_equal(most, 1);
+	/* 4 KiB each: 32 on the connection in turn, 32 on the next. */
+	assert_int_equal(spread_of_reads(&a, status, vd, buf, 64, 4096, &most),
+			 2);
+	assert_int_equal(most, 32);
+
+	vxhs_vdisk_close(vd);
+	agent_kill(&a, SIGTERM);
+	free(buf);
 }
 
 static void stat_reports_size_and_extensions(void **state)
@@ -973,6 +1093,7 @@ int main(void)
 		cmocka_unit_test(large_writes_from_pages),
 		cmocka_unit_test(large_writes_without_pipes),
 		cmocka_unit_test(pipelines_256_requests_per_vdisk),
+		cmocka_unit_test(small_requests_share_a_connection),
 		cmocka_unit_test(io_threads_and_sync_calls),
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),
