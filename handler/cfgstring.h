@@ -62,6 +62,9 @@ struct vxhs_cfg {
 	/* The TCMU data area shared with agents on UNIX sockets that take
 	 * it (default yes). */
 	bool shared_memory;
+	/* Cached data read from the vdisk's file, granted by an agent on a
+	 * UNIX socket (default yes). */
+	bool local_reads;
 };
 
 /*

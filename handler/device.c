@@ -315,6 +315,8 @@ int handler_open(struct tcmu_device *dev, bool reopen)
 	if (ret)
 		goto put_ctx;
 	vxhs_dev_apply_features(vdev, &info);
+	vdev->local = vxhs_local_grant(vdev, &vdev->cfg, vdev->vd);
+	atomic_store(&vdev->local_ok, vdev->local != NULL);
 	tcmur_dev_set_private(dev, vdev);
 	vxhs_registry_add(vdev);
 	vxhs_dev_log_opened(vdev, &info, reopen ? "reopened" : "opened");

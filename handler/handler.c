@@ -27,7 +27,9 @@ static const char cfg_desc[] =
 	"key.pem; default " VXHS_CFG_DEFAULT_TLS_DIR "), plaintext (TCP "
 	"agents without TLS: no encryption, no authentication), "
 	"gateway=NAME (this gateway's name in the vdisk's lock when several "
-	"gateways export it; default the host name).\n"
+	"gateways export it; default the host name), shared_memory=no "
+	"(data through the socket) and local_reads=no (every read to the "
+	"agent) with an agent on a UNIX socket.\n"
 	"Example: cfgstring=disk1@10.0.0.5+storage2/9999;io_timeout=10";
 
 static struct tcmur_handler vxhs_handler = {

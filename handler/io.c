@@ -216,7 +216,8 @@ static int submit_write(struct hcmd *h, vxhs_done_fn done)
 	return vxhs_writev(h->vd, h->iov, h->iov_cnt, h->off, done, h);
 }
 
-/* A transfer length of zero moves no data and is no error (SBC-4). */
+/* A transfer length of zero moves no data and is no error (SBC-4); a
+ * read served from the file (local_read.c) is done too. */
 static int complete_now(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 {
 	tcmur_cmd_complete(dev, cmd, TCMU_STS_OK);
@@ -228,7 +229,8 @@ int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 {
 	struct hcmd *h;
 
-	if (!len)
+	if (!len || vxhs_local_read(tcmur_dev_get_private(dev), iov, iov_cnt,
+				    (uint64_t)off, len))
 		return complete_now(dev, cmd);
 	h = hcmd_new(dev, cmd, "read", (uint64_t)off, len, false);
 	if (!h)

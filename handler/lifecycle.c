@@ -123,6 +123,7 @@ void vxhs_lun_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
 	vxhs_agent_addr_format(&vdev->cfg.agents[agent], name, sizeof(name));
 	switch (ev) {
 	case VXHS_EVENT_QUIESCE:
+		vxhs_local_event(vdev, ev);
 		ms = vxhs_dev_failover_ms(vdev, &vdev->cfg);
 		if (ms == VXHS_DEADLINE_NEVER)
 			tcmu_dev_warn(vdev->dev,
@@ -137,6 +138,7 @@ void vxhs_lun_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
 				      vdev->cfg.vdisk, name, ms / 1000);
 		break;
 	case VXHS_EVENT_ACTIVE:
+		vxhs_local_event(vdev, ev);
 		tcmu_dev_info(vdev->dev, "vdisk %s: I/O resumed on agent %s\n",
 			      vdev->cfg.vdisk, name);
 		break;
@@ -154,12 +156,15 @@ unlock:
  * Puts vd (opened for cfg) in place of the LUN's vdisk if the state allows:
  * any live state for reconfig, RECONNECTING only for the reconnect thread
  * (reconfig or close may have overtaken it). switch_lock held. Returns the
- * vdisk the caller must close: the old one, or vd if it was refused.
+ * vdisk the caller must close: the old one, or vd if it was refused; and
+ * *local, the file for local reads that goes with it, in turn.
  */
 static struct vxhs_vdisk *install(struct vxhs_dev *vdev, struct vxhs_vdisk *vd,
-				  const struct vxhs_cfg *cfg, bool reconnect)
+				  const struct vxhs_cfg *cfg, bool reconnect,
+				  struct vxhs_local **local)
 {
 	struct vxhs_vdisk *old = vd;
+	struct vxhs_local *l;
 
 	pthread_mutex_lock(&vdev->state_lock);
 	if (reconnect ? vdev->state == LUN_RECONNECTING :
@@ -168,6 +173,11 @@ static struct vxhs_vdisk *install(struct vxhs_dev *vdev, struct vxhs_vdisk *vd,
 		old = vdev->vd;
 		vdev->vd = vd;
 		vdev->cfg = *cfg;
+		l = vdev->local;
+		vdev->local = *local;
+		*local = l;
+		atomic_store(&vdev->local_check, false);
+		atomic_store(&vdev->local_ok, vdev->local != NULL);
 		pthread_rwlock_unlock(&vdev->lock);
 		set_state(vdev, LUN_OPEN);
 	}
@@ -181,6 +191,7 @@ static int lun_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	struct vxhs_vdisk_info info;
 	struct vxhs_vdisk *vd, *old;
 	struct vxhs_ctx *ctx;
+	struct vxhs_local *local;
 	int ret;
 
 	ret = vxhs_shared_ctx_get(&ctx);
@@ -191,8 +202,10 @@ static int lun_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 	ret = vxhs_dev_open_vdisk(vdev, cfg, ctx, &vd, &info, log_failure);
 	if (ret)
 		goto put_ctx;
+	local = vxhs_local_grant(vdev, cfg, vd);
 	pthread_mutex_lock(&vdev->switch_lock);
-	old = install(vdev, vd, cfg, reconnect);
+	old = install(vdev, vd, cfg, reconnect, &local);
+	vxhs_local_free(local);
 	if (old != vd) {
 		vxhs_dev_apply_features(vdev, &info);
 		vxhs_dev_log_opened(vdev, &info, how);
@@ -244,6 +257,7 @@ static void *reconnect_main(void *arg)
 void vxhs_lun_close(struct vxhs_dev *vdev)
 {
 	struct vxhs_vdisk *vd;
+	struct vxhs_local *local;
 	bool joinable;
 
 	/*
@@ -266,8 +280,12 @@ void vxhs_lun_close(struct vxhs_dev *vdev)
 	pthread_rwlock_wrlock(&vdev->lock);
 	vd = vdev->vd;
 	vdev->vd = NULL;
+	local = vdev->local;
+	vdev->local = NULL;
+	atomic_store(&vdev->local_ok, false);
 	pthread_rwlock_unlock(&vdev->lock);
 	pthread_mutex_unlock(&vdev->state_lock);
+	vxhs_local_free(local);
 	vxhs_vdisk_close(vd);
 	pthread_mutex_unlock(&vdev->switch_lock);
 

@@ -270,6 +270,7 @@ bool acl_allows(enum acl_right right, uint16_t opcode)
 	case VXHS_OP_FAILOVER_READY:
 	case VXHS_OP_LOCK_QUERY:
 	case VXHS_OP_REGION_ADD: /* read-only peers read by reference too */
+	case VXHS_OP_LOCAL_OPEN: /* and from the file itself */
 		return right >= ACL_RO;
 	default:
 		/* Writes, flushes, zeroing, discards and anything new. */

@@ -104,7 +104,8 @@ static int gather(struct session *s, struct iovec *iov)
 	list_for_each_entry (r, &s->txq, link) {
 		uint64_t hdr_end = MIN(answer_total(r), VXHS_HDR_SIZE);
 
-		if (cnt + 2 > TX_IOV_MAX)
+		/* A descriptor goes with a send of its own, at the head. */
+		if (cnt + 2 > TX_IOV_MAX || r->out_fd >= 0)
 			break;
 		if (r->sent < hdr_end) {
 			iov[cnt].iov_base = r->out + r->sent;
@@ -168,8 +169,10 @@ void answers_flush_locked(struct session *s)
 			list_first_entry(&s->txq, struct request, link);
 		ssize_t n;
 
-		if (head->out_file && answer_payload(head) &&
-		    head->sent >= VXHS_HDR_SIZE)
+		if (head->out_fd >= 0 && !head->truncate)
+			n = local_send_answer(s, head);
+		else if (head->out_file && answer_payload(head) &&
+			 head->sent >= VXHS_HDR_SIZE)
 			n = send_from_cache(s, head);
 		else
 			n = session_send(s, iov, gather(s, iov));

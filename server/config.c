@@ -32,6 +32,8 @@ static const char usage[] =
 	"  -p, --port=PORT          TCP port (default 9999; 0 picks a free one)\n"
 	"  -u, --unix=PATH          also listen on this UNIX socket\n"
 	"      --no-tcp             do not listen on TCP\n"
+	"      --no-local-reads     do not hand clients on the UNIX socket the\n"
+	"                           vdisk's file to read it themselves\n"
 	"      --tls-dir=DIR        TLS on TCP: DIR holds ca.pem (signs the clients;\n"
 	"                           optional crl.pem), cert.pem and key.pem (ours)\n"
 	"      --allow-plaintext    serve TCP without TLS (closed labs, original\n"
@@ -100,6 +102,7 @@ enum {
 	OPT_SEND_TIMEOUT,
 	OPT_CONTROL,
 	OPT_STATUS,
+	OPT_NO_LOCAL_READS,
 };
 
 static const struct option long_opts[] = {
@@ -109,6 +112,7 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, 'p' },
 	{ "unix", required_argument, NULL, 'u' },
 	{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
+	{ "no-local-reads", no_argument, NULL, OPT_NO_LOCAL_READS },
 	{ "workers", required_argument, NULL, 't' },
 	{ "loops", required_argument, NULL, OPT_LOOPS },
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
@@ -179,6 +183,9 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		break;
 	case OPT_NO_TCP:
 		cfg->no_tcp = true;
+		break;
+	case OPT_NO_LOCAL_READS:
+		cfg->no_local_reads = true;
 		break;
 	case 't':
 		ret = vxhs_parse_uint(val, 1, 1024, &v);

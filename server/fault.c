@@ -20,7 +20,7 @@
  *
  * OPCODE is read, write, flush, discard, write-zeroes, compare-and-write,
  * write-same, copy, lock-acquire, lock-release, lock-query, stat,
- * failover-ready or any; VDISK a shell pattern; WHO "all", a peer
+ * failover-ready, local-open or any; VDISK a shell pattern; WHO "all", a peer
  * ("127.0.0.1:40000"), an address or an identity. Rules apply on the
  * workers: while any is in force, no request runs on a network thread.
  */
@@ -71,6 +71,7 @@ static const struct {
 	{ "lock-query", VXHS_OP_LOCK_QUERY },
 	{ "stat", VXHS_OP_STAT },
 	{ "failover-ready", VXHS_OP_FAILOVER_READY },
+	{ "local-open", VXHS_OP_LOCAL_OPEN },
 	{ "any", -1 },
 };
 
@@ -237,10 +238,14 @@ static int add_rule(char **argv, int argc, char *out, size_t len)
 	}
 	f.opcode = parse_opcode(argv[1]);
 	if (f.opcode == -2) {
-		snprintf(
-			out, len,
-			"error: unknown opcode '%s' (read, write, flush, discard, write-zeroes, stat, failover-ready, any)",
-			argv[1]);
+		int n = snprintf(out, len, "error: unknown opcode '%s' (",
+				 argv[1]);
+
+		for (size_t i = 0;
+		     i < ARRAY_SIZE(opcodes) && n > 0 && (size_t)n < len; i++)
+			n += snprintf(out + n, len - (size_t)n, "%s%s",
+				      opcodes[i].name,
+				      i + 1 < ARRAY_SIZE(opcodes) ? ", " : ")");
 		return -EINVAL;
 	}
 	if (strlen(argv[2]) >= sizeof(f.vdisk)) {
@@ -366,8 +371,8 @@ uint64_t fault_features(void)
 }
 
 /* "hide" and "show": "flush", "write-zeroes", "discard",
- * "compare-and-write", "lock", "write-same", "copy", "shared-memory" or
- * "all". */
+ * "compare-and-write", "lock", "write-same", "copy", "shared-memory",
+ * "local-read" or "all". */
 static int set_hidden(char **argv, int argc, char *out, size_t len)
 {
 	static const struct {
@@ -382,6 +387,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		{ "write-same", VXHS_FEAT_WRITE_SAME },
 		{ "copy", VXHS_FEAT_COPY },
 		{ "shared-memory", VXHS_FEAT_SHARED_MEMORY },
+		{ "local-read", VXHS_FEAT_LOCAL_READ },
 		{ "all", VXHS_FEAT_ALL },
 	};
 	bool hide = argv[0][0] == 'h';
@@ -394,7 +400,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		if (f == ARRAY_SIZE(feats)) {
 			snprintf(
 				out, len,
-				"error: no extension '%s' (flush, write-zeroes, discard, compare-and-write, lock, all)",
+				"error: no extension '%s' (flush, write-zeroes, discard, compare-and-write, lock, write-same, copy, shared-memory, local-read, all)",
 				argv[i]);
 			return -EINVAL;
 		}

@@ -74,6 +74,10 @@ static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
 	}
 	if (h->opcode == VXHS_OP_REGION_ADD)
 		return region_check_add(h, why);
+	if (h->opcode == VXHS_OP_LOCAL_OPEN && (h->io_offset || h->io_size)) {
+		*why = "LOCAL_OPEN with io_offset or io_size";
+		return EINVAL;
+	}
 	if (h->opcode == VXHS_OP_WRITE && h->payload_size != h->io_size) {
 		*why = "payload_size differs from io_size";
 		return EINVAL;
@@ -265,6 +269,7 @@ static int do_zero(struct vdisk *vd, uint64_t off, uint64_t len, bool punch)
 static int do_stat(struct request *r)
 {
 	struct vxhs_kvset_builder b;
+	uint64_t features;
 	int len;
 
 	if (request_answer_buf(r, STAT_BUF_SIZE))
@@ -274,7 +279,10 @@ static int do_stat(struct request *r)
 	vxhs_kvset_begin(&b, r->buf, STAT_BUF_SIZE);
 	vxhs_kvset_add_u64(&b, VXHS_KEY_SIZE, atomic_load(&r->vd->size));
 	vxhs_kvset_add_string(&b, VXHS_KEY_AGENT, "vxhsd " VXHSD_VERSION);
-	vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES, fault_features());
+	features = fault_features();
+	if (!local_reads_offered())
+		features &= ~VXHS_FEAT_LOCAL_READ;
+	vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES, features);
 	vxhs_kvset_add_u64(&b, VXHS_KEY_MAX_IO, config.max_io);
 	len = vxhs_kvset_end(&b);
 	if (len < 0)
@@ -454,6 +462,8 @@ static int execute(struct request *r)
 		return lock_execute(r);
 	case VXHS_OP_REGION_ADD: /* done as it was parsed */
 		return 0;
+	case VXHS_OP_LOCAL_OPEN:
+		return local_open_execute(r);
 	case VXHS_OP_READ:
 		ret = check_range(r);
 		if (!ret && (h->flags & VXHS_FLAG_BY_REF))
@@ -652,6 +662,7 @@ struct request *request_alloc(uint64_t buf_len)
 	if (!r)
 		return NULL;
 	memset(r, 0, sizeof(*r));
+	r->out_fd = -1;
 	if (!buf_len)
 		return r;
 	r->buf_pooled = buf_len <= SMALL_BUF;
@@ -689,6 +700,8 @@ void request_free(struct request *r)
 	if (r->src)
 		store_put(r->src);
 	region_release(r);
+	if (r->out_fd >= 0)
+		close(r->out_fd);
 	budget_release(r->s, r->charged);
 	sink_close(&r->sink);
 	request_drop_buf(r);

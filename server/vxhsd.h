@@ -35,6 +35,7 @@ struct vxhsd_config {
 	unsigned int port;
 	char *unix_socket;
 	bool no_tcp;
+	bool no_local_reads; /* LOCAL_OPEN refused (local_read.c) */
 	unsigned int workers;
 	unsigned int loops;
 	uint64_t max_io;
@@ -322,6 +323,7 @@ struct request {
 	uint64_t src_off;	  /* COPY: where in it */
 	uint64_t miscompare;	  /* COMPARE_AND_WRITE: first byte differing */
 	uint64_t sent;		  /* bytes of header + payload sent */
+	int out_fd; /* LOCAL_OPEN: sent with the answer's header; -1: none */
 	/* VXHS_FLAG_BY_REF: the region and its iovecs (region.c) */
 	struct region *region;
 	struct iovec *ref_iov;
@@ -666,6 +668,14 @@ bool fault_paused(void);
 void fault_count(uint16_t opcode);
 /* The extensions VDISK_STAT offers: all, but those "hide" took away. */
 uint64_t fault_features(void);
+
+/* local_read.c */
+/* Whether LOCAL_OPEN is announced and served (on UNIX sockets). */
+bool local_reads_offered(void);
+/* Opens the vdisk's file read-only for the answer: 0 or a negative errno. */
+int local_open_execute(struct request *r);
+/* Sends r's header (nothing of it sent yet) with its descriptor. */
+ssize_t local_send_answer(struct session *s, struct request *r);
 
 extern struct vxhsd_config config;
 extern atomic_bool draining;

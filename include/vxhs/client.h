@@ -163,6 +163,19 @@ struct vxhs_vdisk_info {
 };
 
 void vxhs_vdisk_get_info(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info);
+
+/*
+ * Local reads (extension, docs/protocol.md): the vdisk's file, opened
+ * read-only by the agent now serving it, which must be on a UNIX socket
+ * and have announced VXHS_FEAT_LOCAL_READ. The caller may pread it at the
+ * vdisk's offsets instead of calling vxhs_readv, and closes it. Writes
+ * still go to the agent, and the file shows them once they complete. It
+ * reads the file the agent had when asked: after a failover (the
+ * QUIESCE event) stop using it. Blocks for at most io_timeout_ms; never
+ * call it from a completion callback. A descriptor, or a negative errno
+ * (-EOPNOTSUPP: not offered).
+ */
+int vxhs_vdisk_open_local(struct vxhs_vdisk *vd);
 const char *vxhs_vdisk_id(const struct vxhs_vdisk *vd);
 
 typedef void (*vxhs_done_fn)(void *opaque, int result);

@@ -99,6 +99,14 @@ extern "C" {
 #define VXHS_REF_SEGS_MAX  1024
 #define VXHS_REF_HDR_SIZE  8
 #define VXHS_REF_SEG_SIZE  16
+/*
+ * Reads without the agent, over a UNIX socket only (docs/protocol.md,
+ * "Local reads"): the answer to LOCAL_OPEN carries one file descriptor
+ * (SCM_RIGHTS), the vdisk's file opened read-only, which the client may
+ * pread at the vdisk's offsets for as long as it serves the vdisk through
+ * this agent. No payload; io_offset and io_size 0.
+ */
+#define VXHS_OP_LOCAL_OPEN 0x3F0B
 
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
@@ -112,10 +120,13 @@ extern "C" {
 #define VXHS_FEAT_COPY		    (1ull << 7)
 /* REGION_ADD and VXHS_FLAG_BY_REF, on UNIX sockets. */
 #define VXHS_FEAT_SHARED_MEMORY (1ull << 8)
+/* LOCAL_OPEN, on UNIX sockets. */
+#define VXHS_FEAT_LOCAL_READ (1ull << 9)
 #define VXHS_FEAT_ALL                                                        \
 	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD |      \
 	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE | VXHS_FEAT_LOCK | \
-	 VXHS_FEAT_WRITE_SAME | VXHS_FEAT_COPY | VXHS_FEAT_SHARED_MEMORY)
+	 VXHS_FEAT_WRITE_SAME | VXHS_FEAT_COPY | VXHS_FEAT_SHARED_MEMORY |   \
+	 VXHS_FEAT_LOCAL_READ)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01

@@ -164,6 +164,7 @@ bool vxhs_opcode_known(uint16_t opcode)
 	case VXHS_OP_WRITE_SAME:
 	case VXHS_OP_COPY:
 	case VXHS_OP_REGION_ADD:
+	case VXHS_OP_LOCAL_OPEN:
 		return true;
 	}
 	return false;
@@ -231,6 +232,8 @@ const char *vxhs_opcode_name(uint16_t opcode)
 		return "COPY";
 	case VXHS_OP_REGION_ADD:
 		return "REGION_ADD";
+	case VXHS_OP_LOCAL_OPEN:
+		return "LOCAL_OPEN";
 	}
 	return "UNKNOWN";
 }

@@ -287,7 +287,7 @@ pending_ua() {
 # SIZE as backstore disk1 (cfgstring default: disk1 on the local vxhsd),
 # exported through a loopback LUN by vxhs-export: sets DISK and WWN.
 loopback_lun() {
-	start_vxhsd
+	start_vxhsd "${VXHSD_EXTRA[@]}"
 	start_tcmu_runner
 	"$VXHSADM" create --dir "$VDISKS" disk1 "$1"
 	EXPORTED=$("$VXHS_EXPORT" add disk1 --size "$1" \
@@ -295,6 +295,9 @@ loopback_lun() {
 		fail "vxhs-export add: $EXPORTED"
 	found_loopback_lun
 }
+
+# Options loopback_lun gives vxhsd.
+VXHSD_EXTRA=()
 
 # iscsi_target SIZE: the network, then disk1 of SIZE exported by
 # vxhs-export through loopback and over iSCSI on $TARGET_IP, to

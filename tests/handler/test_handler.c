@@ -1611,6 +1611,94 @@ static void test_agent_absent(void **state)
 }
 
 /* Run under ASan (tools/test.sh does), this finds any leak. */
+/* Opens the rig's LUN on the agent's UNIX socket, with options. */
+static void rig_open_unix(struct rig *r, const char *opts)
+{
+	char cfg[512];
+
+	snprintf(cfg, sizeof(cfg), "vxhs/disk1@%s%s", r->agent.sock,
+		 opts ? opts : "");
+	stub_dev_init(&r->dev, cfg, LUN_SIZE, 512);
+	assert_int_equal(handler->open(&r->dev, false), 0);
+	r->opened = true;
+}
+
+/* Writes a pattern at off, reads it back in pieces; returns how many
+ * READs the agent saw meanwhile. */
+static unsigned long write_read_back(struct rig *r, size_t len, uint64_t off,
+				     unsigned int seed)
+{
+	uint8_t *buf = malloc(len), *back = calloc(1, len);
+	struct stub_cmd c;
+	unsigned long reads;
+
+	assert_non_null(buf);
+	assert_non_null(back);
+	fill_random(buf, len, seed);
+	assert_int_equal(rw_simple(&r->dev, true, buf, len, off), TCMU_STS_OK);
+	reads = agent_counter(&r->agent, "read");
+	assert_int_equal(rw(&r->dev, &c, false, back, len, off, 5),
+			 TCMU_STS_OK);
+	assert_memory_equal(buf, back, len);
+	reads = agent_counter(&r->agent, "read") - reads;
+	free(back);
+	free(buf);
+	return reads;
+}
+
+/*
+ * Local reads: over the UNIX socket, cached data comes from the vdisk's
+ * file on tcmu-runner's thread, with what the agent wrote just before;
+ * after a failover the agent is asked again. Off with local_reads=no, and
+ * when the agent does not offer them.
+ */
+static void test_local_reads(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	rig_open_unix(&r, NULL);
+	assert_int_equal(agent_counter(&r.agent, "local-open"), 1);
+	assert_int_equal(write_read_back(&r, 64 * 1024, 12288, 1), 0);
+	assert_int_equal(write_read_back(&r, 64 * 1024, 12288, 2), 0);
+	assert_int_equal(write_read_back(&r, MiB, 3 * MiB, 3), 0);
+
+	/* Connections lost and back: the next read asks the agent whether
+	 * it still serves the same file, and goes on locally. */
+	agent_fault(&r.agent, "drop all");
+	assert_int_equal(write_read_back(&r, 4096, 0, 4), 0);
+	assert_int_equal(agent_counter(&r.agent, "local-open"), 2);
+	assert_int_equal(write_read_back(&r, 4096, 0, 5), 0);
+	assert_int_equal(agent_counter(&r.agent, "local-open"), 2);
+	handler->close(&r.dev);
+	r.opened = false;
+
+	/* Not wanted: every read goes to the agent. */
+	rig_open_unix(&r, ";local_reads=no");
+	assert_int_equal(agent_counter(&r.agent, "local-open"), 2);
+	assert_int_equal(write_read_back(&r, 4096, 0, 6), 1);
+	handler->close(&r.dev);
+	r.opened = false;
+
+	/* Not offered: the same, without asking. */
+	agent_fault(&r.agent, "hide local-read");
+	rig_open_unix(&r, NULL);
+	assert_int_equal(agent_counter(&r.agent, "local-open"), 2);
+	assert_int_equal(write_read_back(&r, 4096, 0, 7), 1);
+	handler->close(&r.dev);
+	r.opened = false;
+
+	/* Refused: a warning, and reads through the agent. */
+	agent_fault(&r.agent, "show local-read");
+	agent_fault(&r.agent, "fail local-open disk1 EACCES 1");
+	stub_log_clear();
+	rig_open_unix(&r, NULL);
+	assert_true(stub_log_contains("local reads refused"));
+	assert_int_equal(write_read_back(&r, 4096, 0, 8), 1);
+	rig_stop(&r);
+}
+
 static void test_open_close_loop(void **state)
 {
 	const char *env = getenv("VXHS_OPEN_LOOPS");
@@ -1653,6 +1741,7 @@ int main(void)
 		cmocka_unit_test(test_lock_between_gateways),
 		cmocka_unit_test(test_lock_without_agent_support),
 		cmocka_unit_test(test_agent_absent),
+		cmocka_unit_test(test_local_reads),
 		cmocka_unit_test(test_open_close_loop),
 	};
 

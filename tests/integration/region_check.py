@@ -195,7 +195,7 @@ def run(agent, sock_path, tmp):
 
     # Descriptors for nothing, many at once.
     extra = [memfd(PAGE) for _ in range(8)]
-    socket.send_fds(s, [header(0x3F0B, 9, "disk0")], extra)
+    socket.send_fds(s, [header(0x3FFF, 9, "disk0")], extra)
     check(answer(s)["err"] == EOPNOTSUPP,
           "an unknown opcode carrying descriptors: EOPNOTSUPP")
     for x in extra:

@@ -2,15 +2,20 @@
 # shellcheck shell=bash
 # e2e-roles: target
 #
-# Scenario: the TCMU data area shared with vxhsd on its UNIX socket (the
-# default agent). vxhsd maps the LUN's /dev/uioN, fio verifies data over
-# the whole LUN through it, the bytes are in the vdisk file, and
-# tcmu-runner's log has no fallback. Removing the LUN lets the mapping go
-# (vxhsd's session ends with the handler's connections); a LUN with
-# shared_memory=no gets its data through the socket and vxhsd maps
-# nothing.
+# Scenario: the local fast path with vxhsd on its UNIX socket (the default
+# agent). The TCMU data area is shared: vxhsd maps the LUN's /dev/uioN,
+# fio verifies data over the whole LUN through it, the bytes are in the
+# vdisk file, and tcmu-runner's log has no fallback. Local reads: once
+# cached, the whole LUN reads back with no READ at vxhsd, the bytes of the
+# vdisk file. Removing the LUN lets the mapping go (vxhsd's session ends
+# with the handler's connections); a LUN with shared_memory=no and
+# local_reads=no gets its data through the socket, every read at vxhsd,
+# and vxhsd maps nothing.
 
 LUN_MB=32
+CTL=/run/vxhsd/control.sock
+# shellcheck disable=SC2034 # loopback_lun passes it to vxhsd
+VXHSD_EXTRA=(--control "$CTL")
 
 # vxhsd's mappings of TCMU data areas.
 uio_maps() {
@@ -36,6 +41,20 @@ bytes_in_vdisk_file() {
 	echo "ok: 1 MiB written at 7 MiB is in the vdisk file ($1)"
 }
 
+# lun_reads WHAT: reads the whole LUN twice (the first brings every page
+# into the cache), compares the second with the vdisk file, and sets
+# READS to the READs vxhsd saw during the second.
+lun_reads() {
+	local before
+	dd if="$DISK" of=/dev/null bs=1M iflag=direct status=none
+	before=$(agent_count "$CTL" read)
+	dd if="$DISK" of=/tmp/lun-copy bs=64k iflag=direct status=none
+	READS=$(($(agent_count "$CTL" read) - before))
+	cmp /tmp/lun-copy "$VDISKS/disk1" ||
+		fail "the LUN read back differs from the vdisk file ($1)"
+	echo "ok: the LUN reads back the vdisk file ($1)"
+}
+
 scenario_target() {
 	loopback_lun ${LUN_MB}M
 	say "fio through the shared data area"
@@ -47,17 +66,28 @@ scenario_target() {
 	expect_not_in "tcmu-runner.log" \
 		"$(cat "$E2E_WORK"/tcmu-logs/tcmu-runner.log)" \
 		"shared memory refused"
+	say "local reads"
+	expect_in "tcmu-runner.log" \
+		"$(cat "$E2E_WORK"/tcmu-logs/tcmu-runner.log)" \
+		"reads of cached data from the agent's file"
+	lun_reads cached
+	expect_eq "READs vxhsd saw for the whole LUN, cached" "$READS" 0
 	unexport_disk1
 	wait_for "vxhsd to let the data area go" 45 \
 		test "$(uio_maps)" = 0
 
 	say "shared_memory=no: the data goes through the socket"
 	EXPORTED=$("$VXHS_EXPORT" add disk1 --size ${LUN_MB}M \
-		--cfgstring "disk1;shared_memory=no" --no-iscsi 2>&1) ||
+		--cfgstring "disk1;shared_memory=no;local_reads=no" \
+		--no-iscsi 2>&1) ||
 		fail "vxhs-export add: $EXPORTED"
 	found_loopback_lun
 	fio_verify socket
 	expect_eq "vxhsd mappings of data areas" "$(uio_maps)" 0
 	bytes_in_vdisk_file socket
+	lun_reads "local_reads=no"
+	[ "$READS" -ge $((LUN_MB * 16)) ] ||
+		fail "local_reads=no: vxhsd saw $READS READs for $LUN_MB MiB"
+	echo "ok: local_reads=no: vxhsd saw $READS READs"
 	unexport_disk1
 }
