@@ -143,6 +143,7 @@ void vxhs_lun_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event ev,
 			      vdev->cfg.vdisk, name);
 		break;
 	case VXHS_EVENT_FAILED:
+		vxhs_local_event(vdev, ev);
 		snprintf(why, sizeof(why),
 			 "no agent took over after %s was lost", name);
 		lose(vdev, why);

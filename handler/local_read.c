@@ -23,10 +23,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "vxhs_handler.h"
 
-/* Larger reads go to the agent (and mincore's vector stays small). */
-#define LOCAL_READ_MAX (8u << 20)
+/* Larger reads go to the agent. */
+#define LOCAL_READ_MAX VXHS_CACHED_CHECK_MAX
 
 struct vxhs_local {
 	int fd;
@@ -123,26 +124,6 @@ static bool recheck(struct vxhs_dev *vdev)
 	return same;
 }
 
-/* Whether every page of [off, off + len) is in the page cache. */
-static bool cached(const struct vxhs_local *l, uint64_t off, size_t len)
-{
-	unsigned char vec[LOCAL_READ_MAX / 4096 + 2];
-	long page = sysconf(_SC_PAGESIZE);
-	uint64_t first, span;
-
-	if (!l->map || page < 4096 || off + len > l->map_len)
-		return false;
-	first = off / (uint64_t)page * (uint64_t)page;
-	span = off + len - first;
-	if (mincore((uint8_t *)l->map + first, span, vec))
-		return false;
-	for (uint64_t i = 0; i < (span + (uint64_t)page - 1) / (uint64_t)page;
-	     i++)
-		if (!(vec[i] & 1))
-			return false;
-	return true;
-}
-
 static ssize_t read_cached(struct vxhs_local *l, const struct iovec *iov,
 			   size_t cnt, uint64_t off, size_t len)
 {
@@ -154,8 +135,9 @@ static ssize_t read_cached(struct vxhs_local *l, const struct iovec *iov,
 			return n;
 		atomic_store(&l->nowait, false);
 	}
-	return cached(l, off, len) ? preadv(l->fd, iov, (int)cnt, (off_t)off) :
-				     -1;
+	if (!vxhs_range_cached(l->map, l->map_len, off, len))
+		return -1;
+	return preadv(l->fd, iov, (int)cnt, (off_t)off);
 }
 
 bool vxhs_local_read(struct vxhs_dev *vdev, const struct iovec *iov, size_t cnt,

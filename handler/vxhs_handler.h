@@ -104,7 +104,7 @@ struct vxhs_local *vxhs_local_grant(struct vxhs_dev *vdev,
 				    const struct vxhs_cfg *cfg,
 				    struct vxhs_vdisk *vd);
 void vxhs_local_free(struct vxhs_local *l);
-/* A QUIESCE or ACTIVE event of the vdisk in use (state_lock held). */
+/* An event of the vdisk in use (state_lock held). */
 void vxhs_local_event(struct vxhs_dev *vdev, enum vxhs_vdisk_event ev);
 /* Reads len bytes at off from the file if all are cached: whether it did.
  * Takes lock for reading. */

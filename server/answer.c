@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <syslog.h>
@@ -31,23 +30,13 @@
 
 bool answer_from_cache(struct request *r)
 {
-	long page = sysconf(_SC_PAGESIZE);
 	const struct vxhs_hdr *h = &r->hdr;
-	unsigned char vec[SENDFILE_MAX / 4096 + 1];
-	uint64_t first, span;
 
-	if (r->s->tls || !r->vd->map || h->io_size < SENDFILE_MIN ||
-	    h->io_size > SENDFILE_MAX || page < 4096 ||
-	    h->io_offset + h->io_size > r->vd->map_len)
+	if (r->s->tls || h->io_size < SENDFILE_MIN ||
+	    h->io_size > SENDFILE_MAX ||
+	    !vxhs_range_cached(r->vd->map, r->vd->map_len, h->io_offset,
+			       h->io_size))
 		return false;
-	first = h->io_offset / (uint64_t)page * (uint64_t)page;
-	span = h->io_offset + h->io_size - first;
-	if (mincore((uint8_t *)r->vd->map + first, span, vec))
-		return false;
-	for (uint64_t i = 0; i < (span + (uint64_t)page - 1) / (uint64_t)page;
-	     i++)
-		if (!(vec[i] & 1))
-			return false;
 	r->out_file = true;
 	return true;
 }
@@ -104,8 +93,9 @@ static int gather(struct session *s, struct iovec *iov)
 	list_for_each_entry (r, &s->txq, link) {
 		uint64_t hdr_end = MIN(answer_total(r), VXHS_HDR_SIZE);
 
-		/* A descriptor goes with a send of its own, at the head. */
-		if (cnt + 2 > TX_IOV_MAX || r->out_fd >= 0)
+		/* A descriptor goes with a send of its own, at the head
+		 * (local_send_answer; a truncated answer goes without). */
+		if (cnt + 2 > TX_IOV_MAX || (cnt && r->out_fd >= 0))
 			break;
 		if (r->sent < hdr_end) {
 			iov[cnt].iov_base = r->out + r->sent;

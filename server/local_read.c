@@ -9,11 +9,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "vxhsd.h"
 
 bool local_reads_offered(void)
@@ -45,25 +44,8 @@ int local_open_execute(struct request *r)
 
 ssize_t local_send_answer(struct session *s, struct request *r)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { r->out, VXHS_HDR_SIZE };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	ssize_t n;
+	ssize_t n = fd_send(s->fd, r->out, VXHS_HDR_SIZE, r->out_fd);
 
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &r->out_fd, sizeof(int));
-	n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
 	/* The descriptor went with the first byte. */
 	if (n > 0) {
 		close(r->out_fd);

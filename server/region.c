@@ -28,6 +28,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "common/util.h"
 #include "vxhsd.h"
 
@@ -71,42 +72,11 @@ static bool reserve(uint64_t len)
 	return true;
 }
 
+/* The last descriptor waits for its REGION_ADD; any other is one the peer
+ * sent for nothing. */
 ssize_t region_recv(struct session *s, void *buf, size_t len)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} ctl;
-	struct iovec iov = { buf, len };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *c;
-	ssize_t n;
-
-	n = recvmsg(s->fd, &msg, MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return n;
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		size_t nfds;
-		int fds[4];
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		memcpy(fds, CMSG_DATA(c), MIN(nfds, 4) * sizeof(int));
-		/* The last one waits for its REGION_ADD; any other is one
-		 * the peer sent for nothing. */
-		for (size_t i = 0; i < MIN(nfds, 4); i++) {
-			if (s->pending_fd >= 0)
-				close(s->pending_fd);
-			s->pending_fd = fds[i];
-		}
-	}
-	return n;
+	return fd_recv(s->fd, buf, len, &s->pending_fd);
 }
 
 int32_t region_add(struct session *s, const struct vxhs_hdr *h, int32_t err,

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "internal.h"
 
 /* Reads the answer's header and the descriptor that came with it. */
@@ -19,19 +20,7 @@ static int recv_answer(int s, uint8_t *buf, int *fd)
 	size_t got = 0;
 
 	while (got < VXHS_HDR_SIZE) {
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(4 * sizeof(int))];
-		} ctl;
-		struct iovec iov = { buf + got, VXHS_HDR_SIZE - got };
-		struct msghdr msg = {
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
-			.msg_control = ctl.buf,
-			.msg_controllen = sizeof(ctl.buf),
-		};
-		struct cmsghdr *c;
-		ssize_t n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+		ssize_t n = fd_recv(s, buf + got, VXHS_HDR_SIZE - got, fd);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -40,21 +29,6 @@ static int recv_answer(int s, uint8_t *buf, int *fd)
 		if (n == 0)
 			return -ECONNRESET;
 		got += (size_t)n;
-		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int fds[4];
-
-			if (c->cmsg_level != SOL_SOCKET ||
-			    c->cmsg_type != SCM_RIGHTS)
-				continue;
-			memcpy(fds, CMSG_DATA(c), MIN(nfds, 4) * sizeof(int));
-			/* One is expected; any other is closed. */
-			for (size_t i = 0; i < MIN(nfds, 4); i++) {
-				if (*fd >= 0)
-					close(*fd);
-				*fd = fds[i];
-			}
-		}
 	}
 	return 0;
 }

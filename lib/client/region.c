@@ -22,6 +22,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "internal.h"
 
 #define ENXIO_RETRIES 3
@@ -136,26 +137,9 @@ bool region_use(struct vxhs_conn *conn, struct vxhs_io *io)
 
 ssize_t region_send_add(struct vxhs_conn *conn, struct vxhs_io *io)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { io->hdr, VXHS_HDR_SIZE };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	int fd = io->req->vd->opts.shm_fd;
-	ssize_t ret;
+	ssize_t ret = fd_send(conn->fd, io->hdr, VXHS_HDR_SIZE,
+			      io->req->vd->opts.shm_fd);
 
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	ret = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
 	return ret < 0 ? -errno : ret;
 }
 

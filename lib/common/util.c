@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -154,4 +156,25 @@ void vxhs_format_size(uint64_t bytes, char *buf, size_t len)
 void vxhs_lock_record_name(const char *id, char *buf, size_t len)
 {
 	snprintf(buf, len, ".%s.lock", id);
+}
+
+bool vxhs_range_cached(const void *map, uint64_t map_len, uint64_t off,
+		       uint64_t len)
+{
+	unsigned char vec[VXHS_CACHED_CHECK_MAX / 4096 + 2];
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t first, span, pages;
+
+	if (!map || page < 4096 || len > VXHS_CACHED_CHECK_MAX ||
+	    off + len < off || off + len > map_len)
+		return false;
+	first = off / (uint64_t)page * (uint64_t)page;
+	span = off + len - first;
+	if (mincore((uint8_t *)map + first, span, vec))
+		return false;
+	pages = (span + (uint64_t)page - 1) / (uint64_t)page;
+	for (uint64_t i = 0; i < pages; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
 }

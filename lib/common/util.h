@@ -57,6 +57,15 @@ int vxhs_parse_size(const char *text, uint64_t *out);
 /* Parses a decimal unsigned integer in [min, max]. */
 int vxhs_parse_uint(const char *text, uint64_t min, uint64_t max,
 		    uint64_t *out);
+/*
+ * Whether every page of [off, off + len) of a file mapped at map (map_len
+ * bytes) is in the page cache, by mincore. len at most
+ * VXHS_CACHED_CHECK_MAX.
+ */
+#define VXHS_CACHED_CHECK_MAX (8u << 20)
+bool vxhs_range_cached(const void *map, uint64_t map_len, uint64_t off,
+		       uint64_t len);
+
 /* Formats a byte count for people: "10 GiB", "4 KiB", "123 bytes". */
 void vxhs_format_size(uint64_t bytes, char *buf, size_t len);
 

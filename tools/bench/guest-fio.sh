@@ -4,11 +4,12 @@
 # Benchmark: the path users run, in one e2e guest boot
 # (tests/e2e/scenarios/bench_fio.sh): fio on loopback LUNs of LIO fileio,
 # tcmu-runner's user:qcow, user:vxhs over UNIX, TCP and TLS, iblock on
-# kernel NBD + nbdkit, user:vxhs over UNIX with 1 MiB commands, and over
-# UNIX with shared_memory=no (the data through the socket: the shared data
-# area measured against it in the same boot), interleaved in rounds. Prints the medians (IOPS)
-# and the ratios the goals are stated in. A TCG guest on a busy host: read
-# the ratios, not the figures.
+# kernel NBD + nbdkit, user:vxhs over UNIX with 1 MiB commands, over UNIX
+# with shared_memory=no (the data through the socket: the shared data area
+# measured against it in the same boot) and with local_reads=no (every
+# read through vxhsd), interleaved in rounds. Prints the medians (IOPS) and
+# the ratios the goals are stated in. A TCG guest on a busy host: read the
+# ratios, not the figures.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -18,15 +19,17 @@ med() { awk -v j="$1" -v b="$2" '$1 == j && $2 == b { print $4 }' "$RES" | media
 
 printf 'fio IOPS, medians of %s rounds (tcm_loop, direct, libaio)\n\n' \
 	"$(awk '{ print $3 }' "$RES" | sort -u | wc -l)"
-printf '%-18s %8s %8s %9s %9s %9s %9s %9s %9s | %8s %8s %8s %8s %8s\n' \
+printf '%-18s %8s %8s %9s %9s %9s %9s %9s %9s %9s | %8s %8s %8s %8s %8s %8s\n' \
 	job fileio qcow vxhs-unix vxhs-tcp vxhs-tls iblk-nbd unix-1m unix-sock \
-	"unix/qcow" "tcp/qcow" "unix/nbd" "1m/64k" "shm/sock"
+	unix-nolr "unix/qcow" "tcp/qcow" "unix/nbd" "1m/64k" "shm/sock" \
+	"lr/nolr"
 for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
 	f=$(med "$job" fileio) q=$(med "$job" qcow) u=$(med "$job" vxhs-unix)
 	t=$(med "$job" vxhs-tcp) s=$(med "$job" vxhs-tls) n=$(med "$job" iblock-nbd)
 	m=$(med "$job" vxhs-unix-1m) k=$(med "$job" vxhs-unix-socket)
-	printf '%-18s %8s %8s %9s %9s %9s %9s %9s %9s | %7sx %7sx %7sx %7sx %7sx\n' \
-		"$job" "$f" "$q" "$u" "$t" "$s" "$n" "$m" "$k" "$(ratio "$q" "$u")" \
-		"$(ratio "$q" "$t")" "$(ratio "$n" "$u")" "$(ratio "$u" "$m")" \
-		"$(ratio "$k" "$u")"
+	l=$(med "$job" vxhs-unix-nolocal)
+	printf '%-18s %8s %8s %9s %9s %9s %9s %9s %9s %9s | %7sx %7sx %7sx %7sx %7sx %7sx\n' \
+		"$job" "$f" "$q" "$u" "$t" "$s" "$n" "$m" "$k" "$l" \
+		"$(ratio "$q" "$u")" "$(ratio "$q" "$t")" "$(ratio "$n" "$u")" \
+		"$(ratio "$u" "$m")" "$(ratio "$k" "$u")" "$(ratio "$l" "$u")"
 done

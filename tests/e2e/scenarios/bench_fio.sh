@@ -10,14 +10,16 @@
 # 1 MiB commands (hw_max_sectors 2048, a 64 MiB data area) where LIO's
 # default for user backstores splits at 64 KiB; and user:vxhs over UNIX
 # with shared_memory=no, the data through the socket (vxhs-unix shares the
-# TCMU data area with vxhsd). Every backing file is in one tmpfs
+# TCMU data area with vxhsd), and with local_reads=no, every read through
+# vxhsd (vxhs-unix reads cached data from the vdisk file). Every backing
+# file is in one tmpfs
 # directory; tcmu-runner runs without its debug log. ROUNDS rounds, the
 # backstores interleaved within each; "job backstore round iops" lines go
 # to results.txt.
 
 SIZE_MB=64 SECS=5 ROUNDS=3
 DIR=/var/lib/bench
-BACKSTORES="fileio qcow vxhs-unix vxhs-tcp vxhs-tls iblock-nbd vxhs-unix-1m vxhs-unix-socket"
+BACKSTORES="fileio qcow vxhs-unix vxhs-tcp vxhs-tls iblock-nbd vxhs-unix-1m vxhs-unix-socket vxhs-unix-nolocal"
 
 # name rw bs iodepth
 JOBS="4k-randread-qd1 randread 4k 1
@@ -42,7 +44,7 @@ setup_backstores() {
 	for f in fileio qcow nbd; do
 		dd if=/dev/zero of="$DIR/$f.raw" bs=1M count=$SIZE_MB status=none
 	done
-	for v in vunix vtcp vtls v1m vsock; do
+	for v in vunix vtcp vtls v1m vsock vnol; do
 		"$VXHSADM" create --dir "$VDISKS" $v $size >/dev/null
 		dd if=/dev/zero of="$VDISKS/$v" bs=1M count=$SIZE_MB conv=notrunc status=none
 	done
@@ -59,6 +61,7 @@ setup_backstores() {
 		"/backstores/block create name=nbd dev=/dev/nbd0" \
 		"/backstores/user:vxhs create name=v1m size=$size cfgstring=v1m hw_max_sectors=2048 control=max_data_area_mb=64" \
 		"/backstores/user:vxhs create name=vsock size=$size cfgstring=vsock;shared_memory=no" \
+		"/backstores/user:vxhs create name=vnol size=$size cfgstring=vnol;local_reads=no" \
 		"/loopback create" >"$E2E_WORK/targetcli.out"
 	WWN=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
 	tcli "/loopback/$WWN/luns create /backstores/fileio/fileio lun=0" \
@@ -69,8 +72,9 @@ setup_backstores() {
 		"/loopback/$WWN/luns create /backstores/block/nbd lun=5" \
 		"/loopback/$WWN/luns create /backstores/user:vxhs/v1m lun=6" \
 		"/loopback/$WWN/luns create /backstores/user:vxhs/vsock lun=7" \
+		"/loopback/$WWN/luns create /backstores/user:vxhs/vnol lun=8" \
 		>>"$E2E_WORK/targetcli.out"
-	for l in 0 1 2 3 4 5 6 7; do
+	for l in 0 1 2 3 4 5 6 7 8; do
 		wait_for "LUN $l" 60 sh -c "test -n \"\$(ls /sys/block/*/device/scsi_device 2>/dev/null | grep ':$l\$')\""
 	done
 	sleep 2
