@@ -9,8 +9,8 @@
  * completed, a read of the same file sees it.
  *
  * "In the page cache" is RWF_NOWAIT's answer; on a file system without it
- * (tmpfs and overlayfs before Linux 6.6), mincore's on a mapping of the
- * file, which costs one more system call.
+ * (tmpfs and overlayfs in Debian 12's Linux 6.1), mincore's on a mapping
+ * of the file, which costs one more system call.
  *
  * The file comes with the vdisk (vdev->local changes with vd). While the
  * agent is lost it is not used; when I/O resumes, the next read asks the

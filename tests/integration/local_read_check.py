@@ -46,6 +46,15 @@ def closes(fds):
         os.close(fd)
 
 
+def refused(sock, what):
+    err, fds = local_open(sock)
+    check(err == EOPNOTSUPP and not fds,
+          f"LOCAL_OPEN {what}: EOPNOTSUPP, no descriptor",
+          f"err {err}, {len(fds)} descriptors")
+    closes(fds)
+    sock.close()
+
+
 def run(sock_path, tmp):
     s = unix(sock_path)
     s.sendall(header(WRITE, 1, "disk0", offset=8192, size=4096,
@@ -104,22 +113,13 @@ def main():
         try:
             wait_for_file(f"{tmp}/port")
             port = int(open(f"{tmp}/port").read())
-            t = socket.create_connection(("127.0.0.1", port), timeout=10)
-            err, fds = local_open(t)
-            check(err == EOPNOTSUPP and not fds,
-                  "LOCAL_OPEN over TCP: EOPNOTSUPP, no descriptor")
-            closes(fds)
-            t.close()
+            refused(socket.create_connection(("127.0.0.1", port),
+                                             timeout=10), "over TCP")
         finally:
             stop_vxhsd(agent)
         agent = start_vxhsd(vxhsd, tmp, sock_path, "--no-local-reads")
         try:
-            s = unix(sock_path)
-            err, fds = local_open(s)
-            check(err == EOPNOTSUPP and not fds,
-                  "LOCAL_OPEN to vxhsd --no-local-reads: EOPNOTSUPP")
-            closes(fds)
-            s.close()
+            refused(unix(sock_path), "to vxhsd --no-local-reads")
         finally:
             stop_vxhsd(agent)
     finish("local_read_check")
