@@ -28,8 +28,11 @@ int local_open_execute(struct request *r)
 
 	if (!r->s->is_unix || !local_reads_offered())
 		return -EOPNOTSUPP;
+	/* O_NONBLOCK: a FIFO put in the vdisk's place must not hang this
+	 * thread in open (the check below refuses it); reads of a regular
+	 * file ignore the flag. */
 	fd = openat(store_dirfd(), r->hdr.target,
-		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	/* The file this agent serves, not one put in its place since. */
