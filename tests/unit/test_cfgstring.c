@@ -242,6 +242,8 @@ static const struct reject rejects[] = {
 	{ "vxhs/d@h;plaintext=maybe", "say yes or no" },
 	{ "vxhs/d@h;plaintext;tls=/x", "both plaintext and tls= given" },
 	{ "vxhs/d@h;plaintext;plaintext", "given twice" },
+	{ "vxhs/d;local_reads=maybe", "local_reads='maybe': say yes or no" },
+	{ "vxhs/d;local_reads=no;local_reads", "given twice" },
 	{ "vxhs/d;no_agent=maybe", "no_agent='maybe': say fail or queue" },
 	{ "vxhs/d;no_agent", "option 'no_agent' needs a value" },
 	{ "vxhs/d;no_agent=queue;failover_timeout=5",
@@ -369,6 +371,14 @@ static void test_transport(void **state)
 	assert_null(o.tls_dir);
 	parse_ok("vxhs/d@h;plaintext=yes", &cfg);
 	assert_true(cfg.plaintext);
+
+	/* The local fast path: on unless said otherwise. */
+	parse_ok("vxhs/d", &cfg);
+	assert_true(cfg.shared_memory);
+	assert_true(cfg.local_reads);
+	parse_ok("vxhs/d;local_reads=no;shared_memory=no", &cfg);
+	assert_false(cfg.local_reads);
+	assert_false(cfg.shared_memory);
 	parse_ok("vxhs/d;group=lab", &cfg);
 	assert_true(cfg.plaintext);
 
