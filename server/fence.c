@@ -45,32 +45,6 @@ static pthread_t sweeper;
 static atomic_bool sweeping;
 static bool sweep_stop; /* under idle_lock */
 
-/* Whether an acquire (of any agent) holds the intent byte. */
-static bool acquire_waiting(int fd)
-{
-	struct flock fl = {
-		.l_type = F_RDLCK,
-		.l_whence = SEEK_SET,
-		.l_start = LOCK_INTENT_BYTE,
-		.l_len = 1,
-	};
-
-	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-}
-
-int gate_take(int fd, bool wait)
-{
-	int cmd = wait ? F_OFD_SETLKW : F_OFD_SETLK;
-	int ret;
-
-	ret = byte_lock(fd, cmd, F_RDLCK, LOCK_INTENT_BYTE);
-	if (ret)
-		return ret == -EACCES ? -EAGAIN : ret;
-	ret = byte_lock(fd, cmd, F_RDLCK, LOCK_GATE_BYTE);
-	byte_lock(fd, F_OFD_SETLK, F_UNLCK, LOCK_INTENT_BYTE);
-	return ret == -EACCES ? -EAGAIN : ret;
-}
-
 /*
  * The state of a fence, one atomic word: HELD (this agent holds the gate),
  * OPEN (requests may join the hold without the mutex) and the count of
@@ -108,7 +82,7 @@ static bool hold_end_locked(struct fence *f, uint64_t v)
 {
 	if (!atomic_compare_exchange_strong(&f->state, &v, 0))
 		return false;
-	byte_lock(f->fd, F_OFD_SETLK, F_UNLCK, LOCK_GATE_BYTE);
+	gate_drop(f->fd);
 	pthread_cond_broadcast(&f->cond);
 	return true;
 }
@@ -135,7 +109,7 @@ static void look_for_acquire(struct fence *f)
 	if (now - then <= GATE_LOOK_NS ||
 	    !atomic_compare_exchange_strong(&f->looked_at, &then, now))
 		return;
-	if (acquire_waiting(f->fd))
+	if (gate_acquire_waiting(f->fd))
 		hold_close(f);
 }
 
@@ -225,7 +199,7 @@ static int hold_start_locked(struct vdisk *vd, bool wait)
 	if (!ret) {
 		ret = record_read(f->fd, vd->id, &f->rec, !wait);
 		if (ret)
-			byte_lock(f->fd, F_OFD_SETLK, F_UNLCK, LOCK_GATE_BYTE);
+			gate_drop(f->fd);
 	}
 	pthread_mutex_lock(&f->mutex);
 	f->taking = false;
@@ -298,7 +272,6 @@ int fence_enter(struct request *r, bool wait)
 	struct fence *f = &r->vd->fence;
 	uint64_t token = r->hdr.io_remote_hdl;
 	struct lock_record rec;
-	bool fenced;
 	int ret;
 
 	ret = hold_join(r->vd, wait);
@@ -308,9 +281,7 @@ int fence_enter(struct request *r, bool wait)
 	/* The record read when the hold began, unchanged while it lasts.
 	 * Locked: only requests under its epoch. Free: those without an
 	 * epoch, or under the last one (its owner let it go). */
-	fenced = f->rec.held ? token != f->rec.epoch :
-			       token && token != f->rec.epoch;
-	if (!fenced)
+	if (!lock_record_fences(&f->rec, token))
 		return 0;
 	rec = f->rec;
 	fence_leave(r->vd);

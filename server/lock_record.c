@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -21,67 +20,6 @@
 #include "common/util.h"
 #include "vxhsd.h"
 
-#define REC_MAGIC     "VXHSLCK1"
-#define REC_SLOT_SIZE 256
-#define REC_SIZE      (2 * REC_SLOT_SIZE)
-#define REC_SUM_OFF   (REC_SLOT_SIZE - 8)
-
-/* Slot layout, little-endian: magic[8], seq, epoch, since (u64), held
- * (u32), tag (u32), owner (NUL-padded), ... checksum (first 8 bytes of
- * the SHA-256 of everything before it). */
-enum {
-	SLOT_SEQ = 8,
-	SLOT_EPOCH = 16,
-	SLOT_SINCE = 24,
-	SLOT_HELD = 32,
-	SLOT_TAG = 36,
-	SLOT_OWNER = 40,
-};
-
-static void slot_sum(const uint8_t *slot, uint8_t *sum)
-{
-	uint8_t digest[32];
-
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, slot, REC_SUM_OFF, digest);
-	memcpy(sum, digest, 8);
-}
-
-static void slot_encode(const struct lock_record *rec, uint8_t *slot)
-{
-	memset(slot, 0, REC_SLOT_SIZE);
-	memcpy(slot, REC_MAGIC, 8);
-	vxhs_put_le64(slot + SLOT_SEQ, rec->seq);
-	vxhs_put_le64(slot + SLOT_EPOCH, rec->epoch);
-	vxhs_put_le64(slot + SLOT_SINCE, rec->since);
-	vxhs_put_le32(slot + SLOT_HELD, rec->held);
-	vxhs_put_le32(slot + SLOT_TAG, rec->tag);
-	memcpy(slot + SLOT_OWNER, rec->owner, strlen(rec->owner));
-	slot_sum(slot, slot + REC_SUM_OFF);
-}
-
-static bool slot_decode(const uint8_t *slot, struct lock_record *rec)
-{
-	uint8_t sum[8];
-	size_t len;
-
-	if (memcmp(slot, REC_MAGIC, 8))
-		return false;
-	slot_sum(slot, sum);
-	if (memcmp(sum, slot + REC_SUM_OFF, 8))
-		return false;
-	len = strnlen((const char *)slot + SLOT_OWNER, VXHS_LOCK_OWNER_MAX + 1);
-	if (len > VXHS_LOCK_OWNER_MAX)
-		return false;
-	rec->seq = vxhs_get_le64(slot + SLOT_SEQ);
-	rec->epoch = vxhs_get_le64(slot + SLOT_EPOCH);
-	rec->since = vxhs_get_le64(slot + SLOT_SINCE);
-	rec->held = vxhs_get_le32(slot + SLOT_HELD) != 0;
-	rec->tag = vxhs_get_le32(slot + SLOT_TAG) & VXHS_LOCK_TAG_MAX;
-	memcpy(rec->owner, slot + SLOT_OWNER, len);
-	rec->owner[len] = 0;
-	return true;
-}
-
 /*
  * Reads the record: the valid slot with the higher sequence number. An
  * empty file is a vdisk never locked. Both slots bad: -EUCLEAN (logged),
@@ -89,41 +27,31 @@ static bool slot_decode(const uint8_t *slot, struct lock_record *rec)
  */
 int record_read(int fd, const char *id, struct lock_record *rec, bool nowait)
 {
-	uint8_t buf[REC_SIZE];
+	uint8_t buf[LOCK_RECORD_SIZE];
 	struct iovec iov = { buf, sizeof(buf) };
-	struct lock_record a, b;
-	bool ok_a, ok_b;
 	ssize_t n;
+	int ret;
 
 	n = preadv2(fd, &iov, 1, 0, nowait ? RWF_NOWAIT : 0);
 	if (n < 0)
 		return -errno;
-	memset(rec, 0, sizeof(*rec));
-	if (n == 0)
-		return 0;
-	if (n != REC_SIZE && nowait)
+	if (n && n != LOCK_RECORD_SIZE && nowait)
 		return -EAGAIN;
-	ok_a = n == REC_SIZE && slot_decode(buf, &a);
-	ok_b = n == REC_SIZE && slot_decode(buf + REC_SLOT_SIZE, &b);
-	if (!ok_a && !ok_b) {
+	ret = lock_record_decode(buf, (size_t)n, rec);
+	if (ret)
 		vlog(LOG_ERR,
 		     "vdisk %s: its lock record .%s.lock is damaged; refusing writes until it is repaired or removed",
 		     id, id);
-		return -EUCLEAN;
-	}
-	*rec = ok_a && (!ok_b || a.seq > b.seq) ? a : b;
-	return 0;
+	return ret;
 }
 
 int record_write(int fd, struct lock_record *rec)
 {
-	uint8_t slot[REC_SLOT_SIZE];
+	uint8_t slot[LOCK_SLOT_SIZE];
+	off_t at = lock_record_encode(rec, slot);
 	int ret;
 
-	rec->seq++;
-	slot_encode(rec, slot);
-	ret = pwrite_all(fd, slot, sizeof(slot),
-			 (rec->seq & 1) * REC_SLOT_SIZE);
+	ret = pwrite_all(fd, slot, sizeof(slot), at);
 	if (ret)
 		return ret;
 	return fdatasync(fd) ? -errno : 0;
@@ -145,20 +73,4 @@ int record_open(const char *id)
 		return -err;
 	}
 	return fd;
-}
-
-int byte_lock(int fd, int cmd, short type, off_t byte)
-{
-	struct flock fl = {
-		.l_type = type,
-		.l_whence = SEEK_SET,
-		.l_start = byte,
-		.l_len = 1,
-	};
-
-	while (fcntl(fd, cmd, &fl) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	return 0;
 }

@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 
 #include "common/list.h"
+#include "lockrec/lockrec.h"
 #include "vxhs/wire.h"
 
 #define VXHSD_VERSION VXHS_VERSION
@@ -96,16 +97,6 @@ struct ratelimit {
  * since the last one that was. */
 bool ratelimit_ok(struct ratelimit *rl, unsigned int *missed);
 
-/* lock.c: a vdisk's exclusive lock, kept in the storage */
-struct lock_record {
-	uint64_t seq;	/* versions written */
-	uint64_t epoch; /* grows with every change of owner */
-	uint64_t since; /* taken at, Unix time */
-	bool held;
-	uint32_t tag;
-	char owner[VXHS_LOCK_OWNER_MAX + 1];
-};
-
 /* The gate requests that change a vdisk pass (lock.c explains it). */
 struct fence {
 	pthread_mutex_t mutex;
@@ -139,9 +130,7 @@ int lock_execute(struct request *r);
  * this agent waits). */
 void hold_close(struct fence *f);
 
-/* lock_record.c: the record beside the vdisk, and its two locked bytes */
-#define LOCK_INTENT_BYTE 4096 /* past the slots: locked, never written */
-#define LOCK_GATE_BYTE	 4097
+/* lock_record.c: the record beside the vdisk (lockrec/lockrec.h) */
 /* Opens (creating) vdisk id's record: the fd, or a negative errno. */
 int record_open(const char *id);
 /* The record (an empty file: never locked); -EUCLEAN when both copies
@@ -149,11 +138,6 @@ int record_open(const char *id);
 int record_read(int fd, const char *id, struct lock_record *rec, bool nowait);
 /* Writes the next version and makes it durable (fdatasync). */
 int record_write(int fd, struct lock_record *rec);
-/* An OFD lock of type on one byte (F_OFD_SETLK or F_OFD_SETLKW). */
-int byte_lock(int fd, int cmd, short type, off_t byte);
-/* Takes the gate shared, past the intent byte (-EAGAIN: !wait and an
- * acquire holds either). */
-int gate_take(int fd, bool wait);
 
 /* store.c: the vdisk directory */
 struct vdisk {
