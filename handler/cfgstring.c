@@ -70,6 +70,10 @@ static const struct opt_desc options[] = {
 	  .kind = OPT_BOOL,
 	  .offset = offsetof(struct vxhs_cfg, local_reads),
 	  .in_group = true },
+	{ .name = "local_writes",
+	  .kind = OPT_BOOL,
+	  .offset = offsetof(struct vxhs_cfg, local_writes),
+	  .in_group = true },
 	UINT_OPT(conns, 1, 64),
 	UINT_OPT(connect_timeout, 1, 600),
 	UINT_OPT(io_timeout, 1, 3600),
@@ -454,7 +458,8 @@ static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 				    "plaintext, gateway, conns, "
 				    "connect_timeout, io_timeout, "
 				    "failover_timeout, no_agent, "
-				    "shared_memory, local_reads)",
+				    "shared_memory, local_reads, "
+				    "local_writes)",
 				    tok);
 		}
 		if (!eq && o->kind != OPT_BOOL)
@@ -524,6 +529,7 @@ int vxhs_cfg_parse(const char *cfgstring, const char *groups_file,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->shared_memory = true;
 	cfg->local_reads = true;
+	cfg->local_writes = true;
 	if (!cfgstring || !cfgstring[0])
 		return fail(err, errlen, "empty configuration string");
 	if (strlen(cfgstring) > VXHS_CFG_MAX)

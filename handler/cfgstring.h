@@ -65,6 +65,9 @@ struct vxhs_cfg {
 	/* Cached data read from the vdisk's file, granted by an agent on a
 	 * UNIX socket (default yes). */
 	bool local_reads;
+	/* Writes to the vdisk's file, inside its lock's gate, granted
+	 * likewise (default yes). */
+	bool local_writes;
 };
 
 /*

@@ -28,8 +28,9 @@ static const char cfg_desc[] =
 	"agents without TLS: no encryption, no authentication), "
 	"gateway=NAME (this gateway's name in the vdisk's lock when several "
 	"gateways export it; default the host name), shared_memory=no "
-	"(data through the socket) and local_reads=no (every read to the "
-	"agent) with an agent on a UNIX socket.\n"
+	"(data through the socket), local_reads=no (every read to the "
+	"agent) and local_writes=no (every write to the agent) with an "
+	"agent on a UNIX socket.\n"
 	"Example: cfgstring=disk1@10.0.0.5+storage2/9999;io_timeout=10";
 
 static struct tcmur_handler vxhs_handler = {

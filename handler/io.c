@@ -243,17 +243,24 @@ int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 int handler_write(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 		  struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
 {
+	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
+	bool flush_after = (vdev->features & VXHS_FEAT_FLUSH) &&
+			   (vdev->write_through || wants_fua(cmd));
 	struct hcmd *h;
 
 	if (!len)
 		return complete_now(dev, cmd);
+	/* Written to the file here (local_write.c): the agent's FLUSH
+	 * makes it stable, as it does its own writes. */
+	if (vxhs_local_write(vdev, iov, iov_cnt, (uint64_t)off, len))
+		return flush_after ? handler_flush(dev, cmd) :
+				     complete_now(dev, cmd);
 	h = hcmd_new(dev, cmd, "write", (uint64_t)off, len, true);
 	if (!h)
 		return TCMU_STS_NO_RESOURCE;
 	h->iov = iov;
 	h->iov_cnt = (int)iov_cnt;
-	h->flush_after = (h->vdev->features & VXHS_FEAT_FLUSH) &&
-			 (h->vdev->write_through || wants_fua(cmd));
+	h->flush_after = flush_after;
 	return start(h, submit_write,
 		     h->flush_after ? done_then_flush : done_finish);
 }

@@ -67,9 +67,9 @@ struct vxhs_dev {
 	/* Read by every command, changed by reconfig and reconnects. */
 	_Atomic uint64_t features; /* VXHS_FEAT_* of the agent in use */
 	atomic_bool write_through; /* write cache off on a flushing agent */
-	/* local_read.c: the vdisk's file from an agent on this host (NULL:
+	/* local.c: the vdisk's file from an agent on this host (NULL:
 	 * none), changing with vd; local_ok off while the agent is lost,
-	 * local_check on when the next read must make sure the agent in
+	 * local_check on when the next command must make sure the agent in
 	 * use serves the same file. */
 	struct vxhs_local *local;
 	atomic_bool local_ok, local_check;
@@ -97,19 +97,25 @@ void copy_from_iovec(uint8_t *dst, const struct iovec *iov, size_t cnt,
 void copy_to_iovec(struct iovec *iov, size_t cnt, const uint8_t *src,
 		   size_t len);
 
-/* local_read.c */
-/* The vdisk's file for local reads, if cfg and its agent allow (else
- * NULL). Blocks briefly (a local socket). */
+/* local.c */
+/* The vdisk's file for local reads and writes, if cfg and its agent
+ * allow (else NULL). Blocks briefly (a local socket). */
 struct vxhs_local *vxhs_local_grant(struct vxhs_dev *vdev,
 				    const struct vxhs_cfg *cfg,
 				    struct vxhs_vdisk *vd);
 void vxhs_local_free(struct vxhs_local *l);
 /* An event of the vdisk in use (state_lock held). */
 void vxhs_local_event(struct vxhs_dev *vdev, enum vxhs_vdisk_event ev);
+/* Whether the LUN may use its local file now: lock held for reading. */
+bool vxhs_local_usable(struct vxhs_dev *vdev);
 /* Reads len bytes at off from the file if all are cached: whether it did.
  * Takes lock for reading. */
 bool vxhs_local_read(struct vxhs_dev *vdev, const struct iovec *iov, size_t cnt,
 		     uint64_t off, size_t len);
+/* local_write.c: writes len bytes at off to the file, if the lock's gate
+ * lets it at once: whether it did. Takes lock for reading. */
+bool vxhs_local_write(struct vxhs_dev *vdev, const struct iovec *iov,
+		      size_t cnt, uint64_t off, size_t len);
 
 /* status.c: a client result as a TCMU status (with sense data if needed). */
 int vxhs_status(int result, bool write, uint8_t *sense);

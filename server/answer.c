@@ -95,7 +95,7 @@ static int gather(struct session *s, struct iovec *iov)
 
 		/* A descriptor goes with a send of its own, at the head
 		 * (local_send_answer; a truncated answer goes without). */
-		if (cnt + 2 > TX_IOV_MAX || (cnt && r->out_fd >= 0))
+		if (cnt + 2 > TX_IOV_MAX || (cnt && r->out_fd[0] >= 0))
 			break;
 		if (r->sent < hdr_end) {
 			iov[cnt].iov_base = r->out + r->sent;
@@ -159,7 +159,7 @@ void answers_flush_locked(struct session *s)
 			list_first_entry(&s->txq, struct request, link);
 		ssize_t n;
 
-		if (head->out_fd >= 0 && !head->truncate)
+		if (head->out_fd[0] >= 0 && !head->truncate)
 			n = local_send_answer(s, head);
 		else if (head->out_file && answer_payload(head) &&
 			 head->sent >= VXHS_HDR_SIZE)

@@ -34,6 +34,8 @@ static const char usage[] =
 	"      --no-tcp             do not listen on TCP\n"
 	"      --no-local-reads     do not hand clients on the UNIX socket the\n"
 	"                           vdisk's file to read it themselves\n"
+	"      --no-local-writes    nor to write it themselves (inside the\n"
+	"                           lock's gate)\n"
 	"      --tls-dir=DIR        TLS on TCP: DIR holds ca.pem (signs the clients;\n"
 	"                           optional crl.pem), cert.pem and key.pem (ours)\n"
 	"      --allow-plaintext    serve TCP without TLS (closed labs, original\n"
@@ -103,6 +105,7 @@ enum {
 	OPT_CONTROL,
 	OPT_STATUS,
 	OPT_NO_LOCAL_READS,
+	OPT_NO_LOCAL_WRITES,
 };
 
 static const struct option long_opts[] = {
@@ -113,6 +116,7 @@ static const struct option long_opts[] = {
 	{ "unix", required_argument, NULL, 'u' },
 	{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
 	{ "no-local-reads", no_argument, NULL, OPT_NO_LOCAL_READS },
+	{ "no-local-writes", no_argument, NULL, OPT_NO_LOCAL_WRITES },
 	{ "workers", required_argument, NULL, 't' },
 	{ "loops", required_argument, NULL, OPT_LOOPS },
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
@@ -186,6 +190,9 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		break;
 	case OPT_NO_LOCAL_READS:
 		cfg->no_local_reads = true;
+		break;
+	case OPT_NO_LOCAL_WRITES:
+		cfg->no_local_writes = true;
 		break;
 	case 't':
 		ret = vxhs_parse_uint(val, 1, 1024, &v);

@@ -20,8 +20,9 @@
  *
  * OPCODE is read, write, flush, discard, write-zeroes, compare-and-write,
  * write-same, copy, lock-acquire, lock-release, lock-query, stat,
- * failover-ready, local-open or any; VDISK a shell pattern; WHO "all", a peer
- * ("127.0.0.1:40000"), an address or an identity. Rules apply on the
+ * failover-ready, local-open, local-open-rw or any; VDISK a shell
+ * pattern; WHO "all", a peer ("127.0.0.1:40000"), an address or an
+ * identity. Rules apply on the
  * workers: while any is in force, no request runs on a network thread.
  */
 #include <errno.h>
@@ -72,6 +73,7 @@ static const struct {
 	{ "stat", VXHS_OP_STAT },
 	{ "failover-ready", VXHS_OP_FAILOVER_READY },
 	{ "local-open", VXHS_OP_LOCAL_OPEN },
+	{ "local-open-rw", VXHS_OP_LOCAL_OPEN_RW },
 	{ "any", -1 },
 };
 
@@ -372,7 +374,7 @@ uint64_t fault_features(void)
 
 /* "hide" and "show": "flush", "write-zeroes", "discard",
  * "compare-and-write", "lock", "write-same", "copy", "shared-memory",
- * "local-read" or "all". */
+ * "local-read", "local-write" or "all". */
 static int set_hidden(char **argv, int argc, char *out, size_t len)
 {
 	static const struct {
@@ -388,6 +390,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		{ "copy", VXHS_FEAT_COPY },
 		{ "shared-memory", VXHS_FEAT_SHARED_MEMORY },
 		{ "local-read", VXHS_FEAT_LOCAL_READ },
+		{ "local-write", VXHS_FEAT_LOCAL_WRITE },
 		{ "all", VXHS_FEAT_ALL },
 	};
 	bool hide = argv[0][0] == 'h';
@@ -400,7 +403,7 @@ static int set_hidden(char **argv, int argc, char *out, size_t len)
 		if (f == ARRAY_SIZE(feats)) {
 			snprintf(
 				out, len,
-				"error: no extension '%s' (flush, write-zeroes, discard, compare-and-write, lock, write-same, copy, shared-memory, local-read, all)",
+				"error: no extension '%s' (flush, write-zeroes, discard, compare-and-write, lock, write-same, copy, shared-memory, local-read, local-write, all)",
 				argv[i]);
 			return -EINVAL;
 		}

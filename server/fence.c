@@ -186,7 +186,7 @@ static int hold_start_locked(struct vdisk *vd, bool wait)
 	if (f->fd < 0) {
 		if (!wait)
 			return -EAGAIN;
-		f->fd = record_open(vd->id);
+		f->fd = record_open(vd->id, O_RDWR);
 		if (f->fd < 0) {
 			ret = f->fd;
 			f->fd = -1;

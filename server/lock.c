@@ -33,7 +33,7 @@ static int record_change(struct request *r, record_change_fn change)
 	struct lock_record rec;
 	int fd, ret;
 
-	fd = record_open(r->vd->id);
+	fd = record_open(r->vd->id, O_RDWR);
 	if (fd < 0)
 		return fd;
 	ret = byte_lock(fd, F_OFD_SETLKW, F_WRLCK, LOCK_INTENT_BYTE);
@@ -156,7 +156,7 @@ int lock_execute(struct request *r)
 	}
 	/* A query reads a record that an acquire may be writing: under the
 	 * gate, as writes read it. */
-	fd = record_open(r->vd->id);
+	fd = record_open(r->vd->id, O_RDWR);
 	if (fd < 0)
 		return fd;
 	ret = gate_take(fd, true);

@@ -57,14 +57,14 @@ int record_write(int fd, struct lock_record *rec)
 	return fdatasync(fd) ? -errno : 0;
 }
 
-int record_open(const char *id)
+int record_open(const char *id, int mode)
 {
 	char name[VXHS_LOCK_RECORD_NAME_MAX];
 	int fd;
 
 	vxhs_lock_record_name(id, name, sizeof(name));
 	fd = openat(store_dirfd(), name,
-		    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660);
+		    mode | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660);
 	if (fd < 0) {
 		int err = errno;
 

@@ -76,7 +76,7 @@ static bool reserve(uint64_t len)
  * sent for nothing. */
 ssize_t region_recv(struct session *s, void *buf, size_t len)
 {
-	return fd_recv(s->fd, buf, len, &s->pending_fd);
+	return fd_recv(s->fd, buf, len, &s->pending_fd, 1);
 }
 
 int32_t region_add(struct session *s, const struct vxhs_hdr *h, int32_t err,

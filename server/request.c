@@ -74,8 +74,10 @@ static int32_t validate(const struct vxhs_hdr *h, uint64_t max_io,
 	}
 	if (h->opcode == VXHS_OP_REGION_ADD)
 		return region_check_add(h, why);
-	if (h->opcode == VXHS_OP_LOCAL_OPEN && (h->io_offset || h->io_size)) {
-		*why = "LOCAL_OPEN with io_offset or io_size";
+	if ((h->opcode == VXHS_OP_LOCAL_OPEN ||
+	     h->opcode == VXHS_OP_LOCAL_OPEN_RW) &&
+	    (h->io_offset || h->io_size)) {
+		*why = "io_offset or io_size not 0";
 		return EINVAL;
 	}
 	if (h->opcode == VXHS_OP_WRITE && h->payload_size != h->io_size) {
@@ -280,8 +282,7 @@ static int do_stat(struct request *r)
 	vxhs_kvset_add_u64(&b, VXHS_KEY_SIZE, atomic_load(&r->vd->size));
 	vxhs_kvset_add_string(&b, VXHS_KEY_AGENT, "vxhsd " VXHSD_VERSION);
 	features = fault_features();
-	if (!local_reads_offered())
-		features &= ~VXHS_FEAT_LOCAL_READ;
+	features &= local_features_offered();
 	vxhs_kvset_add_u64(&b, VXHS_KEY_FEATURES, features);
 	vxhs_kvset_add_u64(&b, VXHS_KEY_MAX_IO, config.max_io);
 	len = vxhs_kvset_end(&b);
@@ -463,6 +464,7 @@ static int execute(struct request *r)
 	case VXHS_OP_REGION_ADD: /* done as it was parsed */
 		return 0;
 	case VXHS_OP_LOCAL_OPEN:
+	case VXHS_OP_LOCAL_OPEN_RW:
 		return local_open_execute(r);
 	case VXHS_OP_READ:
 		ret = check_range(r);
@@ -662,7 +664,7 @@ struct request *request_alloc(uint64_t buf_len)
 	if (!r)
 		return NULL;
 	memset(r, 0, sizeof(*r));
-	r->out_fd = -1;
+	r->out_fd[0] = r->out_fd[1] = -1;
 	if (!buf_len)
 		return r;
 	r->buf_pooled = buf_len <= SMALL_BUF;
@@ -700,8 +702,9 @@ void request_free(struct request *r)
 	if (r->src)
 		store_put(r->src);
 	region_release(r);
-	if (r->out_fd >= 0)
-		close(r->out_fd);
+	for (int i = 0; i < 2; i++)
+		if (r->out_fd[i] >= 0)
+			close(r->out_fd[i]);
 	budget_release(r->s, r->charged);
 	sink_close(&r->sink);
 	request_drop_buf(r);

@@ -36,7 +36,8 @@ struct vxhsd_config {
 	unsigned int port;
 	char *unix_socket;
 	bool no_tcp;
-	bool no_local_reads; /* LOCAL_OPEN refused (local_read.c) */
+	bool no_local_reads;  /* LOCAL_OPEN refused (local_open.c) */
+	bool no_local_writes; /* LOCAL_OPEN_RW refused */
 	unsigned int workers;
 	unsigned int loops;
 	uint64_t max_io;
@@ -131,8 +132,9 @@ int lock_execute(struct request *r);
 void hold_close(struct fence *f);
 
 /* lock_record.c: the record beside the vdisk (lockrec/lockrec.h) */
-/* Opens (creating) vdisk id's record: the fd, or a negative errno. */
-int record_open(const char *id);
+/* Opens (creating) vdisk id's record, mode O_RDWR or O_RDONLY: the fd,
+ * or a negative errno. */
+int record_open(const char *id, int mode);
 /* The record (an empty file: never locked); -EUCLEAN when both copies
  * are damaged (logged); nowait: -EAGAIN rather than wait for the disk. */
 int record_read(int fd, const char *id, struct lock_record *rec, bool nowait);
@@ -307,7 +309,8 @@ struct request {
 	uint64_t src_off;	  /* COPY: where in it */
 	uint64_t miscompare;	  /* COMPARE_AND_WRITE: first byte differing */
 	uint64_t sent;		  /* bytes of header + payload sent */
-	int out_fd; /* LOCAL_OPEN: sent with the answer's header; -1: none */
+	/* LOCAL_OPEN(_RW): sent with the answer's header; -1: none */
+	int out_fd[2];
 	/* VXHS_FLAG_BY_REF: the region and its iovecs (region.c) */
 	struct region *region;
 	struct iovec *ref_iov;
@@ -653,12 +656,13 @@ void fault_count(uint16_t opcode);
 /* The extensions VDISK_STAT offers: all, but those "hide" took away. */
 uint64_t fault_features(void);
 
-/* local_read.c */
-/* Whether LOCAL_OPEN is announced and served (on UNIX sockets). */
-bool local_reads_offered(void);
-/* Opens the vdisk's file read-only for the answer: 0 or a negative errno. */
+/* local_open.c */
+/* Of VXHS_FEAT_LOCAL_READ and VXHS_FEAT_LOCAL_WRITE, those announced and
+ * served now (on UNIX sockets); every other bit set. */
+uint64_t local_features_offered(void);
+/* LOCAL_OPEN(_RW): opens what the answer carries: 0 or a negative errno. */
 int local_open_execute(struct request *r);
-/* Sends r's header (nothing of it sent yet) with its descriptor. */
+/* Sends r's header (nothing of it sent yet) with its descriptors. */
 ssize_t local_send_answer(struct session *s, struct request *r);
 
 extern struct vxhsd_config config;

@@ -176,6 +176,19 @@ void vxhs_vdisk_get_info(struct vxhs_vdisk *vd, struct vxhs_vdisk_info *info);
  * (-EOPNOTSUPP: not offered).
  */
 int vxhs_vdisk_open_local(struct vxhs_vdisk *vd);
+
+/*
+ * Local writes (extension, docs/protocol.md): the vdisk's file opened
+ * read-write into *file and its lock record opened read-only into
+ * *record, from the agent now serving it (a UNIX socket, and
+ * VXHS_FEAT_LOCAL_WRITE announced; the identity needs write rights). The
+ * caller may pwrite the file only as that section says: holding the
+ * record's gate, under the lock's epoch (vxhs_lock_epoch), never past
+ * the vdisk's size. After a failover, as for local reads. Blocks like
+ * vxhs_vdisk_open_local. 0 (the caller closes both), or a negative errno
+ * (-EOPNOTSUPP: not offered; -EACCES: no write rights) and -1 in both.
+ */
+int vxhs_vdisk_open_local_rw(struct vxhs_vdisk *vd, int *file, int *record);
 const char *vxhs_vdisk_id(const struct vxhs_vdisk *vd);
 
 typedef void (*vxhs_done_fn)(void *opaque, int result);

@@ -107,6 +107,14 @@ extern "C" {
  * this agent. No payload; io_offset and io_size 0.
  */
 #define VXHS_OP_LOCAL_OPEN 0x3F0B
+/*
+ * Writes without the agent (docs/protocol.md, "Local writes"): the answer
+ * to LOCAL_OPEN_RW carries two descriptors, the vdisk's file opened
+ * read-write and its lock record opened read-only. A client writes the
+ * file only inside the record's gate and under the record's epoch, as
+ * the agent's own writes do. No payload; io_offset and io_size 0.
+ */
+#define VXHS_OP_LOCAL_OPEN_RW 0x3F0C
 
 #define VXHS_FEAT_FLUSH	       (1ull << 0)
 #define VXHS_FEAT_WRITE_ZEROES (1ull << 1)
@@ -122,11 +130,13 @@ extern "C" {
 #define VXHS_FEAT_SHARED_MEMORY (1ull << 8)
 /* LOCAL_OPEN, on UNIX sockets. */
 #define VXHS_FEAT_LOCAL_READ (1ull << 9)
+/* LOCAL_OPEN_RW, on UNIX sockets. */
+#define VXHS_FEAT_LOCAL_WRITE (1ull << 10)
 #define VXHS_FEAT_ALL                                                        \
 	(VXHS_FEAT_FLUSH | VXHS_FEAT_WRITE_ZEROES | VXHS_FEAT_DISCARD |      \
 	 VXHS_FEAT_TLS_PACK | VXHS_FEAT_COMPARE_AND_WRITE | VXHS_FEAT_LOCK | \
 	 VXHS_FEAT_WRITE_SAME | VXHS_FEAT_COPY | VXHS_FEAT_SHARED_MEMORY |   \
-	 VXHS_FEAT_LOCAL_READ)
+	 VXHS_FEAT_LOCAL_READ | VXHS_FEAT_LOCAL_WRITE)
 
 /* Message flags. */
 #define VXHS_FLAG_REQ		0x01

@@ -138,7 +138,7 @@ bool region_use(struct vxhs_conn *conn, struct vxhs_io *io)
 ssize_t region_send_add(struct vxhs_conn *conn, struct vxhs_io *io)
 {
 	ssize_t ret = fd_send(conn->fd, io->hdr, VXHS_HDR_SIZE,
-			      io->req->vd->opts.shm_fd);
+			      &io->req->vd->opts.shm_fd, 1);
 
 	return ret < 0 ? -errno : ret;
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,29 +10,34 @@
  * kernel (MSG_CTRUNC). */
 #define FDS_MAX 4
 
-ssize_t fd_send(int sock, const void *buf, size_t len, int fd)
+ssize_t fd_send(int sock, const void *buf, size_t len, const int *fds,
+		size_t nfds)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(FDS_MAX * sizeof(int))];
 	} ctl;
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
 		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
+		.msg_controllen = CMSG_SPACE(nfds * sizeof(int)),
 	};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
+	if (!nfds || nfds > FDS_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	return sendmsg(sock, &msg, MSG_NOSIGNAL);
 }
 
-ssize_t fd_recv(int sock, void *buf, size_t len, int *slot)
+ssize_t fd_recv(int sock, void *buf, size_t len, int *slots, size_t nslots)
 {
 	union {
 		struct cmsghdr align;
@@ -60,6 +66,8 @@ ssize_t fd_recv(int sock, void *buf, size_t len, int *slot)
 			nfds = FDS_MAX;
 		memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
 		for (size_t i = 0; i < nfds; i++) {
+			int *slot = &slots[i < nslots ? i : nslots - 1];
+
 			if (*slot >= 0)
 				close(*slot);
 			*slot = fds[i];

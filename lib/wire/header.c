@@ -165,6 +165,7 @@ bool vxhs_opcode_known(uint16_t opcode)
 	case VXHS_OP_COPY:
 	case VXHS_OP_REGION_ADD:
 	case VXHS_OP_LOCAL_OPEN:
+	case VXHS_OP_LOCAL_OPEN_RW:
 		return true;
 	}
 	return false;
@@ -234,6 +235,8 @@ const char *vxhs_opcode_name(uint16_t opcode)
 		return "REGION_ADD";
 	case VXHS_OP_LOCAL_OPEN:
 		return "LOCAL_OPEN";
+	case VXHS_OP_LOCAL_OPEN_RW:
+		return "LOCAL_OPEN_RW";
 	}
 	return "UNKNOWN";
 }

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1658,7 +1659,7 @@ static void test_local_reads(void **state)
 
 	(void)state;
 	rig_start(&r, LUN_SIZE);
-	rig_open_unix(&r, NULL);
+	rig_open_unix(&r, ";local_writes=no");
 	assert_int_equal(agent_counter(&r.agent, "local-open"), 1);
 	assert_int_equal(write_read_back(&r, 64 * 1024, 12288, 1), 0);
 	assert_int_equal(write_read_back(&r, 64 * 1024, 12288, 2), 0);
@@ -1675,7 +1676,7 @@ static void test_local_reads(void **state)
 	r.opened = false;
 
 	/* Not wanted: every read goes to the agent. */
-	rig_open_unix(&r, ";local_reads=no");
+	rig_open_unix(&r, ";local_reads=no;local_writes=no");
 	assert_int_equal(agent_counter(&r.agent, "local-open"), 2);
 	assert_int_equal(write_read_back(&r, 4096, 0, 6), 1);
 	handler->close(&r.dev);
@@ -1683,7 +1684,7 @@ static void test_local_reads(void **state)
 
 	/* Not offered: the same, without asking. */
 	agent_fault(&r.agent, "hide local-read");
-	rig_open_unix(&r, NULL);
+	rig_open_unix(&r, ";local_writes=no");
 	assert_int_equal(agent_counter(&r.agent, "local-open"), 2);
 	assert_int_equal(write_read_back(&r, 4096, 0, 7), 1);
 	handler->close(&r.dev);
@@ -1693,9 +1694,140 @@ static void test_local_reads(void **state)
 	agent_fault(&r.agent, "show local-read");
 	agent_fault(&r.agent, "fail local-open disk1 EACCES 1");
 	stub_log_clear();
-	rig_open_unix(&r, NULL);
+	rig_open_unix(&r, ";local_writes=no");
 	assert_true(stub_log_contains("local reads refused"));
 	assert_int_equal(write_read_back(&r, 4096, 0, 8), 1);
+	rig_stop(&r);
+}
+
+/* Writes 4 KiB of v at off through dev: the status. */
+static int write_bytes(struct tcmu_device *dev, uint8_t v, uint64_t off)
+{
+	uint8_t buf[4096];
+
+	memset(buf, v, sizeof(buf));
+	return rw_simple(dev, true, buf, sizeof(buf), off);
+}
+
+static bool file_holds(struct rig *r, uint8_t v, uint64_t off)
+{
+	uint8_t buf[4096];
+
+	file_read(r->dir, "disk1", buf, sizeof(buf), off);
+	return all_bytes(buf, sizeof(buf), v);
+}
+
+struct writer {
+	struct tcmu_device *dev;
+	atomic_bool stop;
+	atomic_ulong ok;
+};
+
+/* Writes without a pause, as a busy initiator does. */
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		if (write_bytes(w->dev, 0x5A, 65536) == TCMU_STS_OK)
+			atomic_fetch_add(&w->ok, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Local writes: over the UNIX socket, writes land in the vdisk's file from
+ * tcmu-runner's thread, inside the lock record's gate. None reaches the
+ * agent; another gateway's acquire is held up neither by a LUN that wrote
+ * a moment ago nor by one writing without a pause; once the lock is the
+ * other gateway's, no write from here lands (the agent fences it). Off
+ * with local_writes=no, when not offered, and when refused.
+ */
+static void test_local_writes(void **state)
+{
+	struct tcmu_device gw2;
+	struct writer w = { 0 };
+	unsigned long writes;
+	pthread_t writer;
+	char cfg[256];
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	rig_open_unix(&r, ";gateway=gw-a");
+	assert_int_equal(agent_counter(&r.agent, "local-open-rw"), 1);
+	assert_int_equal(agent_counter(&r.agent, "local-open"), 0);
+	writes = agent_counter(&r.agent, "write");
+	assert_int_equal(write_read_back(&r, 64 * 1024, 12288, 1), 0);
+	assert_int_equal(write_read_back(&r, MiB, 3 * MiB, 2), 0);
+	assert_int_equal(write_bytes(&r.dev, 0xC3, 8192), TCMU_STS_OK);
+	assert_true(file_holds(&r, 0xC3, 8192));
+	/* Past the file's end: the agent refuses it. */
+	assert_int_not_equal(write_bytes(&r.dev, 0xC3, LUN_SIZE), TCMU_STS_OK);
+	assert_int_equal(agent_counter(&r.agent, "write"), writes + 1);
+
+	/* Under this gateway's lock: still here. */
+	assert_int_equal(handler->lock(&r.dev, 1), TCMU_STS_OK);
+	assert_int_equal(write_bytes(&r.dev, 0xD4, 0), TCMU_STS_OK);
+	assert_true(file_holds(&r, 0xD4, 0));
+	assert_int_equal(agent_counter(&r.agent, "write"), writes + 1);
+
+	/* Another gateway takes the lock a moment after a write (the hold
+	 * lingers): it gets it, and the next write here is fenced. */
+	snprintf(cfg, sizeof(cfg),
+		 "vxhs/disk1@127.0.0.1/%u;plaintext;gateway=gw-b",
+		 r.agent.port);
+	stub_dev_init(&gw2, cfg, LUN_SIZE, 512);
+	assert_int_equal(handler->open(&gw2, false), 0);
+	assert_int_equal(handler->lock(&gw2, 2), TCMU_STS_OK);
+	assert_int_equal(write_bytes(&r.dev, 0xE5, 0), TCMU_STS_BUSY);
+	assert_int_equal(atomic_load(&r.dev.lock_lost), 1);
+	assert_true(file_holds(&r, 0xD4, 0));
+	assert_int_equal(agent_counter(&r.agent, "write"), writes + 2);
+
+	/* This gateway takes it back while writing without a pause. */
+	assert_int_equal(handler->lock(&r.dev, 1), TCMU_STS_OK);
+	w.dev = &r.dev;
+	assert_int_equal(pthread_create(&writer, NULL, writer_main, &w), 0);
+	while (!atomic_load(&w.ok))
+		usleep(1000);
+	assert_int_equal(handler->lock(&gw2, 2), TCMU_STS_OK);
+	atomic_store(&w.stop, true);
+	pthread_join(writer, NULL);
+	assert_int_equal(write_bytes(&gw2, 0xF6, 65536), TCMU_STS_OK);
+	assert_int_equal(write_bytes(&r.dev, 0x5A, 65536), TCMU_STS_BUSY);
+	assert_true(file_holds(&r, 0xF6, 65536));
+	assert_int_equal(handler->unlock(&gw2), TCMU_STS_OK);
+	handler->close(&gw2);
+	handler->close(&r.dev);
+	r.opened = false;
+
+	/* Not wanted: writes go to the agent (reads still local). */
+	rig_open_unix(&r, ";local_writes=no");
+	assert_int_equal(agent_counter(&r.agent, "local-open-rw"), 1);
+	writes = agent_counter(&r.agent, "write");
+	assert_int_equal(write_read_back(&r, 4096, 0, 3), 0);
+	assert_int_equal(agent_counter(&r.agent, "write"), writes + 1);
+	handler->close(&r.dev);
+	r.opened = false;
+
+	/* Not offered: the same, without asking. */
+	agent_fault(&r.agent, "hide local-write");
+	rig_open_unix(&r, NULL);
+	assert_int_equal(agent_counter(&r.agent, "local-open-rw"), 1);
+	assert_int_equal(write_read_back(&r, 4096, 0, 4), 0);
+	assert_int_equal(agent_counter(&r.agent, "write"), writes + 2);
+	handler->close(&r.dev);
+	r.opened = false;
+
+	/* Refused: a warning, writes through the agent, reads local. */
+	agent_fault(&r.agent, "show local-write");
+	agent_fault(&r.agent, "fail local-open-rw disk1 EACCES 1");
+	stub_log_clear();
+	rig_open_unix(&r, NULL);
+	assert_true(stub_log_contains("local writes refused"));
+	assert_int_equal(write_read_back(&r, 4096, 0, 5), 0);
+	assert_int_equal(agent_counter(&r.agent, "write"), writes + 3);
 	rig_stop(&r);
 }
 
@@ -1742,6 +1874,7 @@ int main(void)
 		cmocka_unit_test(test_lock_without_agent_support),
 		cmocka_unit_test(test_agent_absent),
 		cmocka_unit_test(test_local_reads),
+		cmocka_unit_test(test_local_writes),
 		cmocka_unit_test(test_open_close_loop),
 	};
 

@@ -244,6 +244,8 @@ static const struct reject rejects[] = {
 	{ "vxhs/d@h;plaintext;plaintext", "given twice" },
 	{ "vxhs/d;local_reads=maybe", "local_reads='maybe': say yes or no" },
 	{ "vxhs/d;local_reads=no;local_reads", "given twice" },
+	{ "vxhs/d;local_writes=2", "local_writes='2': say yes or no" },
+	{ "vxhs/d;local_writes;local_writes=no", "given twice" },
 	{ "vxhs/d;no_agent=maybe", "no_agent='maybe': say fail or queue" },
 	{ "vxhs/d;no_agent", "option 'no_agent' needs a value" },
 	{ "vxhs/d;no_agent=queue;failover_timeout=5",
@@ -376,9 +378,14 @@ static void test_transport(void **state)
 	parse_ok("vxhs/d", &cfg);
 	assert_true(cfg.shared_memory);
 	assert_true(cfg.local_reads);
+	assert_true(cfg.local_writes);
 	parse_ok("vxhs/d;local_reads=no;shared_memory=no", &cfg);
 	assert_false(cfg.local_reads);
 	assert_false(cfg.shared_memory);
+	assert_true(cfg.local_writes);
+	parse_ok("vxhs/d;local_writes=no", &cfg);
+	assert_true(cfg.local_reads);
+	assert_false(cfg.local_writes);
 	parse_ok("vxhs/d;group=lab", &cfg);
 	assert_true(cfg.plaintext);
 
