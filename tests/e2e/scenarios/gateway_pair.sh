@@ -44,6 +44,14 @@ reads() {
 fenced_held_write() {
 	local ctl=/run/vxhsd/control.sock pid rc=0 out
 	head -c 64k /dev/zero | tr '\0' '\104' >/tmp/held
+	# Only a write sent to vxhsd can be held there: gw1 writes the vdisk's
+	# file itself until it reconnects to a vxhsd that no longer offers
+	# local writes (docs/handler.md, "Local reads and writes").
+	for cmd in "hide local-write" "drop uid:0"; do
+		# shellcheck disable=SC2086 # the command's words
+		"$VXHSADM" fault --control "$ctl" $cmd >/dev/null ||
+			fail "cannot end gw1's local writes ($cmd)"
+	done
 	"$VXHSADM" fault --control "$ctl" delay write ha 20000 1 >/dev/null ||
 		fail "cannot set the delay rule"
 	# WRITE (10) of 128 blocks at LBA 8192 (4 MiB), through gw1.
@@ -63,6 +71,7 @@ fenced_held_write() {
 	expect_in "vxhsd's log" "$(cat "$E2E_WORK/vxhsd.log")" \
 		"fenced WRITE of vdisk ha made under lock epoch 3"
 	"$VXHSADM" fault --control "$ctl" clear >/dev/null
+	"$VXHSADM" fault --control "$ctl" show local-write >/dev/null
 	dd if="$VDISKS/ha" of=/tmp/back bs=1M skip=4 count=1 status=none
 	cmp /tmp/pattern /tmp/back ||
 		fail "the vdisk does not hold gw2's write: the held write landed"
