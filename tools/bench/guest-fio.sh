@@ -5,9 +5,11 @@
 # (tests/e2e/scenarios/bench_fio.sh): fio on loopback LUNs of LIO fileio,
 # tcmu-runner's user:qcow, user:vxhs over UNIX, TCP and TLS, iblock on
 # kernel NBD + nbdkit, user:vxhs over UNIX with 1 MiB commands, over UNIX
-# with shared_memory=no (the data through the socket: the shared data area
-# measured against it in the same boot) and with local_reads=no (every
-# read through vxhsd), interleaved in rounds. Prints the medians (IOPS) and
+# with local_reads=no and local_writes=no (every read and write through
+# vxhsd, the data in the shared TCMU data area: local I/O measured against
+# it in the same boot) and with shared_memory=no as well (the data through
+# the socket: the shared data area measured against it), interleaved in
+# rounds. Prints the medians (IOPS) and
 # the ratios the goals are stated in. A TCG guest on a busy host: read the
 # ratios, not the figures.
 set -euo pipefail
@@ -21,8 +23,8 @@ printf 'fio IOPS, medians of %s rounds (tcm_loop, direct, libaio)\n\n' \
 	"$(awk '{ print $3 }' "$RES" | sort -u | wc -l)"
 printf '%-18s %8s %8s %9s %9s %9s %9s %9s %9s %9s | %8s %8s %8s %8s %8s %8s\n' \
 	job fileio qcow vxhs-unix vxhs-tcp vxhs-tls iblk-nbd unix-1m unix-sock \
-	unix-nolr "unix/qcow" "tcp/qcow" "unix/nbd" "1m/64k" "shm/sock" \
-	"lr/nolr"
+	unix-agent "unix/qcow" "tcp/qcow" "unix/nbd" "1m/64k" "shm/sock" \
+	"local/agt"
 for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
 	f=$(med "$job" fileio) q=$(med "$job" qcow) u=$(med "$job" vxhs-unix)
 	t=$(med "$job" vxhs-tcp) s=$(med "$job" vxhs-tls) n=$(med "$job" iblock-nbd)
@@ -31,5 +33,5 @@ for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
 	printf '%-18s %8s %8s %9s %9s %9s %9s %9s %9s %9s | %7sx %7sx %7sx %7sx %7sx %7sx\n' \
 		"$job" "$f" "$q" "$u" "$t" "$s" "$n" "$m" "$k" "$l" \
 		"$(ratio "$q" "$u")" "$(ratio "$q" "$t")" "$(ratio "$n" "$u")" \
-		"$(ratio "$u" "$m")" "$(ratio "$k" "$u")" "$(ratio "$l" "$u")"
+		"$(ratio "$u" "$m")" "$(ratio "$k" "$l")" "$(ratio "$l" "$u")"
 done

@@ -9,11 +9,10 @@
 # kernel's NBD client with nbdkit; and user:vxhs over UNIX once more with
 # 1 MiB commands (hw_max_sectors 2048, a 64 MiB data area) where LIO's
 # default for user backstores splits at 64 KiB; and user:vxhs over UNIX
-# with shared_memory=no, the data through the socket (vxhs-unix shares the
-# TCMU data area with vxhsd), and with local_reads=no, every read through
-# vxhsd (vxhs-unix reads cached data from the vdisk file). Every backing
-# file is in one tmpfs
-# directory; tcmu-runner runs without its debug log. ROUNDS rounds, the
+# with local_reads=no and local_writes=no, every read and write through
+# vxhsd with the TCMU data area shared (vxhs-unix reads cached data and
+# writes the vdisk file itself), and with shared_memory=no as well, the
+# data through the socket. Every backing file is in one tmpfs directory; tcmu-runner runs without its debug log. ROUNDS rounds, the
 # backstores interleaved within each; "job backstore round iops" lines go
 # to results.txt.
 
@@ -60,8 +59,8 @@ setup_backstores() {
 		"/backstores/user:vxhs create name=vtls size=$size cfgstring=vtls@127.0.0.1/9998;tls=/tmp/pki/gw-a" \
 		"/backstores/block create name=nbd dev=/dev/nbd0" \
 		"/backstores/user:vxhs create name=v1m size=$size cfgstring=v1m hw_max_sectors=2048 control=max_data_area_mb=64" \
-		"/backstores/user:vxhs create name=vsock size=$size cfgstring=vsock;shared_memory=no" \
-		"/backstores/user:vxhs create name=vnol size=$size cfgstring=vnol;local_reads=no" \
+		"/backstores/user:vxhs create name=vsock size=$size cfgstring=vsock;shared_memory=no;local_reads=no;local_writes=no" \
+		"/backstores/user:vxhs create name=vnol size=$size cfgstring=vnol;local_reads=no;local_writes=no" \
 		"/loopback create" >"$E2E_WORK/targetcli.out"
 	WWN=$(ls /sys/kernel/config/target/loopback | grep naa. | head -n1)
 	tcli "/loopback/$WWN/luns create /backstores/fileio/fileio lun=0" \
