@@ -96,17 +96,20 @@ struct vxhs_local *vxhs_local_grant(struct vxhs_dev *vdev,
 	if (l->map == MAP_FAILED)
 		l->map = NULL;
 	if (record >= 0 && local_writes_start(l)) {
+		tcmu_dev_warn(vdev->dev, "no thread for local writes; writes "
+					 "go through the agent\n");
 		close(record);
 		l->record = -1;
+	}
+	if (!l->reads && l->record < 0) {
+		vxhs_local_free(l);
+		return NULL;
 	}
 	tcmu_dev_info(vdev->dev, "vdisk %s: %s%s%s the agent's file\n",
 		      cfg->vdisk, l->reads ? "cached data read from" : "",
 		      l->reads && l->record >= 0 ? ", and " : "",
 		      l->record >= 0 ? "writes go to" : "");
-	if (l->reads || l->record >= 0)
-		return l;
-	vxhs_local_free(l);
-	return NULL;
+	return l;
 free_l:
 	free(l);
 	close(fd);

@@ -68,7 +68,13 @@ int local_open_execute(struct request *r)
 	if (fd < 0)
 		return fd;
 	if (rw) {
+		struct stat st;
+
 		rec = record_open(r->vd->id, O_RDONLY);
+		if (rec >= 0 && (fstat(rec, &st) || !S_ISREG(st.st_mode))) {
+			close(rec);
+			rec = -EUCLEAN; /* not a record: an operator's to fix */
+		}
 		if (rec < 0) {
 			close(fd);
 			return rec;

@@ -63,8 +63,11 @@ int record_open(const char *id, int mode)
 	int fd;
 
 	vxhs_lock_record_name(id, name, sizeof(name));
+	/* O_NONBLOCK: a FIFO in the record's place must not hang the
+	 * thread (read-only, open would wait for a writer); a regular
+	 * file ignores it. */
 	fd = openat(store_dirfd(), name,
-		    mode | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660);
+		    mode | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0660);
 	if (fd < 0) {
 		int err = errno;
 

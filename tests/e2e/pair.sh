@@ -33,7 +33,8 @@ disk_of() {
 		mine && /Attached scsi disk/ { print "/dev/" $4; exit }'
 }
 
-# pair_target_up [VXHSD OPTION...]: gw1's half, then the initiator logged
+# pair_target_up [VXHSD OPTION...]: gw1's half (its cfgstring
+# $GW1_CFGSTRING, default "ha"), then the initiator logged
 # in through both portals (a path whose gateway is gone fails in 5 s, for
 # multipath); D1 and D2 are the disks of gw1's and gw2's paths.
 pair_target_up() {
@@ -41,7 +42,7 @@ pair_target_up() {
 	start_vxhsd "$@"
 	TCMU_DEBUG=no start_tcmu_runner
 	"$VXHSADM" create --dir "$VDISKS" ha 64M
-	export_as gw1 ha
+	export_as gw1 "${GW1_CFGSTRING:-ha}"
 	signal target-ready
 	await remote-ready
 	start_iscsid
