@@ -184,34 +184,24 @@ def main():
                                              timeout=10), "over TCP")
         finally:
             stop_vxhsd(agent)
-        agent = start_vxhsd(vxhsd, tmp, sock_path, "--no-local-reads")
-        try:
-            refused(unix(sock_path), "to vxhsd --no-local-reads",
-                    (LOCAL_OPEN,))
-            granted(unix(sock_path), "to vxhsd --no-local-reads",
-                    LOCAL_OPEN_RW)
-        finally:
-            stop_vxhsd(agent)
-        agent = start_vxhsd(vxhsd, tmp, sock_path, "--no-local-writes")
-        try:
-            refused(unix(sock_path), "to vxhsd --no-local-writes",
-                    (LOCAL_OPEN_RW,))
-            granted(unix(sock_path), "to vxhsd --no-local-writes",
-                    LOCAL_OPEN)
-        finally:
-            stop_vxhsd(agent)
-
-        # Read-only rights: reads yes, writes no.
+        # One refused, the other granted: by the agent's options, and by
+        # read-only rights.
         acl = os.path.join(tmp, "acl")
         with open(acl, "w") as f:
             f.write(f"uid:{os.getuid()} * ro\n")
-        agent = start_vxhsd(vxhsd, tmp, sock_path, "--acl", acl)
-        try:
-            refused(unix(sock_path), "with read-only rights",
-                    (LOCAL_OPEN_RW,), EACCES)
-            granted(unix(sock_path), "with read-only rights", LOCAL_OPEN)
-        finally:
-            stop_vxhsd(agent)
+        for what, options, no, yes, err in (
+                ("to vxhsd --no-local-reads", ["--no-local-reads"],
+                 LOCAL_OPEN, LOCAL_OPEN_RW, EOPNOTSUPP),
+                ("to vxhsd --no-local-writes", ["--no-local-writes"],
+                 LOCAL_OPEN_RW, LOCAL_OPEN, EOPNOTSUPP),
+                ("with read-only rights", ["--acl", acl],
+                 LOCAL_OPEN_RW, LOCAL_OPEN, EACCES)):
+            agent = start_vxhsd(vxhsd, tmp, sock_path, *options)
+            try:
+                refused(unix(sock_path), what, (no,), err)
+                granted(unix(sock_path), what, yes)
+            finally:
+                stop_vxhsd(agent)
     finish("local_open_check")
 
 
