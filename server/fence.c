@@ -10,6 +10,9 @@
  * epoch. A second byte, the intent byte, keeps a stream of requests from
  * starving an acquire: they pass it (shared) on their way in, an acquire
  * holds it (exclusive) while it waits.
+ * (lib/lockrec has the bytes and the record's layout.) A gateway on this
+ * host that writes the vdisk's file itself (local_open.c) passes the
+ * same gate in the same way.
  *
  * One agent holds the gate once for all its requests in progress on a
  * vdisk (OFD locks of one description merge), and reads the record once
