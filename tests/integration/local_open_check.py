@@ -76,6 +76,16 @@ def granted(sock, what, opcode):
     sock.close()
 
 
+def refused_by_os(action, what):
+    """Checks that action raises OSError."""
+    try:
+        action()
+    except OSError:
+        check(True, what)
+        return
+    check(False, what)
+
+
 def gate_lock(fd, kind):
     """An OFD lock of kind on the gate byte, as a gateway takes it."""
     fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
@@ -101,22 +111,16 @@ def check_rw(s, tmp):
     a = answer(s)
     check(a["err"] == 0 and a["data"] == b"W" * 4096,
           "the agent reads what was written through the descriptor")
-    try:
-        os.pwrite(record, b"x", 0)
-        check(False, "the lock record cannot be written")
-    except OSError:
-        check(True, "the lock record cannot be written")
+    refused_by_os(lambda: os.pwrite(record, b"x", 0),
+                  "the lock record cannot be written")
     try:
         gate_lock(record, fcntl.F_RDLCK)
         gate_lock(record, fcntl.F_UNLCK)
         check(True, "the gate can be taken shared")
     except OSError as e:
         check(False, "the gate can be taken shared", str(e))
-    try:
-        gate_lock(record, fcntl.F_WRLCK)
-        check(False, "the gate cannot be taken exclusively")
-    except OSError:
-        check(True, "the gate cannot be taken exclusively")
+    refused_by_os(lambda: gate_lock(record, fcntl.F_WRLCK),
+                  "the gate cannot be taken exclusively")
     closes(fds)
 
 
@@ -134,11 +138,8 @@ def run(sock_path, tmp):
               "the descriptor reads what the WRITE put there")
         check(os.fstat(fd).st_ino == os.stat(os.path.join(tmp, "disk0")).st_ino,
               "the descriptor is the vdisk's file")
-        try:
-            os.pwrite(fd, b"x", 0)
-            check(False, "a write through the descriptor fails")
-        except OSError:
-            check(True, "a write through the descriptor fails")
+        refused_by_os(lambda: os.pwrite(fd, b"x", 0),
+                      "a write through the descriptor fails")
     closes(fds)
     check_rw(s, tmp)
 
