@@ -205,6 +205,7 @@ static int lun_switch(struct vxhs_dev *vdev, const struct vxhs_cfg *cfg,
 		goto put_ctx;
 	local = vxhs_local_grant(vdev, cfg, vd);
 	pthread_mutex_lock(&vdev->switch_lock);
+	vxhs_lock_carry(vdev, vd, cfg);
 	old = install(vdev, vd, cfg, reconnect, &local);
 	vxhs_local_free(local);
 	if (old != vd) {

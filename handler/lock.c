@@ -20,16 +20,15 @@
 
 #include "vxhs_handler.h"
 
-/* This gateway's name in the lock: gateway= or the host name. */
-static void owner_name(struct vxhs_dev *vdev, char *buf, size_t len)
+/* A gateway's name in the lock: gateway= or the host name. */
+static void owner_name(const char *gateway, char *buf, size_t len)
 {
 	char host[VXHS_LOCK_OWNER_MAX + 1] = "";
 
-	pthread_rwlock_rdlock(&vdev->lock);
-	snprintf(buf, len, "%s", vdev->cfg.gateway);
-	pthread_rwlock_unlock(&vdev->lock);
-	if (buf[0])
+	if (gateway[0]) {
+		snprintf(buf, len, "%s", gateway);
 		return;
+	}
 	if (gethostname(host, sizeof(host) - 1) < 0 ||
 	    !vxhs_lock_owner_valid(host, strlen(host)))
 		snprintf(host, sizeof(host), "gateway-%ld", gethostid());
@@ -70,7 +69,9 @@ int handler_lock(struct tcmu_device *dev, uint16_t tag)
 	uint64_t held;
 	int ret;
 
-	owner_name(vdev, owner, sizeof(owner));
+	pthread_rwlock_rdlock(&vdev->lock);
+	owner_name(vdev->cfg.gateway, owner, sizeof(owner));
+	pthread_rwlock_unlock(&vdev->lock);
 	/* Implicit ALUA passes no group (TCMU_INVALID_LOCK_TAG): tag 0. */
 	if (tag == TCMU_INVALID_LOCK_TAG)
 		tag = 0;
@@ -137,4 +138,37 @@ int handler_get_lock_state(struct tcmu_device *dev)
 		return TCMUR_DEV_LOCK_UNKNOWN;
 	return info.held && info.epoch == held ? TCMUR_DEV_LOCK_WRITE_LOCKED :
 						 TCMUR_DEV_LOCK_UNLOCKED;
+}
+
+/*
+ * A new handle (new cfgstring, or reconnected) carries on the lock the old
+ * one held, when the storage still says it is this gateway's at that
+ * epoch: tcmu-runner believes it holds the lock and will not take it
+ * again until a write is fenced. Under another gateway name the lock is
+ * not this one's, and the first write tells tcmu-runner so. switch_lock
+ * held, so the old handle's epoch stays put.
+ */
+void vxhs_lock_carry(struct vxhs_dev *vdev, struct vxhs_vdisk *vd,
+		     const struct vxhs_cfg *cfg)
+{
+	char owner[VXHS_LOCK_OWNER_MAX + 1], name[VXHS_TARGET_SIZE];
+	uint64_t held = vdev->vd ? vxhs_lock_epoch(vdev->vd) : 0;
+	int ret;
+
+	if (!held)
+		return;
+	owner_name(cfg->gateway, owner, sizeof(owner));
+	ret = vxhs_lock_resume_sync(vd, owner, held);
+	vxhs_dev_name(vdev, name, sizeof(name));
+	if (!ret)
+		tcmu_dev_info(
+			vdev->dev,
+			"vdisk %s: the new handle keeps gateway %s's lock (epoch %llu)\n",
+			name, owner, (unsigned long long)held);
+	else
+		tcmu_dev_warn(
+			vdev->dev,
+			"vdisk %s: the lock held at epoch %llu does not carry over to gateway %s: %s\n",
+			name, (unsigned long long)held, owner,
+			ret == -ESTALE ? "not its lock now" : strerror(-ret));
 }

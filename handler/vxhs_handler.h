@@ -206,5 +206,7 @@ int handler_caw(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
 int handler_lock(struct tcmu_device *dev, uint16_t tag);
 int handler_unlock(struct tcmu_device *dev);
 int handler_get_lock_state(struct tcmu_device *dev);
+void vxhs_lock_carry(struct vxhs_dev *vdev, struct vxhs_vdisk *vd,
+		     const struct vxhs_cfg *cfg);
 
 #endif /* VXHS_HANDLER_H */

@@ -262,6 +262,12 @@ int vxhs_copy(struct vxhs_vdisk *vd, const char *src_id, uint64_t src_offset,
  *
  * vxhs_lock_release lets the lock go (-ESTALE when it had moved on); the
  * handle writes without an epoch again. vxhs_lock_query reads the lock.
+ *
+ * vxhs_lock_resume lets a new handle carry on a lock owner took through
+ * another handle (a gateway reopening the vdisk): if the lock is still
+ * owner's at epoch, this handle's writes carry epoch from then on, with no
+ * new epoch and nothing fenced; if it is not, -ESTALE and the handle is
+ * unchanged. The caller must have held epoch on this same vdisk.
  */
 struct vxhs_lock_info {
 	uint64_t epoch; /* grows with every change of owner; 0: never taken */
@@ -278,6 +284,8 @@ int vxhs_lock_acquire(struct vxhs_vdisk *vd, const char *owner, uint16_t tag,
 int vxhs_lock_release(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque);
 int vxhs_lock_query(struct vxhs_vdisk *vd, struct vxhs_lock_info *info,
 		    vxhs_done_fn done, void *opaque);
+int vxhs_lock_resume(struct vxhs_vdisk *vd, const char *owner, uint64_t epoch,
+		     vxhs_done_fn done, void *opaque);
 /* The epoch this handle holds, 0 when none (never taken, released, or
  * found lost: a write came back fenced). */
 uint64_t vxhs_lock_epoch(struct vxhs_vdisk *vd);
@@ -311,6 +319,8 @@ int vxhs_lock_acquire_sync(struct vxhs_vdisk *vd, const char *owner,
 			   uint16_t tag, struct vxhs_lock_info *info);
 int vxhs_lock_release_sync(struct vxhs_vdisk *vd);
 int vxhs_lock_query_sync(struct vxhs_vdisk *vd, struct vxhs_lock_info *info);
+int vxhs_lock_resume_sync(struct vxhs_vdisk *vd, const char *owner,
+			  uint64_t epoch);
 
 /* The calling thread's message for its last failed call. */
 const char *vxhs_errmsg(void);

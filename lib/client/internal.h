@@ -221,6 +221,7 @@ struct vxhs_req {
 	uint16_t opcode;
 	bool probe;	/* failover/open probe, never retried */
 	bool completed; /* done callback already ran */
+	bool resume;	/* LOCK_QUERY for vxhs_lock_resume */
 	uint64_t offset;
 	uint64_t len;
 	vxhs_done_fn done;
@@ -236,7 +237,8 @@ struct vxhs_req {
 	uint64_t epoch;
 	struct vxhs_lock_info *lock_info; /* LOCK_ACQUIRE, LOCK_QUERY */
 	union {				  /* payloads the library builds */
-		char owner[VXHS_LOCK_OWNER_MAX]; /* LOCK_ACQUIRE */
+		/* LOCK_ACQUIRE; the owner a resume expects (not sent) */
+		char owner[VXHS_LOCK_OWNER_MAX];
 		/* COPY: the source offset (little-endian), then its id */
 		uint8_t copy_source[8 + VXHS_VDISK_ID_MAX];
 	};

@@ -19,57 +19,95 @@ static int need_lock(struct vxhs_vdisk *vd, uint16_t opcode)
 }
 
 /* A lock request, stamped with the epoch this handle holds (the agent
- * reads it for ACQUIRE and RELEASE). */
+ * reads it for ACQUIRE and RELEASE). Only ACQUIRE sends the owner. */
 static int lock_submit(struct vxhs_vdisk *vd, uint16_t opcode,
 		       const char *owner, size_t len, uint16_t tag,
 		       struct vxhs_lock_info *info, vxhs_done_fn done,
-		       void *opaque)
+		       void *opaque, struct vxhs_req **out)
 {
-	struct iovec iov = { NULL, len };
+	bool send = opcode == VXHS_OP_LOCK_ACQUIRE;
+	struct iovec iov = { NULL, send ? len : 0 };
 	struct vxhs_req *req;
 	int ret = need_lock(vd, opcode);
 
 	if (!ret)
-		ret = vd_req_new(vd, opcode, &iov, owner ? 1 : 0, tag, len,
-				 done, opaque, &req);
+		ret = vd_req_new(vd, opcode, &iov, send ? 1 : 0, tag,
+				 iov.iov_len, done, opaque, &req);
 	if (ret)
 		return ret;
 	if (owner) {
+		memset(req->owner, 0, sizeof(req->owner));
 		memcpy(req->owner, owner, len);
-		req->iov[0].iov_base = req->owner;
+		if (send)
+			req->iov[0].iov_base = req->owner;
 	}
 	req->epoch = atomic_load(&vd->lock_epoch);
 	req->lock_info = info;
-	loop_submit(vd->loop, &req->msg);
+	if (out)
+		*out = req;
+	else
+		loop_submit(vd->loop, &req->msg);
 	return 0;
+}
+
+static size_t owner_len(const char *owner)
+{
+	return owner ? strnlen(owner, VXHS_LOCK_OWNER_MAX + 1) : 0;
+}
+
+static int owner_check(const char *owner, size_t len, const char *what)
+{
+	if (owner && vxhs_lock_owner_valid(owner, len))
+		return 0;
+	return set_error(
+		-EINVAL,
+		"%s: the owner must be 1 to %d printable characters without spaces",
+		what, VXHS_LOCK_OWNER_MAX);
 }
 
 int vxhs_lock_acquire(struct vxhs_vdisk *vd, const char *owner, uint16_t tag,
 		      struct vxhs_lock_info *info, vxhs_done_fn done,
 		      void *opaque)
 {
-	size_t len = owner ? strnlen(owner, VXHS_LOCK_OWNER_MAX + 1) : 0;
+	size_t len = owner_len(owner);
+	int ret = owner_check(owner, len, "LOCK_ACQUIRE");
 
-	if (!owner || !vxhs_lock_owner_valid(owner, len))
-		return set_error(
-			-EINVAL,
-			"LOCK_ACQUIRE: the owner must be 1 to %d printable characters without spaces",
-			VXHS_LOCK_OWNER_MAX);
-	return lock_submit(vd, VXHS_OP_LOCK_ACQUIRE, owner, len, tag, info,
-			   done, opaque);
+	return ret ? ret :
+		     lock_submit(vd, VXHS_OP_LOCK_ACQUIRE, owner, len, tag,
+				 info, done, opaque, NULL);
+}
+
+int vxhs_lock_resume(struct vxhs_vdisk *vd, const char *owner, uint64_t epoch,
+		     vxhs_done_fn done, void *opaque)
+{
+	size_t len = owner_len(owner);
+	struct vxhs_req *req;
+	int ret = owner_check(owner, len, "lock resume");
+
+	if (!ret && !epoch)
+		ret = set_error(-EINVAL, "lock resume: epoch 0 is no lock");
+	if (!ret)
+		ret = lock_submit(vd, VXHS_OP_LOCK_QUERY, owner, len, 0, NULL,
+				  done, opaque, &req);
+	if (ret)
+		return ret;
+	req->resume = true;
+	req->epoch = epoch;
+	loop_submit(vd->loop, &req->msg);
+	return 0;
 }
 
 int vxhs_lock_release(struct vxhs_vdisk *vd, vxhs_done_fn done, void *opaque)
 {
 	return lock_submit(vd, VXHS_OP_LOCK_RELEASE, NULL, 0, 0, NULL, done,
-			   opaque);
+			   opaque, NULL);
 }
 
 int vxhs_lock_query(struct vxhs_vdisk *vd, struct vxhs_lock_info *info,
 		    vxhs_done_fn done, void *opaque)
 {
 	return lock_submit(vd, VXHS_OP_LOCK_QUERY, NULL, 0, 0, info, done,
-			   opaque);
+			   opaque, NULL);
 }
 
 uint64_t vxhs_lock_epoch(struct vxhs_vdisk *vd)
@@ -130,6 +168,20 @@ static int lock_visit(const struct vxhs_kv *kv, void *opaque)
 	return 0;
 }
 
+/* The lock is still the one the resume names: the handle takes its epoch
+ * (unless it took one of its own meanwhile). */
+static int resume_apply(struct vxhs_req *req, const struct vxhs_lock_info *info)
+{
+	uint64_t none = 0;
+
+	if (!info->held || info->epoch != req->epoch ||
+	    strlen(info->owner) != strnlen(req->owner, sizeof(req->owner)) ||
+	    strncmp(info->owner, req->owner, sizeof(req->owner)))
+		return -ESTALE;
+	atomic_compare_exchange_strong(&req->vd->lock_epoch, &none, req->epoch);
+	return 0;
+}
+
 int lock_answer_apply(struct vxhs_req *req, int result, const uint8_t *kv,
 		      size_t len)
 {
@@ -164,6 +216,8 @@ int lock_answer_apply(struct vxhs_req *req, int result, const uint8_t *kv,
 	}
 	if (req->opcode == VXHS_OP_LOCK_ACQUIRE)
 		atomic_store(&vd->lock_epoch, a.info.epoch);
+	if (req->resume)
+		return resume_apply(req, &a.info);
 	if (req->lock_info)
 		*req->lock_info = a.info;
 	return 0;

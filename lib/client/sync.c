@@ -180,3 +180,14 @@ int vxhs_lock_query_sync(struct vxhs_vdisk *vd, struct vxhs_lock_info *info)
 	return ret ? ret :
 		     sync_finish(&w, vxhs_lock_query(vd, info, sync_done, &w));
 }
+
+int vxhs_lock_resume_sync(struct vxhs_vdisk *vd, const char *owner,
+			  uint64_t epoch)
+{
+	struct sync_wait w;
+	int ret = sync_start(vd, &w);
+
+	return ret ? ret :
+		     sync_finish(&w, vxhs_lock_resume(vd, owner, epoch,
+						      sync_done, &w));
+}

@@ -1579,6 +1579,60 @@ static void test_lock_between_gateways(void **state)
 	rig_stop(&r);
 }
 
+/*
+ * A new cfgstring opens a new handle: the lock this gateway holds goes with
+ * it (no lock lost, no new epoch), unless the gateway's name changed, when
+ * the lock is the old name's and writes are fenced until tcmu-runner takes
+ * it again.
+ */
+static void test_lock_across_reconfig(void **state)
+{
+	struct tcmulib_cfg_info rc = { .type = TCMULIB_CFG_DEV_CFGSTR };
+	uint8_t buf[4096];
+	char cfg[256];
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, LUN_SIZE);
+	assert_int_equal(rig_open(&r, ";gateway=gw-a", LUN_SIZE), 0);
+	assert_int_equal(handler->lock(&r.dev, 1), TCMU_STS_OK);
+	memset(buf, 0xC3, sizeof(buf));
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 0),
+			 TCMU_STS_OK);
+	snprintf(cfg, sizeof(cfg),
+		 "vxhs/disk1@127.0.0.1/%u;plaintext;gateway=gw-a;conns=2",
+		 r.agent.port);
+	rc.data.dev_cfgstring = cfg;
+	stub_log_clear();
+	assert_int_equal(handler->reconfig(&r.dev, &rc), 0);
+	assert_false(stub_log_contains("carry over"));
+	assert_int_equal(handler->get_lock_state(&r.dev),
+			 TCMUR_DEV_LOCK_WRITE_LOCKED);
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 4096),
+			 TCMU_STS_OK);
+	assert_int_equal(atomic_load(&r.dev.lock_lost), 0);
+
+	/* Another name: the lock stays gw-a's, so this handle is fenced. */
+	snprintf(cfg, sizeof(cfg),
+		 "vxhs/disk1@127.0.0.1/%u;plaintext;gateway=gw-c",
+		 r.agent.port);
+	assert_int_equal(handler->reconfig(&r.dev, &rc), 0);
+	assert_true(stub_log_contains(
+		"the lock held at epoch 1 does not carry over to gateway gw-c: not its lock now"));
+	assert_int_equal(handler->get_lock_state(&r.dev),
+			 TCMUR_DEV_LOCK_UNLOCKED);
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 8192),
+			 TCMU_STS_BUSY);
+	assert_int_equal(atomic_load(&r.dev.lock_lost), 1);
+	file_read(r.dir, "disk1", buf, sizeof(buf), 8192);
+	assert_true(all_bytes(buf, sizeof(buf), 0));
+	assert_int_equal(handler->lock(&r.dev, 1), TCMU_STS_OK);
+	memset(buf, 0xC3, sizeof(buf));
+	assert_int_equal(rw_simple(&r.dev, true, buf, sizeof(buf), 8192),
+			 TCMU_STS_OK);
+	rig_stop(&r);
+}
+
 /* An agent without the lock: several gateways cannot be made safe. */
 static void test_lock_without_agent_support(void **state)
 {
@@ -1871,6 +1925,7 @@ int main(void)
 		cmocka_unit_test(test_close_during_failover),
 		cmocka_unit_test(test_failover_to_second_agent),
 		cmocka_unit_test(test_lock_between_gateways),
+		cmocka_unit_test(test_lock_across_reconfig),
 		cmocka_unit_test(test_lock_without_agent_support),
 		cmocka_unit_test(test_agent_absent),
 		cmocka_unit_test(test_local_reads),

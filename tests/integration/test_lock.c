@@ -176,6 +176,48 @@ static void taking_the_lock_fences_the_previous_owner(void **state)
 }
 
 /*
+ * A second handle of the owner (a gateway reopening the vdisk) carries on
+ * its lock with vxhs_lock_resume: same epoch, nothing fenced. It is
+ * refused for another owner, another epoch, or once the lock moved on.
+ */
+static void a_new_handle_resumes_the_owners_lock(void **state)
+{
+	struct vxhs_vdisk *old, *next, *other;
+
+	vdisk_make(dir, "resume", DISK_SIZE);
+	old = open_via("resume", &agents[0], NULL);
+	next = open_via("resume", &agents[1], NULL);
+	other = open_via("resume", &agents[0], NULL);
+	assert_int_equal(vxhs_lock_acquire_sync(old, "gw1", 1, NULL), 0);
+	assert_int_equal(write_byte(next, 0x31, 0), -ESTALE);
+
+	assert_int_equal(vxhs_lock_resume_sync(next, "gw2", 1), -ESTALE);
+	assert_int_equal(vxhs_lock_resume_sync(next, "gw1", 2), -ESTALE);
+	assert_int_equal(vxhs_lock_resume_sync(next, "gw1", 0), -EINVAL);
+	assert_int_equal(vxhs_lock_resume_sync(next, "g w", 1), -EINVAL);
+	assert_int_equal(vxhs_lock_epoch(next), 0);
+	assert_int_equal(vxhs_lock_resume_sync(next, "gw1", 1), 0);
+	assert_int_equal(vxhs_lock_epoch(next), 1);
+	assert_int_equal(write_byte(next, 0x32, 0), 0);
+	assert_int_equal(file_byte("resume", 0), 0x32);
+	expect_lock(other, true, 1, "gw1", 1);
+
+	/* Taken by someone else: the resumed handle is fenced, and a late
+	 * resume of the old epoch is refused. */
+	vxhs_vdisk_close(old);
+	old = open_via("resume", &agents[0], NULL);
+	assert_int_equal(vxhs_lock_acquire_sync(other, "gw3", 3, NULL), 0);
+	assert_int_equal(write_byte(next, 0x33, 0), -ESTALE);
+	assert_int_equal(file_byte("resume", 0), 0x32);
+	assert_int_equal(vxhs_lock_resume_sync(old, "gw1", 1), -ESTALE);
+	assert_int_equal(vxhs_lock_epoch(old), 0);
+
+	vxhs_vdisk_close(other);
+	vxhs_vdisk_close(next);
+	vxhs_vdisk_close(old);
+}
+
+/*
  * A write the owner's agent holds (fault injection: delayed 1.5 s before
  * it runs) while another gateway takes the lock and writes the same block
  * must never land: it comes back fenced, and the block keeps the new
@@ -393,6 +435,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(taking_the_lock_fences_the_previous_owner),
+		cmocka_unit_test(a_new_handle_resumes_the_owners_lock),
 		cmocka_unit_test(queued_writes_of_a_fenced_owner_never_land),
 		cmocka_unit_test(the_lock_moves_under_a_stream_of_writes),
 		cmocka_unit_test(the_lock_survives_failover_and_restart),
