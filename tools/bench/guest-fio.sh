@@ -9,7 +9,8 @@
 # vxhsd, the data in the shared TCMU data area: local I/O measured against
 # it in the same boot) and with shared_memory=no as well (the data through
 # the socket: the shared data area measured against it), interleaved in
-# rounds. Prints the medians (IOPS) and
+# rounds, each round starting at another backstore. Prints the medians
+# (IOPS) and
 # the ratios the goals are stated in. A TCG guest on a busy host: read the
 # ratios, not the figures.
 set -euo pipefail

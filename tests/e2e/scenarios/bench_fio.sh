@@ -12,9 +12,12 @@
 # with local_reads=no and local_writes=no, every read and write through
 # vxhsd with the TCMU data area shared (vxhs-unix reads cached data and
 # writes the vdisk file itself), and with shared_memory=no as well, the
-# data through the socket. Every backing file is in one tmpfs directory; tcmu-runner runs without its debug log. ROUNDS rounds, the
-# backstores interleaved within each; "job backstore round iops" lines go
-# to results.txt.
+# data through the socket. Every backing file is in one tmpfs directory;
+# tcmu-runner runs without its debug log. ROUNDS rounds, the backstores
+# interleaved within each, each round starting at another backstore: a
+# backstore's place in the order (what ran just before it) showed in the
+# 1 MiB lines, and the medians should not inherit it. "job backstore round
+# iops" lines go to results.txt.
 
 SIZE_MB=64 SECS=5 ROUNDS=3
 DIR=/var/lib/bench
@@ -100,13 +103,17 @@ scenario_target() {
 		echo "$b: ${disks[$i]}"
 		i=$((i + 1))
 	done
+	local names n start k
+	read -ra names <<<"$BACKSTORES"
+	n=${#names[@]}
 	for round in $(seq $ROUNDS); do
+		# Rounds start spread over the order: 0, n/3, 2n/3 for 3.
+		start=$(((round - 1) * n / ROUNDS))
 		while read -r name rw bs qd; do
-			i=0
-			for b in $BACKSTORES; do
+			for k in $(seq 0 $((n - 1))); do
+				i=$(((start + k) % n))
 				iops=$(run_fio "${disks[$i]}" "$rw" "$bs" "$qd")
-				echo "$name $b $round $iops" | tee -a "$E2E_WORK/results.txt"
-				i=$((i + 1))
+				echo "$name ${names[$i]} $round $iops" | tee -a "$E2E_WORK/results.txt"
 			done
 		done <<<"$JOBS"
 	done
