@@ -100,6 +100,9 @@ int local_writes_start(struct vxhs_local *l)
 	if (!sweep_users) {
 		sweep_stop = false;
 		ret = -pthread_create(&sweeper, NULL, sweep_main, NULL);
+		/* Named for profiles and `top -H`. */
+		if (!ret)
+			pthread_setname_np(sweeper, "vxhs-sweep");
 	}
 	if (!ret)
 		sweep_users++;
