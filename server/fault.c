@@ -15,8 +15,9 @@
  *                                     when idle
  *   clear                             remove every rule, release delays
  *   list                              the rules and how often each hit
- *   counters                          request memory in use, and
- *                                     requests seen per opcode
+ *   counters                          request memory in use,
+ *                                     requests seen per opcode, and
+ *                                     how many a network thread ran
  *
  * OPCODE is read, write, flush, discard, write-zeroes, compare-and-write,
  * write-same, copy, lock-acquire, lock-release, lock-query, stat,
@@ -109,13 +110,15 @@ static atomic_bool counting; /* set once --control is open */
 static char *control_path;
 /* Requests seen per opcode, in the order of opcodes[] (last: others). */
 static _Atomic unsigned long seen[ARRAY_SIZE(opcodes)];
+/* Of those, run on a network thread (request_try_inline). */
+static _Atomic unsigned long seen_on_loop;
 
 bool fault_paused(void)
 {
 	return atomic_load(&paused);
 }
 
-void fault_count(uint16_t opcode)
+void fault_count(uint16_t opcode, bool on_loop)
 {
 	size_t i;
 
@@ -126,6 +129,8 @@ void fault_count(uint16_t opcode)
 		if (opcodes[i].opcode == opcode)
 			break;
 	atomic_fetch_add(&seen[i], 1);
+	if (on_loop)
+		atomic_fetch_add(&seen_on_loop, 1);
 }
 
 /* Caller holds lock: the first rule of r's opcode and vdisk with hits
@@ -334,6 +339,9 @@ static void list_counters(char *out, size_t len)
 			out + n, len - n, " %s=%lu",
 			i + 1 < ARRAY_SIZE(opcodes) ? opcodes[i].name : "other",
 			atomic_load(&seen[i]));
+	if (n < len)
+		snprintf(out + n, len - n, " on-loop=%lu",
+			 atomic_load(&seen_on_loop));
 }
 
 static void kick(struct session *s, void *arg)

@@ -558,6 +558,31 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov,
 }
 
 /*
+ * A read the page cache holds, on the network thread: RWF_NOWAIT tells
+ * where the file system can (ext4, xfs); where it cannot (tmpfs and
+ * overlayfs in Linux 6.1), mincore on the vdisk's mapping does, and a
+ * plain read follows (a page evicted in between makes that one read wait,
+ * as it would on a worker). Anything short: a worker's job.
+ */
+static ssize_t read_on_loop(struct request *r, const struct iovec *iov, int cnt)
+{
+	struct vdisk *vd = r->vd;
+	off_t off = (off_t)r->hdr.io_offset;
+	ssize_t n;
+
+	if (!atomic_load(&vd->no_nowait[0])) {
+		n = preadv2(vd->fd, iov, cnt, off, RWF_NOWAIT);
+		if (n >= 0 || errno != EOPNOTSUPP)
+			return n;
+		atomic_store(&vd->no_nowait[0], true);
+	}
+	if (!vxhs_range_cached(vd->map, vd->map_len, r->hdr.io_offset,
+			       r->hdr.io_size))
+		return -1;
+	return preadv(vd->fd, iov, cnt, off);
+}
+
+/*
  * Runs a read or write on the calling (network) thread when the page cache
  * can satisfy it without blocking; false leaves the request untouched for
  * a worker. Saves two thread hand-offs per request on the common path.
@@ -586,16 +611,12 @@ bool request_try_inline(struct request *r)
 		cnt = r->ref_cnt;
 	}
 	write = h->opcode == VXHS_OP_WRITE;
-	if ((!write && atomic_load(&r->vd->no_nowait[0])) ||
-	    h->io_offset + h->io_size > atomic_load(&r->vd->size))
+	if (h->io_offset + h->io_size > atomic_load(&r->vd->size))
 		return false;
 	if (!write && !by_ref && answer_from_cache(r)) {
 		n = (ssize_t)h->io_size;
 	} else if (!write) {
-		n = preadv2(r->vd->fd, iov, cnt, (off_t)h->io_offset,
-			    RWF_NOWAIT);
-		if (n < 0 && errno == EOPNOTSUPP)
-			atomic_store(&r->vd->no_nowait[0], true);
+		n = read_on_loop(r, iov, cnt);
 	} else {
 		/* Too large or backing off, fenced, or the gate would make
 		 * it wait: a worker's job. */
@@ -609,7 +630,7 @@ bool request_try_inline(struct request *r)
 	if (n != (ssize_t)h->io_size)
 		return false;
 	r->out_payload = h->opcode == VXHS_OP_READ && !by_ref ? h->io_size : 0;
-	fault_count(h->opcode);
+	fault_count(h->opcode, true);
 	build_answer(r);
 	return true;
 }
@@ -625,7 +646,7 @@ bool request_execute(struct request *r)
 	int ret = 0;
 
 	if (!r->done) { /* the first piece */
-		fault_count(r->hdr.opcode);
+		fault_count(r->hdr.opcode, false);
 		if (!r->err)
 			r->err = fault_before(r);
 	}

@@ -652,7 +652,7 @@ void fault_control_accept(void);
 int32_t fault_before(struct request *r);
 /* Answers held (pause): true while paused. */
 bool fault_paused(void);
-void fault_count(uint16_t opcode);
+void fault_count(uint16_t opcode, bool on_loop);
 /* The extensions VDISK_STAT offers: all, but those "hide" took away. */
 uint64_t fault_features(void);
 

@@ -4,6 +4,7 @@
  * extensions and errors; and against the fake agent: protocol violations.
  */
 #include <dirent.h>
+#include <linux/magic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -501,6 +503,59 @@ static void small_requests_share_a_connection(void **state)
 	vxhs_vdisk_close(vd);
 	agent_kill(&a, SIGTERM);
 	free(buf);
+}
+
+/* Reads of cached data on an agent serving dir: how many of n ran on a
+ * network thread. */
+static unsigned long reads_on_loop(const char *dir, unsigned int n)
+{
+	uint8_t buf[4096], back[4096];
+	unsigned long before;
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	const struct agent *ap[1];
+	struct agent a;
+
+	vdisk_make(dir, "cached", DISK_SIZE);
+	agent_start(&a, dir, 0);
+	ap[0] = &a;
+	agent_opts(&o, ap, 1);
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "cached", &o, &vd), 0);
+	memset(buf, 0x5A, sizeof(buf));
+	for (unsigned int i = 0; i < n; i++)
+		assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), i * 8192ull),
+				 0);
+	before = agent_counter(&a, "on-loop");
+	for (unsigned int i = 0; i < n; i++) {
+		assert_int_equal(
+			sync_pread(vd, back, sizeof(back), i * 8192ull), 0);
+		assert_memory_equal(buf, back, sizeof(back));
+	}
+	before = agent_counter(&a, "on-loop") - before;
+	vxhs_vdisk_close(vd);
+	agent_kill(&a, SIGTERM);
+	return before;
+}
+
+/*
+ * A read of cached data runs on the agent's network thread, not a
+ * worker's (two thread switches fewer): told by RWF_NOWAIT where the file
+ * system can, by mincore on tmpfs, where Linux 6.1 refuses RWF_NOWAIT.
+ */
+static void cached_reads_run_on_the_network_thread(void **state)
+{
+	char shm[256];
+	struct statfs fs;
+
+	assert_int_equal(reads_on_loop(env.dir, 16), 16);
+
+	assert_int_equal(statfs("/dev/shm", &fs), 0);
+	if (fs.f_type != TMPFS_MAGIC)
+		fail_msg("/dev/shm is not a tmpfs: this test needs one");
+	snprintf(shm, sizeof(shm), "/dev/shm/vxhs-test-XXXXXX");
+	assert_non_null(mkdtemp(shm));
+	assert_int_equal(reads_on_loop(shm, 16), 16);
+	scratch_remove(shm);
 }
 
 static void stat_reports_size_and_extensions(void **state)
@@ -1094,6 +1149,7 @@ int main(void)
 		cmocka_unit_test(large_writes_without_pipes),
 		cmocka_unit_test(pipelines_256_requests_per_vdisk),
 		cmocka_unit_test(small_requests_share_a_connection),
+		cmocka_unit_test(cached_reads_run_on_the_network_thread),
 		cmocka_unit_test(io_threads_and_sync_calls),
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),
