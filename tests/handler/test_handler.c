@@ -712,7 +712,8 @@ static void test_reconfig_cfgstring(void **state)
 /*
  * The only agent dies: commands wait out failover_timeout, then end with
  * NOT READY, LOGICAL UNIT COMMUNICATION FAILURE (as do new ones, at once),
- * tcmu-runner is told once, and I/O resumes once the agent is back.
+ * tcmu-runner is told once, and I/O resumes once the agent is back, with
+ * the lock the gateway held.
  */
 static void test_agent_killed(void **state)
 {
@@ -727,9 +728,12 @@ static void test_agent_killed(void **state)
 
 	(void)state;
 	rig_start(&r, LUN_SIZE);
-	assert_int_equal(rig_open(&r, ";failover_timeout=2;connect_timeout=1",
-				  LUN_SIZE),
-			 0);
+	assert_int_equal(
+		rig_open(&r,
+			 ";failover_timeout=2;connect_timeout=1;gateway=gw-a",
+			 LUN_SIZE),
+		0);
+	assert_int_equal(handler->lock(&r.dev, 1), TCMU_STS_OK);
 	port = r.agent.port;
 	agent_kill(&r.agent, SIGKILL);
 	t0 = vxhs_now_ns();
@@ -765,6 +769,12 @@ static void test_agent_killed(void **state)
 	}
 	assert_int_equal(rw_simple(&r.dev, false, bufs[0], 4096, 0),
 			 TCMU_STS_OK);
+	/* The lock is still this gateway's, in the storage and here. */
+	assert_int_equal(handler->get_lock_state(&r.dev),
+			 TCMUR_DEV_LOCK_WRITE_LOCKED);
+	assert_int_equal(rw_simple(&r.dev, true, bufs[0], 4096, 0),
+			 TCMU_STS_OK);
+	assert_int_equal(atomic_load(&r.dev.lock_lost), 0);
 
 	/* ...and tcmu-runner's own close and reopen work too. */
 	handler->close(&r.dev);
