@@ -7,7 +7,8 @@
 # user:vxhs over UNIX (local I/O), over UNIX through the agent and over
 # TCP, the LUNs and set-up of bench_fio. One run of each job on each
 # backstore, tools/bench/thread_cpu.py snapshots around it; "job backstore
-# iops group us-per-io" lines go to results.txt.
+# iops group us-per-io" lines go to results.txt, and "[vxhsd on-loop %]":
+# the share of the requests vxhsd saw that its network threads ran.
 
 # shellcheck source=tests/e2e/scenarios/bench_fio.sh
 . "$E2E_SRC/tests/e2e/scenarios/bench_fio.sh"
@@ -20,7 +21,8 @@ JOBS="4k-randread-qd1 randread 4k 1
 
 scenario_target() {
 	local cpu="$E2E_SRC/tools/bench/thread_cpu.py" names b i iops
-	start_vxhsd
+	local ctl=/run/vxhsd/bench.ctl seen loop
+	start_vxhsd --control "$ctl"
 	start_tls_vxhsd
 	TCMU_DEBUG=no TCMU_HANDLER_PATH=$(both_handlers_dir) start_tcmu_runner
 	setup_backstores
@@ -30,9 +32,17 @@ scenario_target() {
 			for i in "${!names[@]}"; do
 				[ "${names[$i]}" = "$b" ] && break
 			done
+			seen=$(($(agent_count $ctl read) + $(agent_count $ctl write)))
+			loop=$(agent_count $ctl on-loop)
 			python3 "$cpu" snap "$E2E_WORK/before.json"
 			iops=$(run_fio "$(lun_disk "$i")" "$rw" "$bs" "$qd")
 			python3 "$cpu" snap "$E2E_WORK/after.json"
+			seen=$(($(agent_count $ctl read) + $(agent_count $ctl write) - seen))
+			loop=$(($(agent_count $ctl on-loop) - loop))
+			if [ "$seen" -gt 0 ]; then
+				echo "$name $b $iops [vxhsd_on-loop_%] $((loop * 100 / seen))" |
+					tee -a "$E2E_WORK/results.txt"
+			fi
 			python3 "$cpu" diff "$E2E_WORK/before.json" \
 				"$E2E_WORK/after.json" $((iops * SECS)) |
 				sed "s/^/$name $b $iops /" |
