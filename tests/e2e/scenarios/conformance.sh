@@ -50,10 +50,12 @@ rerun() {
 RERUNS=3
 # Tests no backstore can change: LIO's core answers RESERVE(6) and
 # RELEASE(6) for all three (TCMU passes no reservation to user space), and
-# after the suite's earlier tests Reserve6.Logout fails on every backstore
-# most of the time (its reservation outlives the logout), ITNexusLoss,
-# next, now and then (docs/conformance.md). They count as failing
-# elsewhere; failing alone on user:vxhs still makes them ours.
+# their outcome is a race in LIO between a session's end and the next
+# initiator's RESERVE(6): after the suite's earlier tests Reserve6.Logout
+# fails on every backstore most of the time, ITNexusLoss, next, now and
+# then, and alone Logout failed 1 time in 3 on user:vxhs and 0 in 3 on
+# user:qcow in one run (docs/conformance.md). They are rerun for the
+# record, never judged.
 LIO_ONLY="SCSI.Reserve6.Logout SCSI.Reserve6.ITNexusLoss"
 flaky_on_both() {
 	local name=$1 lun=$2 failed_elsewhere=$3 vxhs_failed=0 other_failed=0
@@ -119,6 +121,9 @@ scenario_target() {
 		grep -qwF "$name" <<<"$LIO_ONLY" && elsewhere=yes
 		if grep -qxF "$name" <<<"$known"; then
 			echo "known difference: $name ($on_vxhs)"
+		elif grep -qwF "$name" <<<"$LIO_ONLY"; then
+			flaky_on_both "$name" "$lun" yes || true
+			echo "not judged: $name (LIO's core answers it on every backstore)"
 		elif flaky_on_both "$name" "$lun" "$elsewhere"; then
 			echo "not ours: $name (flaky, or order-dependent in the suite)"
 		else
