@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -66,6 +67,59 @@ void fence_init(struct fence *f)
 	pthread_cond_init(&f->cond, NULL);
 	list_init(&f->idle_link);
 	f->fd = -1;
+	f->map = NULL;
+}
+
+/* Opens the record, and maps it for record_read_nowait. */
+static int record_take(struct fence *f, const char *id)
+{
+	void *map;
+
+	f->fd = record_open(id, O_RDWR);
+	if (f->fd < 0) {
+		int ret = f->fd;
+
+		f->fd = -1;
+		return ret;
+	}
+	map = mmap(NULL, LOCK_RECORD_SIZE, PROT_READ, MAP_SHARED, f->fd, 0);
+	f->map = map == MAP_FAILED ? NULL : map;
+	return 0;
+}
+
+static void record_forget(struct fence *f)
+{
+	if (f->map)
+		munmap(f->map, LOCK_RECORD_SIZE);
+	f->map = NULL;
+	if (f->fd >= 0)
+		close(f->fd); /* and with it a hold */
+	f->fd = -1;
+}
+
+/*
+ * The record, without waiting for the disk (on a network thread). Where
+ * the file system refuses RWF_NOWAIT (tmpfs, overlayfs in Linux 6.1),
+ * mincore on the mapping tells whether a plain read can wait: else every
+ * hold begun there would go to a worker, and with it the write that
+ * began it.
+ */
+static int record_read_nowait(struct fence *f, const char *id)
+{
+	int ret = record_read(f->fd, id, &f->rec, true);
+	struct stat st;
+	uint64_t len;
+
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	/* Empty (never locked): nothing to wait for. */
+	if (fstat(f->fd, &st))
+		return -EAGAIN;
+	len = st.st_size < LOCK_RECORD_SIZE ? (uint64_t)st.st_size :
+					      LOCK_RECORD_SIZE;
+	if (len && !vxhs_range_cached(f->map, LOCK_RECORD_SIZE, 0, len))
+		return -EAGAIN;
+	return record_read(f->fd, id, &f->rec, false);
 }
 
 void fence_destroy(struct fence *f)
@@ -74,8 +128,7 @@ void fence_destroy(struct fence *f)
 	if (f->listed)
 		list_del(&f->idle_link);
 	pthread_mutex_unlock(&idle_lock);
-	if (f->fd >= 0)
-		close(f->fd); /* and with it a hold */
+	record_forget(f);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->mutex);
 }
@@ -182,25 +235,22 @@ static int hold_start_locked(struct vdisk *vd, bool wait)
 
 	/* Removed (an operator cleared a damaged record, or the vdisk was
 	 * deleted and made again): the name is what every agent opens. */
-	if (f->fd >= 0 && (fstat(f->fd, &st) || !st.st_nlink)) {
-		close(f->fd);
-		f->fd = -1;
-	}
+	if (f->fd >= 0 && (fstat(f->fd, &st) || !st.st_nlink))
+		record_forget(f);
 	if (f->fd < 0) {
 		if (!wait)
 			return -EAGAIN;
-		f->fd = record_open(vd->id, O_RDWR);
-		if (f->fd < 0) {
-			ret = f->fd;
-			f->fd = -1;
+		ret = record_take(f, vd->id);
+		if (ret)
 			return ret;
-		}
 	}
 	f->taking = true;
+	f->taking_nowait = !wait;
 	pthread_mutex_unlock(&f->mutex);
 	ret = gate_take(f->fd, wait);
 	if (!ret) {
-		ret = record_read(f->fd, vd->id, &f->rec, !wait);
+		ret = wait ? record_read(f->fd, vd->id, &f->rec, false) :
+			     record_read_nowait(f, vd->id);
 		if (ret)
 			gate_drop(f->fd);
 	}
@@ -243,7 +293,11 @@ static int hold_join(struct vdisk *vd, bool wait)
 		}
 		if (!(v & FENCE_HELD) && !f->taking)
 			break;
-		if (!wait) { /* closed for an acquire, or being taken */
+		/* Closed for an acquire, or being taken by a thread that may
+		 * wait for the disk. One that will not is waited for: else
+		 * the requests of each network thread but one would go to
+		 * the workers whenever a hold begins again. */
+		if (!wait && !(f->taking && f->taking_nowait)) {
 			ret = -EAGAIN;
 			goto unlock;
 		}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -513,13 +514,28 @@ static void build_answer(struct request *r)
  * cost more than the copy. One that waited longer than SLOW_WRITE_NS
  * (writeback throttling, a journal commit) sends the vdisk's writes to
  * the workers for WRITE_BACKOFF_NS, so a slow disk holds each loop up at
- * most once a second. (At 2 ms, preemption and journal commits on a busy
- * host tripped it about once a second.) Anything but the whole write
- * done: a worker does it.
+ * most once a second. Waited means the thread slept: a write that took
+ * long only because the thread was preempted (a busy host, a vCPU the
+ * hypervisor did not run) is no sign of a slow disk, and sending writes
+ * to the workers then only adds hand-offs to a CPU already short. Sleeps
+ * are the thread's voluntary context switches, read before each write
+ * and again after a slow one. A write that began while another network
+ * thread wrote the vdisk may have slept on the file's lock behind it:
+ * that one's own measure tells whether the disk was slow (and a holder
+ * preempted is no slow disk). Anything but the whole write done: a
+ * worker does it.
  */
 #define LOOP_WRITE_MAX	 (64u * 1024)
 #define SLOW_WRITE_NS	 (10 * NSEC_PER_MSEC)
 #define WRITE_BACKOFF_NS (1 * NSEC_PER_SEC)
+
+/* The calling thread's voluntary context switches: how often it slept. */
+static long thread_sleeps(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) ? -1 : ru.ru_nvcsw;
+}
 
 /* Checked before the fence is entered: no gate work for a worker's job. */
 static bool loop_may_write(struct vdisk *vd, uint64_t len)
@@ -535,6 +551,8 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov,
 	struct vdisk *vd = r->vd;
 	off_t off = (off_t)r->hdr.io_offset;
 	uint64_t start, took;
+	unsigned int behind;
+	long sleeps;
 	ssize_t n;
 
 	if (!atomic_load(&vd->no_nowait[1])) {
@@ -544,10 +562,15 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov,
 			atomic_store(&vd->no_nowait[1], true);
 		return n;
 	}
+	behind = atomic_fetch_add(&vd->loop_writes, 1);
+	sleeps = thread_sleeps();
 	start = vxhs_now_ns();
 	n = pwritev(vd->fd, iov, cnt, off);
 	took = vxhs_now_ns() - start;
-	if (took > SLOW_WRITE_NS) {
+	atomic_fetch_sub(&vd->loop_writes, 1);
+	/* Unknown counts as slept. */
+	if (took > SLOW_WRITE_NS && !behind &&
+	    (sleeps < 0 || thread_sleeps() != sleeps)) {
 		atomic_store(&vd->loop_writes_after,
 			     start + took + WRITE_BACKOFF_NS);
 		vlog(LOG_DEBUG,

@@ -103,10 +103,12 @@ struct fence {
 	pthread_mutex_t mutex;
 	pthread_cond_t cond;	     /* a hold ended, or taking did */
 	int fd;			     /* the lock record; -1 until needed */
+	void *map;		     /* of the record, for mincore; or NULL */
 	_Atomic uint64_t state;	     /* held, open, requests inside */
 	_Atomic uint64_t idle_since; /* the last request left */
 	_Atomic uint64_t looked_at;  /* last look for a waiting acquire */
 	bool taking;		     /* a thread is taking the gate: mutex */
+	bool taking_nowait;	     /* ... and will not wait to: mutex */
 	bool listed;		     /* on lock.c's idle list: its lock */
 	struct list_head idle_link;
 	struct lock_record rec; /* read when the hold began */
@@ -153,6 +155,7 @@ struct vdisk {
 	/* Until then (ns), its writes go to the workers: one on a network
 	 * thread waited (request.c). */
 	_Atomic uint64_t loop_writes_after;
+	_Atomic unsigned int loop_writes; /* in progress on network threads */
 	/* A read-only mapping never touched, only asked (mincore) which
 	 * pages are cached; NULL when mmap failed. */
 	void *map;

@@ -198,6 +198,14 @@ void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 	o->allow_plaintext = true;
 }
 
+void test_select_from_env(void)
+{
+	const char *pattern = getenv("VXHS_TEST");
+
+	if (pattern && *pattern)
+		cmocka_set_test_filter(pattern);
+}
+
 struct vxhs_ctx *test_ctx(void)
 {
 	struct vxhs_ctx_opts o;

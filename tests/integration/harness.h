@@ -45,6 +45,9 @@ unsigned long agent_counter(const struct agent *a, const char *opcode);
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		unsigned int n);
 
+/* Runs only the tests whose names match $VXHS_TEST (a glob), if set. */
+void test_select_from_env(void);
+
 #define TEST_IO_THREADS 3
 struct vxhs_ctx *test_ctx(void);
 

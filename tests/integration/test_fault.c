@@ -260,5 +260,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	test_select_from_env();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

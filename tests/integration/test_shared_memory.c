@@ -420,6 +420,7 @@ int main(void)
 		cmocka_unit_test(bad_options_are_refused),
 	};
 
+	test_select_from_env();
 	return cmocka_run_group_tests_name("shared_memory", tests, setup,
 					   teardown);
 }

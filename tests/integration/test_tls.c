@@ -381,5 +381,6 @@ int main(void)
 						teardown),
 	};
 
+	test_select_from_env();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
