@@ -62,26 +62,35 @@ static void unlist(struct vxhs_local *l)
 	l->listed = false;
 }
 
+/* Sleeps until the first idle hold is due to end, as the agent's sweeper
+ * does (server/fence.c): a stream of writes wakes it once per LINGER_NS
+ * at most. */
 static void *sweep_main(void *arg)
 {
 	struct vxhs_local *l, *next;
+	uint64_t now, wake = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&sweep_lock);
 	while (!sweep_stop) {
 		if (!holds) {
 			pthread_cond_wait(&sweep_cond, &sweep_lock);
+			wake = vxhs_now_ns() + LINGER_NS;
 			continue;
 		}
 		pthread_mutex_unlock(&sweep_lock);
-		usleep(LINGER_NS / 2000);
+		vxhs_sleep_until_ns(wake);
 		pthread_mutex_lock(&sweep_lock);
+		wake = vxhs_now_ns() + LINGER_NS;
 		for (l = holds; l; l = next) {
 			next = l->sweep_next;
 			if (pthread_mutex_trylock(&l->gate_mutex))
-				continue; /* writing: not idle */
-			if (l->held && vxhs_now_ns() - l->used_at >= LINGER_NS)
+				continue;    /* writing: not idle */
+			now = vxhs_now_ns(); /* after used_at */
+			if (l->held && now - l->used_at >= LINGER_NS)
 				hold_end(l);
+			else if (l->held && l->used_at + LINGER_NS < wake)
+				wake = l->used_at + LINGER_NS;
 			if (!l->held)
 				unlist(l);
 			pthread_mutex_unlock(&l->gate_mutex);

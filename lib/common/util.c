@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -156,6 +157,18 @@ void vxhs_format_size(uint64_t bytes, char *buf, size_t len)
 void vxhs_lock_record_name(const char *id, char *buf, size_t len)
 {
 	snprintf(buf, len, ".%s.lock", id);
+}
+
+void vxhs_sleep_until_ns(uint64_t when)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(when / NSEC_PER_SEC),
+		.tv_nsec = (long)(when % NSEC_PER_SEC),
+	};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	       EINTR)
+		;
 }
 
 bool vxhs_range_cached(const void *map, uint64_t map_len, uint64_t off,

@@ -28,6 +28,9 @@ static inline uint64_t vxhs_now_ns(void)
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
+/* Sleeps until vxhs_now_ns() reaches when (at once if it has). */
+void vxhs_sleep_until_ns(uint64_t when);
+
 /* A position inside an iovec array, advanced as bytes move. */
 struct iov_cursor {
 	const struct iovec *iov;
