@@ -519,11 +519,11 @@ static void build_answer(struct request *r)
  * hypervisor did not run) is no sign of a slow disk, and sending writes
  * to the workers then only adds hand-offs to a CPU already short. Sleeps
  * are the thread's voluntary context switches, read before each write
- * and again after a slow one. A write that began while another network
- * thread wrote the vdisk may have slept on the file's lock behind it:
- * that one's own measure tells whether the disk was slow (and a holder
- * preempted is no slow disk). Anything but the whole write done: a
- * worker does it.
+ * and again after a slow one. Network threads write a vdisk one at a
+ * time (loop_write_lock), so that none sleeps on the file's lock behind
+ * another inside what is measured: the wait for a writer that was itself
+ * preempted is no slow disk, and a writer that met the slow disk is
+ * measured as such. Anything but the whole write done: a worker does it.
  */
 #define LOOP_WRITE_MAX	 (64u * 1024)
 #define SLOW_WRITE_NS	 (10 * NSEC_PER_MSEC)
@@ -551,7 +551,7 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov,
 	struct vdisk *vd = r->vd;
 	off_t off = (off_t)r->hdr.io_offset;
 	uint64_t start, took;
-	unsigned int behind;
+	bool slept = false;
 	long sleeps;
 	ssize_t n;
 
@@ -562,15 +562,15 @@ static ssize_t write_on_loop(struct request *r, const struct iovec *iov,
 			atomic_store(&vd->no_nowait[1], true);
 		return n;
 	}
-	behind = atomic_fetch_add(&vd->loop_writes, 1);
+	pthread_mutex_lock(&vd->loop_write_lock);
 	sleeps = thread_sleeps();
 	start = vxhs_now_ns();
 	n = pwritev(vd->fd, iov, cnt, off);
 	took = vxhs_now_ns() - start;
-	atomic_fetch_sub(&vd->loop_writes, 1);
-	/* Unknown counts as slept. */
-	if (took > SLOW_WRITE_NS && !behind &&
-	    (sleeps < 0 || thread_sleeps() != sleeps)) {
+	if (took > SLOW_WRITE_NS) /* unknown counts as slept */
+		slept = sleeps < 0 || thread_sleeps() != sleeps;
+	pthread_mutex_unlock(&vd->loop_write_lock);
+	if (slept) {
 		atomic_store(&vd->loop_writes_after,
 			     start + took + WRITE_BACKOFF_NS);
 		vlog(LOG_DEBUG,

@@ -38,6 +38,7 @@ static void vdisk_free(struct vdisk *vd)
 		munmap(vd->map, vd->map_len);
 	close(vd->fd);
 	fence_destroy(&vd->fence);
+	pthread_mutex_destroy(&vd->loop_write_lock);
 	free(vd);
 }
 
@@ -116,6 +117,7 @@ static int vdisk_open(const char *id, struct vdisk **out)
 	strcpy(vd->id, id);
 	vd->fd = fd;
 	fence_init(&vd->fence);
+	pthread_mutex_init(&vd->loop_write_lock, NULL);
 	vd->dev = st.st_dev;
 	vd->ino = st.st_ino;
 	atomic_init(&vd->size, (uint64_t)st.st_size);

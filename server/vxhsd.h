@@ -155,7 +155,8 @@ struct vdisk {
 	/* Until then (ns), its writes go to the workers: one on a network
 	 * thread waited (request.c). */
 	_Atomic uint64_t loop_writes_after;
-	_Atomic unsigned int loop_writes; /* in progress on network threads */
+	/* One write at a time from the network threads (request.c). */
+	pthread_mutex_t loop_write_lock;
 	/* A read-only mapping never touched, only asked (mincore) which
 	 * pages are cached; NULL when mmap failed. */
 	void *map;

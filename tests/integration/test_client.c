@@ -4,9 +4,11 @@
  * extensions and errors; and against the fake agent: protocol violations.
  */
 #include <dirent.h>
+#include <linux/falloc.h>
 #include <linux/magic.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -688,6 +690,80 @@ static void preempted_writes_stay_on_the_network_thread(void **state)
 	free(buf);
 }
 
+/* Holds the file's lock for a while: tmpfs allocates (and zeroes) 1 GiB
+ * past the end, under the inode lock, then gives it back. */
+static void *hold_file_lock(void *arg)
+{
+	int fd = *(int *)arg;
+
+	assert_int_equal(fallocate(fd, FALLOC_FL_KEEP_SIZE, DISK_SIZE, 1 << 30),
+			 0);
+	assert_int_equal(fallocate(fd,
+				   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				   DISK_SIZE, 1 << 30),
+			 0);
+	return NULL;
+}
+
+/*
+ * The other side of the guard: a write on the network thread that sleeps
+ * (here on the file's lock, which another process holds as a slow disk
+ * would) sends the vdisk's writes to the workers for a second, so that a
+ * slow disk does not hold up every connection of the thread.
+ */
+static void sleeping_writes_go_to_the_workers(void **state)
+{
+	uint8_t buf[4096];
+	unsigned long on_loop;
+	unsigned int n = 0;
+	char shm[256], path[300];
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+	const struct agent *ap[1];
+	struct agent a;
+	pthread_t holder;
+	uint64_t end;
+	int fd;
+
+	(void)state;
+	snprintf(shm, sizeof(shm), "/dev/shm/vxhs-test-XXXXXX");
+	assert_non_null(mkdtemp(shm));
+	vdisk_make(shm, "slow", DISK_SIZE);
+	agent_start(&a, shm, 0);
+	ap[0] = &a;
+	agent_opts(&o, ap, 1);
+	assert_int_equal(vxhs_vdisk_open(env.ctx, "slow", &o, &vd), 0);
+	memset(buf, 0x3C, sizeof(buf));
+	/* The first opens the lock record, the second learns that tmpfs
+	 * refuses RWF_NOWAIT: both on a worker. */
+	for (unsigned int i = 0; i < 3; i++)
+		assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), 0), 0);
+	snprintf(path, sizeof(path), "%s/slow", shm);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+
+	on_loop = agent_counter(&a, "on-loop");
+	assert_int_equal(pthread_create(&holder, NULL, hold_file_lock, &fd), 0);
+	end = vxhs_now_ns() + 300 * NSEC_PER_MSEC;
+	while (vxhs_now_ns() < end || pthread_tryjoin_np(holder, NULL)) {
+		assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), 0), 0);
+		n++;
+	}
+	/* Within the second after the slow one: on the workers. */
+	for (unsigned int i = 0; i < 8; i++, n++)
+		assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), 0), 0);
+	on_loop = agent_counter(&a, "on-loop") - on_loop;
+	print_message("%u writes beside a held file lock, %lu on the "
+		      "network thread\n",
+		      n, on_loop);
+	assert_true(on_loop + 8 <= n);
+
+	close(fd);
+	vxhs_vdisk_close(vd);
+	agent_kill(&a, SIGTERM);
+	scratch_remove(shm);
+}
+
 static void stat_reports_size_and_extensions(void **state)
 {
 	struct vxhs_vdisk *vd = open_disk("disk1", 0);
@@ -1281,6 +1357,7 @@ int main(void)
 		cmocka_unit_test(small_requests_share_a_connection),
 		cmocka_unit_test(cached_reads_run_on_the_network_thread),
 		cmocka_unit_test(preempted_writes_stay_on_the_network_thread),
+		cmocka_unit_test(sleeping_writes_go_to_the_workers),
 		cmocka_unit_test(io_threads_and_sync_calls),
 		cmocka_unit_test(stat_reports_size_and_extensions),
 		cmocka_unit_test(flush_zeroes_and_discard),
