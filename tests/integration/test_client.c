@@ -509,22 +509,42 @@ static void small_requests_share_a_connection(void **state)
 	free(buf);
 }
 
+/* Vdisk id of one agent, opened with default options. */
+static struct vxhs_vdisk *open_on(const struct agent *a, const char *id)
+{
+	const struct agent *ap[1] = { a };
+	struct vxhs_open_opts o;
+	struct vxhs_vdisk *vd;
+
+	agent_opts(&o, ap, 1);
+	assert_int_equal(vxhs_vdisk_open(env.ctx, id, &o, &vd), 0);
+	return vd;
+}
+
+/* A scratch directory on the tmpfs /dev/shm. */
+static void scratch_shm(char *dir, size_t len)
+{
+	struct statfs fs;
+
+	assert_int_equal(statfs("/dev/shm", &fs), 0);
+	if (fs.f_type != TMPFS_MAGIC)
+		fail_msg("/dev/shm is not a tmpfs: this test needs one");
+	snprintf(dir, len, "/dev/shm/vxhs-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+}
+
 /* Reads of cached data on an agent serving dir: how many of n ran on a
  * network thread. */
 static unsigned long reads_on_loop(const char *dir, unsigned int n)
 {
 	uint8_t buf[4096], back[4096];
 	unsigned long before;
-	struct vxhs_open_opts o;
 	struct vxhs_vdisk *vd;
-	const struct agent *ap[1];
 	struct agent a;
 
 	vdisk_make(dir, "cached", DISK_SIZE);
 	agent_start(&a, dir, 0);
-	ap[0] = &a;
-	agent_opts(&o, ap, 1);
-	assert_int_equal(vxhs_vdisk_open(env.ctx, "cached", &o, &vd), 0);
+	vd = open_on(&a, "cached");
 	memset(buf, 0x5A, sizeof(buf));
 	for (unsigned int i = 0; i < n; i++)
 		assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), i * 8192ull),
@@ -549,15 +569,10 @@ static unsigned long reads_on_loop(const char *dir, unsigned int n)
 static void cached_reads_run_on_the_network_thread(void **state)
 {
 	char shm[256];
-	struct statfs fs;
 
 	assert_int_equal(reads_on_loop(env.dir, 16), 16);
 
-	assert_int_equal(statfs("/dev/shm", &fs), 0);
-	if (fs.f_type != TMPFS_MAGIC)
-		fail_msg("/dev/shm is not a tmpfs: this test needs one");
-	snprintf(shm, sizeof(shm), "/dev/shm/vxhs-test-XXXXXX");
-	assert_non_null(mkdtemp(shm));
+	scratch_shm(shm, sizeof(shm));
 	assert_int_equal(reads_on_loop(shm, 16), 16);
 	scratch_remove(shm);
 }
@@ -641,16 +656,13 @@ static void preempted_writes_stay_on_the_network_thread(void **state)
 	unsigned int n;
 	unsigned long on_loop;
 	char shm[256];
-	struct vxhs_open_opts o;
 	struct vxhs_vdisk *vd;
-	const struct agent *ap[1];
 	struct agent a;
 	pid_t hog;
 
 	(void)state;
 	/* tmpfs: no journal, so no write there sleeps for the disk. */
-	snprintf(shm, sizeof(shm), "/dev/shm/vxhs-test-XXXXXX");
-	assert_non_null(mkdtemp(shm));
+	scratch_shm(shm, sizeof(shm));
 	vdisk_make(shm, "busy", DISK_SIZE);
 	/* The agent inherits this process's cpu set at its start. */
 	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
@@ -659,9 +671,7 @@ static void preempted_writes_stay_on_the_network_thread(void **state)
 	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
 	agent_start(&a, shm, 0);
 	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
-	ap[0] = &a;
-	agent_opts(&o, ap, 1);
-	assert_int_equal(vxhs_vdisk_open(env.ctx, "busy", &o, &vd), 0);
+	vd = open_on(&a, "busy");
 	memset(buf, 0xC3, BUSY_LEN);
 	/* Allocated first: a write into a new tmpfs page may sleep. */
 	for (unsigned int i = 0; i < BUSY_WRITES; i++)
@@ -717,22 +727,17 @@ static void sleeping_writes_go_to_the_workers(void **state)
 	unsigned long on_loop;
 	unsigned int n = 0;
 	char shm[256], path[300];
-	struct vxhs_open_opts o;
 	struct vxhs_vdisk *vd;
-	const struct agent *ap[1];
 	struct agent a;
 	pthread_t holder;
 	uint64_t end;
 	int fd;
 
 	(void)state;
-	snprintf(shm, sizeof(shm), "/dev/shm/vxhs-test-XXXXXX");
-	assert_non_null(mkdtemp(shm));
+	scratch_shm(shm, sizeof(shm));
 	vdisk_make(shm, "slow", DISK_SIZE);
 	agent_start(&a, shm, 0);
-	ap[0] = &a;
-	agent_opts(&o, ap, 1);
-	assert_int_equal(vxhs_vdisk_open(env.ctx, "slow", &o, &vd), 0);
+	vd = open_on(&a, "slow");
 	memset(buf, 0x3C, sizeof(buf));
 	/* The first opens the lock record, the second learns that tmpfs
 	 * refuses RWF_NOWAIT: both on a worker. */
