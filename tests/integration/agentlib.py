@@ -2,6 +2,7 @@
 """What the Python checks share: a pass/fail tally, and a vxhsd on a UNIX
 socket in a scratch directory."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -26,15 +27,26 @@ def finish(name):
     print(f"{name}: ok")
 
 
+def accepts(path):
+    """Whether a UNIX socket is there and listening: its file appears at
+    bind, a moment before listen, when a connect is still refused."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+    return True
+
+
 def start_vxhsd(vxhsd, vdir, sock, *extra):
     """vxhsd serving vdir on sock alone; returns once it accepts, and its
-    control and status sockets (opened after the listeners) exist too."""
+    control and status sockets (opened after the listeners) do too."""
     agent = subprocess.Popen([vxhsd, "--dir", vdir, "--no-tcp", "--unix",
                               sock, "--log-level", "warning", *extra])
     sockets = [sock] + [extra[i + 1] for i, a in enumerate(extra[:-1])
                         if a in ("--status", "--control")]
     for _ in range(200):
-        if all(os.path.exists(s) for s in sockets):
+        if all(accepts(s) for s in sockets):
             return agent
         if agent.poll() is not None:
             sys.exit(f"vxhsd exited with {agent.returncode} at start")
