@@ -68,7 +68,7 @@ static void unlist(struct vxhs_local *l)
 static void *sweep_main(void *arg)
 {
 	struct vxhs_local *l, *next;
-	uint64_t now, wake = 0;
+	uint64_t wake = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&sweep_lock);
@@ -85,12 +85,10 @@ static void *sweep_main(void *arg)
 		for (l = holds; l; l = next) {
 			next = l->sweep_next;
 			if (pthread_mutex_trylock(&l->gate_mutex))
-				continue;    /* writing: not idle */
-			now = vxhs_now_ns(); /* after used_at */
-			if (l->held && now - l->used_at >= LINGER_NS)
+				continue; /* writing: not idle */
+			if (l->held &&
+			    vxhs_idle_for(l->used_at, LINGER_NS, &wake))
 				hold_end(l);
-			else if (l->held && l->used_at + LINGER_NS < wake)
-				wake = l->used_at + LINGER_NS;
 			if (!l->held)
 				unlist(l);
 			pthread_mutex_unlock(&l->gate_mutex);

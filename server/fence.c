@@ -68,6 +68,7 @@ void fence_init(struct fence *f)
 	list_init(&f->idle_link);
 	f->fd = -1;
 	f->map = NULL;
+	f->no_nowait = false;
 }
 
 /* Opens the record, and maps it for record_read_nowait. */
@@ -106,12 +107,16 @@ static void record_forget(struct fence *f)
  */
 static int record_read_nowait(struct fence *f, const char *id)
 {
-	int ret = record_read(f->fd, id, &f->rec, true);
 	struct stat st;
 	uint64_t len;
+	int ret;
 
-	if (ret != -EOPNOTSUPP)
-		return ret;
+	if (!f->no_nowait) {
+		ret = record_read(f->fd, id, &f->rec, true);
+		if (ret != -EOPNOTSUPP)
+			return ret;
+		f->no_nowait = true; /* the file system will not change */
+	}
 	/* Empty (never locked): nothing to wait for. */
 	if (fstat(f->fd, &st))
 		return -EAGAIN;
@@ -178,7 +183,7 @@ static void look_for_acquire(struct fence *f)
 static void *sweep_main(void *arg)
 {
 	struct fence *f, *next;
-	uint64_t now, wake = 0;
+	uint64_t wake = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&idle_lock);
@@ -196,16 +201,12 @@ static void *sweep_main(void *arg)
 			uint64_t v, since;
 
 			if (pthread_mutex_trylock(&f->mutex))
-				continue;    /* busy: not idle anyway */
-			now = vxhs_now_ns(); /* after any idle_since before */
+				continue; /* busy: not idle anyway */
 			v = atomic_load(&f->state);
 			since = atomic_load(&f->idle_since);
 			if (v == (FENCE_HELD | FENCE_OPEN) &&
-			    now - since >= LINGER_NS)
+			    vxhs_idle_for(since, LINGER_NS, &wake))
 				hold_end_locked(f, v);
-			else if (v == (FENCE_HELD | FENCE_OPEN) &&
-				 since + LINGER_NS < wake)
-				wake = since + LINGER_NS;
 			if (!atomic_load(&f->state)) {
 				list_del(&f->idle_link);
 				f->listed = false;

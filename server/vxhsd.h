@@ -109,6 +109,7 @@ struct fence {
 	_Atomic uint64_t looked_at;  /* last look for a waiting acquire */
 	bool taking;		     /* a thread is taking the gate: mutex */
 	bool taking_nowait;	     /* ... and will not wait to: mutex */
+	bool no_nowait;		     /* record refuses RWF_NOWAIT: taker */
 	bool listed;		     /* on lock.c's idle list: its lock */
 	struct list_head idle_link;
 	struct lock_record rec; /* read when the hold began */

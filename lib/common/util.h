@@ -31,6 +31,24 @@ static inline uint64_t vxhs_now_ns(void)
 /* Sleeps until vxhs_now_ns() reaches when (at once if it has). */
 void vxhs_sleep_until_ns(uint64_t when);
 
+/*
+ * For the threads that end holds left idle (the agent's fence.c, the
+ * gateway's local_write.c): true when a hold last used at since has been
+ * idle linger ns, else lowers *wake to when it will have been, so that
+ * the thread sleeps until the first hold is due and no longer.
+ */
+static inline bool vxhs_idle_for(uint64_t since, uint64_t linger,
+				 uint64_t *wake)
+{
+	uint64_t due = since + linger;
+
+	if (vxhs_now_ns() >= due)
+		return true;
+	if (due < *wake)
+		*wake = due;
+	return false;
+}
+
 /* A position inside an iovec array, advanced as bytes move. */
 struct iov_cursor {
 	const struct iovec *iov;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -198,12 +199,23 @@ void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 	o->allow_plaintext = true;
 }
 
-void test_select_from_env(void)
+void test_select_from_env_of(const struct CMUnitTest *tests, size_t n)
 {
 	const char *pattern = getenv("VXHS_TEST");
+	size_t i;
 
-	if (pattern && *pattern)
-		cmocka_set_test_filter(pattern);
+	if (!pattern || !*pattern)
+		return;
+	for (i = 0; i < n; i++)
+		if (!fnmatch(pattern, tests[i].name, 0))
+			break;
+	if (i == n) {
+		fprintf(stderr,
+			"VXHS_TEST='%s' matches none of this binary's %zu tests\n",
+			pattern, n);
+		exit(1);
+	}
+	cmocka_set_test_filter(pattern);
 }
 
 struct vxhs_ctx *test_ctx(void)

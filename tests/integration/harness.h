@@ -45,8 +45,11 @@ unsigned long agent_counter(const struct agent *a, const char *opcode);
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		unsigned int n);
 
-/* Runs only the tests whose names match $VXHS_TEST (a glob), if set. */
-void test_select_from_env(void);
+/* Runs only the tests whose names match $VXHS_TEST (a glob), if set;
+ * exits with a message when it matches none of them. */
+void test_select_from_env_of(const struct CMUnitTest *tests, size_t n);
+#define test_select_from_env(tests) \
+	test_select_from_env_of(tests, sizeof(tests) / sizeof((tests)[0]))
 
 #define TEST_IO_THREADS 3
 struct vxhs_ctx *test_ctx(void);

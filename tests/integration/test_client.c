@@ -1384,6 +1384,6 @@ int main(void)
 		cmocka_unit_test(agent_name_is_made_printable),
 	};
 
-	test_select_from_env();
+	test_select_from_env(tests);
 	return cmocka_run_group_tests_name("client", tests, setup, teardown);
 }

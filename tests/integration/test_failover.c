@@ -408,6 +408,6 @@ int main(void)
 		cmocka_unit_test(retry_queue_is_bounded),
 	};
 
-	test_select_from_env();
+	test_select_from_env(tests);
 	return cmocka_run_group_tests_name("failover", tests, NULL, NULL);
 }

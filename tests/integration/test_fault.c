@@ -260,6 +260,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	test_select_from_env();
+	test_select_from_env(tests);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -444,6 +444,6 @@ int main(void)
 		cmocka_unit_test(lock_answers_that_lie_are_refused),
 	};
 
-	test_select_from_env();
+	test_select_from_env(tests);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

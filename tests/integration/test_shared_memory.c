@@ -420,7 +420,7 @@ int main(void)
 		cmocka_unit_test(bad_options_are_refused),
 	};
 
-	test_select_from_env();
+	test_select_from_env(tests);
 	return cmocka_run_group_tests_name("shared_memory", tests, setup,
 					   teardown);
 }

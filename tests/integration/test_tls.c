@@ -381,6 +381,6 @@ int main(void)
 						teardown),
 	};
 
-	test_select_from_env();
+	test_select_from_env(tests);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
