@@ -40,9 +40,17 @@ def main():
               "--status naming a regular file: refused, the file kept",
               r.stderr)
         ctl = os.path.join(tmp, "control.sock")
+        # A socket left by a run that crashed: replaced, not refused.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(sock)
         agent = start_vxhsd(vxhsd, vdir, sock, "--status", status,
                             "--control", ctl)
         try:
+            # Each socket is bound under a name of its own, then renamed
+            # into place once it listens: none of those names is left.
+            left = sorted(n for n in os.listdir(tmp)
+                          if n.endswith(".%d" % agent.pid))
+            check(not left, "no socket left under a temporary name", left)
             mode = stat.S_IMODE(os.stat(status).st_mode)
             check(mode == 0o600, "the status socket is the owner's only",
                   oct(mode))
