@@ -28,17 +28,17 @@
 #define SENDFILE_MIN (64u * 1024)
 #define SENDFILE_MAX (4u << 20)
 
-bool answer_from_cache(struct request *r)
+int answer_from_cache(struct request *r)
 {
 	const struct vxhs_hdr *h = &r->hdr;
 
-	if (r->s->tls || h->io_size < SENDFILE_MIN ||
-	    h->io_size > SENDFILE_MAX ||
-	    !vxhs_range_cached(r->vd->map, r->vd->map_len, h->io_offset,
+	if (r->s->tls || h->io_size < SENDFILE_MIN || h->io_size > SENDFILE_MAX)
+		return 0;
+	if (!vxhs_range_cached(r->vd->map, r->vd->map_len, h->io_offset,
 			       h->io_size))
-		return false;
+		return -1;
 	r->out_file = true;
-	return true;
+	return 1;
 }
 
 static uint64_t answer_payload(const struct request *r)

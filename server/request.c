@@ -616,7 +616,7 @@ bool request_try_inline(struct request *r)
 	struct iovec one = { r->buf, h->io_size }, *iov = &one;
 	bool by_ref = h->flags & VXHS_FLAG_BY_REF;
 	bool write;
-	int cnt = 1;
+	int cnt = 1, cached;
 	ssize_t n;
 
 	/* Splicing a pipe into the file may block: a worker's job. Faults
@@ -636,7 +636,9 @@ bool request_try_inline(struct request *r)
 	write = h->opcode == VXHS_OP_WRITE;
 	if (h->io_offset + h->io_size > atomic_load(&r->vd->size))
 		return false;
-	if (!write && !by_ref && answer_from_cache(r)) {
+	if (!write && !by_ref && (cached = answer_from_cache(r))) {
+		if (cached < 0)
+			return false;
 		n = (ssize_t)h->io_size;
 	} else if (!write) {
 		n = read_on_loop(r, iov, cnt);

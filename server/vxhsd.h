@@ -377,8 +377,10 @@ void session_shutdown(struct session *s);
 void regions_free(struct session *s);
 
 /* answer.c: answers, from a buffer or the page cache, and their sending */
-/* Whether r's read data can go from the page cache (sendfile). */
-bool answer_from_cache(struct request *r);
+/* Whether r's read data goes from the page cache (sendfile): 1 it does;
+ * 0 not for r (its size, TLS); -1 it would, but some pages are not
+ * cached (a worker reads them: no need to ask the cache again). */
+int answer_from_cache(struct request *r);
 /* Queues answers; sends what the socket takes. Caller holds tx_lock. */
 void answers_queue_locked(struct session *s, struct list_head *reqs);
 void answers_flush_locked(struct session *s);

@@ -8,6 +8,7 @@
 #include <linux/magic.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -575,6 +577,74 @@ static void cached_reads_run_on_the_network_thread(void **state)
 	scratch_shm(shm, sizeof(shm));
 	assert_int_equal(reads_on_loop(shm, 16), 16);
 	scratch_remove(shm);
+}
+
+/*
+ * A read of 64 KiB or more whose pages are cached goes out of the page
+ * cache on the network thread (sendfile); one whose pages are not goes
+ * to a worker, which reads them, once the cache was asked: the data must
+ * be right either way.
+ */
+#define UNCACHED_LEN (128u * 1024)
+
+static void uncached_large_reads_go_to_the_workers(void **state)
+{
+	uint8_t *buf = malloc(UNCACHED_LEN), *back = malloc(UNCACHED_LEN);
+	char path[PATH_MAX];
+	unsigned long loop;
+	struct vxhs_vdisk *vd;
+	struct agent a;
+	void *map;
+	int fd;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(back);
+	vdisk_make(env.dir, "uncached", DISK_SIZE);
+	agent_start(&a, env.dir, 0);
+	vd = open_on(&a, "uncached");
+	for (unsigned int i = 0; i < UNCACHED_LEN; i++)
+		buf[i] = (uint8_t)(i * 7 + i / 4096);
+	assert_int_equal(sync_pwrite(vd, buf, UNCACHED_LEN, 0), 0);
+
+	/* Cached: from the page cache, on the network thread. */
+	loop = agent_counter(&a, "on-loop");
+	assert_int_equal(sync_pread(vd, back, UNCACHED_LEN, 0), 0);
+	assert_memory_equal(buf, back, UNCACHED_LEN);
+	assert_int_equal(agent_counter(&a, "on-loop") - loop, 1);
+
+	/* Written back, then dropped from the cache. */
+	snprintf(path, sizeof(path), "%s/uncached", env.dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	map = mmap(NULL, UNCACHED_LEN, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	/* The socket lets go of the pages sendfile lent it a moment later. */
+	for (int i = 0; vxhs_range_cached(map, UNCACHED_LEN, 0, UNCACHED_LEN);
+	     i++) {
+		if (i == 40)
+			fail_msg("%s stayed in the page cache: this test needs "
+				 "a file system that drops clean pages (not "
+				 "tmpfs)",
+				 env.dir);
+		usleep(50000);
+		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
+				 0);
+	}
+	munmap(map, UNCACHED_LEN);
+	close(fd);
+
+	memset(back, 0, UNCACHED_LEN);
+	loop = agent_counter(&a, "on-loop");
+	assert_int_equal(sync_pread(vd, back, UNCACHED_LEN, 0), 0);
+	assert_memory_equal(buf, back, UNCACHED_LEN);
+	assert_int_equal(agent_counter(&a, "on-loop") - loop, 0);
+
+	vxhs_vdisk_close(vd);
+	agent_kill(&a, SIGTERM);
+	free(back);
+	free(buf);
 }
 
 /* A process that takes cpu from others there most of the time: runs 15
@@ -1361,6 +1431,7 @@ int main(void)
 		cmocka_unit_test(pipelines_256_requests_per_vdisk),
 		cmocka_unit_test(small_requests_share_a_connection),
 		cmocka_unit_test(cached_reads_run_on_the_network_thread),
+		cmocka_unit_test(uncached_large_reads_go_to_the_workers),
 		cmocka_unit_test(preempted_writes_stay_on_the_network_thread),
 		cmocka_unit_test(sleeping_writes_go_to_the_workers),
 		cmocka_unit_test(io_threads_and_sync_calls),
