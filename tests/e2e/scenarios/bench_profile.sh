@@ -22,16 +22,16 @@ JOBS="4k-randread-qd1 randread 4k 1
 scenario_target() {
 	local cpu="$E2E_SRC/tools/bench/thread_cpu.py" names b i iops
 	local ctl=/run/vxhsd/bench.ctl seen loop
+	local -A lun
 	start_vxhsd --control "$ctl"
 	start_tls_vxhsd
 	TCMU_DEBUG=no TCMU_HANDLER_PATH=$(both_handlers_dir) start_tcmu_runner
 	setup_backstores
 	read -ra names <<<"$BACKSTORES"
+	for i in "${!names[@]}"; do lun[${names[$i]}]=$i; done
 	while read -r name rw bs qd; do
 		for b in $PROFILED; do
-			for i in "${!names[@]}"; do
-				[ "${names[$i]}" = "$b" ] && break
-			done
+			i=${lun[$b]}
 			seen=$(($(agent_count $ctl read) + $(agent_count $ctl write)))
 			loop=$(agent_count $ctl on-loop)
 			python3 "$cpu" snap "$E2E_WORK/before.json"

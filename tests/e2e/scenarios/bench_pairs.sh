@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+# shellcheck shell=bash
+# e2e-roles: target
+#
+# Benchmark (not a test; tools/bench/guest-pairs.sh runs it): user:vxhs
+# over the local vxhsd's UNIX socket against tcmu-runner's own user:qcow,
+# each with LIO's default 64 KiB commands and with 1 MiB ones (as
+# vxhs-export and docs/handler.md create LUNs), two LUNs of each kind
+# placed in mirror order (q64 v64 v1m q1m q1m v1m v64 q64), so that no
+# kind owes its figures to its place among the LUNs: in bench_fio's nine
+# LUNs of different kinds the 1 MiB lines moved up to 3x with a LUN's
+# place. fio jobs and rounds as bench_fio's; "job LUN round iops" lines
+# go to results.txt, the LUN named by its kind and a or b.
+
+# shellcheck source=tests/e2e/scenarios/bench_fio.sh
+. "$E2E_SRC/tests/e2e/scenarios/bench_fio.sh"
+BACKSTORES="q64-a v64-a v1m-a q1m-a q1m-b v1m-b v64-b q64-b"
+
+setup_backstores() {
+	local size=${SIZE_MB}M b l=0 big cmds=() luns=()
+	mkdir -p "$DIR"
+	for b in $BACKSTORES; do
+		big=
+		case $b in
+		*1m*) big="hw_max_sectors=2048 control=max_data_area_mb=64" ;;
+		esac
+		case $b in
+		q*)
+			dd if=/dev/zero of="$DIR/$b.raw" bs=1M count=$SIZE_MB status=none
+			cmds+=("/backstores/user:qcow create name=$b size=$size cfgstring=$DIR/$b.raw $big")
+			luns+=("/backstores/user:qcow/$b lun=$l")
+			;;
+		*)
+			"$VXHSADM" create --dir "$VDISKS" "$b" $size >/dev/null
+			dd if=/dev/zero of="$VDISKS/$b" bs=1M count=$SIZE_MB conv=notrunc status=none
+			cmds+=("/backstores/user:vxhs create name=$b size=$size cfgstring=$b $big")
+			luns+=("/backstores/user:vxhs/$b lun=$l")
+			;;
+		esac
+		l=$((l + 1))
+	done
+	tcli "${cmds[@]}" "/loopback create" >"$E2E_WORK/targetcli.out"
+	WWN=$(basename /sys/kernel/config/target/loopback/naa.*)
+	tcli "${luns[@]/#//loopback/$WWN/luns create }" >>"$E2E_WORK/targetcli.out"
+	for l in $(seq 0 $((l - 1))); do
+		wait_for "LUN $l" 60 sh -c "test -n \"\$(ls /sys/block/*/device/scsi_device 2>/dev/null | grep ':$l\$')\""
+	done
+	sleep 2
+}
