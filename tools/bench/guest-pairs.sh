@@ -9,7 +9,8 @@
 # vxhs-export creates them (1 MiB) against user:qcow as targetcli creates
 # it (64 KiB). Steadier on the 1 MiB lines than guest-fio.sh, whose nine
 # LUNs of different kinds are not placed alike; a TCG guest on a busy
-# host: read the ratios, not the figures.
+# host: read the ratios, not the figures. BENCH_RESULTS=FILE prints the
+# table of an earlier run's results.txt without booting a guest.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
