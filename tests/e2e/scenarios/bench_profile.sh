@@ -17,6 +17,7 @@ PROFILED="qcow vxhs-unix vxhs-unix-nolocal vxhs-tcp"
 JOBS="4k-randread-qd1 randread 4k 1
 4k-randread-qd32 randread 4k 32
 4k-randwrite-qd32 randwrite 4k 32
+1m-read-qd8 read 1m 8
 1m-write-qd8 write 1m 8"
 
 scenario_target() {
