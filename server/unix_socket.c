@@ -32,7 +32,9 @@ int listen_unix_mode(const char *path, mode_t umask_bits, int backlog,
 	len = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%d", path,
 		       (int)getpid());
 	if (len < 0 || (size_t)len >= sizeof(sun.sun_path)) {
-		vlog(LOG_ERR, "%s path '%s' is too long", what, path);
+		vlog(LOG_ERR,
+		     "%s path '%s' is too long for a UNIX socket (it is first bound as '%s.%d')",
+		     what, path, path, (int)getpid());
 		return -ENAMETOOLONG;
 	}
 	/* rename would replace anything there: only a socket is ours to. */
