@@ -217,27 +217,48 @@ static int submit_write(struct hcmd *h, vxhs_done_fn done)
 }
 
 /* A transfer length of zero moves no data and is no error (SBC-4); a
- * read served from the file (local_read.c) is done too. */
+ * read served from the file (local.c) is done too. */
 static int complete_now(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 {
 	tcmur_cmd_complete(dev, cmd, TCMU_STS_OK);
 	return TCMU_STS_OK;
 }
 
-int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
-		 struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
+static int read_from_agent(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+			   struct iovec *iov, size_t iov_cnt, uint64_t off,
+			   size_t len)
 {
-	struct hcmd *h;
+	struct hcmd *h = hcmd_new(dev, cmd, "read", off, len, false);
 
-	if (!len || vxhs_local_read(tcmur_dev_get_private(dev), iov, iov_cnt,
-				    (uint64_t)off, len))
-		return complete_now(dev, cmd);
-	h = hcmd_new(dev, cmd, "read", (uint64_t)off, len, false);
 	if (!h)
 		return TCMU_STS_NO_RESOURCE;
 	h->iov = iov;
 	h->iov_cnt = (int)iov_cnt;
 	return start(h, submit_read, done_finish);
+}
+
+void vxhs_read_from_agent(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+			  struct iovec *iov, size_t iov_cnt, uint64_t off,
+			  size_t len)
+{
+	int sts = read_from_agent(dev, cmd, iov, iov_cnt, off, len);
+
+	if (sts != TCMU_STS_OK)
+		tcmur_cmd_complete(dev, cmd, sts);
+}
+
+int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		 struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
+{
+	struct vxhs_dev *vdev = tcmur_dev_get_private(dev);
+
+	if (!len)
+		return complete_now(dev, cmd);
+	if (vxhs_copy_offer(vdev, cmd, iov, iov_cnt, (uint64_t)off, len))
+		return TCMU_STS_OK;
+	if (vxhs_local_read(vdev, iov, iov_cnt, (uint64_t)off, len))
+		return complete_now(dev, cmd);
+	return read_from_agent(dev, cmd, iov, iov_cnt, (uint64_t)off, len);
 }
 
 int handler_write(struct tcmu_device *dev, struct tcmur_cmd *cmd,

@@ -290,6 +290,7 @@ void vxhs_lun_close(struct vxhs_dev *vdev)
 	vxhs_local_free(local);
 	vxhs_vdisk_close(vd);
 	pthread_mutex_unlock(&vdev->switch_lock);
+	vxhs_copy_forget(vdev);
 
 	pthread_mutex_lock(&vdev->state_lock);
 	set_state(vdev, LUN_CLOSED);

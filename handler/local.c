@@ -3,7 +3,7 @@
  * Local reads and writes (docs/handler.md). With the agent on this host
  * (a UNIX socket), a LUN does its I/O on the vdisk's file itself, on
  * tcmu-runner's thread: no round trip through the agent and no other
- * thread woken.
+ * thread woken (but the copy thread for large reads, copy_thread.c).
  *
  * Reads (local_reads) when the data is in the page cache; anything else
  * (pages not cached, a short read, an error) goes to the agent as before.
@@ -37,6 +37,8 @@ void vxhs_local_free(struct vxhs_local *l)
 		return;
 	if (l->record >= 0)
 		local_writes_stop(l);
+	if (l->copying)
+		vxhs_copy_thread_stop();
 	if (l->map)
 		munmap(l->map, l->map_len);
 	close(l->fd);
@@ -101,6 +103,8 @@ struct vxhs_local *vxhs_local_grant(struct vxhs_dev *vdev,
 		close(record);
 		l->record = -1;
 	}
+	/* Without it, large reads are copied on the command thread. */
+	l->copying = l->reads && !vxhs_copy_thread_start();
 	if (!l->reads && l->record < 0) {
 		vxhs_local_free(l);
 		return NULL;
@@ -187,6 +191,18 @@ static ssize_t read_cached(struct vxhs_local *l, const struct iovec *iov,
 	if (!vxhs_range_cached(l->map, l->map_len, off, len))
 		return -1;
 	return preadv(l->fd, iov, (int)cnt, (off_t)off);
+}
+
+bool vxhs_local_reads_on(struct vxhs_dev *vdev, size_t len)
+{
+	bool on;
+
+	if (len > LOCAL_READ_MAX)
+		return false;
+	pthread_rwlock_rdlock(&vdev->lock);
+	on = vdev->local && vdev->local->reads && atomic_load(&vdev->local_ok);
+	pthread_rwlock_unlock(&vdev->lock);
+	return on;
 }
 
 bool vxhs_local_read(struct vxhs_dev *vdev, const struct iovec *iov, size_t cnt,

@@ -18,6 +18,7 @@
 struct vxhs_local {
 	int fd;		    /* read-only, or read-write with record */
 	bool reads;	    /* local_reads */
+	bool copying;	    /* counted as a user of the copy thread */
 	atomic_bool nowait; /* RWF_NOWAIT works on it */
 	void *map;	    /* the file as granted, for mincore */
 	size_t map_len;

@@ -112,10 +112,25 @@ bool vxhs_local_usable(struct vxhs_dev *vdev);
  * Takes lock for reading. */
 bool vxhs_local_read(struct vxhs_dev *vdev, const struct iovec *iov, size_t cnt,
 		     uint64_t off, size_t len);
+/* Whether a read of len bytes may be tried on the file now (it may still
+ * go to the agent). Takes lock for reading. */
+bool vxhs_local_reads_on(struct vxhs_dev *vdev, size_t len);
 /* local_write.c: writes len bytes at off to the file, if the lock's gate
  * lets it at once: whether it did. Takes lock for reading. */
 bool vxhs_local_write(struct vxhs_dev *vdev, const struct iovec *iov,
 		      size_t cnt, uint64_t off, size_t len);
+
+/* copy_thread.c: the thread that copies large local reads beside
+ * tcmu-runner's. Started with a grant with reads (0 or a negative errno),
+ * stopped with it. */
+int vxhs_copy_thread_start(void);
+void vxhs_copy_thread_stop(void);
+/* Hands a read over to the copy thread if it is idle and the read large
+ * enough: whether it took it (and will complete cmd). */
+bool vxhs_copy_offer(struct vxhs_dev *vdev, struct tcmur_cmd *cmd,
+		     struct iovec *iov, size_t cnt, uint64_t off, size_t len);
+/* Waits until the copy thread holds nothing of vdev's (a LUN closing). */
+void vxhs_copy_forget(struct vxhs_dev *vdev);
 
 /* status.c: a client result as a TCMU status (with sense data if needed). */
 int vxhs_status(int result, bool write, uint8_t *sense);
@@ -189,6 +204,11 @@ int handler_copy_results(struct tcmu_device *dev, struct tcmulib_cmd *cmd);
 int handler_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *cmd);
 
 /* io.c: the I/O callouts. */
+/* A READ to the agent, from another thread than tcmu-runner's: a failure
+ * to queue it completes cmd. */
+void vxhs_read_from_agent(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+			  struct iovec *iov, size_t iov_cnt, uint64_t off,
+			  size_t len);
 int handler_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 		 struct iovec *iov, size_t iov_cnt, size_t len, off_t off);
 int handler_write(struct tcmu_device *dev, struct tcmur_cmd *cmd,

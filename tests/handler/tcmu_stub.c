@@ -190,14 +190,19 @@ void tcmur_cmd_complete(struct tcmu_device *dev, void *data, int rc)
 		(struct stub_cmd *)((char *)data -
 				    offsetof(struct stub_cmd, cmd));
 
-	if (stub_complete_hook) {
+	if (stub_complete_hook)
 		stub_complete_hook(c, rc);
-		return;
-	}
+	else
+		stub_cmd_done(c, rc);
+}
+
+void stub_cmd_done(struct stub_cmd *c, int status)
+{
 	pthread_mutex_lock(&c->lock);
 	assert_false(c->done); /* exactly once */
 	c->done = true;
-	c->status = rc;
+	c->status = status;
+	pthread_getname_np(pthread_self(), c->done_by, sizeof(c->done_by));
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }

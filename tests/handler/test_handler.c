@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <scsi/scsi.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1764,6 +1766,123 @@ static void test_local_reads(void **state)
 	rig_stop(&r);
 }
 
+/* Holds the copy thread in its completion until released. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool held, release;
+} copy_hold = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+		false };
+
+static void hold_the_copy_thread(struct stub_cmd *c, int status)
+{
+	char name[16];
+
+	pthread_getname_np(pthread_self(), name, sizeof(name));
+	if (!strcmp(name, "vxhs-copy")) {
+		pthread_mutex_lock(&copy_hold.lock);
+		copy_hold.held = true;
+		pthread_cond_broadcast(&copy_hold.cond);
+		while (!copy_hold.release)
+			pthread_cond_wait(&copy_hold.cond, &copy_hold.lock);
+		pthread_mutex_unlock(&copy_hold.lock);
+	}
+	stub_cmd_done(c, status);
+}
+
+static void wait_for_the_hold(void)
+{
+	struct timespec until;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&copy_hold.lock);
+	while (!copy_hold.held && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&copy_hold.cond, &copy_hold.lock,
+					     &until);
+	pthread_mutex_unlock(&copy_hold.lock);
+	if (ret == ETIMEDOUT)
+		fail_msg("the read was not handed to the copy thread");
+}
+
+/*
+ * Large local reads: one of 64 KiB or more is copied on the copy thread
+ * while that is idle, and on tcmu-runner's thread while it is busy; a
+ * smaller one stays on tcmu-runner's thread; a range not cached goes from
+ * the copy thread to the agent. The data is right every way.
+ */
+static void test_large_local_reads_on_the_copy_thread(void **state)
+{
+	uint8_t *a = malloc(MiB), *b = malloc(MiB), *back = malloc(MiB),
+		*held_back = malloc(MiB);
+	struct stub_cmd c, held;
+	unsigned long reads;
+	struct iovec iov;
+	char self[16];
+	struct rig r;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(back);
+	assert_non_null(held_back);
+	pthread_getname_np(pthread_self(), self, sizeof(self));
+	fill_random(a, MiB, 21);
+	fill_random(b, MiB, 22);
+	rig_start(&r, LUN_SIZE);
+	vdisk_write_uncached(r.dir, "disk1", a, MiB);
+	rig_open_unix(&r, ";local_writes=no");
+
+	/* Not cached: the copy thread asks the agent. */
+	reads = agent_counter(&r.agent, "read");
+	assert_int_equal(rw(&r.dev, &c, false, back, MiB, 0, 4), TCMU_STS_OK);
+	assert_memory_equal(a, back, MiB);
+	assert_int_equal(agent_counter(&r.agent, "read") - reads, 1);
+	assert_string_equal(c.done_by, "vxhs-io0");
+
+	/* Cached by the agent's read: the copy thread copies it. */
+	memset(back, 0, MiB);
+	assert_int_equal(rw(&r.dev, &c, false, back, MiB, 0, 4), TCMU_STS_OK);
+	assert_memory_equal(a, back, MiB);
+	assert_string_equal(c.done_by, "vxhs-copy");
+
+	/* Small: tcmu-runner's thread. */
+	assert_int_equal(rw(&r.dev, &c, false, back, 4096, 0, 1), TCMU_STS_OK);
+	assert_memory_equal(a, back, 4096);
+	assert_string_equal(c.done_by, self);
+	assert_int_equal(agent_counter(&r.agent, "read") - reads, 1);
+
+	/* The copy thread busy: tcmu-runner's thread copies the next. */
+	assert_int_equal(rw_simple(&r.dev, true, b, MiB, MiB), TCMU_STS_OK);
+	stub_complete_hook = hold_the_copy_thread;
+	iov = (struct iovec){ .iov_base = held_back, .iov_len = MiB };
+	stub_cmd_init(&held, READ_10);
+	assert_int_equal(handler->read(&r.dev, &held.cmd, &iov, 1, MiB, 0),
+			 TCMU_STS_OK);
+	wait_for_the_hold();
+	memset(back, 0, MiB);
+	assert_int_equal(rw(&r.dev, &c, false, back, MiB, MiB, 3), TCMU_STS_OK);
+	assert_memory_equal(b, back, MiB);
+	assert_string_equal(c.done_by, self);
+	pthread_mutex_lock(&copy_hold.lock);
+	copy_hold.release = true;
+	pthread_cond_broadcast(&copy_hold.cond);
+	pthread_mutex_unlock(&copy_hold.lock);
+	assert_int_equal(stub_cmd_wait(&held, TCMU_STS_OK), TCMU_STS_OK);
+	assert_memory_equal(a, held_back, MiB);
+	assert_string_equal(held.done_by, "vxhs-copy");
+	assert_int_equal(agent_counter(&r.agent, "read") - reads, 1);
+	stub_complete_hook = NULL;
+	copy_hold.held = copy_hold.release = false;
+
+	rig_stop(&r);
+	free(held_back);
+	free(back);
+	free(b);
+	free(a);
+}
+
 /* Writes 4 KiB of v at off through dev: the status. */
 static int write_bytes(struct tcmu_device *dev, uint8_t v, uint64_t off)
 {
@@ -1939,6 +2058,7 @@ int main(void)
 		cmocka_unit_test(test_lock_without_agent_support),
 		cmocka_unit_test(test_agent_absent),
 		cmocka_unit_test(test_local_reads),
+		cmocka_unit_test(test_large_local_reads_on_the_copy_thread),
 		cmocka_unit_test(test_local_writes),
 		cmocka_unit_test(test_open_close_loop),
 	};

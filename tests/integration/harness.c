@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +50,34 @@ void vdisk_make(const char *dir, const char *id, uint64_t size)
 	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+}
+
+void vdisk_write_uncached(const char *dir, const char *id, const void *buf,
+			  size_t len)
+{
+	char path[PATH_MAX];
+	void *map;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, id);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
+	assert_int_equal(fdatasync(fd), 0);
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	for (int i = 0; vxhs_range_cached(map, len, 0, len); i++) {
+		if (i == 20)
+			fail_msg("%s stayed in the page cache: this test needs "
+				 "a file system that drops clean pages (not "
+				 "tmpfs)",
+				 path);
+		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
+				 0);
+		usleep(i ? 50000 : 0);
+	}
+	munmap(map, len);
 	close(fd);
 }
 

@@ -28,6 +28,10 @@ struct agent {
 void scratch_make(char *dir, size_t len);
 void scratch_remove(const char *dir);
 void vdisk_make(const char *dir, const char *id, uint64_t size);
+/* Writes buf at the start of dir/id and drops it from the page cache
+ * (fails the test on tmpfs, which keeps it). Before an agent reads it. */
+void vdisk_write_uncached(const char *dir, const char *id, const void *buf,
+			  size_t len);
 
 /* Starts vxhsd on dir; port 0 picks one. Fails the test on error. */
 void agent_start(struct agent *a, const char *dir, unsigned int port);

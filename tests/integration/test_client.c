@@ -587,36 +587,6 @@ static void cached_reads_run_on_the_network_thread(void **state)
  */
 #define UNCACHED_LEN (128u * 1024)
 
-/* Writes the pattern into dir/id itself and drops it from the page
- * cache, before any agent has the file open. */
-static void write_uncached(const char *dir, const char *id, const uint8_t *buf,
-			   size_t len)
-{
-	char path[PATH_MAX];
-	void *map;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, id);
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
-	assert_int_equal(fdatasync(fd), 0);
-	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	assert_true(map != MAP_FAILED);
-	for (int i = 0; vxhs_range_cached(map, len, 0, len); i++) {
-		if (i == 20)
-			fail_msg("%s stayed in the page cache: this test needs "
-				 "a file system that drops clean pages (not "
-				 "tmpfs)",
-				 path);
-		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
-				 0);
-		usleep(i ? 50000 : 0);
-	}
-	munmap(map, len);
-	close(fd);
-}
-
 static void uncached_large_reads_go_to_the_workers(void **state)
 {
 	uint8_t *buf = malloc(UNCACHED_LEN), *back = malloc(UNCACHED_LEN);
@@ -630,7 +600,7 @@ static void uncached_large_reads_go_to_the_workers(void **state)
 	for (unsigned int i = 0; i < UNCACHED_LEN; i++)
 		buf[i] = (uint8_t)(i * 7 + i / 4096);
 	vdisk_make(env.dir, "uncached", DISK_SIZE);
-	write_uncached(env.dir, "uncached", buf, UNCACHED_LEN);
+	vdisk_write_uncached(env.dir, "uncached", buf, UNCACHED_LEN);
 	agent_start(&a, env.dir, 0);
 	vd = open_on(&a, "uncached");
 
