@@ -32,6 +32,11 @@ done
 $bb mount -t 9p -o "trans=virtio,version=9p2000.L,msize=262144" work \
 	"/newroot$E2E_WORK"
 
+# The overlays' upper directories stay reachable in the guest, so a
+# scenario can list what it changed without walking the host's tree over
+# 9p (the packages scenario's check for files left behind).
+$bb mkdir -p /newroot/run/e2e-overlay
+$bb mount --move /ovl /newroot/run/e2e-overlay
 for d in dev proc sys; do
 	$bb mount --move "/$d" "/newroot/$d"
 done
