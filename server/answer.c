@@ -23,7 +23,10 @@
 /*
  * Reads this large whose pages are all in the page cache go from there.
  * (Pages evicted between the check and the send make that one send wait
- * for the disk, on whichever thread sends.)
+ * for the disk, on whichever thread sends.) Not on TCP unless asked:
+ * splicing into TCP hands the stack a few pages per call, each batch
+ * transmitted on its own, which measured slower than a copy
+ * (performance.md, "Splicing into TCP").
  */
 #define SENDFILE_MIN (64u * 1024)
 #define SENDFILE_MAX (4u << 20)
@@ -32,12 +35,14 @@ int answer_from_cache(struct request *r)
 {
 	const struct vxhs_hdr *h = &r->hdr;
 
-	if (r->s->tls || h->io_size < SENDFILE_MIN || h->io_size > SENDFILE_MAX)
+	if (r->s->tls || (!r->s->is_unix && !config.tcp_sendfile) ||
+	    h->io_size < SENDFILE_MIN || h->io_size > SENDFILE_MAX)
 		return 0;
 	if (!vxhs_range_cached(r->vd->map, r->vd->map_len, h->io_offset,
 			       h->io_size))
 		return -1;
 	r->out_file = true;
+	fault_count_sendfile();
 	return 1;
 }
 

@@ -36,6 +36,8 @@ static const char usage[] =
 	"                           vdisk's file to read it themselves\n"
 	"      --no-local-writes    nor to write it themselves (inside the\n"
 	"                           lock's gate)\n"
+	"      --tcp-sendfile       send cached reads to plaintext TCP clients\n"
+	"                           with sendfile, not by copy\n"
 	"      --tls-dir=DIR        TLS on TCP: DIR holds ca.pem (signs the clients;\n"
 	"                           optional crl.pem), cert.pem and key.pem (ours)\n"
 	"      --allow-plaintext    serve TCP without TLS (closed labs, original\n"
@@ -106,6 +108,7 @@ enum {
 	OPT_STATUS,
 	OPT_NO_LOCAL_READS,
 	OPT_NO_LOCAL_WRITES,
+	OPT_TCP_SENDFILE,
 };
 
 static const struct option long_opts[] = {
@@ -117,6 +120,7 @@ static const struct option long_opts[] = {
 	{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
 	{ "no-local-reads", no_argument, NULL, OPT_NO_LOCAL_READS },
 	{ "no-local-writes", no_argument, NULL, OPT_NO_LOCAL_WRITES },
+	{ "tcp-sendfile", no_argument, NULL, OPT_TCP_SENDFILE },
 	{ "workers", required_argument, NULL, 't' },
 	{ "loops", required_argument, NULL, OPT_LOOPS },
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
@@ -193,6 +197,9 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		break;
 	case OPT_NO_LOCAL_WRITES:
 		cfg->no_local_writes = true;
+		break;
+	case OPT_TCP_SENDFILE:
+		cfg->tcp_sendfile = true;
 		break;
 	case 't':
 		ret = vxhs_parse_uint(val, 1, 1024, &v);

@@ -112,6 +112,8 @@ static char *control_path;
 static _Atomic unsigned long seen[ARRAY_SIZE(opcodes)];
 /* Of those, run on a network thread (request_try_inline). */
 static _Atomic unsigned long seen_on_loop;
+/* Read answers sent from the page cache (answer_from_cache). */
+static _Atomic unsigned long seen_sendfile;
 
 bool fault_paused(void)
 {
@@ -131,6 +133,12 @@ void fault_count(uint16_t opcode, bool on_loop)
 	atomic_fetch_add(&seen[i], 1);
 	if (on_loop)
 		atomic_fetch_add(&seen_on_loop, 1);
+}
+
+void fault_count_sendfile(void)
+{
+	if (atomic_load_explicit(&counting, memory_order_relaxed))
+		atomic_fetch_add(&seen_sendfile, 1);
 }
 
 /* Caller holds lock: the first rule of r's opcode and vdisk with hits
@@ -340,8 +348,9 @@ static void list_counters(char *out, size_t len)
 			i + 1 < ARRAY_SIZE(opcodes) ? opcodes[i].name : "other",
 			atomic_load(&seen[i]));
 	if (n < len)
-		snprintf(out + n, len - n, " on-loop=%lu",
-			 atomic_load(&seen_on_loop));
+		snprintf(out + n, len - n, " on-loop=%lu sendfile=%lu",
+			 atomic_load(&seen_on_loop),
+			 atomic_load(&seen_sendfile));
 }
 
 static void kick(struct session *s, void *arg)

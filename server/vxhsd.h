@@ -38,6 +38,7 @@ struct vxhsd_config {
 	bool no_tcp;
 	bool no_local_reads;  /* LOCAL_OPEN refused (local_open.c) */
 	bool no_local_writes; /* LOCAL_OPEN_RW refused */
+	bool tcp_sendfile;    /* answer_from_cache on TCP too */
 	unsigned int workers;
 	unsigned int loops;
 	uint64_t max_io;
@@ -660,6 +661,7 @@ int32_t fault_before(struct request *r);
 /* Answers held (pause): true while paused. */
 bool fault_paused(void);
 void fault_count(uint16_t opcode, bool on_loop);
+void fault_count_sendfile(void);
 /* The extensions VDISK_STAT offers: all, but those "hide" took away. */
 uint64_t fault_features(void);
 

@@ -9,9 +9,12 @@
  * still hold references to them (an unacknowledged segment), but the agent
  * has answered, so it received those bytes and never takes them again.
  *
- * The plain transport's (GnuTLS encrypts from user memory). Where the kernel
- * refuses (memory vmsplice cannot pin, a pipe it will not give), the connection
- * goes back to writev for good.
+ * The plain transport's (GnuTLS encrypts from user memory), and on UNIX
+ * sockets only: splicing into TCP hands the stack a few pages per call,
+ * each batch transmitted on its own, which measured slower than writev
+ * (performance.md, "Splicing into TCP"). Where the kernel refuses (memory
+ * vmsplice cannot pin, a pipe it will not give), the connection goes back
+ * to writev for good.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +45,8 @@ bool zc_wanted(struct vxhs_conn *conn, const struct vxhs_io *io)
 {
 	if (conn->zc_held)
 		return true;
-	if (conn->zc_off || io->by_copy || io->by_ref ||
-	    io->req->opcode != VXHS_OP_WRITE || io->len < ZC_MIN)
+	if (conn->zc_off || !conn->agent->addr.is_unix || io->by_copy ||
+	    io->by_ref || io->req->opcode != VXHS_OP_WRITE || io->len < ZC_MIN)
 		return false;
 	if (conn->zc_pipe[0] >= 0)
 		return true;

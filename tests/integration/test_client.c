@@ -77,6 +77,15 @@ static struct vxhs_vdisk *open_disk(const char *id, uint32_t split)
 	return vd;
 }
 
+/* The agent's UNIX socket in place of its TCP port. */
+static void opts_unix(struct vxhs_open_opts *o, const struct agent *a)
+{
+	char addr[320];
+
+	snprintf(addr, sizeof(addr), "unix:%s", a->sock);
+	assert_int_equal(vxhs_agent_addr_parse(addr, &o->agents[0]), 0);
+}
+
 static void fill_random(uint8_t *p, size_t n, unsigned int *seed)
 {
 	for (size_t i = 0; i < n; i++)
@@ -146,38 +155,51 @@ static void random_round_trips_keep_data(void **state)
 
 /*
  * Writes of half a MiB and more leave from the caller's pages (vmsplice)
- * and reach the file through the agent's pipes: whole and scattered
- * buffers at unaligned addresses, sizes across the 1 MiB split.
+ * on a UNIX socket, by copy over TCP, and reach the file through the
+ * agent's pipes: whole and scattered buffers at unaligned addresses, sizes
+ * across the 1 MiB split.
  */
 static void large_writes_from_pages(void **state)
 {
+	const struct agent *a[] = { &env.agent };
 	const size_t max = 4 << 20;
-	struct vxhs_vdisk *vd = open_disk("disk2", 0);
 	uint8_t *out = malloc(max + 4096), *in = malloc(max),
 		*file = malloc(max);
 	unsigned int seed = 4321;
 
-	for (int i = 0; i < 24; i++) {
-		size_t len = 512 * 1024 + (size_t)rand_r(&seed) % (max / 2);
-		uint8_t *buf = out + rand_r(&seed) % 4096;
-		uint64_t off = (uint64_t)rand_r(&seed) % (DISK_SIZE - len);
-		struct iovec wiov[8] = { { buf, len } };
-		int wn = 1;
+	for (int unix_socket = 0; unix_socket < 2; unix_socket++) {
+		struct vxhs_open_opts o;
+		struct vxhs_vdisk *vd;
 
-		fill_random(buf, len, &seed);
-		if (i % 2)
-			wn = scatter(buf, len, wiov, &seed);
-		assert_int_equal(vxhs_writev_sync(vd, wiov, wn, off), 0);
-		memset(in, 0, len);
-		assert_int_equal(sync_pread(vd, in, len, off), 0);
-		assert_memory_equal(in, buf, len);
-		file_pread("disk2", file, len, (off_t)off);
-		assert_memory_equal(file, buf, len);
+		agent_opts(&o, a, 1);
+		if (unix_socket)
+			opts_unix(&o, &env.agent);
+		assert_int_equal(vxhs_vdisk_open(env.ctx, "disk2", &o, &vd), 0);
+		for (int i = 0; i < 24; i++) {
+			size_t len =
+				512 * 1024 + (size_t)rand_r(&seed) % (max / 2);
+			uint8_t *buf = out + rand_r(&seed) % 4096;
+			uint64_t off =
+				(uint64_t)rand_r(&seed) % (DISK_SIZE - len);
+			struct iovec wiov[8] = { { buf, len } };
+			int wn = 1;
+
+			fill_random(buf, len, &seed);
+			if (i % 2)
+				wn = scatter(buf, len, wiov, &seed);
+			assert_int_equal(vxhs_writev_sync(vd, wiov, wn, off),
+					 0);
+			memset(in, 0, len);
+			assert_int_equal(sync_pread(vd, in, len, off), 0);
+			assert_memory_equal(in, buf, len);
+			file_pread("disk2", file, len, (off_t)off);
+			assert_memory_equal(file, buf, len);
+		}
+		vxhs_vdisk_close(vd);
 	}
 	free(out);
 	free(in);
 	free(file);
-	vxhs_vdisk_close(vd);
 }
 
 static void count_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event event,
@@ -191,8 +213,8 @@ static void count_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event event,
 
 /*
  * With no descriptor left for a pipe (the kernel could refuse one for
- * other reasons too), large writes go by copy: they succeed on the same
- * connection, with no failover.
+ * other reasons too), large writes on a UNIX socket go by copy: they
+ * succeed on the same connection, with no failover.
  */
 static void large_writes_without_pipes(void **state)
 {
@@ -208,6 +230,7 @@ static void large_writes_without_pipes(void **state)
 	int fds[1024], nr = 0;
 
 	agent_opts(&o, a, 1);
+	opts_unix(&o, &env.agent);
 	o.conns_per_agent = 1;
 	o.event = count_event;
 	o.event_opaque = &events;
@@ -619,6 +642,56 @@ static void uncached_large_reads_go_to_the_workers(void **state)
 
 	vxhs_vdisk_close(vd);
 	agent_kill(&a, SIGTERM);
+	free(back);
+	free(buf);
+}
+
+/*
+ * A cached read of 64 KiB or more goes from the page cache (sendfile) to a
+ * UNIX socket, and to TCP only with --tcp-sendfile; by copy otherwise. The
+ * data must be right every way.
+ */
+static void cached_large_reads_by_copy_or_sendfile(void **state)
+{
+	static const char *const tcp_sendfile[] = { "--allow-plaintext",
+						    "--tcp-sendfile", NULL };
+	const size_t len = 1 << 20;
+	uint8_t *buf = malloc(len), *back = malloc(len);
+	unsigned int seed = 77;
+	struct agent plain, sf;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(back);
+	fill_random(buf, len, &seed);
+	vdisk_make(env.dir, "cached", DISK_SIZE);
+	agent_start(&plain, env.dir, 0);
+	agent_start_args(&sf, env.dir, 0, tcp_sendfile);
+
+	/* TCP, the UNIX socket, TCP with --tcp-sendfile */
+	for (int way = 0; way < 3; way++) {
+		const struct agent *a[] = { way < 2 ? &plain : &sf };
+		struct vxhs_open_opts o;
+		struct vxhs_vdisk *vd;
+		unsigned long before;
+
+		agent_opts(&o, a, 1);
+		if (way == 1)
+			opts_unix(&o, a[0]);
+		assert_int_equal(vxhs_vdisk_open(env.ctx, "cached", &o, &vd),
+				 0);
+		buf[0] = (uint8_t)way; /* each way its own data */
+		assert_int_equal(sync_pwrite(vd, buf, len, 0), 0);
+		memset(back, 0, len);
+		before = agent_counter(a[0], "sendfile");
+		assert_int_equal(sync_pread(vd, back, len, 0), 0);
+		assert_memory_equal(buf, back, len);
+		assert_int_equal(agent_counter(a[0], "sendfile") - before,
+				 way ? 1 : 0);
+		vxhs_vdisk_close(vd);
+	}
+	agent_kill(&sf, SIGTERM);
+	agent_kill(&plain, SIGTERM);
 	free(back);
 	free(buf);
 }
@@ -1404,6 +1477,7 @@ int main(void)
 		cmocka_unit_test(many_segments_are_not_truncated),
 		cmocka_unit_test(large_writes_from_pages),
 		cmocka_unit_test(large_writes_without_pipes),
+		cmocka_unit_test(cached_large_reads_by_copy_or_sendfile),
 		cmocka_unit_test(pipelines_256_requests_per_vdisk),
 		cmocka_unit_test(small_requests_share_a_connection),
 		cmocka_unit_test(cached_reads_run_on_the_network_thread),

@@ -7,7 +7,10 @@
 # 1.00 means vxhs is faster). Then TLS against plaintext vxhsd: 4 KiB random
 # and 1 MiB sequential reads (ratio TLS / plaintext).
 #
-#   tools/bench/compare-nbd.sh [SECONDS-PER-TEST] [FILE-SIZE]
+#   tools/bench/compare-nbd.sh [SECONDS-PER-TEST] [FILE-SIZE] [ROUNDS]
+#
+# Every line runs ROUNDS times (default 3), the two sides alternating which
+# goes first (this machine is shared and noisy); the figures are medians.
 #
 # qemu-img bench has no random mode: its "random" lines step through the
 # file by a large prime number of 4 KiB blocks, so successive requests are
@@ -18,6 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SECS=${1:-5}
 SIZE=${2:-1G}
+ROUNDS=${3:-3}
 VXHSD="$ROOT/build/server/vxhsd"
 VXHSADM="$ROOT/build/tools/vxhsadm"
 TLS_SPEED="$ROOT/build/tools/tls-speed"
@@ -84,14 +88,40 @@ nbd_run() {	# pattern rw bs qd -> "iops mibps"
 		'BEGIN { printf "%.0f %.2f\n", c / s, c * b / s / 1048576 }'
 }
 
-printf 'file: %s bytes on %s; %s s per test; %s CPUs\n\n' "$FILE_BYTES" \
-	"$(df --output=fstype "$WORK" | tail -1)" "$SECS" "$(nproc)"
+# rounds "cmd-a args..." "cmd-b args..." -> the medians of each field of
+# both sides' outputs over ROUNDS rounds, a's then b's, on one line. The
+# side that goes first alternates.
+rounds() {
+	local r out_a=() out_b=()
+	for ((r = 0; r < ROUNDS; r++)); do
+		if ((r % 2)); then
+			out_b+=("$(eval "$2")")
+			out_a+=("$(eval "$1")")
+		else
+			out_a+=("$(eval "$1")")
+			out_b+=("$(eval "$2")")
+		fi
+	done
+	{ medians "${out_a[@]}"; medians "${out_b[@]}"; } | paste -sd ' '
+}
+medians() {	# "f1 f2..." per round -> the median of each field
+	local f nf
+	nf=$(awk '{ print NF; exit }' <<<"$1")
+	for ((f = 1; f <= nf; f++)); do
+		printf '%s\n' "$@" | awk -v f="$f" '{ print $f }' | median
+	done | paste -sd ' '
+}
+
+printf 'file: %s bytes on %s; %s s per test, medians of %s rounds; %s CPUs\n\n' \
+	"$FILE_BYTES" "$(df --output=fstype "$WORK" | tail -1)" "$SECS" \
+	"$ROUNDS" "$(nproc)"
 printf '%-28s %12s %12s %12s %12s %7s\n' test "vxhs IOPS" "vxhs MiB/s" \
 	"nbd IOPS" "nbd MiB/s" ratio
 worst=
 while read -r name pattern rw bs qd; do
-	read -r vi vm _ < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
-	read -r ni nm < <(nbd_run "$pattern" "$rw" "$bs" "$qd")
+	read -r vi vm _ ni nm < <(rounds \
+		'vxhs_run "$pattern" "$rw" "$bs" "$qd"' \
+		'nbd_run "$pattern" "$rw" "$bs" "$qd"')
 	ratio=$(awk -v a="$vi" -v b="$ni" 'BEGIN { printf "%.2f", a / b }')
 	printf '%-28s %12s %12s %12s %12s %6sx\n' "$name" "$vi" "$vm" "$ni" \
 		"$nm" "$ratio"
@@ -122,9 +152,10 @@ printf '%-28s %10s %10s %10s %10s %6s %6s %7s %7s\n' "" "" "" "" "" "" "" \
 	cipher GnuTLS
 CPU_LINES=()
 while read -r name pattern rw bs qd goal; do
-	read -r ti tm tc < <(VXHS_PORT=$TLS_PORT vxhs_run "$pattern" "$rw" \
-		"$bs" "$qd" --tls-dir "$WORK/pki/gw-a")
-	read -r pi pm pc < <(vxhs_run "$pattern" "$rw" "$bs" "$qd")
+	read -r ti tm tc pi pm pc < <(rounds \
+		'VXHS_PORT=$TLS_PORT vxhs_run "$pattern" "$rw" "$bs" "$qd" \
+			--tls-dir "$WORK/pki/gw-a"' \
+		'vxhs_run "$pattern" "$rw" "$bs" "$qd"')
 	read -r ratio cipher records ceil_c ceil_r < <(awk -v ti="$ti" \
 		-v pi="$pi" -v pc="$pc" -v enc="$ENC" -v dec="$DEC" \
 		-v send="$SEND" -v recv="$RECV" -v ncpu="$(nproc)" \
