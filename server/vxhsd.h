@@ -465,6 +465,7 @@ struct session {
 	uint8_t *rxbuf;
 	size_t rx_start, rx_end;
 	struct list_head ready;	      /* answered inline, not yet queued */
+	uint64_t ready_bytes;	      /* their answers' size on the wire */
 	struct list_head for_workers; /* parsed, not yet handed over */
 	struct request *rx_req;	      /* receiving its payload */
 	uint64_t rx_left;	      /* DISCARD: bytes still to drop */
