@@ -22,6 +22,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SECS=${1:-5}
 SIZE=${2:-1G}
 ROUNDS=${3:-3}
+[[ $SECS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || {
+	echo "usage: $0 [SECONDS-PER-TEST] [FILE-SIZE] [ROUNDS]" \
+		"(seconds and rounds: whole numbers from 1)" >&2
+	exit 2
+}
 VXHSD="$ROOT/build/server/vxhsd"
 VXHSADM="$ROOT/build/tools/vxhsadm"
 TLS_SPEED="$ROOT/build/tools/tls-speed"
