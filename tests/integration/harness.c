@@ -229,6 +229,16 @@ void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 	o->allow_plaintext = true;
 }
 
+void agent_opts_unix(struct vxhs_open_opts *o, const struct agent *a)
+{
+	char addr[320];
+
+	vxhs_open_opts_init(o);
+	snprintf(addr, sizeof(addr), "unix:%s", a->sock);
+	assert_int_equal(vxhs_agent_addr_parse(addr, &o->agents[0]), 0);
+	o->nr_agents = 1;
+}
+
 void test_select_from_env_of(const struct CMUnitTest *tests, size_t n)
 {
 	const char *pattern = getenv("VXHS_TEST");

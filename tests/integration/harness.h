@@ -48,6 +48,8 @@ const char *agent_fault(const struct agent *a, const char *fmt, ...)
 unsigned long agent_counter(const struct agent *a, const char *opcode);
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		unsigned int n);
+/* Default options naming one agent by its UNIX socket. */
+void agent_opts_unix(struct vxhs_open_opts *o, const struct agent *a);
 
 /* Runs only the tests whose names match $VXHS_TEST (a glob), if set;
  * exits with a message when it matches none of them. */

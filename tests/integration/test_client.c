@@ -77,15 +77,6 @@ static struct vxhs_vdisk *open_disk(const char *id, uint32_t split)
 	return vd;
 }
 
-/* The agent's UNIX socket in place of its TCP port. */
-static void opts_unix(struct vxhs_open_opts *o, const struct agent *a)
-{
-	char addr[320];
-
-	snprintf(addr, sizeof(addr), "unix:%s", a->sock);
-	assert_int_equal(vxhs_agent_addr_parse(addr, &o->agents[0]), 0);
-}
-
 static void fill_random(uint8_t *p, size_t n, unsigned int *seed)
 {
 	for (size_t i = 0; i < n; i++)
@@ -171,9 +162,10 @@ static void large_writes_from_pages(void **state)
 		struct vxhs_open_opts o;
 		struct vxhs_vdisk *vd;
 
-		agent_opts(&o, a, 1);
 		if (unix_socket)
-			opts_unix(&o, &env.agent);
+			agent_opts_unix(&o, &env.agent);
+		else
+			agent_opts(&o, a, 1);
 		assert_int_equal(vxhs_vdisk_open(env.ctx, "disk2", &o, &vd), 0);
 		for (int i = 0; i < 24; i++) {
 			size_t len =
@@ -218,7 +210,6 @@ static void count_event(struct vxhs_vdisk *vd, enum vxhs_vdisk_event event,
  */
 static void large_writes_without_pipes(void **state)
 {
-	const struct agent *a[] = { &env.agent };
 	const size_t len = 1 << 20;
 	struct vxhs_ctx *ctx = test_ctx();
 	uint8_t *out = malloc(len), *in = malloc(len);
@@ -229,8 +220,7 @@ static void large_writes_without_pipes(void **state)
 	unsigned int seed = 8;
 	int fds[1024], nr = 0;
 
-	agent_opts(&o, a, 1);
-	opts_unix(&o, &env.agent);
+	agent_opts_unix(&o, &env.agent);
 	o.conns_per_agent = 1;
 	o.event = count_event;
 	o.event_opaque = &events;
@@ -675,9 +665,10 @@ static void cached_large_reads_by_copy_or_sendfile(void **state)
 		struct vxhs_vdisk *vd;
 		unsigned long before;
 
-		agent_opts(&o, a, 1);
 		if (way == 1)
-			opts_unix(&o, a[0]);
+			agent_opts_unix(&o, a[0]);
+		else
+			agent_opts(&o, a, 1);
 		assert_int_equal(vxhs_vdisk_open(env.ctx, "cached", &o, &vd),
 				 0);
 		buf[0] = (uint8_t)way; /* each way its own data */
@@ -1284,13 +1275,9 @@ static void unix_socket_transport(void **state)
 {
 	struct vxhs_open_opts o;
 	struct vxhs_vdisk *vd;
-	char addr[320];
 	uint8_t buf[4096] = { 1, 2, 3 }, back[4096];
 
-	vxhs_open_opts_init(&o);
-	snprintf(addr, sizeof(addr), "unix:%s", env.agent.sock);
-	assert_int_equal(vxhs_agent_addr_parse(addr, &o.agents[0]), 0);
-	o.nr_agents = 1;
+	agent_opts_unix(&o, &env.agent);
 	assert_int_equal(vxhs_vdisk_open(env.ctx, "disk1", &o, &vd), 0);
 	assert_int_equal(sync_pwrite(vd, buf, sizeof(buf), 12345), 0);
 	assert_int_equal(sync_pread(vd, back, sizeof(back), 12345), 0);

@@ -97,12 +97,8 @@ static struct vxhs_vdisk *open_shared(int fd, void *base, size_t len)
 {
 	struct vxhs_open_opts o;
 	struct vxhs_vdisk *vd;
-	char addr[320];
 
-	vxhs_open_opts_init(&o);
-	snprintf(addr, sizeof(addr), "unix:%s", env.agent.sock);
-	assert_int_equal(vxhs_agent_addr_parse(addr, &o.agents[0]), 0);
-	o.nr_agents = 1;
+	agent_opts_unix(&o, &env.agent);
 	o.shm_fd = fd;
 	o.shm_base = base;
 	o.shm_len = len;
@@ -362,14 +358,10 @@ static void timed_out_request_never_writes_reused_pages(void **state)
 	struct region rg;
 	uint8_t expect[65536], file[65536];
 	struct iovec iov;
-	char addr[320];
 
 	(void)state;
 	region_make(&rg, "vxhs-test-stuck");
-	vxhs_open_opts_init(&o);
-	snprintf(addr, sizeof(addr), "unix:%s", env.agent.sock);
-	assert_int_equal(vxhs_agent_addr_parse(addr, &o.agents[0]), 0);
-	o.nr_agents = 1;
+	agent_opts_unix(&o, &env.agent);
 	o.shm_fd = rg.fd;
 	o.shm_base = rg.base;
 	o.shm_len = REGION_SIZE;

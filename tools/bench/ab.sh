@@ -25,6 +25,7 @@ usage() {
 [ $# -ge 3 ] || usage
 MODE=$1 A=$2 B=$3 SECS=${4:-3} ROUNDS=${5:-3} SIZE=${6:-1G}
 case "$MODE" in agent | client) ;; *) usage ;; esac
+[[ $SECS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || usage
 [ -x "$A" ] && [ -x "$B" ] || usage
 VXHSD="$ROOT/build/server/vxhsd" VXHSADM="$ROOT/build/tools/vxhsadm"
 [ -x "$VXHSADM" ] && [ -x "$VXHSD" ] || "$ROOT/tools/setup.sh"
@@ -75,12 +76,7 @@ printf '%s rounds of %s s, alternating; %s A = %s, B = %s\n\n' "$ROUNDS" \
 	"$SECS" "$MODE" "$A" "$B"
 printf '%-28s %12s %12s %7s\n' test "A IOPS" "B IOPS" "B / A"
 while read -r name pattern rw bs qd; do
-	ra=() rb=()
-	for _ in $(seq "$ROUNDS"); do
-		ra+=("$(run a "$pattern" "$rw" "$bs" "$qd")")
-		rb+=("$(run b "$pattern" "$rw" "$bs" "$qd")")
-	done
-	ma=$(printf '%s\n' "${ra[@]}" | median)
-	mb=$(printf '%s\n' "${rb[@]}" | median)
+	read -r ma mb < <(rounds 'run a "$pattern" "$rw" "$bs" "$qd"' \
+		'run b "$pattern" "$rw" "$bs" "$qd"')
 	printf '%-28s %12s %12s %6sx\n' "$name" "$ma" "$mb" "$(ratio "$ma" "$mb")"
 done < <(bench_lines)

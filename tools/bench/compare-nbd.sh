@@ -93,30 +93,6 @@ nbd_run() {	# pattern rw bs qd -> "iops mibps"
 		'BEGIN { printf "%.0f %.2f\n", c / s, c * b / s / 1048576 }'
 }
 
-# rounds "cmd-a args..." "cmd-b args..." -> the medians of each field of
-# both sides' outputs over ROUNDS rounds, a's then b's, on one line. The
-# side that goes first alternates.
-rounds() {
-	local r out_a=() out_b=()
-	for ((r = 0; r < ROUNDS; r++)); do
-		if ((r % 2)); then
-			out_b+=("$(eval "$2")")
-			out_a+=("$(eval "$1")")
-		else
-			out_a+=("$(eval "$1")")
-			out_b+=("$(eval "$2")")
-		fi
-	done
-	{ medians "${out_a[@]}"; medians "${out_b[@]}"; } | paste -sd ' '
-}
-medians() {	# "f1 f2..." per round -> the median of each field
-	local f nf
-	nf=$(awk '{ print NF; exit }' <<<"$1")
-	for ((f = 1; f <= nf; f++)); do
-		printf '%s\n' "$@" | awk -v f="$f" '{ print $f }' | median
-	done | paste -sd ' '
-}
-
 printf 'file: %s bytes on %s; %s s per test, medians of %s rounds; %s CPUs\n\n' \
 	"$FILE_BYTES" "$(df --output=fstype "$WORK" | tail -1)" "$SECS" \
 	"$ROUNDS" "$(nproc)"
