@@ -38,6 +38,8 @@ static const char usage[] =
 	"                           lock's gate)\n"
 	"      --tcp-sendfile       send cached reads to plaintext TCP clients\n"
 	"                           with sendfile, not by copy\n"
+	"      --no-io-uring        make each cached read a system call of its\n"
+	"                           own, not a batch's through io_uring\n"
 	"      --tls-dir=DIR        TLS on TCP: DIR holds ca.pem (signs the clients;\n"
 	"                           optional crl.pem), cert.pem and key.pem (ours)\n"
 	"      --allow-plaintext    serve TCP without TLS (closed labs, original\n"
@@ -109,6 +111,7 @@ enum {
 	OPT_NO_LOCAL_READS,
 	OPT_NO_LOCAL_WRITES,
 	OPT_TCP_SENDFILE,
+	OPT_NO_IO_URING,
 };
 
 static const struct option long_opts[] = {
@@ -121,6 +124,7 @@ static const struct option long_opts[] = {
 	{ "no-local-reads", no_argument, NULL, OPT_NO_LOCAL_READS },
 	{ "no-local-writes", no_argument, NULL, OPT_NO_LOCAL_WRITES },
 	{ "tcp-sendfile", no_argument, NULL, OPT_TCP_SENDFILE },
+	{ "no-io-uring", no_argument, NULL, OPT_NO_IO_URING },
 	{ "workers", required_argument, NULL, 't' },
 	{ "loops", required_argument, NULL, OPT_LOOPS },
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
@@ -200,6 +204,9 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		break;
 	case OPT_TCP_SENDFILE:
 		cfg->tcp_sendfile = true;
+		break;
+	case OPT_NO_IO_URING:
+		cfg->io_uring = false;
 		break;
 	case 't':
 		ret = vxhs_parse_uint(val, 1, 1024, &v);
@@ -380,6 +387,7 @@ static void set_defaults(struct vxhsd_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->port = VXHS_DEFAULT_PORT;
 	cfg->workers = 16;
+	cfg->io_uring = true;
 	cfg->loops = cpus > 0 ? (unsigned int)MIN(cpus, 8) : 1;
 	cfg->max_io = 8u << 20;
 	cfg->max_conns = 1024;

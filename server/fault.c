@@ -114,6 +114,8 @@ static _Atomic unsigned long seen[ARRAY_SIZE(opcodes)];
 static _Atomic unsigned long seen_on_loop;
 /* Read answers sent from the page cache (answer_from_cache). */
 static _Atomic unsigned long seen_sendfile;
+/* Reads made in a network thread's batch (ring_reads.c). */
+static _Atomic unsigned long seen_ring;
 
 bool fault_paused(void)
 {
@@ -139,6 +141,12 @@ void fault_count_sendfile(void)
 {
 	if (atomic_load_explicit(&counting, memory_order_relaxed))
 		atomic_fetch_add(&seen_sendfile, 1);
+}
+
+void fault_count_ring(void)
+{
+	if (atomic_load_explicit(&counting, memory_order_relaxed))
+		atomic_fetch_add(&seen_ring, 1);
 }
 
 /* Caller holds lock: the first rule of r's opcode and vdisk with hits
@@ -348,9 +356,9 @@ static void list_counters(char *out, size_t len)
 			i + 1 < ARRAY_SIZE(opcodes) ? opcodes[i].name : "other",
 			atomic_load(&seen[i]));
 	if (n < len)
-		snprintf(out + n, len - n, " on-loop=%lu sendfile=%lu",
+		snprintf(out + n, len - n, " on-loop=%lu sendfile=%lu ring=%lu",
 			 atomic_load(&seen_on_loop),
-			 atomic_load(&seen_sendfile));
+			 atomic_load(&seen_sendfile), atomic_load(&seen_ring));
 }
 
 static void kick(struct session *s, void *arg)

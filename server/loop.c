@@ -114,6 +114,7 @@ static void *loop_thread(void *arg)
 	struct epoll_event evs[MAX_EVENTS];
 	uint64_t next_tick = 0;
 
+	l->reads = ring_reads_new();
 	while (!atomic_load(&stopping)) {
 		int n = epoll_wait(l->epfd, evs, MAX_EVENTS,
 				   list_empty(&l->again) ? TICK_MS : 0);
@@ -141,6 +142,8 @@ static void *loop_thread(void *arg)
 		session_close(list_first_entry(&l->sessions, struct session,
 					       link),
 			      "agent stopping");
+	ring_reads_free(l->reads);
+	l->reads = NULL;
 	return NULL;
 }
 

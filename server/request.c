@@ -605,18 +605,70 @@ static ssize_t read_on_loop(struct request *r, const struct iovec *iov, int cnt)
 	return preadv(vd->fd, iov, cnt, off);
 }
 
-/*
- * Runs a read or write on the calling (network) thread when the page cache
- * can satisfy it without blocking; false leaves the request untouched for
- * a worker. Saves two thread hand-offs per request on the common path.
- */
-bool request_try_inline(struct request *r)
+/* r's read or write on the loop took n bytes: its answer, if all. */
+static bool inline_done(struct request *r, ssize_t n)
 {
 	struct vxhs_hdr *h = &r->hdr;
-	struct iovec one = { r->buf, h->io_size }, *iov = &one;
+
+	/* Partial or would block: the worker redoes all of it, which is
+	 * harmless for reads and for writes of the same bytes. */
+	if (n != (ssize_t)h->io_size)
+		return false;
+	r->out_payload = h->opcode == VXHS_OP_READ &&
+					 !(h->flags & VXHS_FLAG_BY_REF) ?
+				 h->io_size :
+				 0;
+	fault_count(h->opcode, true);
+	build_answer(r);
+	return true;
+}
+
+/* The buffers r's read or write names: one of its own, or a region's. */
+static const struct iovec *io_iov(struct request *r, struct iovec *one,
+				  int *cnt)
+{
+	if (r->hdr.flags & VXHS_FLAG_BY_REF) { /* resolved as it was parsed */
+		*cnt = r->ref_cnt;
+		return r->ref_iov;
+	}
+	one->iov_base = r->buf;
+	one->iov_len = r->hdr.io_size;
+	*cnt = 1;
+	return one;
+}
+
+bool request_read_done(struct request *r, ssize_t n)
+{
+	const struct iovec *iov;
+	struct iovec one;
+	int cnt;
+
+	if (n >= 0) {
+		fault_count_ring();
+	} else if (n == -EOPNOTSUPP) {
+		/* Learnt: this read and the next are made as
+		 * read_on_loop says. */
+		atomic_store(&r->vd->no_nowait[0], true);
+		iov = io_iov(r, &one, &cnt);
+		n = read_on_loop(r, iov, cnt);
+	}
+	return inline_done(r, n);
+}
+
+/*
+ * Runs a read or write on the calling (network) thread when the page cache
+ * can satisfy it without blocking, or queues the read into the thread's
+ * ring; INLINE_NOT leaves the request untouched for a worker. Saves two
+ * thread hand-offs per request on the common path.
+ */
+enum inline_result request_try_inline(struct request *r)
+{
+	struct vxhs_hdr *h = &r->hdr;
 	bool by_ref = h->flags & VXHS_FLAG_BY_REF;
+	const struct iovec *iov;
+	struct iovec one;
+	int cnt, cached;
 	bool write;
-	int cnt = 1, cached;
 	ssize_t n;
 
 	/* Splicing a pipe into the file may block: a worker's job. Faults
@@ -624,40 +676,33 @@ bool request_try_inline(struct request *r)
 	if (r->err || !h->io_size || payload_pipe_active(&r->sink.pipe) ||
 	    atomic_load(&faults_armed) ||
 	    (h->opcode != VXHS_OP_READ && h->opcode != VXHS_OP_WRITE))
-		return false;
+		return INLINE_NOT;
 	if (!r->vd && store_lookup_cached(h->target, &r->vd))
-		return false;
+		return INLINE_NOT;
 	if (!r->use)
 		r->use = usage_get(r->s, r->vd);
-	if (by_ref) { /* resolved as it was parsed */
-		iov = r->ref_iov;
-		cnt = r->ref_cnt;
-	}
+	iov = io_iov(r, &one, &cnt);
 	write = h->opcode == VXHS_OP_WRITE;
 	if (h->io_offset + h->io_size > atomic_load(&r->vd->size))
-		return false;
+		return INLINE_NOT;
 	if (!write && !by_ref && (cached = answer_from_cache(r))) {
 		if (cached < 0)
-			return false;
+			return INLINE_NOT;
 		n = (ssize_t)h->io_size;
 	} else if (!write) {
+		if (!atomic_load(&r->vd->no_nowait[0]) &&
+		    ring_read_queue(r->s->loop->reads, r, iov, cnt))
+			return INLINE_QUEUED;
 		n = read_on_loop(r, iov, cnt);
 	} else {
 		/* Too large or backing off, fenced, or the gate would make
 		 * it wait: a worker's job. */
 		if (!loop_may_write(r->vd, h->io_size) || fence_enter(r, false))
-			return false;
+			return INLINE_NOT;
 		n = write_on_loop(r, iov, cnt);
 		fence_leave(r->vd);
 	}
-	/* Partial or would block: the worker redoes all of it, which is
-	 * harmless for reads and for writes of the same bytes. */
-	if (n != (ssize_t)h->io_size)
-		return false;
-	r->out_payload = h->opcode == VXHS_OP_READ && !by_ref ? h->io_size : 0;
-	fault_count(h->opcode, true);
-	build_answer(r);
-	return true;
+	return inline_done(r, n) ? INLINE_ANSWERED : INLINE_NOT;
 }
 
 bool request_may_block(const struct request *r)

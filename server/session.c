@@ -205,6 +205,9 @@ void session_close(struct session *s, const char *why)
 {
 	struct list_head queued;
 
+	/* The kernel writes into their buffers until they are made. */
+	if (s->ring_bytes)
+		ring_reads_make(s->loop->reads);
 	pthread_mutex_lock(&s->tx_lock);
 	if (s->state == RX_CLOSING) {
 		pthread_mutex_unlock(&s->tx_lock);
@@ -250,11 +253,38 @@ void session_close(struct session *s, const char *why)
  */
 #define READY_SEND_BYTES (32u * 1024)
 
+/* With TLS, whether the answers ready or being read should leave now. */
+static bool ready_to_send(const struct session *s)
+{
+	return s->tls && s->ready_bytes + s->ring_bytes >= READY_SEND_BYTES;
+}
+
+/* r is answered: its answer leaves with the batch's. */
+static void ready_add(struct session *s, struct request *r)
+{
+	list_add_tail(&r->link, &s->ready);
+	s->ready_bytes += VXHS_HDR_SIZE + r->out_payload;
+}
+
+/* Called while the ring's reads are reaped: what is answered is sent by
+ * the session_send_ready that made them. */
+void session_read_done(struct request *r, ssize_t n)
+{
+	struct session *s = r->s;
+
+	s->ring_bytes -= VXHS_HDR_SIZE + r->hdr.io_size;
+	if (request_read_done(r, n))
+		ready_add(s, r);
+	else
+		list_add_tail(&r->link, &s->for_workers);
+}
+
 /*
  * Hands a fully received request on. Errors, and I/O the page cache serves
  * at once, are answered here; their answers leave together after the
  * current batch of input is parsed (session_send_ready), or once
- * READY_SEND_BYTES of them wait.
+ * READY_SEND_BYTES of them wait. Reads queued into the network thread's
+ * ring are made then too, all with one system call.
  */
 static void submit(struct session *s, struct request *r)
 {
@@ -266,21 +296,35 @@ static void submit(struct session *s, struct request *r)
 		if (ret)
 			r->err = errno_to_wire(ret);
 	}
-	if (r->err || request_try_inline(r)) {
-		if (r->err)
-			request_execute(r);
-		list_add_tail(&r->link, &s->ready);
-		s->ready_bytes += VXHS_HDR_SIZE + r->out_payload;
-		if (s->tls && s->ready_bytes >= READY_SEND_BYTES)
-			session_send_ready(s);
+	/* Reads queued before anything else runs here, as they were asked. */
+	if (s->ring_bytes && r->hdr.opcode != VXHS_OP_READ)
+		ring_reads_make(s->loop->reads);
+	if (r->err) {
+		request_execute(r);
+		ready_add(s, r);
 	} else {
-		list_add_tail(&r->link, &s->for_workers);
+		switch (request_try_inline(r)) {
+		case INLINE_ANSWERED:
+			ready_add(s, r);
+			break;
+		case INLINE_QUEUED:
+			s->ring_bytes += VXHS_HDR_SIZE + r->hdr.io_size;
+			break;
+		case INLINE_NOT:
+			list_add_tail(&r->link, &s->for_workers);
+			break;
+		}
 	}
+	if (ready_to_send(s))
+		session_send_ready(s);
 }
 
-/* After a batch of input: hand work over, send what is answered. */
+/* After a batch of input: make the queued reads, hand work over, send
+ * what is answered. */
 void session_send_ready(struct session *s)
 {
+	if (s->ring_bytes)
+		ring_reads_make(s->loop->reads);
 	workers_queue(s, &s->for_workers);
 	if (list_empty(&s->ready))
 		return;

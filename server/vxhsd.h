@@ -39,6 +39,7 @@ struct vxhsd_config {
 	bool no_local_reads;  /* LOCAL_OPEN refused (local_open.c) */
 	bool no_local_writes; /* LOCAL_OPEN_RW refused */
 	bool tcp_sendfile;    /* answer_from_cache on TCP too */
+	bool io_uring;	      /* cached reads in batches (ring_reads.c) */
 	unsigned int workers;
 	unsigned int loops;
 	uint64_t max_io;
@@ -334,7 +335,16 @@ struct request {
  */
 int32_t request_admit(struct session *s, const struct vxhs_hdr *h, int decoded,
 		      const char **why, uint64_t *buf_len);
-bool request_try_inline(struct request *r);
+/* What request_try_inline did with a request. */
+enum inline_result {
+	INLINE_NOT,	 /* nothing: a worker's job */
+	INLINE_ANSWERED, /* ran it; its answer is built */
+	INLINE_QUEUED,	 /* a read queued into the ring: request_read_done */
+};
+enum inline_result request_try_inline(struct request *r);
+/* A read made by the ring took n bytes or failed (-errno): true when r is
+ * answered, false when it is a worker's job. */
+bool request_read_done(struct request *r, ssize_t n);
 /* Runs (a piece of) the request; false: more pieces to go, run it again. */
 bool request_execute(struct request *r);
 /* Whether executing r may take long (flush, zeroing, opening a vdisk). */
@@ -466,6 +476,7 @@ struct session {
 	size_t rx_start, rx_end;
 	struct list_head ready;	      /* answered inline, not yet queued */
 	uint64_t ready_bytes;	      /* their answers' size on the wire */
+	uint64_t ring_bytes;	      /* reads in the loop's ring: their size */
 	struct list_head for_workers; /* parsed, not yet handed over */
 	struct request *rx_req;	      /* receiving its payload */
 	uint64_t rx_left;	      /* DISCARD: bytes still to drop */
@@ -530,6 +541,8 @@ struct session *session_new(int fd, const char *peer, const char *addr,
 void session_put(struct session *s);
 void session_on_events(struct session *s, uint32_t events);
 void session_send_ready(struct session *s);
+/* A read of r's made by the ring: n bytes, or -errno. */
+void session_read_done(struct request *r, ssize_t n);
 void session_close(struct session *s, const char *why);
 /* The loop's tick: timers, throttles, requests from other threads. */
 void session_tick(struct session *s, uint64_t now);
@@ -582,6 +595,7 @@ struct loop {
 	 * next round, after the others. Loop thread only. */
 	struct list_head again;
 	atomic_uint nr_sessions;
+	struct ring_reads *reads; /* NULL: without io_uring */
 };
 
 int loops_start(unsigned int n);
@@ -642,6 +656,19 @@ bool session_tls_has_pending(const struct session *s);
 ssize_t session_send(struct session *s, const struct iovec *iov, int n);
 ssize_t session_recv(struct session *s, void *buf, size_t len);
 
+/* ring_reads.c: a network thread's cached reads, in batches */
+#define RING_READS_MAX 64
+struct ring_reads;
+/* NULL without io_uring (logged once). */
+struct ring_reads *ring_reads_new(void);
+void ring_reads_free(struct ring_reads *rr);
+/* Queues r's read of iov (making those queued first when the ring is
+ * full); false without a ring. */
+bool ring_read_queue(struct ring_reads *rr, struct request *r,
+		     const struct iovec *iov, int cnt);
+/* Makes the queued reads; session_read_done learns each one's result. */
+void ring_reads_make(struct ring_reads *rr);
+
 /* workers.c */
 int workers_start(unsigned int n);
 void workers_stop(void);
@@ -663,6 +690,7 @@ int32_t fault_before(struct request *r);
 bool fault_paused(void);
 void fault_count(uint16_t opcode, bool on_loop);
 void fault_count_sendfile(void);
+void fault_count_ring(void);
 /* The extensions VDISK_STAT offers: all, but those "hide" took away. */
 uint64_t fault_features(void);
 

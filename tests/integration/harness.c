@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -200,6 +201,24 @@ const char *agent_fault(const struct agent *a, const char *fmt, ...)
 	if (strncmp(answer, "ok", 2))
 		fail_msg("fault injection '%.*s': %s", len - 1, line, answer);
 	return answer;
+}
+
+bool dir_reads_nowait(const char *dir)
+{
+	char path[PATH_MAX], c;
+	struct iovec iov = { &c, 1 };
+	bool ok;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/nowait-probe", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "x", 1, 0), 1);
+	ok = preadv2(fd, &iov, 1, 0, RWF_NOWAIT) == 1;
+	assert_true(ok || errno == EOPNOTSUPP);
+	close(fd);
+	unlink(path);
+	return ok;
 }
 
 unsigned long agent_counter(const struct agent *a, const char *opcode)

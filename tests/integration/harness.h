@@ -44,8 +44,12 @@ void agent_kill(struct agent *a, int sig);
  * fails the test unless the agent answers "ok". Returns the answer. */
 const char *agent_fault(const struct agent *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* The agent's count of requests of one opcode ("read", "flush"...). */
+/* The agent's count of requests of one opcode ("read", "flush"...), or
+ * another of its counters ("on-loop", "ring"...). */
 unsigned long agent_counter(const struct agent *a, const char *opcode);
+/* Whether the file system of dir reads with RWF_NOWAIT (tmpfs in Linux
+ * 6.1 does not: the agent asks mincore there, and makes no batches). */
+bool dir_reads_nowait(const char *dir);
 void agent_opts(struct vxhs_open_opts *o, const struct agent *const *agents,
 		unsigned int n);
 /* Default options naming one agent by its UNIX socket. */

@@ -593,6 +593,72 @@ static void cached_reads_run_on_the_network_thread(void **state)
 }
 
 /*
+ * Cached reads asked together are made together, through the network
+ * thread's io_uring (counted as "ring"); with --no-io-uring each is a
+ * system call of its own. Every read must get its own block's data.
+ */
+#define BATCH_READS 64
+
+static void batch_of_reads(const struct agent *a, bool by_ring)
+{
+	const size_t len = 4096;
+	uint8_t *buf = malloc(BATCH_READS * len),
+		*back = malloc(BATCH_READS * len);
+	unsigned long ring, loop;
+	unsigned int seed = 5;
+	struct vxhs_vdisk *vd;
+	struct tally t;
+
+	assert_non_null(buf);
+	assert_non_null(back);
+	fill_random(buf, BATCH_READS * len, &seed);
+	vd = open_on(a, "batch");
+	/* Every other block: reads far apart in the file as in one buffer. */
+	for (unsigned int i = 0; i < BATCH_READS; i++)
+		assert_int_equal(
+			sync_pwrite(vd, buf + i * len, len, 2 * i * len), 0);
+	memset(back, 0, BATCH_READS * len);
+	ring = agent_counter(a, "ring");
+	loop = agent_counter(a, "on-loop");
+	tally_init(&t);
+	for (unsigned int i = 0; i < BATCH_READS; i++) {
+		struct iovec iov = { back + i * len, len };
+
+		tally_add(&t);
+		assert_int_equal(vxhs_readv(vd, &iov, 1, 2 * i * len,
+					    tally_done, &t),
+				 0);
+	}
+	assert_int_equal(tally_wait(&t, 30000), 0);
+	assert_int_equal(t.ok, BATCH_READS);
+	assert_memory_equal(buf, back, BATCH_READS * len);
+	assert_int_equal(agent_counter(a, "on-loop") - loop, BATCH_READS);
+	assert_int_equal(agent_counter(a, "ring") - ring,
+			 by_ring ? BATCH_READS : 0);
+	vxhs_vdisk_close(vd);
+	free(back);
+	free(buf);
+}
+
+static void cached_reads_are_made_in_batches(void **state)
+{
+	static const char *const no_ring[] = { "--allow-plaintext",
+					       "--no-io-uring", NULL };
+	bool nowait = dir_reads_nowait(env.dir);
+	struct agent a;
+
+	(void)state;
+	vdisk_make(env.dir, "batch", DISK_SIZE);
+	agent_start(&a, env.dir, 0);
+	batch_of_reads(&a, nowait);
+	agent_kill(&a, SIGTERM);
+
+	agent_start_args(&a, env.dir, 0, no_ring);
+	batch_of_reads(&a, false);
+	agent_kill(&a, SIGTERM);
+}
+
+/*
  * A read of 64 KiB or more whose pages are not all cached goes to a
  * worker, once the cache was asked (the answer would have gone from the
  * cache, by sendfile); the next one, cached by then, goes out on the
@@ -1465,6 +1531,7 @@ int main(void)
 		cmocka_unit_test(large_writes_from_pages),
 		cmocka_unit_test(large_writes_without_pipes),
 		cmocka_unit_test(cached_large_reads_by_copy_or_sendfile),
+		cmocka_unit_test(cached_reads_are_made_in_batches),
 		cmocka_unit_test(pipelines_256_requests_per_vdisk),
 		cmocka_unit_test(small_requests_share_a_connection),
 		cmocka_unit_test(cached_reads_run_on_the_network_thread),

@@ -179,7 +179,7 @@ static void round_trip(struct vxhs_vdisk *vd, uint8_t *buf, uint8_t *back,
 
 static void data_goes_by_reference(void **state)
 {
-	unsigned long writes, reads;
+	unsigned long writes, reads, ring;
 	struct vxhs_vdisk *vd;
 	struct region rg;
 
@@ -188,6 +188,7 @@ static void data_goes_by_reference(void **state)
 	vd = open_shared(rg.fd, rg.base, REGION_SIZE);
 	writes = agent_counter(&env.agent, "write");
 	reads = agent_counter(&env.agent, "read");
+	ring = agent_counter(&env.agent, "ring");
 	round_trip(vd, rg.base, rg.base + (2 << 20), 4096, 8192, 1);
 	round_trip(vd, rg.base + 512, rg.base + (2 << 20) + 4096, 1 << 20,
 		   (3 << 20) + 512, 2);
@@ -195,6 +196,10 @@ static void data_goes_by_reference(void **state)
 	/* Counted, and so subject to the same rules, as READ and WRITE. */
 	assert_int_equal(agent_counter(&env.agent, "write"), writes + 2);
 	assert_int_equal(agent_counter(&env.agent, "read"), reads + 2);
+	/* Cached by the writes: into the region's pages, in the network
+	 * thread's batch. */
+	assert_int_equal(agent_counter(&env.agent, "ring") - ring,
+			 dir_reads_nowait(env.dir) ? 2 : 0);
 	vxhs_vdisk_close(vd);
 	region_free(&rg);
 }
