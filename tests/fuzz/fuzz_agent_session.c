@@ -107,6 +107,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	list_init(&loop.sessions);
 	list_init(&loop.inbox);
 	list_init(&loop.again);
+	/* Cached reads in batches, as vxhsd makes them by default. */
+	config.io_uring = true;
+	loop.reads = ring_reads_new();
 	return 0;
 }
 
