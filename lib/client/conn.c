@@ -634,8 +634,8 @@ void conn_read(struct vxhs_conn *conn)
 			return;
 		}
 		/* The next read would say EAGAIN: a system call saved per
-		 * event (epoll is level-triggered, more data signals). */
-		if ((size_t)got < asked && conn->tp->short_read_drains)
+		 * event. */
+		if (asked && conn->tp->drained(conn, (size_t)got, asked))
 			break;
 	}
 	/* GnuTLS may hold decrypted bytes the socket no longer signals: they

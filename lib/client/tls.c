@@ -244,6 +244,16 @@ static bool tls_has_pending(const struct vxhs_conn *conn)
 	       vxhs_tls_has_pending(conn->tls_session, conn->tls_io);
 }
 
+/* A record at a time comes back, so the socket says when it ran dry (an
+ * answer just parsed may have ended the session). */
+static bool tls_drained(const struct vxhs_conn *conn, size_t got, size_t asked)
+{
+	(void)got;
+	(void)asked;
+	return !conn->tls_session ||
+	       vxhs_tls_drained(conn->tls_session, conn->tls_io);
+}
+
 /* One message per record unless the agent announced that it packs. */
 static bool tls_one_message_per_send(const struct vxhs_conn *conn)
 {
@@ -256,6 +266,7 @@ const struct transport_ops transport_tls = {
 	.handshake = tls_handshake,
 	.sendv = tls_sendv,
 	.recvv = tls_recvv,
+	.drained = tls_drained,
 	.one_message_per_send = tls_one_message_per_send,
 	.wants_write = tls_wants_write,
 	.has_pending = tls_has_pending,

@@ -30,10 +30,11 @@ struct transport_ops {
 			 int n);
 	ssize_t (*recvv)(struct vxhs_conn *conn, const struct iovec *iov,
 			 int n);
-	/* A receive that returns less than asked took all the socket had:
-	 * no need to try again before the next event (a plain stream; TLS
-	 * returns a record at a time). */
-	bool short_read_drains;
+	/* After a receive of got bytes where asked were room: whether it
+	 * took all the socket had, so that the next read can wait for the
+	 * next event (epoll is level-triggered) instead of being told
+	 * EAGAIN. */
+	bool (*drained)(const struct vxhs_conn *conn, size_t got, size_t asked);
 	/* Sends the payload of the queue's head io from the caller's pages:
 	 * whether this io should go so, and payload bytes sent or a
 	 * negative errno (-ENOTSUP: go on with sendv from where it

@@ -38,6 +38,14 @@ static ssize_t plain_recvv(struct vxhs_conn *conn, const struct iovec *iov,
 	return ret < 0 ? -errno : ret;
 }
 
+/* A stream: a read that returns less than asked took all there was. */
+static bool plain_drained(const struct vxhs_conn *conn, size_t got,
+			  size_t asked)
+{
+	(void)conn;
+	return got < asked;
+}
+
 static bool plain_never(const struct vxhs_conn *conn)
 {
 	(void)conn;
@@ -55,7 +63,7 @@ const struct transport_ops transport_plain = {
 	.start = plain_start,
 	.sendv = plain_sendv,
 	.recvv = plain_recvv,
-	.short_read_drains = true,
+	.drained = plain_drained,
 	.pages_wanted = zc_wanted,
 	.send_pages = zc_send,
 	.one_message_per_send = plain_never,

@@ -39,6 +39,7 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	iov[1].iov_base = io->rx_ahead;
 	iov[1].iov_len = sizeof(io->rx_ahead);
 	got = readv(io->fd, iov, 2);
+	io->rx_dry = got < (ssize_t)(len + sizeof(io->rx_ahead));
 	if (got <= (ssize_t)len)
 		return got;
 	io->rx_start = 0;
@@ -100,6 +101,7 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	io->tx_start = io->tx_end = 0;
 	io->nr_recs = io->rec_next = 0;
 	io->rx_start = io->rx_end = 0;
+	io->rx_dry = false;
 	gnutls_transport_set_ptr(session, io);
 	gnutls_transport_set_pull_function(session, tls_pull);
 	gnutls_transport_set_pull_timeout_function(session, tls_pull_timeout);
@@ -112,6 +114,11 @@ bool vxhs_tls_has_pending(gnutls_session_t session,
 {
 	return io->rx_end > io->rx_start ||
 	       gnutls_record_check_pending(session) > 0;
+}
+
+bool vxhs_tls_drained(gnutls_session_t session, const struct vxhs_tls_io *io)
+{
+	return io->rx_dry && !vxhs_tls_has_pending(session, io);
 }
 
 /*

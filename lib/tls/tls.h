@@ -70,6 +70,7 @@ struct vxhs_tls_io {
 	size_t tx_end;	 /* ...and written */
 	size_t rx_start; /* read-ahead not yet handed to GnuTLS */
 	size_t rx_end;
+	bool rx_dry; /* the last socket read took all the socket had */
 	uint8_t rx_ahead[VXHS_TLS_READ_AHEAD];
 	uint8_t tx_stage[VXHS_TLS_RECORD_MAX];
 	uint8_t tx_out[VXHS_TLS_SEND_RECORDS * VXHS_TLS_RECORD_ROOM];
@@ -87,6 +88,14 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd);
  */
 bool vxhs_tls_has_pending(gnutls_session_t session,
 			  const struct vxhs_tls_io *io);
+
+/*
+ * Nothing received is held back here, and the last socket read took all
+ * the socket had: what arrives later, the socket announces. With
+ * level-triggered epoll the caller may wait for the next event instead of
+ * reading once more only to be told EAGAIN.
+ */
+bool vxhs_tls_drained(gnutls_session_t session, const struct vxhs_tls_io *io);
 
 /* Records made but not all sent yet: the next vxhs_tls_sendv sends them. */
 static inline bool vxhs_tls_send_held(const struct vxhs_tls_io *io)

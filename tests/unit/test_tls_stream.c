@@ -279,6 +279,68 @@ static void read_ahead_is_pending(void **state)
 			 -EAGAIN);
 }
 
+/*
+ * TLS 1.3 with AES-GCM adds 22 bytes to a record: a 5-byte header, the
+ * content type, a 16-byte tag.
+ */
+#define RECORD_WIRE_EXTRA 22
+
+/*
+ * Records of several sizes, all sent before the first read: the stream
+ * says it is drained (the caller may wait for the next socket event) only
+ * when nothing is left to read, in the socket or held back, and it does
+ * say so once all is read. The second record is sized so that the read
+ * that finishes the first fills the read-ahead exactly, with the third
+ * still in the socket: an empty read-ahead alone does not mean drained.
+ */
+static void drained_only_when_nothing_is_left(void **state)
+{
+	static const size_t sizes[] = {
+		VXHS_TLS_RECORD_MAX,
+		VXHS_TLS_READ_AHEAD - RECORD_WIRE_EXTRA,
+		100,
+		VXHS_TLS_RECORD_MAX,
+		VXHS_TLS_RECORD_MAX,
+		100,
+		7,
+	};
+	static uint8_t out[5 * VXHS_TLS_RECORD_MAX], in[sizeof(out)];
+	struct pair *p = *state;
+	struct pollfd pfd = { .fd = p->fd[1], .events = POLLIN };
+	size_t done = 0, got = 0;
+	int gerr = 0, reads = 0;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 13 + (i >> 9));
+	for (unsigned int k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct iovec iov = { out + done, sizes[k] };
+
+		assert_true(done + sizes[k] <= sizeof(out));
+		assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1,
+						&gerr),
+				 sizes[k]);
+		done += sizes[k];
+	}
+	while (got < done) {
+		ssize_t n = vxhs_tls_recv(p->s[1], p->io[1], in + got,
+					  done - got, &gerr);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+		reads++;
+		if (vxhs_tls_drained(p->s[1], p->io[1])) {
+			assert_false(vxhs_tls_has_pending(p->s[1], p->io[1]));
+			assert_int_equal(poll(&pfd, 1, 0), 0);
+		}
+	}
+	assert_memory_equal(in, out, done);
+	assert_int_equal(reads, sizeof(sizes) / sizeof(sizes[0]));
+	assert_true(vxhs_tls_drained(p->s[1], p->io[1]));
+	assert_int_equal(vxhs_tls_recv(p->s[1], p->io[1], in, sizeof(in),
+				       &gerr),
+			 -EAGAIN);
+}
+
 /* A peer that closes without close_notify is an end of stream. */
 static void peer_close_is_end_of_stream(void **state)
 {
@@ -316,6 +378,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(read_ahead_is_pending, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			drained_only_when_nothing_is_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(peer_close_is_end_of_stream,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(send_to_closed_peer, setup,
