@@ -246,12 +246,12 @@ void session_close(struct session *s, const char *why)
 /*
  * With TLS, answers ready this long leave before the rest of the batch is
  * parsed: the client decrypts them while this thread serves the rest,
- * where one send at the end had the two take turns. Two full records
- * (eight 4 KiB answers); after every four or sixteen answers measured
- * worse, and so did plaintext, where a send costs more than the wait
- * (performance.md, "Answers in step with the client").
+ * where one send at the end had the two take turns. Three full records
+ * (twelve 4 KiB answers): two, four and eight measured worse, as did
+ * plaintext, where a send costs more than the wait (performance.md,
+ * "Answers in step with the client", "Each thread's share").
  */
-#define READY_SEND_BYTES (32u * 1024)
+#define READY_SEND_BYTES (48u * 1024)
 
 /* With TLS, whether the answers ready or being read should leave now. */
 static bool ready_to_send(const struct session *s)
