@@ -74,6 +74,10 @@ static const struct opt_desc options[] = {
 	  .kind = OPT_BOOL,
 	  .offset = offsetof(struct vxhs_cfg, local_writes),
 	  .in_group = true },
+	{ .name = "kernel_tls",
+	  .kind = OPT_BOOL,
+	  .offset = offsetof(struct vxhs_cfg, kernel_tls),
+	  .in_group = true },
 	UINT_OPT(conns, 1, 64),
 	UINT_OPT(connect_timeout, 1, 600),
 	UINT_OPT(io_timeout, 1, 3600),
@@ -459,7 +463,7 @@ static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 				    "connect_timeout, io_timeout, "
 				    "failover_timeout, no_agent, "
 				    "shared_memory, local_reads, "
-				    "local_writes)",
+				    "local_writes, kernel_tls)",
 				    tok);
 		}
 		if (!eq && o->kind != OPT_BOOL)
@@ -601,6 +605,7 @@ void vxhs_cfg_open_opts(const struct vxhs_cfg *cfg, struct vxhs_open_opts *opts)
 	/* Points into cfg, which outlives the open (the library copies). */
 	opts->tls_dir = cfg->tls_dir[0] ? cfg->tls_dir : NULL;
 	opts->allow_plaintext = cfg->plaintext;
+	opts->kernel_tls = cfg->kernel_tls;
 }
 
 void vxhs_cfg_format_agents(const struct vxhs_cfg *cfg, char *buf, size_t len)

@@ -68,6 +68,8 @@ struct vxhs_cfg {
 	/* Writes to the vdisk's file, inside its lock's gate, granted
 	 * likewise (default yes). */
 	bool local_writes;
+	/* TLS records made by the kernel where it can (default no). */
+	bool kernel_tls;
 };
 
 /*

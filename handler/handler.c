@@ -30,7 +30,8 @@ static const char cfg_desc[] =
 	"gateways export it; default the host name), shared_memory=no "
 	"(data through the socket), local_reads=no (every read to the "
 	"agent) and local_writes=no (every write to the agent) with an "
-	"agent on a UNIX socket.\n"
+	"agent on a UNIX socket, kernel_tls=yes (TLS records made by "
+	"the kernel where it can, not GnuTLS).\n"
 	"Example: cfgstring=disk1@10.0.0.5+storage2/9999;io_timeout=10";
 
 static struct tcmur_handler vxhs_handler = {

@@ -42,6 +42,8 @@ static const char usage[] =
 	"                           own, not a batch's through io_uring\n"
 	"      --tls-dir=DIR        TLS on TCP: DIR holds ca.pem (signs the clients;\n"
 	"                           optional crl.pem), cert.pem and key.pem (ours)\n"
+	"      --kernel-tls         let the kernel's TLS make the TLS records sent,\n"
+	"                           where it can, not GnuTLS\n"
 	"      --allow-plaintext    serve TCP without TLS (closed labs, original\n"
 	"                           clients): anyone who can connect gets in\n"
 	"      --acl=FILE           access list: who may use which vdisks, ro or rw\n"
@@ -111,6 +113,7 @@ enum {
 	OPT_NO_LOCAL_READS,
 	OPT_NO_LOCAL_WRITES,
 	OPT_TCP_SENDFILE,
+	OPT_KERNEL_TLS,
 	OPT_NO_IO_URING,
 };
 
@@ -124,6 +127,7 @@ static const struct option long_opts[] = {
 	{ "no-local-reads", no_argument, NULL, OPT_NO_LOCAL_READS },
 	{ "no-local-writes", no_argument, NULL, OPT_NO_LOCAL_WRITES },
 	{ "tcp-sendfile", no_argument, NULL, OPT_TCP_SENDFILE },
+	{ "kernel-tls", no_argument, NULL, OPT_KERNEL_TLS },
 	{ "no-io-uring", no_argument, NULL, OPT_NO_IO_URING },
 	{ "workers", required_argument, NULL, 't' },
 	{ "loops", required_argument, NULL, OPT_LOOPS },
@@ -204,6 +208,9 @@ static int apply(struct vxhsd_config *cfg, int opt, const char *val,
 		break;
 	case OPT_TCP_SENDFILE:
 		cfg->tcp_sendfile = true;
+		break;
+	case OPT_KERNEL_TLS:
+		cfg->kernel_tls = true;
 		break;
 	case OPT_NO_IO_URING:
 		cfg->io_uring = false;

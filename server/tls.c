@@ -273,6 +273,21 @@ deinit_crt:
 	return ret < 0 ? ret : 0;
 }
 
+/* With --kernel-tls: what the session's log line says of its records. */
+static const char *kernel_tls_start(struct session *s)
+{
+	static __thread char note[320];
+	char why[256];
+
+	if (!config.kernel_tls)
+		return "";
+	if (vxhs_tls_kernel_tx(s->tls, s->tls_io, why, sizeof(why)) == 0)
+		return ", records made by the kernel";
+	snprintf(note, sizeof(note),
+		 ", records made by vxhsd, not the kernel: %s", why);
+	return note;
+}
+
 int session_tls_handshake(struct session *s)
 {
 	char why[512];
@@ -312,9 +327,9 @@ int session_tls_handshake(struct session *s)
 	}
 	snprintf(s->ident.label, sizeof(s->ident.label), "%s",
 		 s->ident.nr_names ? s->ident.names[0] : "(no names)");
-	slog(s, NULL, -1, LOG_INFO, "%s: TLS %s, client %s", s->peer,
+	slog(s, NULL, -1, LOG_INFO, "%s: %s, client %s%s", s->peer,
 	     gnutls_protocol_get_name(gnutls_protocol_get_version(s->tls)),
-	     s->ident.label);
+	     s->ident.label, kernel_tls_start(s));
 	return 1;
 }
 
@@ -345,6 +360,11 @@ ssize_t session_send(struct session *s, const struct iovec *iov, int n)
 	if (gerr)
 		vlog(LOG_INFO, "%s: TLS send: %s", s->peer,
 		     gnutls_strerror(gerr));
+	if (ret == -EKEYEXPIRED)
+		vlog(LOG_NOTICE,
+		     "%s: the kernel's TLS key has carried all it should; "
+		     "closing for the client to reconnect with a new one",
+		     s->peer);
 	errno = (int)-ret;
 	return -1;
 }

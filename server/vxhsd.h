@@ -39,6 +39,7 @@ struct vxhsd_config {
 	bool no_local_reads;  /* LOCAL_OPEN refused (local_open.c) */
 	bool no_local_writes; /* LOCAL_OPEN_RW refused */
 	bool tcp_sendfile;    /* answer_from_cache on TCP too */
+	bool kernel_tls;      /* the kernel makes the TLS records we send */
 	bool io_uring;	      /* cached reads in batches (ring_reads.c) */
 	unsigned int workers;
 	unsigned int loops;

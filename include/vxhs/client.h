@@ -133,6 +133,13 @@ struct vxhs_open_opts {
 	int shm_fd;
 	void *shm_base;
 	size_t shm_len;
+	/*
+	 * With TLS 1.3 and AES-GCM, let the kernel's TLS (where it has
+	 * one) make the records sent to the agent once the handshake is
+	 * done: no record layer or copy in user space, and the NIC's TLS
+	 * offload where there is one. false: GnuTLS makes them.
+	 */
+	bool kernel_tls;
 };
 
 void vxhs_open_opts_init(struct vxhs_open_opts *opts);

@@ -187,11 +187,13 @@ void agent_notes_free(struct vxhs_loop *loop)
 	}
 }
 
-int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
-	      const struct vxhs_resolved *res, unsigned int nr_conns,
-	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
-	      struct vxhs_agent **out)
+int agent_get(struct vxhs_loop *loop, const struct vxhs_open_opts *o,
+	      unsigned int idx, const struct vxhs_resolved *res,
+	      struct vxhs_tls *tls, struct vxhs_agent **out)
 {
+	const struct vxhs_agent_addr *addr = &o->agents[idx];
+	unsigned int nr_conns = o->conns_per_agent;
+	bool kernel_tls = o->kernel_tls;
 	struct vxhs_agent *agent;
 
 	/* TLS does not apply to UNIX sockets: the agent knows its peer
@@ -201,7 +203,8 @@ int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	list_for_each_entry (agent, &loop->agents, link) {
 		if (same_addr(&agent->addr, addr) &&
 		    agent->nr_conns == nr_conns && !!agent->tls == !!tls &&
-		    (!tls || !strcmp(agent->tls->dir, tls->dir))) {
+		    (!tls || (!strcmp(agent->tls->dir, tls->dir) &&
+			      agent->kernel_tls == kernel_tls))) {
 			agent->refs++;
 			*out = agent;
 			return 0;
@@ -228,8 +231,9 @@ int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
 	agent->addr = *addr;
 	agent->res = *res;
 	agent->refs = 1;
-	agent->connect_timeout_ms = connect_timeout_ms;
+	agent->connect_timeout_ms = o->connect_timeout_ms;
 	agent->tls = tls_creds_ref(tls);
+	agent->kernel_tls = kernel_tls;
 	/* The caller allowed it explicitly; still worth a line. */
 	if (!tls && !addr->is_unix && !agent->notes->plaintext_warned) {
 		agent->notes->plaintext_warned = true;

@@ -107,8 +107,9 @@ struct agent_notes {
 	struct log_limit log_conn; /* connect failures, connections lost */
 	struct log_limit log_ask;  /* probes sent to it */
 	bool plaintext_warned;
-	bool odd_err_logged; /* an error outside the protocol's set */
-	char tls_error[256]; /* last TLS failure, logged once */
+	bool kernel_tls_warned; /* said why not, since it last worked */
+	bool odd_err_logged;	/* an error outside the protocol's set */
+	char tls_error[256];	/* last TLS failure, logged once */
 	char name[VXHS_HOST_MAX + 16];
 };
 
@@ -125,6 +126,7 @@ struct vxhs_agent {
 	unsigned int connect_timeout_ms;
 	struct vxhs_conn **conns;
 	struct vxhs_tls *tls;	   /* NULL: plaintext */
+	bool kernel_tls;	   /* the kernel makes the records we send */
 	struct agent_notes *notes; /* the loop's, for its address */
 	/* It announced VXHS_FEAT_TLS_PACK: several messages per TLS record
 	 * both ways. Until then one message per record, as the original
@@ -388,10 +390,11 @@ int set_error(int err, const char *fmt, ...)
 /* agent.c */
 int agent_resolve(const struct vxhs_agent_addr *addr,
 		  struct vxhs_resolved *res);
-int agent_get(struct vxhs_loop *loop, const struct vxhs_agent_addr *addr,
-	      const struct vxhs_resolved *res, unsigned int nr_conns,
-	      unsigned int connect_timeout_ms, struct vxhs_tls *tls,
-	      struct vxhs_agent **out);
+/* The agent o->agents[idx] with o's connections and TLS: shared with
+ * other vdisks that name it alike. */
+int agent_get(struct vxhs_loop *loop, const struct vxhs_open_opts *o,
+	      unsigned int idx, const struct vxhs_resolved *res,
+	      struct vxhs_tls *tls, struct vxhs_agent **out);
 void agent_put(struct vxhs_agent *agent);
 void agent_notes_free(struct vxhs_loop *loop);
 /* The connection for a new io moving len bytes of data through the

@@ -218,9 +218,8 @@ static void handle_open(struct vxhs_loop *loop, struct vxhs_vdisk *vd)
 	const struct vxhs_open_opts *o = &vd->opts;
 
 	for (unsigned int i = 0; i < o->nr_agents; i++) {
-		int ret = agent_get(loop, &o->agents[i], &vd->res[i],
-				    o->conns_per_agent, o->connect_timeout_ms,
-				    vd->tls, &vd->agents[i]);
+		int ret = agent_get(loop, o, i, &vd->res[i], vd->tls,
+				    &vd->agents[i]);
 
 		if (ret) {
 			while (i--)

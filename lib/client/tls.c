@@ -143,6 +143,7 @@ static bool tls_wants_write(const struct vxhs_conn *conn)
 static int tls_handshake(struct vxhs_conn *conn)
 {
 	struct vxhs_agent *agent = conn->agent;
+	const char *how;
 	char why[512];
 	int ret;
 
@@ -170,9 +171,23 @@ static int tls_handshake(struct vxhs_conn *conn)
 		agent->notes->tls_error[0] = '\0';
 	}
 	conn->tls_up_at = vxhs_now_ns();
-	loop_log(conn->loop, LOG_DEBUG, "agent %s: TLS up (%s)", agent->name,
+	how = "records made by GnuTLS";
+	if (agent->kernel_tls) {
+		if (vxhs_tls_kernel_tx(conn->tls_session, conn->tls_io, why,
+				       sizeof(why)) == 0)
+			how = "records made by the kernel";
+		else if (!agent->notes->kernel_tls_warned)
+			loop_log(conn->loop, LOG_NOTICE,
+				 "agent %s: kernel_tls: GnuTLS makes the "
+				 "records: %s",
+				 agent->name, why);
+		agent->notes->kernel_tls_warned = !conn->tls_io->kernel_tx;
+	}
+	loop_log(conn->loop, LOG_DEBUG, "agent %s: TLS up (%s), %s",
+		 agent->name,
 		 gnutls_protocol_get_name(
-			 gnutls_protocol_get_version(conn->tls_session)));
+			 gnutls_protocol_get_version(conn->tls_session)),
+		 how);
 	return 0;
 }
 
@@ -185,6 +200,11 @@ static ssize_t tls_sendv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 	if (ret < 0 && gerr)
 		loop_log(conn->loop, LOG_INFO, "agent %s: TLS send: %s",
 			 conn->agent->name, gnutls_strerror(gerr));
+	if (ret == -EKEYEXPIRED)
+		loop_log(conn->loop, LOG_NOTICE,
+			 "agent %s: the kernel's TLS key has carried all it "
+			 "should; reconnecting for a new one",
+			 conn->agent->name);
 	return ret;
 }
 

@@ -73,6 +73,12 @@ static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 	};
 	size_t len = 0;
 
+	/* With the kernel's records, anything GnuTLS would still send
+	 * carries a stale sequence number: the peer could not read it. */
+	if (io->kernel_tx) {
+		errno = EPROTO;
+		return -1;
+	}
 	if (!io->tx_gather)
 		return sendmsg(io->fd, &msg, MSG_NOSIGNAL);
 	for (int i = 0; i < n; i++)
@@ -97,6 +103,8 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	if (!io)
 		return NULL;
 	io->fd = fd;
+	io->kernel_tx = false;
+	io->kernel_key_left = 0;
 	io->tx_gather = false;
 	io->tx_start = io->tx_end = 0;
 	io->nr_recs = io->rec_next = 0;
@@ -187,6 +195,23 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 	size_t whole = 0;
 
 	*gerr = 0;
+	if (io->kernel_tx) {
+		struct msghdr msg = {
+			.msg_iov = (struct iovec *)iov,
+			.msg_iovlen = (size_t)n,
+		};
+		ssize_t sent;
+
+		if (!io->kernel_key_left)
+			return -EKEYEXPIRED;
+		sent = sendmsg(io->fd, &msg, MSG_NOSIGNAL);
+		if (sent < 0)
+			return -errno;
+		io->kernel_key_left -= (uint64_t)sent < io->kernel_key_left ?
+					       (uint64_t)sent :
+					       io->kernel_key_left;
+		return sent;
+	}
 	if (!vxhs_tls_send_held(io)) {
 		int ret = make_records(session, io, iov, n);
 

@@ -60,6 +60,9 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
  */
 struct vxhs_tls_io {
 	int fd;
+	bool kernel_tx; /* the kernel makes the records we send */
+	/* Bytes the kernel's key may still encrypt (below). */
+	uint64_t kernel_key_left;
 	bool tx_gather; /* records go to tx_out, not the socket */
 	/* Each record in tx_out: where it ends, the plaintext it carries;
 	 * those before rec_next are already reported to the caller. */
@@ -111,10 +114,39 @@ static inline bool vxhs_tls_send_held(const struct vxhs_tls_io *io)
  * when none has, the socket's negative errno, or -EPIPE with the GnuTLS
  * code in *gerr (else 0). Records not yet sent stay held, and the next
  * call sends them first whatever iov says: the caller advances by what it
- * is told and passes the rest again.
+ * is told and passes the rest again. With the kernel's records, the bytes
+ * the socket took, or -EKEYEXPIRED once its key has carried
+ * VXHS_TLS_KERNEL_KEY_BYTES.
  */
 ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 		       const struct iovec *iov, int n, int *gerr);
+/*
+ * What one AES-GCM key may encrypt: 2^24 full records (RFC 8446, 5.5,
+ * allows 2^24.5; GnuTLS updates its keys after 2^24 records). The kernel
+ * cannot take a new key for a session, so a session whose kernel key has
+ * carried this much ends (-EKEYEXPIRED from vxhs_tls_sendv) and its
+ * client reconnects, with a new key.
+ */
+#define VXHS_TLS_KERNEL_KEY_BYTES ((uint64_t)VXHS_TLS_RECORD_MAX << 24)
+
+/*
+ * Hands what session sends to the kernel's TLS (see kernel.c): right
+ * after the handshake, before any data. Returns 0, or a negative errno
+ * with the reason in why (no TLS in the kernel, TLS 1.2, another cipher):
+ * the session then goes on with GnuTLS's records.
+ */
+int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
+		       char *why, size_t whylen);
+
+/*
+ * The kernel's crypto_info for a TLS 1.3 write state, into out: its
+ * size, or 0 with the reason in why. Apart for its unit test.
+ */
+size_t vxhs_tls_kernel_info(gnutls_cipher_algorithm_t cipher,
+			    const gnutls_datum_t *key, const gnutls_datum_t *iv,
+			    const uint8_t seq[8], void *out, size_t outlen,
+			    char *why, size_t whylen);
+
 /*
  * Receives into buf. Returns bytes (0: the peer closed, with or without
  * close_notify), -EAGAIN, or -EPROTO with the GnuTLS code in *gerr.

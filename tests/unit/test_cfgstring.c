@@ -246,6 +246,7 @@ static const struct reject rejects[] = {
 	{ "vxhs/d;local_reads=no;local_reads", "given twice" },
 	{ "vxhs/d;local_writes=2", "local_writes='2': say yes or no" },
 	{ "vxhs/d;local_writes;local_writes=no", "given twice" },
+	{ "vxhs/d;kernel_tls=maybe", "kernel_tls='maybe': say yes or no" },
 	{ "vxhs/d;no_agent=maybe", "no_agent='maybe': say fail or queue" },
 	{ "vxhs/d;no_agent", "option 'no_agent' needs a value" },
 	{ "vxhs/d;no_agent=queue;failover_timeout=5",
@@ -393,6 +394,10 @@ static void test_transport(void **state)
 	vxhs_cfg_open_opts(&cfg, &o);
 	assert_string_equal(o.tls_dir, "/etc/pki/gw");
 	assert_false(o.allow_plaintext);
+	assert_false(o.kernel_tls);
+	parse_ok("vxhs/d@h;tls=/etc/pki/gw;kernel_tls=yes", &cfg);
+	vxhs_cfg_open_opts(&cfg, &o);
+	assert_true(o.kernel_tls);
 
 	/* The default directory, once it exists. */
 	assert_non_null(mkdtemp(dir));

@@ -3,7 +3,9 @@
  * The TLS record I/O of lib/tls/stream.c between two in-process GnuTLS
  * sessions on a socket pair: records held while the socket is full and
  * finished by the next call, gathering of scattered buffers, read-ahead
- * that the socket no longer announces, end of stream.
+ * that the socket no longer announces, end of stream; and the key the
+ * kernel's TLS would take over (lib/tls/kernel.c), checked by a record
+ * made from it that the peer's GnuTLS must accept.
  */
 #include <errno.h>
 #include <poll.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gnutls/crypto.h>
+#include <linux/tls.h>
 
 #include "tls/tls.h"
 
@@ -369,6 +373,149 @@ static void send_to_closed_peer(void **state)
 	assert_int_equal(gerr, 0);
 }
 
+/*
+ * The record the kernel would send next, made here from what
+ * vxhs_tls_kernel_info gives it (TLS 1.3: the nonce is salt and IV xor
+ * the sequence number; the type byte after the data; the header is the
+ * additional data). GnuTLS on the other side must accept it: a wrong
+ * split of the IV or an off-by-one sequence number fails its tag.
+ */
+static void kernel_key_continues_session(void **state)
+{
+	struct pair *p = *state;
+	struct tls12_crypto_info_aes_gcm_128 info;
+	uint8_t first[300] = { 1 }, in[600], rec[5 + 600], nonce[12];
+	uint8_t plain[sizeof(first) + 1];
+	struct iovec iov = { first, sizeof(first) };
+	gnutls_datum_t key, iv;
+	gnutls_aead_cipher_hd_t aead;
+	size_t got = 0, clen = sizeof(rec) - 5;
+	uint8_t seq[8];
+	char why[128];
+	int gerr;
+
+	/* One record from GnuTLS first: the sequence is not at 0. */
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1, &gerr),
+			 (ssize_t)sizeof(first));
+	drain(p, in, &got, sizeof(first), sizeof(first));
+	assert_int_equal(got, sizeof(first));
+
+	assert_int_equal(
+		gnutls_record_get_state(p->s[0], 0, NULL, &iv, &key, seq), 0);
+	assert_int_equal(vxhs_tls_kernel_info(gnutls_cipher_get(p->s[0]), &key,
+					      &iv, seq, &info, sizeof(info),
+					      why, sizeof(why)),
+			 sizeof(info));
+	assert_int_equal(info.info.version, TLS_1_3_VERSION);
+	assert_int_equal(info.info.cipher_type, TLS_CIPHER_AES_GCM_128);
+	assert_int_equal(info.rec_seq[7], 1);
+
+	memcpy(nonce, info.salt, 4);
+	memcpy(nonce + 4, info.iv, 8);
+	for (int i = 0; i < 8; i++)
+		nonce[4 + i] ^= info.rec_seq[i];
+	for (size_t i = 0; i < sizeof(first); i++)
+		plain[i] = (uint8_t)(i * 7 + 3);
+	plain[sizeof(first)] = 23; /* application data */
+	rec[0] = 23;
+	rec[1] = rec[2] = 3;
+	rec[3] = (uint8_t)((sizeof(plain) + 16) >> 8);
+	rec[4] = (uint8_t)(sizeof(plain) + 16);
+	key.data = info.key;
+	key.size = sizeof(info.key);
+	assert_int_equal(
+		gnutls_aead_cipher_init(&aead, GNUTLS_CIPHER_AES_128_GCM, &key),
+		0);
+	assert_int_equal(gnutls_aead_cipher_encrypt(
+				 aead, nonce, sizeof(nonce), rec, 5, 16, plain,
+				 sizeof(plain), rec + 5, &clen),
+			 0);
+	gnutls_aead_cipher_deinit(aead);
+	assert_int_equal(write(p->fd[0], rec, 5 + clen), (ssize_t)(5 + clen));
+
+	got = 0;
+	drain(p, in, &got, sizeof(first), sizeof(in));
+	assert_int_equal(got, sizeof(first));
+	assert_memory_equal(in, plain, sizeof(first));
+}
+
+/* Only AES-GCM with TLS 1.3's 12-byte IV goes to the kernel. */
+static void kernel_key_refuses_others(void **state)
+{
+	uint8_t bytes[32] = { 0 }, seq[8] = { 0 };
+	struct tls12_crypto_info_aes_gcm_256 info;
+	gnutls_datum_t key = { bytes, 32 }, iv = { bytes, 12 };
+	char why[128];
+
+	(void)state;
+	assert_int_equal(vxhs_tls_kernel_info(GNUTLS_CIPHER_CHACHA20_POLY1305,
+					      &key, &iv, seq, &info,
+					      sizeof(info), why, sizeof(why)),
+			 0);
+	assert_non_null(strstr(why, "CHACHA20"));
+	iv.size = 4;
+	assert_int_equal(vxhs_tls_kernel_info(GNUTLS_CIPHER_AES_256_GCM, &key,
+					      &iv, seq, &info, sizeof(info),
+					      why, sizeof(why)),
+			 0);
+	assert_non_null(strstr(why, "IV of 4 bytes"));
+	iv.size = 12;
+	assert_int_equal(vxhs_tls_kernel_info(GNUTLS_CIPHER_AES_256_GCM, &key,
+					      &iv, seq, &info, sizeof(info),
+					      why, sizeof(why)),
+			 sizeof(info));
+	assert_int_equal(info.info.cipher_type, TLS_CIPHER_AES_GCM_256);
+}
+
+/*
+ * Where the kernel cannot take the session (here a UNIX socket, which has
+ * no TLS layer), it says why and GnuTLS goes on making the records.
+ */
+static void kernel_refusal_keeps_records(void **state)
+{
+	struct pair *p = *state;
+	uint8_t out[5000], in[5000];
+	struct iovec iov = { out, sizeof(out) };
+	size_t got = 0;
+	char why[128] = "";
+	int gerr;
+
+	assert_true(vxhs_tls_kernel_tx(p->s[0], p->io[0], why, sizeof(why)) <
+		    0);
+	assert_true(why[0] != '\0');
+	assert_false(p->io[0]->kernel_tx);
+	memset(out, 0x5a, sizeof(out));
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1, &gerr),
+			 (ssize_t)sizeof(out));
+	drain(p, in, &got, sizeof(in), sizeof(in));
+	assert_int_equal(got, sizeof(in));
+	assert_memory_equal(in, out, sizeof(out));
+}
+
+/*
+ * Once the kernel's key has carried its share, sends end: the kernel
+ * cannot take a new one. (The socket pair has no kernel TLS; the bytes go
+ * out as they are, which is all this counts.)
+ */
+static void kernel_key_wears_out(void **state)
+{
+	struct pair *p = *state;
+	uint8_t out[600] = { 0 };
+	struct iovec iov = { out, sizeof(out) };
+	int gerr;
+
+	p->io[0]->kernel_tx = true;
+	p->io[0]->kernel_key_left = 1000;
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1, &gerr),
+			 600);
+	assert_int_equal(p->io[0]->kernel_key_left, 400);
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1, &gerr),
+			 600);
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1, &gerr),
+			 -EKEYEXPIRED);
+	assert_int_equal(read(p->fd[1], out, sizeof(out)), sizeof(out));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +530,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(peer_close_is_end_of_stream,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(send_to_closed_peer, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(kernel_key_continues_session,
+						setup, teardown),
+		cmocka_unit_test(kernel_key_refuses_others),
+		cmocka_unit_test_setup_teardown(kernel_refusal_keeps_records,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(kernel_key_wears_out, setup,
 						teardown),
 	};
 

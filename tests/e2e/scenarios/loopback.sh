@@ -15,15 +15,26 @@
 LUN_MB=64
 
 scenario_target() {
-	# The handler reaches the agent over TCP with TLS (mutual certificates).
+	# The handler reaches the agent over TCP with TLS (mutual certificates),
+	# and both ask for the kernel's TLS, which Debian's kernel has: it
+	# makes the records both ways (vxhsd's answers, the handler's
+	# requests) for disk1, and for vxhsd's answers to disk2 (where the
+	# handler's own records stay GnuTLS's, the default).
 	mkdir -p "$VDISKS"
 	ctl=/run/vxhsd-tls-control.sock
-	start_tls_vxhsd --control "$ctl"
+	start_tls_vxhsd --control "$ctl" --kernel-tls
 	loopback_lun ${LUN_MB}M \
-		"disk1@127.0.0.1/9998;tls=/tmp/pki/gw-a;copy_domain=e2e"
+		"disk1@127.0.0.1/9998;tls=/tmp/pki/gw-a;copy_domain=e2e;kernel_tls=yes"
 	say "loopback LUN is $DISK"
 	expect_in "agent log" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
-		"TLS TLS1.3, client dn:CN=gw-a"
+		"TLS1.3, client dn:CN=gw-a, records made by the kernel"
+	expect_not_in "agent log" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
+		"records made by vxhsd"
+	expect_in "tcmu-runner log" "$(cat "$E2E_WORK"/tcmu-logs/*)" \
+		"agent 127.0.0.1:9998: TLS up (TLS1.3), records made by the kernel"
+	awk '$1 == "TlsCurrTxSw" && $2 >= 2 { ok = 1 } END { exit !ok }' \
+		/proc/net/tls_stat ||
+		fail "kernel TLS sends for no session: $(tr '\n' ' ' </proc/net/tls_stat)"
 
 	out=$(sg_inq "$DISK")
 	expect_in "sg_inq" "$out" "Vendor identification: LIO-ORG"

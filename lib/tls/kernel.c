@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+/*
+ * Kernel TLS for what a session sends. After GnuTLS's handshake the
+ * kernel takes the write key and sequence number and makes the records
+ * itself, encrypting while it copies into the socket: no record layer in
+ * user space, no copy into it, one system call for any number of records.
+ * Receiving stays with GnuTLS, which keeps handling what a peer may send
+ * after the handshake (TLS 1.3 session tickets) without our help.
+ *
+ * Only TLS 1.3 with AES-GCM, what our peers and OpenSSL's negotiate: the
+ * only combination the tests run. Anything else, or a kernel without the
+ * "tls" upper layer, keeps GnuTLS's records.
+ */
+#include <errno.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tls/tls.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+union ktls_info {
+	struct tls_crypto_info base;
+	struct tls12_crypto_info_aes_gcm_128 aes128;
+	struct tls12_crypto_info_aes_gcm_256 aes256;
+};
+
+/*
+ * Fills what the kernel needs from GnuTLS's write state: TLS 1.3's
+ * 12-byte IV is the kernel's 4-byte salt then its 8-byte IV. Returns the
+ * size of the structure, or 0 with the reason in why.
+ */
+size_t vxhs_tls_kernel_info(gnutls_cipher_algorithm_t cipher,
+			    const gnutls_datum_t *key, const gnutls_datum_t *iv,
+			    const uint8_t seq[8], void *out, size_t outlen,
+			    char *why, size_t whylen)
+{
+	union ktls_info info = { .base.version = TLS_1_3_VERSION };
+	size_t size;
+
+	if (iv->size !=
+	    TLS_CIPHER_AES_GCM_128_SALT_SIZE + TLS_CIPHER_AES_GCM_128_IV_SIZE) {
+		snprintf(why, whylen, "an IV of %u bytes", iv->size);
+		return 0;
+	}
+	if (cipher == GNUTLS_CIPHER_AES_128_GCM &&
+	    key->size == TLS_CIPHER_AES_GCM_128_KEY_SIZE) {
+		info.base.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(info.aes128.salt, iv->data, 4);
+		memcpy(info.aes128.iv, iv->data + 4, 8);
+		memcpy(info.aes128.key, key->data, key->size);
+		memcpy(info.aes128.rec_seq, seq, 8);
+		size = sizeof(info.aes128);
+	} else if (cipher == GNUTLS_CIPHER_AES_256_GCM &&
+		   key->size == TLS_CIPHER_AES_GCM_256_KEY_SIZE) {
+		info.base.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(info.aes256.salt, iv->data, 4);
+		memcpy(info.aes256.iv, iv->data + 4, 8);
+		memcpy(info.aes256.key, key->data, key->size);
+		memcpy(info.aes256.rec_seq, seq, 8);
+		size = sizeof(info.aes256);
+	} else {
+		snprintf(why, whylen, "cipher %s",
+			 gnutls_cipher_get_name(cipher));
+		return 0;
+	}
+	if (outlen < size) {
+		snprintf(why, whylen, "no room for the key");
+		size = 0;
+	} else {
+		memcpy(out, &info, size);
+	}
+	gnutls_memset(&info, 0, sizeof(info));
+	return size;
+}
+
+int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
+		       char *why, size_t whylen)
+{
+	gnutls_datum_t key, iv;
+	union ktls_info info;
+	uint8_t seq[8];
+	size_t len;
+	int ret;
+
+	if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3) {
+		snprintf(why, whylen, "%s",
+			 gnutls_protocol_get_name(
+				 gnutls_protocol_get_version(session)));
+		return -ENOTSUP;
+	}
+	/* Nothing of GnuTLS's may still wait to be sent: the kernel's
+	 * sequence numbers start where GnuTLS's stop. */
+	if (vxhs_tls_send_held(io) || gnutls_record_check_corked(session)) {
+		snprintf(why, whylen, "records still unsent");
+		return -EBUSY;
+	}
+	ret = gnutls_record_get_state(session, 0, NULL, &iv, &key, seq);
+	if (ret < 0) {
+		snprintf(why, whylen, "%s", gnutls_strerror(ret));
+		return -EINVAL;
+	}
+	len = vxhs_tls_kernel_info(gnutls_cipher_get(session), &key, &iv, seq,
+				   &info, sizeof(info), why, whylen);
+	if (!len)
+		return -ENOTSUP;
+	if (setsockopt(io->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) <
+	    0) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			snprintf(why, whylen, "the kernel has no TLS module");
+		else
+			snprintf(why, whylen, "TCP_ULP: %s", strerror(-ret));
+		goto wipe_key;
+	}
+	if (setsockopt(io->fd, SOL_TLS, TLS_TX, &info, (socklen_t)len) < 0) {
+		/* The upper layer stays, but with no key it sends as TCP
+		 * does: GnuTLS's records go on as before. */
+		ret = -errno;
+		snprintf(why, whylen, "TLS_TX: %s", strerror(-ret));
+		goto wipe_key;
+	}
+	io->kernel_tx = true;
+	io->kernel_key_left = VXHS_TLS_KERNEL_KEY_BYTES;
+	ret = 0;
+wipe_key:
+	gnutls_memset(&info, 0, sizeof(info));
+	return ret;
+}
