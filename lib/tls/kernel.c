@@ -31,6 +31,15 @@ union ktls_info {
 	struct tls12_crypto_info_aes_gcm_256 aes256;
 };
 
+/* The AES-GCM structures differ only in the key's size. */
+#define FILL_GCM(c, key, iv, seq)                                              \
+	do {                                                                   \
+		memcpy((c).salt, (iv)->data, sizeof((c).salt));                \
+		memcpy((c).iv, (iv)->data + sizeof((c).salt), sizeof((c).iv)); \
+		memcpy((c).key, (key)->data, sizeof((c).key));                 \
+		memcpy((c).rec_seq, (seq), sizeof((c).rec_seq));               \
+	} while (0)
+
 /*
  * Fills what the kernel needs from GnuTLS's write state: TLS 1.3's
  * 12-byte IV is the kernel's 4-byte salt then its 8-byte IV. Returns the
@@ -52,18 +61,12 @@ size_t vxhs_tls_kernel_info(gnutls_cipher_algorithm_t cipher,
 	if (cipher == GNUTLS_CIPHER_AES_128_GCM &&
 	    key->size == TLS_CIPHER_AES_GCM_128_KEY_SIZE) {
 		info.base.cipher_type = TLS_CIPHER_AES_GCM_128;
-		memcpy(info.aes128.salt, iv->data, 4);
-		memcpy(info.aes128.iv, iv->data + 4, 8);
-		memcpy(info.aes128.key, key->data, key->size);
-		memcpy(info.aes128.rec_seq, seq, 8);
+		FILL_GCM(info.aes128, key, iv, seq);
 		size = sizeof(info.aes128);
 	} else if (cipher == GNUTLS_CIPHER_AES_256_GCM &&
 		   key->size == TLS_CIPHER_AES_GCM_256_KEY_SIZE) {
 		info.base.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(info.aes256.salt, iv->data, 4);
-		memcpy(info.aes256.iv, iv->data + 4, 8);
-		memcpy(info.aes256.key, key->data, key->size);
-		memcpy(info.aes256.rec_seq, seq, 8);
+		FILL_GCM(info.aes256, key, iv, seq);
 		size = sizeof(info.aes256);
 	} else {
 		snprintf(why, whylen, "cipher %s",
@@ -115,6 +118,8 @@ int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
 		ret = -errno;
 		if (ret == -ENOENT)
 			snprintf(why, whylen, "the kernel has no TLS module");
+		else if (ret == -ENOTCONN)
+			snprintf(why, whylen, "the peer already closed");
 		else
 			snprintf(why, whylen, "TCP_ULP: %s", strerror(-ret));
 		goto wipe_key;

@@ -14,7 +14,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$ROOT/tools/bench/lib.sh"
 RES=${BENCH_RESULTS:-$(guest_bench bench_tls)}
-med() { awk -v j="$1" -v k="$2" '$1 == j && $2 ~ "^" k "-" { print $4 }' "$RES" | median; }
+med() { kind_median "$RES" "$@"; }
 
 printf 'fio IOPS, medians of 2 LUNs x %s rounds (tcm_loop, direct, libaio)\n\n' \
 	"$(awk '{ print $3 }' "$RES" | sort -u | wc -l)"

@@ -34,6 +34,12 @@ EOT
 # The median of the numbers on standard input, one a line.
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# kind_median RESULTS JOB KIND: the median IOPS of JOB over the LUNs
+# named KIND-a, KIND-b... and every round (lines "job LUN round iops").
+kind_median() {
+	awk -v j="$2" -v k="$3" '$1 == j && $2 ~ "^" k "-" { print $4 }' "$1" | median
+}
+
 # rounds "cmd-a args..." "cmd-b args..." -> the medians of each field of
 # both sides' outputs over $ROUNDS rounds, a's then b's, on one line. The
 # side that goes first alternates.

@@ -40,6 +40,20 @@ lun_disk() {
 	done
 }
 
+# make_luns: the caller's backstores (targetcli commands in cmds) and
+# their loopback LUNs (luns: "BACKSTORE lun=N", N from 0); waits for the
+# disks.
+make_luns() {
+	local l
+	tcli "${cmds[@]}" "/loopback create" >"$E2E_WORK/targetcli.out"
+	WWN=$(basename /sys/kernel/config/target/loopback/naa.*)
+	tcli "${luns[@]/#//loopback/$WWN/luns create }" >>"$E2E_WORK/targetcli.out"
+	for l in $(seq 0 $((${#luns[@]} - 1))); do
+		wait_for "LUN $l" 60 sh -c "test -n \"\$(ls /sys/block/*/device/scsi_device 2>/dev/null | grep ':$l\$')\""
+	done
+	sleep 2
+}
+
 setup_backstores() {
 	local size=${SIZE_MB}M
 	mkdir -p "$DIR"

@@ -39,11 +39,5 @@ setup_backstores() {
 		esac
 		l=$((l + 1))
 	done
-	tcli "${cmds[@]}" "/loopback create" >"$E2E_WORK/targetcli.out"
-	WWN=$(basename /sys/kernel/config/target/loopback/naa.*)
-	tcli "${luns[@]/#//loopback/$WWN/luns create }" >>"$E2E_WORK/targetcli.out"
-	for l in $(seq 0 $((l - 1))); do
-		wait_for "LUN $l" 60 sh -c "test -n \"\$(ls /sys/block/*/device/scsi_device 2>/dev/null | grep ':$l\$')\""
-	done
-	sleep 2
+	make_luns
 }
