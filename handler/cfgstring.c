@@ -505,6 +505,10 @@ static int check_transport(struct vxhs_cfg *cfg, char *err, size_t errlen)
 	if (cfg->plaintext && cfg->tls_dir[0])
 		return fail(err, errlen,
 			    "both plaintext and tls= given: choose one");
+	if (cfg->plaintext && cfg->kernel_tls)
+		return fail(err, errlen,
+			    "kernel_tls=yes with plaintext: there is no TLS "
+			    "for the kernel to take over");
 	if (!tcp || cfg->plaintext || cfg->tls_dir[0])
 		return 0;
 	dir = default_tls_dir();

@@ -467,6 +467,11 @@ int config_load(struct vxhsd_config *cfg, int argc, char **argv)
 			"vxhsd: --tls-dir and --allow-plaintext exclude each other: TCP is either TLS or not\n");
 		return -EINVAL;
 	}
+	if (cfg->kernel_tls && !cfg->tls_dir) {
+		fprintf(stderr,
+			"vxhsd: --kernel-tls without --tls-dir: there is no TLS for the kernel to take over\n");
+		return -EINVAL;
+	}
 	if (cfg->unix_reserved == UINT_MAX)
 		cfg->unix_reserved = MIN(16, cfg->max_conns / 8);
 	if (cfg->unix_reserved >= cfg->max_conns) {

@@ -211,6 +211,9 @@ def main():
                "TCP without TLS is off", "vxhsd TCP without TLS")
         expect([vxhsd, "--dir", d, "--tls-dir", d, "--allow-plaintext"], 2,
                "exclude each other", "vxhsd TLS and plaintext together")
+        expect([vxhsd, "--dir", d, "--allow-plaintext", "--kernel-tls"], 2,
+               "--kernel-tls without --tls-dir",
+               "vxhsd kernel TLS without TLS")
         expect([vxhsd, "--dir", d, "--port", "0", "--tls-dir",
                 os.path.join(d, "nope")], 1,
                "TLS directory " + os.path.join(d, "nope"),

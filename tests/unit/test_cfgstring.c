@@ -241,6 +241,8 @@ static const struct reject rejects[] = {
 	{ "vxhs/d@h;plaintext=no", "no TLS credentials" },
 	{ "vxhs/d@h;plaintext=maybe", "say yes or no" },
 	{ "vxhs/d@h;plaintext;tls=/x", "both plaintext and tls= given" },
+	{ "vxhs/d@h;plaintext;kernel_tls=yes",
+	  "kernel_tls=yes with plaintext" },
 	{ "vxhs/d@h;plaintext;plaintext", "given twice" },
 	{ "vxhs/d;local_reads=maybe", "local_reads='maybe': say yes or no" },
 	{ "vxhs/d;local_reads=no;local_reads", "given twice" },
