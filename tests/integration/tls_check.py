@@ -167,6 +167,7 @@ def main():
         unprivileged(vxhsd, pki, tmp)
         reload_on_sighup(vxhsd, pki, tmp, vdir)
         flood_shares_the_thread(vxhsd, pki, tmp, vdir)
+        kernel_tls_either_way(vxhsd, pki, tmp, vdir)
     finally:
         if not os.environ.get("KEEP"):
             shutil.rmtree(tmp)
@@ -299,6 +300,34 @@ def wait_logged(agent, text, count=1, limit=10):
             return True
         time.sleep(0.05)
     return False
+
+
+def kernel_tls_either_way(vxhsd, pki, tmp, vdir):
+    """--kernel-tls: where the kernel has TLS it makes the answers'
+    records, elsewhere (this host's kernel has none) GnuTLS does; either
+    way an OpenSSL client reads the same answers, and the log says which
+    and why."""
+    with open(os.path.join(vdir, "disk-k"), "wb") as f:
+        f.write(bytes(range(256)) * 4096)
+    agent = Agent(vxhsd, vdir, os.path.join(tmp, "ktls.log"),
+                  "--tls-dir", os.path.join(pki, "agent"), "--kernel-tls")
+    try:
+        with tls_connect(agent.port, pki, "gw-a") as s:
+            for cookie, (off, size) in enumerate([(0, 4096), (512, 70000),
+                                                  (1 << 19, 1 << 19)], 1):
+                s.sendall(header(READ, cookie, "disk-k", off, size))
+                a = answer(s)
+                want = (bytes(range(256)) * 4096)[off:off + size]
+                check(a["err"] == 0 and a["data"] == want,
+                      f"--kernel-tls: READ of {size} bytes at {off}")
+        log = open(agent.log).read()
+        check("records made by the kernel" in log or
+              "records made by vxhsd, not the kernel: the kernel has no "
+              "TLS module" in log,
+              "--kernel-tls: the session's log line says who makes the "
+              "records")
+    finally:
+        agent.stop()
 
 
 def reload_on_sighup(vxhsd, pki, tmp, vdir):
