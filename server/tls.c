@@ -273,19 +273,22 @@ deinit_crt:
 	return ret < 0 ? ret : 0;
 }
 
-/* With --kernel-tls: what the session's log line says of its records. */
-static const char *kernel_tls_start(struct session *s)
+/*
+ * With --kernel-tls, hands the session's sending to the kernel; note gets
+ * what its log line says of the records ("" without the option).
+ */
+static void kernel_tls_start(struct session *s, char *note, size_t len)
 {
-	static __thread char note[320];
 	char why[256];
 
+	note[0] = '\0';
 	if (!config.kernel_tls)
-		return "";
+		return;
 	if (vxhs_tls_kernel_tx(s->tls, s->tls_io, why, sizeof(why)) == 0)
-		return ", records made by the kernel";
-	snprintf(note, sizeof(note),
-		 ", records made by vxhsd, not the kernel: %s", why);
-	return note;
+		snprintf(note, len, ", records made by the kernel");
+	else
+		snprintf(note, len,
+			 ", records made by vxhsd, not the kernel: %s", why);
 }
 
 int session_tls_handshake(struct session *s)
@@ -327,9 +330,10 @@ int session_tls_handshake(struct session *s)
 	}
 	snprintf(s->ident.label, sizeof(s->ident.label), "%s",
 		 s->ident.nr_names ? s->ident.names[0] : "(no names)");
+	kernel_tls_start(s, why, sizeof(why));
 	slog(s, NULL, -1, LOG_INFO, "%s: %s, client %s%s", s->peer,
 	     gnutls_protocol_get_name(gnutls_protocol_get_version(s->tls)),
-	     s->ident.label, kernel_tls_start(s));
+	     s->ident.label, why);
 	return 1;
 }
 
