@@ -144,6 +144,7 @@ int session_tls_start(struct session *s)
 		gnutls_deinit(t);
 		return -ENOMEM;
 	}
+	s->tls_io->exact_reads = config.kernel_tls;
 	s->tls = t;
 	return 0;
 }
@@ -274,18 +275,24 @@ deinit_crt:
 }
 
 /*
- * With --kernel-tls, hands the session's sending to the kernel; note gets
- * what its log line says of the records ("" without the option).
+ * With --kernel-tls, hands the session's records to the kernel; note gets
+ * what its log line says of them ("" without the option).
  */
 static void kernel_tls_start(struct session *s, char *note, size_t len)
 {
 	char why[256];
+	int ret;
 
 	note[0] = '\0';
 	if (!config.kernel_tls)
 		return;
-	if (vxhs_tls_kernel_tx(s->tls, s->tls_io, why, sizeof(why)) == 0)
-		snprintf(note, len, ", records made by the kernel");
+	ret = vxhs_tls_kernel_start(s->tls, s->tls_io, why, sizeof(why));
+	if (ret == 0)
+		snprintf(note, len, ", records made and read by the kernel");
+	else if (ret > 0)
+		snprintf(note, len,
+			 ", records made by the kernel, read by vxhsd: %s",
+			 why);
 	else
 		snprintf(note, len,
 			 ", records made by vxhsd, not the kernel: %s", why);
@@ -386,7 +393,10 @@ ssize_t session_recv(struct session *s, void *buf, size_t len)
 		return ret;
 	if (ret == -EPROTO)
 		slog(s, NULL, -1, LOG_WARNING, "%s: TLS receive: %s", s->peer,
-		     gnutls_strerror(gerr));
+		     vxhs_tls_strerror(s->tls_io, gerr));
+	if (ret == -EKEYEXPIRED)
+		vlog(LOG_NOTICE, "%s: %s; closing for the client to reconnect",
+		     s->peer, vxhs_tls_strerror(s->tls_io, gerr));
 	errno = (int)-ret;
 	return -1;
 }

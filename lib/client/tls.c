@@ -117,6 +117,7 @@ static int tls_start(struct vxhs_conn *conn)
 		gnutls_deinit(s);
 		return -ENOMEM;
 	}
+	conn->tls_io->exact_reads = agent->kernel_tls;
 	gnutls_handshake_set_timeout(s, 0);
 	conn->tls_session = s;
 	conn->tls_alert = NULL;
@@ -173,15 +174,18 @@ static int tls_handshake(struct vxhs_conn *conn)
 	conn->tls_up_at = vxhs_now_ns();
 	how = "records made by GnuTLS";
 	if (agent->kernel_tls) {
-		if (vxhs_tls_kernel_tx(conn->tls_session, conn->tls_io, why,
-				       sizeof(why)) == 0)
-			how = "records made by the kernel";
-		else if (!agent->notes->kernel_tls_warned)
+		ret = vxhs_tls_kernel_start(conn->tls_session, conn->tls_io,
+					    why, sizeof(why));
+		if (ret == 0)
+			how = "records made and read by the kernel";
+		else if (ret > 0)
+			how = "records made by the kernel, read by GnuTLS";
+		/* Once per agent, not per connection. */
+		if (ret && !agent->notes->kernel_tls_warned)
 			loop_log(conn->loop, LOG_NOTICE,
-				 "agent %s: kernel_tls: GnuTLS makes the "
-				 "records: %s",
-				 agent->name, why);
-		agent->notes->kernel_tls_warned = !conn->tls_io->kernel_tx;
+				 "agent %s: kernel_tls: %s: %s", agent->name,
+				 how, why);
+		agent->notes->kernel_tls_warned = ret != 0;
 	}
 	loop_log(conn->loop, LOG_DEBUG, "agent %s: TLS up (%s), %s",
 		 agent->name,
@@ -211,13 +215,15 @@ static ssize_t tls_sendv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 static ssize_t tls_recvv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 {
 	int gerr = 0;
-	ssize_t ret = vxhs_tls_recv(conn->tls_session, conn->tls_io,
-				    iov[0].iov_base, iov[0].iov_len, &gerr);
-
-	(void)n;
+	ssize_t ret =
+		vxhs_tls_recvv(conn->tls_session, conn->tls_io, iov, n, &gerr);
 
 	if (ret >= 0)
 		return ret;
+	if (ret == -EKEYEXPIRED)
+		loop_log(conn->loop, LOG_NOTICE, "agent %s: %s; reconnecting",
+			 conn->agent->name,
+			 vxhs_tls_strerror(conn->tls_io, gerr));
 	if (gerr == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		conn->tls_alert = gnutls_alert_get_name(
 			gnutls_alert_get(conn->tls_session));
@@ -225,7 +231,8 @@ static ssize_t tls_recvv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 	}
 	if (ret == -EPROTO)
 		loop_log(conn->loop, LOG_WARNING, "agent %s: TLS receive: %s",
-			 conn->agent->name, gnutls_strerror(gerr));
+			 conn->agent->name,
+			 vxhs_tls_strerror(conn->tls_io, gerr));
 	return ret;
 }
 

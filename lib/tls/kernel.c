@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
- * Kernel TLS for what a session sends. After GnuTLS's handshake the
- * kernel takes the write key and sequence number and makes the records
- * itself, encrypting while it copies into the socket: no record layer in
- * user space, no copy into it, one system call for any number of records.
- * Receiving stays with GnuTLS, which keeps handling what a peer may send
- * after the handshake (TLS 1.3 session tickets) without our help.
+ * Kernel TLS. After GnuTLS's handshake the kernel takes the write key and
+ * sequence number and makes the records itself, encrypting while it copies
+ * into the socket: no record layer in user space, no copy into it, one
+ * system call for any number of records. It can take the read key as well
+ * and decrypt while it copies to the reader, straight into the caller's
+ * buffers; what a peer may send after the handshake that is not data
+ * (session tickets, alerts) then comes to us to parse (control.c).
  *
  * Only TLS 1.3 with AES-GCM, what our peers and OpenSSL's negotiate: the
  * only combination the tests run. Anything else, or a kernel without the
@@ -20,10 +21,6 @@
 #include <sys/socket.h>
 
 #include "tls/tls.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
 
 union ktls_info {
 	struct tls_crypto_info base;
@@ -83,13 +80,53 @@ size_t vxhs_tls_kernel_info(gnutls_cipher_algorithm_t cipher,
 	return size;
 }
 
+size_t vxhs_tls_kernel_state(gnutls_session_t session, bool rx, void *out,
+			     size_t outlen, char *why, size_t whylen)
+{
+	gnutls_datum_t key, iv;
+	uint8_t seq[8];
+	int ret;
+
+	if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3) {
+		snprintf(why, whylen, "%s",
+			 gnutls_protocol_get_name(
+				 gnutls_protocol_get_version(session)));
+		return 0;
+	}
+	ret = gnutls_record_get_state(session, rx, NULL, &iv, &key, seq);
+	if (ret < 0) {
+		snprintf(why, whylen, "%s", gnutls_strerror(ret));
+		return 0;
+	}
+	return vxhs_tls_kernel_info(gnutls_cipher_get(session), &key, &iv, seq,
+				    out, outlen, why, whylen);
+}
+
+/* Hands one direction's key to the socket's TLS layer. */
+static int hand_over(gnutls_session_t session, struct vxhs_tls_io *io, bool rx,
+		     char *why, size_t whylen)
+{
+	union ktls_info info;
+	size_t len;
+	int ret = 0;
+
+	len = vxhs_tls_kernel_state(session, rx, &info, sizeof(info), why,
+				    whylen);
+	if (!len)
+		return -ENOTSUP;
+	if (setsockopt(io->fd, SOL_TLS, rx ? TLS_RX : TLS_TX, &info,
+		       (socklen_t)len) < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "%s: %s", rx ? "TLS_RX" : "TLS_TX",
+			 strerror(-ret));
+	}
+	gnutls_memset(&info, 0, sizeof(info));
+	return ret;
+}
+
 int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
 		       char *why, size_t whylen)
 {
-	gnutls_datum_t key, iv;
-	union ktls_info info;
-	uint8_t seq[8];
-	size_t len;
 	int ret;
 
 	if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3) {
@@ -104,15 +141,6 @@ int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
 		snprintf(why, whylen, "records still unsent");
 		return -EBUSY;
 	}
-	ret = gnutls_record_get_state(session, 0, NULL, &iv, &key, seq);
-	if (ret < 0) {
-		snprintf(why, whylen, "%s", gnutls_strerror(ret));
-		return -EINVAL;
-	}
-	len = vxhs_tls_kernel_info(gnutls_cipher_get(session), &key, &iv, seq,
-				   &info, sizeof(info), why, whylen);
-	if (!len)
-		return -ENOTSUP;
 	if (setsockopt(io->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) <
 	    0) {
 		ret = -errno;
@@ -122,19 +150,50 @@ int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
 			snprintf(why, whylen, "the peer already closed");
 		else
 			snprintf(why, whylen, "TCP_ULP: %s", strerror(-ret));
-		goto wipe_key;
+		return ret;
 	}
-	if (setsockopt(io->fd, SOL_TLS, TLS_TX, &info, (socklen_t)len) < 0) {
-		/* The upper layer stays, but with no key it sends as TCP
-		 * does: GnuTLS's records go on as before. */
-		ret = -errno;
-		snprintf(why, whylen, "TLS_TX: %s", strerror(-ret));
-		goto wipe_key;
-	}
+	/* Without a key the upper layer sends as TCP does: GnuTLS's
+	 * records go on as before. */
+	ret = hand_over(session, io, false, why, whylen);
+	if (ret)
+		return ret;
 	io->kernel_tx = true;
 	io->kernel_key_left = VXHS_TLS_KERNEL_KEY_BYTES;
-	ret = 0;
-wipe_key:
-	gnutls_memset(&info, 0, sizeof(info));
-	return ret;
+	return 0;
+}
+
+int vxhs_tls_kernel_rx(gnutls_session_t session, struct vxhs_tls_io *io,
+		       char *why, size_t whylen)
+{
+	int ret;
+
+	io->exact_reads = false;
+	if (!io->kernel_tx) {
+		snprintf(why, whylen, "the kernel does not send either");
+		return -ENOTSUP;
+	}
+	/* The kernel reads from the socket on: a record GnuTLS or our
+	 * read-ahead already took would be lost to it. */
+	if (vxhs_tls_has_pending(session, io)) {
+		snprintf(why, whylen, "records already read");
+		return -EBUSY;
+	}
+	ret = hand_over(session, io, true, why, whylen);
+	if (ret)
+		return ret;
+	memset(&io->ctl, 0, sizeof(io->ctl));
+	io->kernel_rx = true;
+	return 0;
+}
+
+int vxhs_tls_kernel_start(gnutls_session_t session, struct vxhs_tls_io *io,
+			  char *why, size_t whylen)
+{
+	int ret;
+
+	io->exact_reads = false;
+	ret = vxhs_tls_kernel_tx(session, io, why, whylen);
+	if (ret)
+		return ret;
+	return vxhs_tls_kernel_rx(session, io, why, whylen) ? 1 : 0;
 }

@@ -5,12 +5,16 @@
  * ahead turns a burst of records into one receive.
  */
 #include <errno.h>
+#include <linux/tls.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "tls/tls.h"
+
+#define TLS_RECORD_DATA 23
 
 /*
  * GnuTLS reads each record with two exact reads, its 5-byte header and
@@ -34,6 +38,8 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 		io->rx_start += have;
 		return (ssize_t)have;
 	}
+	if (io->exact_reads)
+		return read(io->fd, data, len);
 	iov[0].iov_base = data;
 	iov[0].iov_len = len;
 	iov[1].iov_base = io->rx_ahead;
@@ -104,6 +110,10 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 		return NULL;
 	io->fd = fd;
 	io->kernel_tx = false;
+	io->kernel_rx = false;
+	io->exact_reads = false;
+	memset(&io->ctl, 0, sizeof(io->ctl));
+	io->why[0] = '\0';
 	io->kernel_key_left = 0;
 	io->tx_gather = false;
 	io->tx_start = io->tx_end = 0;
@@ -120,6 +130,9 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 bool vxhs_tls_has_pending(gnutls_session_t session,
 			  const struct vxhs_tls_io *io)
 {
+	/* The kernel's records: the socket announces all there is. */
+	if (io->kernel_rx)
+		return false;
 	return io->rx_end > io->rx_start ||
 	       gnutls_record_check_pending(session) > 0;
 }
@@ -242,11 +255,79 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 	return (ssize_t)whole;
 }
 
-ssize_t vxhs_tls_recv(gnutls_session_t session, struct vxhs_tls_io *io,
-		      void *buf, size_t len, int *gerr)
+/*
+ * With the kernel's records: what it decrypted, straight into iov. Records
+ * that are not data come with their type in a control message (without
+ * room for one the kernel would fail the read) and are parsed, never
+ * handed to the caller.
+ */
+static ssize_t kernel_recv(struct vxhs_tls_io *io, const struct iovec *iov,
+			   int n)
 {
+	size_t asked = 0;
+
+	for (int i = 0; i < n; i++)
+		asked += iov[i].iov_len;
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(sizeof(uint8_t))];
+			struct cmsghdr align;
+		} cbuf;
+		struct msghdr msg = {
+			.msg_iov = (struct iovec *)iov,
+			.msg_iovlen = (size_t)n,
+			.msg_control = cbuf.buf,
+			.msg_controllen = sizeof(cbuf.buf),
+		};
+		uint8_t type = TLS_RECORD_DATA;
+		size_t left;
+		ssize_t got;
+		int ret = 0;
+
+		got = recvmsg(io->fd, &msg, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
+		     c = CMSG_NXTHDR(&msg, c))
+			if (c->cmsg_level == SOL_TLS &&
+			    c->cmsg_type == TLS_GET_RECORD_TYPE)
+				type = *CMSG_DATA(c);
+		if (type == TLS_RECORD_DATA) {
+			/* Only in a handshake message's middle is it wrong. */
+			ret = vxhs_tls_ctl_feed(&io->ctl, type, NULL, 0,
+						io->why, sizeof(io->why));
+			if (ret)
+				return ret;
+			io->rx_dry = (size_t)got < asked;
+			return got;
+		}
+		left = (size_t)got;
+		for (int i = 0; i < n && left && !ret; i++) {
+			size_t take = iov[i].iov_len < left ? iov[i].iov_len :
+							      left;
+
+			ret = vxhs_tls_ctl_feed(&io->ctl, type, iov[i].iov_base,
+						take, io->why, sizeof(io->why));
+			left -= take;
+		}
+		/* close_notify ends the stream as a close does. */
+		if (ret)
+			return ret > 0 ? 0 : ret;
+	}
+}
+
+ssize_t vxhs_tls_recvv(gnutls_session_t session, struct vxhs_tls_io *io,
+		       const struct iovec *iov, int n, int *gerr)
+{
+	void *buf = iov[0].iov_base;
+	size_t len = iov[0].iov_len;
 	ssize_t ret;
 
+	*gerr = 0;
+	if (io->kernel_rx)
+		return kernel_recv(io, iov, n);
 	/* After a handshake message (an OpenSSL peer's TLS 1.3 session
 	 * tickets) GnuTLS answers EAGAIN even when more records wait in our
 	 * read-ahead, which no socket event will announce: go on with them.
@@ -264,4 +345,9 @@ ssize_t vxhs_tls_recv(gnutls_session_t session, struct vxhs_tls_io *io,
 		return 0;
 	*gerr = (int)ret;
 	return -EPROTO;
+}
+
+const char *vxhs_tls_strerror(const struct vxhs_tls_io *io, int gerr)
+{
+	return gerr ? gnutls_strerror(gerr) : io->why;
 }

@@ -15,6 +15,11 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+/* Older C libraries lack it; the kernel's value. */
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
 #define VXHS_TLS_CA   "ca.pem"
 #define VXHS_TLS_CRL  "crl.pem"
 #define VXHS_TLS_CERT "cert.pem"
@@ -58,9 +63,27 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
  * The socket under one session, and the buffers of its record I/O. One
  * thread receives and one at a time sends, as with GnuTLS itself.
  */
+/*
+ * What the kernel hands over of records that are not application data,
+ * once it decrypts what a session receives: handshake messages (split
+ * across records as the peer likes) and alerts, parsed as they come.
+ */
+struct vxhs_tls_ctl {
+	uint8_t type;	   /* the record type being parsed, 0 if none */
+	uint8_t hdr[4];	   /* a handshake message's header, or an alert */
+	unsigned int have; /* bytes of hdr received */
+	uint32_t skip;	   /* bytes of a message's body still to skip */
+};
+
 struct vxhs_tls_io {
 	int fd;
 	bool kernel_tx; /* the kernel makes the records we send */
+	bool kernel_rx; /* the kernel reads the records we receive */
+	/* No read-ahead: the handshake must leave every byte after it in
+	 * the socket, for the kernel to decrypt. */
+	bool exact_reads;
+	struct vxhs_tls_ctl ctl;
+	char why[128]; /* what was wrong with a record the kernel read */
 	/* Bytes the kernel's key may still encrypt (below). */
 	uint64_t kernel_key_left;
 	bool tx_gather; /* records go to tx_out, not the socket */
@@ -148,10 +171,60 @@ size_t vxhs_tls_kernel_info(gnutls_cipher_algorithm_t cipher,
 			    char *why, size_t whylen);
 
 /*
- * Receives into buf. Returns bytes (0: the peer closed, with or without
- * close_notify), -EAGAIN, or -EPROTO with the GnuTLS code in *gerr.
+ * Hands both directions of session to the kernel's TLS, right after the
+ * handshake, which ran with exact_reads set. Returns 0 (both), 1 (sending
+ * only: why says why not receiving), or a negative errno (neither: GnuTLS
+ * makes and reads the records, why says why).
  */
-ssize_t vxhs_tls_recv(gnutls_session_t session, struct vxhs_tls_io *io,
-		      void *buf, size_t len, int *gerr);
+int vxhs_tls_kernel_start(gnutls_session_t session, struct vxhs_tls_io *io,
+			  char *why, size_t whylen);
+
+/*
+ * Hands what session receives to the kernel's TLS as well, after
+ * vxhs_tls_kernel_tx succeeded and with nothing received since the
+ * handshake (exact_reads set before it). Returns 0, or a negative errno
+ * with the reason in why: GnuTLS then goes on reading the records.
+ */
+int vxhs_tls_kernel_rx(gnutls_session_t session, struct vxhs_tls_io *io,
+		       char *why, size_t whylen);
+
+/*
+ * The kernel's crypto_info for the session's write (rx false) or read
+ * state, into out: its size, or 0 with the reason in why.
+ */
+size_t vxhs_tls_kernel_state(gnutls_session_t session, bool rx, void *out,
+			     size_t outlen, char *why, size_t whylen);
+
+/*
+ * Feeds n bytes of a record of the given type that is not application
+ * data (or, with n 0, announces application data). Returns 0 (session
+ * tickets, which are ignored), 1 (close_notify: the stream ends),
+ * -EKEYEXPIRED (the peer updated its keys, which Linux 6.1 cannot follow),
+ * or -EPROTO; the last two with the reason in why.
+ */
+int vxhs_tls_ctl_feed(struct vxhs_tls_ctl *c, uint8_t type, const uint8_t *p,
+		      size_t n, char *why, size_t whylen);
+
+/*
+ * Receives into iov (with GnuTLS's records, into the first segment only).
+ * Returns bytes (0: the peer closed, with or without close_notify),
+ * -EAGAIN, the socket's negative errno, -EKEYEXPIRED, or -EPROTO with the
+ * GnuTLS code in *gerr (0 when the kernel read the record: see
+ * vxhs_tls_strerror).
+ */
+ssize_t vxhs_tls_recvv(gnutls_session_t session, struct vxhs_tls_io *io,
+		       const struct iovec *iov, int n, int *gerr);
+
+static inline ssize_t vxhs_tls_recv(gnutls_session_t session,
+				    struct vxhs_tls_io *io, void *buf,
+				    size_t len, int *gerr)
+{
+	struct iovec one = { buf, len };
+
+	return vxhs_tls_recvv(session, io, &one, 1, gerr);
+}
+
+/* What went wrong with the last record received, for a log line. */
+const char *vxhs_tls_strerror(const struct vxhs_tls_io *io, int gerr);
 
 #endif /* VXHS_TLS_H */

@@ -282,6 +282,13 @@ def main():
                 "--allow-plaintext", "v"], 2,
                "both --tls-dir and --allow-plaintext given",
                "TLS and plaintext at once")
+        expect([adm, "stat", "--agent", "127.0.0.1:1", "--allow-plaintext",
+                "--kernel-tls", "v"], 2,
+               "--kernel-tls is for TLS to TCP agents, and there is none",
+               "kernel TLS without TLS")
+        expect([adm, "stat", "--agent", "unix:/x", "--kernel-tls", "v"], 2,
+               "--kernel-tls is for TLS to TCP agents",
+               "kernel TLS to a UNIX socket")
         expect([adm, "stat", "--agent", "unix:/nonexistent/sock", "v"], 1,
                "agent unix:/nonexistent/sock: Connection refused",
                "a UNIX socket needs no TLS")

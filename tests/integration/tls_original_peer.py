@@ -15,7 +15,12 @@ that, so any record that carries bytes of two messages stalls them:
     request per readable event; everything must complete (our client packs
     requests only for agents that announce it, which this one does not).
 
-Usage: tls_original_peer.py VXHSD VXHSADM PKI_DIR
+With --kernel-tls, our ends hand their records to the kernel's TLS, which
+must take both directions (the e2e guest runs it so): vxhsd reads an
+OpenSSL client's records, and our client skips the session tickets the
+OpenSSL agent sends after its handshake.
+
+Usage: tls_original_peer.py VXHSD VXHSADM PKI_DIR [--kernel-tls]
 """
 import os
 import select
@@ -34,6 +39,7 @@ from tls_slow_reader import agent_context, answer, kvset_size  # noqa: E402
 
 SIZE = 8 << 20
 WAIT = 5  # seconds without a readable event that mean a stalled peer
+KERNEL = []  # ["--kernel-tls"]: our ends with the kernel's TLS
 
 
 def read_message(sock):
@@ -63,7 +69,7 @@ def original_client(vxhsd, pki, tmp):
     with open(os.path.join(vdir, "disk-a"), "wb") as f:
         f.write(os.urandom(1 << 20))
     agent = Agent(vxhsd, vdir, os.path.join(tmp, "vxhsd.log"),
-                  "--tls-dir", os.path.join(pki, "agent"))
+                  "--tls-dir", os.path.join(pki, "agent"), *KERNEL)
     try:
         raw = socket.create_connection(("127.0.0.1", agent.port), timeout=10)
         s = context(pki, "gw-a").wrap_socket(raw,
@@ -78,6 +84,10 @@ def original_client(vxhsd, pki, tmp):
         check(got == 32, f"an original-style client gets all 32 answers, "
               f"one per readable event ({got})")
         s.close()
+        if KERNEL:
+            check("records made and read by the kernel" in
+                  open(agent.log).read(),
+                  "vxhsd: the kernel makes and reads the records")
     finally:
         agent.stop()
 
@@ -122,7 +132,7 @@ def original_agent(vxhsadm, pki, tmp):
 
     threading.Thread(target=acceptor, daemon=True).start()
     common = ["--agent", f"127.0.0.1:{port}", "--tls-dir",
-              os.path.join(pki, "gw-a"), "--timeout", "4000"]
+              os.path.join(pki, "gw-a"), "--timeout", "4000", *KERNEL]
     src, back = os.path.join(tmp, "image"), os.path.join(tmp, "back")
     data = os.urandom(SIZE)
     with open(src, "wb") as f:
@@ -134,6 +144,10 @@ def original_agent(vxhsadm, pki, tmp):
         check(r.returncode == 0 and "timed out" not in r.stderr,
               f"{what} against an original-style agent "
               f"({r.returncode}: {r.stderr.strip()[-200:]!r})")
+        if KERNEL:
+            check("records made and read by the kernel" in r.stderr and
+                  "kernel_tls:" not in r.stderr,
+                  f"{what}: the kernel makes and reads the records")
 
     run("vxhsadm write", "write", "-v", *common, "disk", src)
     run("vxhsadm read", "read", "-v", *common, "disk", back)
@@ -144,6 +158,11 @@ def original_agent(vxhsadm, pki, tmp):
 
 def main():
     vxhsd, vxhsadm, pki = sys.argv[1:4]
+    if sys.argv[4:] == ["--kernel-tls"]:
+        KERNEL.append("--kernel-tls")
+    elif sys.argv[4:]:
+        print(__doc__.split("Usage: ")[1], file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         original_client(vxhsd, pki, tmp)
         original_agent(vxhsadm, pki, tmp)

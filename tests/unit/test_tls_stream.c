@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,11 +50,18 @@ static int server_psk(gnutls_session_t s, const char *user, gnutls_datum_t *key)
 	return 0;
 }
 
-static int setup(void **state)
+/*
+ * A connected pair. With exact set, the server reads its handshake as a
+ * session whose records the kernel will read (no read-ahead); early bytes
+ * of data leave the client as soon as its side of the handshake is done,
+ * before the server has finished, as a client's first requests do.
+ */
+static struct pair *pair_new(bool exact, const void *early, size_t n)
 {
 	const gnutls_datum_t key = { (uint8_t *)psk_bytes, sizeof(psk_bytes) };
 	struct pair *p = calloc(1, sizeof(*p));
 	int done[2] = { 0, 0 };
+	bool sent = !n;
 
 	assert_non_null(p);
 	assert_int_equal(
@@ -79,10 +87,19 @@ static int setup(void **state)
 		p->io[i] = vxhs_tls_io_new(p->s[i], p->fd[i]);
 		assert_non_null(p->io[i]);
 	}
+	p->io[1]->exact_reads = exact;
 	for (int round = 0; round < 100 && !(done[0] && done[1]); round++) {
 		for (int i = 0; i < 2; i++) {
-			int ret;
+			struct iovec iov = { (void *)early, n };
+			int ret, gerr;
 
+			if (done[0] && !sent) {
+				assert_int_equal(vxhs_tls_sendv(p->s[0],
+								p->io[0], &iov,
+								1, &gerr),
+						 (ssize_t)n);
+				sent = true;
+			}
 			if (done[i])
 				continue;
 			ret = gnutls_handshake(p->s[i]);
@@ -92,8 +109,13 @@ static int setup(void **state)
 				fail_msg("handshake: %s", gnutls_strerror(ret));
 		}
 	}
-	assert_true(done[0] && done[1]);
-	*state = p;
+	assert_true(done[0] && done[1] && sent);
+	return p;
+}
+
+static int setup(void **state)
+{
+	*state = pair_new(false, NULL, 0);
 	return 0;
 }
 
@@ -516,6 +538,224 @@ static void kernel_key_wears_out(void **state)
 	assert_int_equal(read(p->fd[1], out, sizeof(out)), sizeof(out));
 }
 
+/* The server's session has received what the client sent before its
+ * handshake ended only if it read ahead: returns the read-ahead's bytes. */
+static size_t early_bytes_taken(bool exact)
+{
+	static const char early[] = "the first requests";
+	struct pair *p = pair_new(exact, early, sizeof(early));
+	void *state = p;
+	size_t ahead = p->io[1]->rx_end - p->io[1]->rx_start;
+	uint8_t peek[64];
+
+	/* Read ahead or not, the bytes are somewhere, whole. */
+	if (!ahead)
+		assert_true(recv(p->fd[1], peek, sizeof(peek), MSG_PEEK) >
+			    (ssize_t)sizeof(early));
+	assert_int_equal(vxhs_tls_has_pending(p->s[1], p->io[1]), ahead > 0);
+	teardown(&state);
+	return ahead;
+}
+
+/*
+ * The kernel can read only what is still in the socket: a handshake read
+ * without read-ahead leaves the client's first records there, where one
+ * with it would have taken them.
+ */
+static void exact_handshake_leaves_records(void **state)
+{
+	(void)state;
+	assert_true(early_bytes_taken(false) > 0);
+	assert_int_equal(early_bytes_taken(true), 0);
+}
+
+/*
+ * The read key handed to the kernel: the next record the peer's GnuTLS
+ * makes opens with it (nonce from salt, IV and sequence number; the
+ * header as additional data), as the kernel would open it.
+ */
+static void kernel_read_key_continues_session(void **state)
+{
+	struct pair *p = *state;
+	struct tls12_crypto_info_aes_gcm_128 info;
+	uint8_t data[300], in[600], rec[5 + 600], nonce[12];
+	uint8_t plain[sizeof(data) + 1];
+	struct iovec iov = { data, sizeof(data) };
+	gnutls_aead_cipher_hd_t aead;
+	gnutls_datum_t key;
+	size_t got = 0, plen = sizeof(plain);
+	ssize_t rlen;
+	char why[128];
+	int gerr;
+
+	/* One record through GnuTLS first: the sequence is not at 0. */
+	memset(data, 0x11, sizeof(data));
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1, &gerr),
+			 (ssize_t)sizeof(data));
+	drain(p, in, &got, sizeof(data), sizeof(data));
+	assert_int_equal(got, sizeof(data));
+
+	assert_int_equal(vxhs_tls_kernel_state(p->s[1], true, &info,
+					       sizeof(info), why, sizeof(why)),
+			 sizeof(info));
+	assert_int_equal(info.info.version, TLS_1_3_VERSION);
+	assert_int_equal(info.rec_seq[7], 1);
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 5 + 1);
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1, &gerr),
+			 (ssize_t)sizeof(data));
+	rlen = read(p->fd[1], rec, sizeof(rec));
+	assert_int_equal(rlen, 5 + sizeof(plain) + 16);
+	memcpy(nonce, info.salt, 4);
+	memcpy(nonce + 4, info.iv, 8);
+	for (int i = 0; i < 8; i++)
+		nonce[4 + i] ^= info.rec_seq[i];
+	key.data = info.key;
+	key.size = sizeof(info.key);
+	assert_int_equal(
+		gnutls_aead_cipher_init(&aead, GNUTLS_CIPHER_AES_128_GCM, &key),
+		0);
+	assert_int_equal(gnutls_aead_cipher_decrypt(
+				 aead, nonce, sizeof(nonce), rec, 5, 16,
+				 rec + 5, (size_t)rlen - 5, plain, &plen),
+			 0);
+	gnutls_aead_cipher_deinit(aead);
+	assert_int_equal(plen, sizeof(plain));
+	assert_memory_equal(plain, data, sizeof(data));
+	assert_int_equal(plain[sizeof(data)], 23); /* application data */
+}
+
+/* The kernel takes nothing while records wait in user space. */
+static void kernel_read_refused_after_read_ahead(void **state)
+{
+	struct pair *p = *state;
+	char why[128] = "";
+
+	assert_true(vxhs_tls_kernel_rx(p->s[1], p->io[1], why, sizeof(why)) <
+		    0);
+	assert_non_null(strstr(why, "does not send"));
+	p->io[1]->kernel_tx = true; /* as if the kernel sent */
+	p->io[1]->rx_start = 0;
+	p->io[1]->rx_end = 10;
+	assert_int_equal(vxhs_tls_kernel_rx(p->s[1], p->io[1], why,
+					    sizeof(why)),
+			 -EBUSY);
+	assert_non_null(strstr(why, "already read"));
+	assert_false(p->io[1]->kernel_rx);
+}
+
+/*
+ * With the kernel reading the records, what it decrypted comes straight
+ * into every buffer given, and a short read says the socket ran dry. (The
+ * socket pair has no kernel TLS: its bytes are what the kernel would
+ * hand over, with no record type, which is data.)
+ */
+static void kernel_reads_into_every_buffer(void **state)
+{
+	struct pair *p = *state;
+	uint8_t out[3000], a[1000], b[1500], c[4000];
+	struct iovec iov[3] = { { a, sizeof(a) },
+				{ b, sizeof(b) },
+				{ c, sizeof(c) } };
+	int gerr;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 13);
+	p->io[1]->kernel_rx = true;
+	assert_int_equal(write(p->fd[0], out, sizeof(out)), sizeof(out));
+	assert_int_equal(vxhs_tls_recvv(p->s[1], p->io[1], iov, 3, &gerr),
+			 sizeof(out));
+	assert_memory_equal(a, out, sizeof(a));
+	assert_memory_equal(b, out + sizeof(a), sizeof(b));
+	assert_memory_equal(c, out + sizeof(a) + sizeof(b),
+			    sizeof(out) - sizeof(a) - sizeof(b));
+	assert_true(vxhs_tls_drained(p->s[1], p->io[1]));
+	assert_int_equal(vxhs_tls_recvv(p->s[1], p->io[1], iov, 3, &gerr),
+			 -EAGAIN);
+	close(p->fd[0]);
+	p->fd[0] = -1;
+	assert_int_equal(vxhs_tls_recvv(p->s[1], p->io[1], iov, 3, &gerr), 0);
+}
+
+/* Feeds bytes in pieces of at most step; the last result. */
+static int feed_in_steps(struct vxhs_tls_ctl *c, uint8_t type, const uint8_t *p,
+			 size_t n, size_t step, char *why)
+{
+	int ret = 0;
+
+	for (size_t at = 0; at < n && !ret; at += step)
+		ret = vxhs_tls_ctl_feed(c, type, p + at,
+					n - at < step ? n - at : step, why,
+					128);
+	return ret;
+}
+
+/* What a peer may send after the handshake, as the kernel hands it over. */
+static void control_records_are_parsed(void **state)
+{
+	/* Two session tickets of 7 and 0 bytes, then a key update. */
+	static const uint8_t tickets[] = { 4, 0, 0, 7, 1, 2, 3, 4,
+					   5, 6, 7, 4, 0, 0, 0 };
+	static const uint8_t key_update[] = { 24, 0, 0, 1, 0 };
+	static const uint8_t cert_request[] = { 13, 0, 0, 1, 0 };
+	static const uint8_t huge_ticket[] = { 4, 0x7f, 0xff, 0xff };
+	static const uint8_t close_notify[] = { 1, 0 };
+	static const uint8_t failure[] = { 2, 40 };
+	struct vxhs_tls_ctl c;
+	char why[128];
+
+	(void)state;
+	for (size_t step = 1; step <= sizeof(tickets); step++) {
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(feed_in_steps(&c, 22, tickets, sizeof(tickets),
+					       step, why),
+				 0);
+		assert_int_equal(c.have + c.skip, 0);
+		assert_int_equal(vxhs_tls_ctl_feed(&c, 23, NULL, 0, why, 128),
+				 0);
+	}
+	/* Data inside a ticket breaks RFC 8446's rule. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(vxhs_tls_ctl_feed(&c, 22, tickets, 6, why, 128), 0);
+	assert_int_equal(vxhs_tls_ctl_feed(&c, 23, NULL, 0, why, 128), -EPROTO);
+	assert_non_null(strstr(why, "inside another message"));
+
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(feed_in_steps(&c, 22, key_update, sizeof(key_update),
+				       2, why),
+			 -EKEYEXPIRED);
+	assert_non_null(strstr(why, "updated its keys"));
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(feed_in_steps(&c, 22, cert_request,
+				       sizeof(cert_request), 5, why),
+			 -EPROTO);
+	assert_non_null(strstr(why, "handshake message 13"));
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(feed_in_steps(&c, 22, huge_ticket, sizeof(huge_ticket),
+				       4, why),
+			 -EPROTO);
+	assert_non_null(strstr(why, "session ticket of 8388607 bytes"));
+
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(feed_in_steps(&c, 21, close_notify,
+				       sizeof(close_notify), 1, why),
+			 1);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(feed_in_steps(&c, 21, failure, sizeof(failure), 2,
+				       why),
+			 -EPROTO);
+	assert_non_null(strstr(why, "(40)"));
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(vxhs_tls_ctl_feed(&c, 21, tickets, 3, why, 128),
+			 -EPROTO);
+	assert_non_null(strstr(why, "alert record of 3 bytes"));
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(vxhs_tls_ctl_feed(&c, 20, tickets, 1, why, 128),
+			 -EPROTO);
+	assert_non_null(strstr(why, "type 20"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +778,14 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(kernel_key_wears_out, setup,
 						teardown),
+		cmocka_unit_test(exact_handshake_leaves_records),
+		cmocka_unit_test_setup_teardown(
+			kernel_read_key_continues_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			kernel_read_refused_after_read_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(kernel_reads_into_every_buffer,
+						setup, teardown),
+		cmocka_unit_test(control_records_are_parsed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

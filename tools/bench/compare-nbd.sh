@@ -5,7 +5,9 @@
 # with qemu-img bench against nbdkit's file plugin over loopback TCP, on the
 # same file in the same run. Prints both and the ratios (vxhs / nbd; above
 # 1.00 means vxhs is faster). Then TLS against plaintext vxhsd: 4 KiB random
-# and 1 MiB sequential reads (ratio TLS / plaintext).
+# and 1 MiB sequential reads (ratio TLS / plaintext), with the bounds on that
+# ratio which the cipher sets on this machine: on its CPUs as a whole, and
+# on the one vxhsd network thread that serves a connection.
 #
 #   tools/bench/compare-nbd.sh [SECONDS-PER-TEST] [FILE-SIZE] [ROUNDS]
 #
@@ -41,6 +43,7 @@ FILE_BYTES=$(stat -c %s "$WORK/bench")
 "$VXHSD" --dir "$WORK" --listen 127.0.0.1 --port 0 --port-file "$WORK/port" --allow-plaintext \
 	--log-level warning &
 PIDS+=($!)
+PLAIN_PID=$!
 NBD_PORT=$((20000 + RANDOM % 20000))
 nbdkit --foreground --exit-with-parent --ipaddr 127.0.0.1 --port "$NBD_PORT" \
 	file file="$WORK/bench" &
@@ -50,6 +53,7 @@ PIDS+=($!)
 "$VXHSD" --dir "$WORK" --listen 127.0.0.1 --port 0 --port-file "$WORK/tls-port" \
 	--tls-dir "$WORK/pki/agent" --log-level warning &
 PIDS+=($!)
+TLS_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/port" ] && [ -s "$WORK/tls-port" ] && break; sleep 0.05; done
 VXHS_PORT=$(cat "$WORK/port")
 TLS_PORT=$(cat "$WORK/tls-port")
@@ -71,6 +75,29 @@ vxhs_run() {	# pattern rw bs qd [options] -> "iops mibps cpu-us-per-io"
 		split(line, kv, /[ =]/)
 		cpu = kv[2] > 0 ? t / hz * 1e6 / (kv[2] * secs) : 0
 		printf "%s %s %.2f\n", kv[2], kv[4], cpu
+	}'
+}
+net_thread_ns() {	# PID -> nanoseconds its vxhsd-net threads have run
+	local t sum=0
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = vxhsd-net ] || continue
+		sum=$((sum + $(cut -d ' ' -f 1 "$t/schedstat")))
+	done
+	echo "$sum"
+}
+# vxhs_net_run PID pattern rw bs qd [options] -> vxhs_run's three fields,
+# then what the network threads of the vxhsd with PID ran: microseconds
+# per I/O, and percent of one CPU (one connection is one thread's work).
+vxhs_net_run() {
+	local pid=$1 n0 line
+	shift
+	n0=$(net_thread_ns "$pid")
+	line=$(vxhs_run "$@")
+	awk -v n="$(($(net_thread_ns "$pid") - n0))" -v secs="$SECS" \
+		-v line="$line" 'BEGIN {
+		split(line, f, " ")
+		printf "%s %.2f %.0f\n", line,
+		       f[1] > 0 ? n / 1000 / (f[1] * secs) : 0, n / 1e7 / secs
 	}'
 }
 nbd_run() {	# pattern rw bs qd -> "iops mibps"
@@ -132,15 +159,16 @@ printf '\n%-28s %10s %10s %10s %10s %6s %6s %7s %7s\n' test "TLS IOPS" \
 printf '%-28s %10s %10s %10s %10s %6s %6s %7s %7s\n' "" "" "" "" "" "" "" \
 	cipher GnuTLS
 CPU_LINES=()
+NET_LINES=()
 while read -r name pattern rw bs qd goal; do
-	read -r ti tm tc pi pm pc < <(rounds \
-		'VXHS_PORT=$TLS_PORT vxhs_run "$pattern" "$rw" "$bs" "$qd" \
-			--tls-dir "$WORK/pki/gw-a"' \
-		'vxhs_run "$pattern" "$rw" "$bs" "$qd"')
-	read -r ratio cipher records ceil_c ceil_r < <(awk -v ti="$ti" \
-		-v pi="$pi" -v pc="$pc" -v enc="$ENC" -v dec="$DEC" \
-		-v send="$SEND" -v recv="$RECV" -v ncpu="$(nproc)" \
-		-v bs="$(numfmt --from=iec "$bs")" '
+	read -r ti tm tc tn tb pi pm pc pn pb < <(rounds \
+		'VXHS_PORT=$TLS_PORT vxhs_net_run "$TLS_PID" "$pattern" "$rw" \
+			"$bs" "$qd" --tls-dir "$WORK/pki/gw-a"' \
+		'vxhs_net_run "$PLAIN_PID" "$pattern" "$rw" "$bs" "$qd"')
+	read -r ratio cipher records ceil_c ceil_r enc ceil_n < <(awk \
+		-v ti="$ti" -v pi="$pi" -v pc="$pc" -v pn="$pn" -v enc="$ENC" \
+		-v dec="$DEC" -v send="$SEND" -v recv="$RECV" \
+		-v ncpu="$(nproc)" -v bs="$(numfmt --from=iec "$bs")" '
 		function ceiling(extra,  c) {
 			c = ncpu / ((pc + extra) * 1e-6 * pi)
 			return c > 1 ? 1 : c
@@ -149,13 +177,19 @@ while read -r name pattern rw bs qd goal; do
 			mib = bs / 1048576 * 1e6
 			cipher = mib * (1 / enc + 1 / dec)
 			records = mib * (1 / send + 1 / recv)
-			printf "%.2f %.2f %.2f %.2f %.2f\n", ti / pi, cipher,
-			       records, ceiling(cipher), ceiling(records)
+			# vxhsd encrypts each answer on its network thread
+			one = mib / enc
+			printf "%.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", ti / pi,
+			       cipher, records, ceiling(cipher),
+			       ceiling(records), one,
+			       pn > 0 ? pn / (pn + one) : 0
 		}')
 	printf '%-28s %10s %10s %10s %10s %5sx %5sx %6sx %6sx\n' "$name" \
 		"$ti" "$tm" "$pi" "$pm" "$ratio" "$goal" "$ceil_c" "$ceil_r"
 	CPU_LINES+=("$(printf '%-28s %10s %10s %10s %10s' "$name" "$tc" \
 		"$pc" "$cipher" "$records")")
+	NET_LINES+=("$(printf '%-28s %8s %8s %6s%% %6s%% %8s %7sx' "$name" \
+		"$tn" "$pn" "$tb" "$pb" "$enc" "$ceil_n")")
 done <<'EOT'
 TLS-4KiB-random-read-qd32 rand read 4K 32 0.75
 TLS-1MiB-sequential-read-qd8 seq read 1M 8 0.60
@@ -167,3 +201,14 @@ printf 'and decrypts %s MiB/s; GnuTLS sends %s MiB/s and receives %s MiB/s\n' \
 printf 'of TLS 1.3 records (the cipher, the record layer, one copy less).\n' 
 printf '%-28s %10s %10s %10s %10s\n' test TLS plain cipher GnuTLS
 printf '%s\n' "${CPU_LINES[@]}"
+
+# One connection is one vxhsd network thread's work, and with plaintext
+# that thread is nearly always busy (the "busy" columns): TLS adds at least
+# the encryption of each answer to it, which bounds TLS at plain / (plain +
+# cipher) of plaintext however cheap the rest of TLS were.
+printf '\nvxhsd network threads: CPU per I/O (us), share of one CPU, and the\n'
+printf 'bound the encryption of each answer sets on that thread.\n'
+printf '%-28s %8s %8s %7s %7s %8s %8s\n' test TLS plain "TLS" plain \
+	cipher ceiling
+printf '%-28s %8s %8s %7s %7s %8s %8s\n' "" "" "" busy busy "" thread
+printf '%s\n' "${NET_LINES[@]}"

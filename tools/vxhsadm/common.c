@@ -102,6 +102,9 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	case 1005:
 		a->opts.allow_plaintext = true;
 		return true;
+	case 1006:
+		a->opts.kernel_tls = true;
+		return true;
 	case 1004:
 		if (vxhs_parse_uint(arg, 1, 64, &v))
 			die_usage(cmd,
@@ -133,6 +136,10 @@ static void check_transport(struct conn_args *a)
 	if (a->opts.tls_dir && a->opts.allow_plaintext)
 		die_usage(a->cmd, "both --tls-dir and --allow-plaintext given: "
 				  "choose one");
+	if (a->opts.kernel_tls &&
+	    (i == a->opts.nr_agents || a->opts.allow_plaintext))
+		die_usage(a->cmd, "--kernel-tls is for TLS to TCP agents, and "
+				  "there is none");
 	if (i == a->opts.nr_agents || a->opts.tls_dir ||
 	    a->opts.allow_plaintext)
 		return;

@@ -47,7 +47,7 @@ struct conn_args {
 
 void conn_args_init(struct conn_args *a, const char *cmd);
 /* Handles -a/--agent, --conns, --timeout, --tls-dir, --allow-plaintext,
- * --io-threads, -v; true if opt was one. */
+ * --kernel-tls, --io-threads, -v; true if opt was one. */
 bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		     const char *arg);
 #define CONN_LONG_OPTS                                           \
@@ -57,6 +57,7 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 		{ "tls-dir", required_argument, NULL, 1003 },    \
 		{ "io-threads", required_argument, NULL, 1004 }, \
 		{ "allow-plaintext", no_argument, NULL, 1005 },  \
+		{ "kernel-tls", no_argument, NULL, 1006 },       \
 	{                                                        \
 		"verbose", no_argument, NULL, 'v'                \
 	}
@@ -76,6 +77,8 @@ bool conn_args_parse(const char *cmd, struct conn_args *a, int opt,
 	", if it exists)\n"                                                     \
 	"      --allow-plaintext  TCP agents without TLS: no encryption, no\n"  \
 	"                       authentication of the agent\n"                  \
+	"      --kernel-tls     TLS records made and read by the kernel\n"      \
+	"                       where it can (GnuTLS's otherwise)\n"            \
 	"      --io-threads=N   the library's I/O threads (default: one per\n"  \
 	"                       CPU, at most 4)\n"                              \
 	"  -v, --verbose        log the library's messages\n"

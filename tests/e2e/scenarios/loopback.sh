@@ -17,8 +17,8 @@ LUN_MB=64
 scenario_target() {
 	# The handler reaches the agent over TCP with TLS (mutual certificates),
 	# and both ask for the kernel's TLS, which Debian's kernel has: it
-	# makes the records both ways (vxhsd's answers, the handler's
-	# requests) for disk1, and for vxhsd's answers to disk2 (where the
+	# makes and reads the records both ways (vxhsd's answers, the
+	# handler's requests) for disk1, and vxhsd's side of disk2 (where the
 	# handler's own records stay GnuTLS's, the default).
 	mkdir -p "$VDISKS"
 	ctl=/run/vxhsd-tls-control.sock
@@ -27,15 +27,22 @@ scenario_target() {
 		"disk1@127.0.0.1/9998;tls=/tmp/pki/gw-a;copy_domain=e2e;kernel_tls=yes"
 	say "loopback LUN is $DISK"
 	expect_in "agent log" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
-		"TLS1.3, client dn:CN=gw-a, records made by the kernel"
+		"TLS1.3, client dn:CN=gw-a, records made and read by the kernel"
 	expect_not_in "agent log" \
 		"$(grep -v 'the peer already closed' "$E2E_WORK/vxhsd-tls.log")" \
 		"records made by vxhsd"
 	expect_in "tcmu-runner log" "$(cat "$E2E_WORK"/tcmu-logs/*)" \
-		"agent 127.0.0.1:9998: TLS up (TLS1.3), records made by the kernel"
-	awk '$1 == "TlsCurrTxSw" && $2 >= 2 { ok = 1 } END { exit !ok }' \
+		"agent 127.0.0.1:9998: TLS up (TLS1.3), records made and read by the kernel"
+	awk '$1 ~ /^TlsCurr[TR]xSw$/ && $2 >= 2 { n++ } END { exit n != 2 }' \
 		/proc/net/tls_stat ||
-		fail "kernel TLS sends for no session: $(tr '\n' ' ' </proc/net/tls_stat)"
+		fail "kernel TLS for no session both ways: $(tr '\n' ' ' </proc/net/tls_stat)"
+	# Peers that are OpenSSL, as the original client and agent are: vxhsd
+	# reads a client's records with the kernel's TLS, and our client
+	# skips the session tickets an OpenSSL agent sends after the
+	# handshake, which only the kernel's reading hands to us.
+	python3 "$E2E_SRC/tests/integration/tls_original_peer.py" "$VXHSD" \
+		"$VXHSADM" /tmp/pki --kernel-tls >"$E2E_WORK/original-peer.log" 2>&1 ||
+		fail "OpenSSL peers with the kernel's TLS: $(tail -5 "$E2E_WORK/original-peer.log")"
 
 	out=$(sg_inq "$DISK")
 	expect_in "sg_inq" "$out" "Vendor identification: LIO-ORG"
