@@ -145,6 +145,7 @@ int session_tls_start(struct session *s)
 		return -ENOMEM;
 	}
 	s->tls_io->exact_reads = config.kernel_tls;
+	s->tls_io->server = true;
 	s->tls = t;
 	return 0;
 }

@@ -135,9 +135,10 @@ struct vxhs_open_opts {
 	size_t shm_len;
 	/*
 	 * With TLS 1.3 and AES-GCM, let the kernel's TLS (where it has
-	 * one) make the records sent to the agent once the handshake is
-	 * done: no record layer or copy in user space, and the NIC's TLS
-	 * offload where there is one. false: GnuTLS makes them.
+	 * one) make the records sent to the agent and read those it sends
+	 * once the handshake is done: no record layer or copy in user
+	 * space, and the NIC's TLS offload where there is one. false:
+	 * GnuTLS makes and reads them.
 	 */
 	bool kernel_tls;
 };

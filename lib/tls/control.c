@@ -51,6 +51,9 @@ static int handshake_message(struct vxhs_tls_ctl *c, char *why, size_t whylen)
 	c->have = 0;
 	switch (c->hdr[0]) {
 	case HS_NEW_SESSION_TICKET:
+		if (c->server)
+			return refuse(why, whylen, -EPROTO,
+				      "a session ticket from a client");
 		if (len > TICKET_MAX)
 			return refuse(why, whylen, -EPROTO,
 				      "a session ticket of %u bytes",

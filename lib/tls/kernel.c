@@ -182,6 +182,7 @@ int vxhs_tls_kernel_rx(gnutls_session_t session, struct vxhs_tls_io *io,
 	if (ret)
 		return ret;
 	memset(&io->ctl, 0, sizeof(io->ctl));
+	io->ctl.server = io->server;
 	io->kernel_rx = true;
 	return 0;
 }

@@ -112,6 +112,7 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	io->kernel_tx = false;
 	io->kernel_rx = false;
 	io->exact_reads = false;
+	io->server = false;
 	memset(&io->ctl, 0, sizeof(io->ctl));
 	io->why[0] = '\0';
 	io->kernel_key_left = 0;
@@ -256,6 +257,12 @@ ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 }
 
 /*
+ * Records that are not data one receive goes through before it lets the
+ * caller's loop serve others (the socket, level-triggered, calls again).
+ */
+#define CONTROL_RECORDS_PER_CALL 16
+
+/*
  * With the kernel's records: what it decrypted, straight into iov. Records
  * that are not data come with their type in a control message (without
  * room for one the kernel would fail the read) and are parsed, never
@@ -268,7 +275,7 @@ static ssize_t kernel_recv(struct vxhs_tls_io *io, const struct iovec *iov,
 
 	for (int i = 0; i < n; i++)
 		asked += iov[i].iov_len;
-	for (;;) {
+	for (int round = 0; round < CONTROL_RECORDS_PER_CALL; round++) {
 		union {
 			char buf[CMSG_SPACE(sizeof(uint8_t))];
 			struct cmsghdr align;
@@ -316,6 +323,7 @@ static ssize_t kernel_recv(struct vxhs_tls_io *io, const struct iovec *iov,
 		if (ret)
 			return ret > 0 ? 0 : ret;
 	}
+	return -EAGAIN;
 }
 
 ssize_t vxhs_tls_recvv(gnutls_session_t session, struct vxhs_tls_io *io,

@@ -69,6 +69,7 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
  * across records as the peer likes) and alerts, parsed as they come.
  */
 struct vxhs_tls_ctl {
+	bool server;	   /* our end is the server: no tickets come */
 	uint8_t type;	   /* the record type being parsed, 0 if none */
 	uint8_t hdr[4];	   /* a handshake message's header, or an alert */
 	unsigned int have; /* bytes of hdr received */
@@ -82,6 +83,7 @@ struct vxhs_tls_io {
 	/* No read-ahead: the handshake must leave every byte after it in
 	 * the socket, for the kernel to decrypt. */
 	bool exact_reads;
+	bool server; /* our end of the session is the server's */
 	struct vxhs_tls_ctl ctl;
 	char why[128]; /* what was wrong with a record the kernel read */
 	/* Bytes the kernel's key may still encrypt (below). */
@@ -198,7 +200,8 @@ size_t vxhs_tls_kernel_state(gnutls_session_t session, bool rx, void *out,
 /*
  * Feeds n bytes of a record of the given type that is not application
  * data (or, with n 0, announces application data). Returns 0 (session
- * tickets, which are ignored), 1 (close_notify: the stream ends),
+ * tickets from a server, which are ignored), 1 (close_notify: the stream
+ * ends),
  * -EKEYEXPIRED (the peer updated its keys, which Linux 6.1 cannot follow),
  * or -EPROTO; the last two with the reason in why.
  */

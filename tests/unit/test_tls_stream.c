@@ -715,6 +715,12 @@ static void control_records_are_parsed(void **state)
 		assert_int_equal(vxhs_tls_ctl_feed(&c, 23, NULL, 0, why, 128),
 				 0);
 	}
+	/* Tickets come from servers only. */
+	memset(&c, 0, sizeof(c));
+	c.server = true;
+	assert_int_equal(vxhs_tls_ctl_feed(&c, 22, tickets, 4, why, 128),
+			 -EPROTO);
+	assert_non_null(strstr(why, "from a client"));
 	/* Data inside a ticket breaks RFC 8446's rule. */
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(vxhs_tls_ctl_feed(&c, 22, tickets, 6, why, 128), 0);

@@ -96,8 +96,8 @@ vxhs_net_run() {
 	awk -v n="$(($(net_thread_ns "$pid") - n0))" -v secs="$SECS" \
 		-v line="$line" 'BEGIN {
 		split(line, f, " ")
-		printf "%s %.2f %.0f\n", line,
-		       f[1] > 0 ? n / 1000 / (f[1] * secs) : 0, n / 1e7 / secs
+		us = f[1] > 0 ? n / 1000 / (f[1] * secs) : 0
+		printf "%s %.2f %.0f\n", line, us, n / 1e7 / secs
 	}'
 }
 nbd_run() {	# pattern rw bs qd -> "iops mibps"
@@ -179,10 +179,10 @@ while read -r name pattern rw bs qd goal; do
 			records = mib * (1 / send + 1 / recv)
 			# vxhsd encrypts each answer on its network thread
 			one = mib / enc
+			thread = pn > 0 ? pn / (pn + one) : 0
 			printf "%.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", ti / pi,
 			       cipher, records, ceiling(cipher),
-			       ceiling(records), one,
-			       pn > 0 ? pn / (pn + one) : 0
+			       ceiling(records), one, thread
 		}')
 	printf '%-28s %10s %10s %10s %10s %5sx %5sx %6sx %6sx\n' "$name" \
 		"$ti" "$tm" "$pi" "$pm" "$ratio" "$goal" "$ceil_c" "$ceil_r"
