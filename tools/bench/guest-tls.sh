@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 #
-# Benchmark: TLS with the kernel's records against TLS with GnuTLS's and
-# against plaintext TCP, user:vxhs to the guest's own vxhsd in one e2e
-# guest boot, two LUNs of each kind in mirror order
+# Benchmark: TLS with the kernel's records (made and read by it) against
+# TLS with GnuTLS's and against plaintext TCP, user:vxhs to the guest's
+# own vxhsd in one e2e guest boot, two LUNs of each kind in mirror order
 # (tests/e2e/scenarios/bench_tls.sh). Prints the median IOPS of each kind
 # (both its LUNs, every round) and the ratios. A TCG guest on a busy
 # host, where AES is emulated too: read the ratios, not the figures.
