@@ -80,6 +80,17 @@ size_t vxhs_tls_kernel_info(gnutls_cipher_algorithm_t cipher,
 	return size;
 }
 
+/* The kernel takes TLS 1.3 only here; why names what the session has. */
+static bool tls13(gnutls_session_t session, char *why, size_t whylen)
+{
+	gnutls_protocol_t v = gnutls_protocol_get_version(session);
+
+	if (v == GNUTLS_TLS1_3)
+		return true;
+	snprintf(why, whylen, "%s", gnutls_protocol_get_name(v));
+	return false;
+}
+
 size_t vxhs_tls_kernel_state(gnutls_session_t session, bool rx, void *out,
 			     size_t outlen, char *why, size_t whylen)
 {
@@ -87,12 +98,8 @@ size_t vxhs_tls_kernel_state(gnutls_session_t session, bool rx, void *out,
 	uint8_t seq[8];
 	int ret;
 
-	if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3) {
-		snprintf(why, whylen, "%s",
-			 gnutls_protocol_get_name(
-				 gnutls_protocol_get_version(session)));
+	if (!tls13(session, why, whylen))
 		return 0;
-	}
 	ret = gnutls_record_get_state(session, rx, NULL, &iv, &key, seq);
 	if (ret < 0) {
 		snprintf(why, whylen, "%s", gnutls_strerror(ret));
@@ -129,12 +136,8 @@ int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
 {
 	int ret;
 
-	if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3) {
-		snprintf(why, whylen, "%s",
-			 gnutls_protocol_get_name(
-				 gnutls_protocol_get_version(session)));
+	if (!tls13(session, why, whylen))
 		return -ENOTSUP;
-	}
 	/* Nothing of GnuTLS's may still wait to be sent: the kernel's
 	 * sequence numbers start where GnuTLS's stop. */
 	if (vxhs_tls_send_held(io) || gnutls_record_check_corked(session)) {

@@ -11,6 +11,8 @@
 #   tools/bench/ab.sh agent VXHSD-A VXHSD-B [SECONDS] [ROUNDS] [FILE-SIZE]
 #   tools/bench/ab.sh client VXHSADM-A VXHSADM-B [SECONDS] [ROUNDS] [FILE-SIZE]
 #
+# With AB_TLS=1 every connection is TLS (the test PKI), else plaintext.
+#
 # For example, the build before a change against the one after it:
 #   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && tools/setup.sh)
 #   tools/bench/ab.sh agent /tmp/before/build/server/vxhsd build/server/vxhsd
@@ -32,9 +34,14 @@ VXHSD="$ROOT/build/server/vxhsd" VXHSADM="$ROOT/build/tools/vxhsadm"
 
 . "$ROOT/tools/bench/lib.sh"
 bench_file "$VXHSADM" "$SIZE"
+AGENT_TRANSPORT=(--allow-plaintext)
+if [ "${AB_TLS:-0}" = 1 ]; then
+	"$ROOT/tests/tls/make-certs.sh" "$WORK/pki" >/dev/null
+	AGENT_TRANSPORT=(--tls-dir "$WORK/pki/agent")
+fi
 start_agent() {	# binary side
 	"$1" --dir "$WORK" --listen 127.0.0.1 --port 0 \
-		--port-file "$WORK/port-$2" --allow-plaintext \
+		--port-file "$WORK/port-$2" "${AGENT_TRANSPORT[@]}" \
 		--log-level warning &
 	PIDS+=($!)
 	for _ in $(seq 100); do
@@ -55,6 +62,10 @@ fi
 
 # Builds from before plaintext needed saying so do not know the option.
 plain_opt() {
+	if [ "${AB_TLS:-0}" = 1 ]; then
+		echo "--tls-dir $WORK/pki/gw-a"
+		return
+	fi
 	"$1" bench --help | grep -q -- --allow-plaintext && echo --allow-plaintext
 	true
 }
@@ -65,15 +76,16 @@ PLAIN_A=$(plain_opt "$ADM_A") PLAIN_B=$(plain_opt "$ADM_B")
 run() {	# side pattern rw bs qd -> iops
 	local adm=$ADM_A plain=$PLAIN_A
 	[ "$1" = b ] && adm=$ADM_B plain=$PLAIN_B
-	# shellcheck disable=SC2086 # empty or one word
+	# shellcheck disable=SC2086 # empty, one word or an option and its value
 	"$adm" bench --agent "127.0.0.1:$(cat "$WORK/port-$1")" $plain \
 		--pattern "$2" --rw "$3" --bs "$4" --qd "$5" --time "$SECS" \
 		--parseable bench |
 		sed -n 's/^iops=\([0-9.]*\) .*/\1/p'
 }
 
-printf '%s rounds of %s s, alternating; %s A = %s, B = %s\n\n' "$ROUNDS" \
-	"$SECS" "$MODE" "$A" "$B"
+printf '%s rounds of %s s, alternating, %s; %s A = %s, B = %s\n\n' \
+	"$ROUNDS" "$SECS" "$([ "${AB_TLS:-0}" = 1 ] && echo TLS || echo plaintext)" \
+	"$MODE" "$A" "$B"
 printf '%-28s %12s %12s %7s\n' test "A IOPS" "B IOPS" "B / A"
 while read -r name pattern rw bs qd; do
 	read -r ma mb < <(rounds 'run a "$pattern" "$rw" "$bs" "$qd"' \
