@@ -9,7 +9,6 @@
  * handshake message may span records: the parser keeps its place.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,19 +28,6 @@
  */
 #define TICKET_MAX (4 + 4 + 1 + 255 + 2 + 65535 + 2 + 65534)
 
-static int refuse(char *why, size_t whylen, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int refuse(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 /* A handshake message's header is complete in c->hdr. */
 static int handshake_message(struct vxhs_tls_ctl *c, char *why, size_t whylen)
 {
@@ -52,22 +38,23 @@ static int handshake_message(struct vxhs_tls_ctl *c, char *why, size_t whylen)
 	switch (c->hdr[0]) {
 	case HS_NEW_SESSION_TICKET:
 		if (c->server)
-			return refuse(why, whylen, -EPROTO,
-				      "a session ticket from a client");
+			return vxhs_tls_fail(why, whylen, -EPROTO,
+					     "a session ticket from a client");
 		if (len > TICKET_MAX)
-			return refuse(why, whylen, -EPROTO,
-				      "a session ticket of %u bytes",
-				      (unsigned int)len);
+			return vxhs_tls_fail(why, whylen, -EPROTO,
+					     "a session ticket of %u bytes",
+					     (unsigned int)len);
 		c->skip = len;
 		return 0;
 	case HS_KEY_UPDATE:
-		return refuse(why, whylen, -EKEYEXPIRED,
-			      "the peer updated its keys, which the kernel's "
-			      "TLS cannot follow");
+		return vxhs_tls_fail(
+			why, whylen, -EKEYEXPIRED,
+			"the peer updated its keys, which the kernel's "
+			"TLS cannot follow");
 	default:
-		return refuse(why, whylen, -EPROTO,
-			      "handshake message %u after the handshake",
-			      (unsigned int)c->hdr[0]);
+		return vxhs_tls_fail(why, whylen, -EPROTO,
+				     "handshake message %u after the handshake",
+				     (unsigned int)c->hdr[0]);
 	}
 }
 
@@ -78,9 +65,9 @@ static int alert(struct vxhs_tls_ctl *c, const uint8_t *p, size_t n, char *why,
 	const char *name;
 
 	if (c->have + n > 2)
-		return refuse(why, whylen, -EPROTO,
-			      "an alert record of %u bytes",
-			      (unsigned int)(c->have + n));
+		return vxhs_tls_fail(why, whylen, -EPROTO,
+				     "an alert record of %u bytes",
+				     (unsigned int)(c->have + n));
 	memcpy(c->hdr + c->have, p, n);
 	c->have += (unsigned int)n;
 	if (c->have < 2)
@@ -102,9 +89,10 @@ int vxhs_tls_ctl_feed(struct vxhs_tls_ctl *c, uint8_t type, const uint8_t *p,
 	/* RFC 8446 5.1: a handshake message split over records has no
 	 * other record between its pieces. */
 	if (c->type && c->type != type && (c->have || c->skip))
-		return refuse(why, whylen, -EPROTO,
-			      "a record of type %u inside another message",
-			      (unsigned int)type);
+		return vxhs_tls_fail(
+			why, whylen, -EPROTO,
+			"a record of type %u inside another message",
+			(unsigned int)type);
 	if (type == REC_DATA)
 		return 0;
 	if (c->type != type)
@@ -113,9 +101,9 @@ int vxhs_tls_ctl_feed(struct vxhs_tls_ctl *c, uint8_t type, const uint8_t *p,
 	if (type == REC_ALERT)
 		return n ? alert(c, p, n, why, whylen) : 0;
 	if (type != REC_HANDSHAKE)
-		return refuse(why, whylen, -EPROTO,
-			      "a record of type %u after the handshake",
-			      (unsigned int)type);
+		return vxhs_tls_fail(why, whylen, -EPROTO,
+				     "a record of type %u after the handshake",
+				     (unsigned int)type);
 	while (n) {
 		size_t take;
 		int ret;

@@ -10,10 +10,7 @@
 
 #include "tls/tls.h"
 
-static int fail(char *err, size_t len, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int ret, const char *fmt, ...)
+int vxhs_tls_fail(char *err, size_t len, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -28,15 +25,18 @@ static int check_key_mode(const char *path, char *err, size_t len)
 	struct stat st;
 
 	if (stat(path, &st) < 0)
-		return fail(err, len, -errno, "%s: %s", path, strerror(errno));
+		return vxhs_tls_fail(err, len, -errno, "%s: %s", path,
+				     strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, len, -EINVAL, "%s: not a regular file", path);
+		return vxhs_tls_fail(err, len, -EINVAL,
+				     "%s: not a regular file", path);
 	/* A key others can read is a key others have. */
 	if (st.st_mode & (S_IRWXO | S_IWGRP))
-		return fail(err, len, -EPERM,
-			    "%s: private key readable or writable by others "
-			    "(mode %03o); chmod 600 it",
-			    path, (unsigned int)(st.st_mode & 0777));
+		return vxhs_tls_fail(
+			err, len, -EPERM,
+			"%s: private key readable or writable by others "
+			"(mode %03o); chmod 600 it",
+			path, (unsigned int)(st.st_mode & 0777));
 	return 0;
 }
 
@@ -50,17 +50,19 @@ static int check_own_cert(gnutls_certificate_credentials_t creds,
 	int ret = 0;
 
 	if (gnutls_certificate_get_x509_crt(creds, 0, &crts, &n) < 0 || !n)
-		return fail(err, len, -EINVAL, "%s: no certificate", path);
+		return vxhs_tls_fail(err, len, -EINVAL, "%s: no certificate",
+				     path);
 	t = gnutls_x509_crt_get_expiration_time(crts[0]);
 	if (t != (time_t)-1 && t < now)
-		ret = fail(err, len, -EKEYEXPIRED,
-			   "%s: our certificate expired on %s", path,
-			   strtok(ctime(&t), "\n"));
+		ret = vxhs_tls_fail(err, len, -EKEYEXPIRED,
+				    "%s: our certificate expired on %s", path,
+				    strtok(ctime(&t), "\n"));
 	t = gnutls_x509_crt_get_activation_time(crts[0]);
 	if (!ret && t != (time_t)-1 && t > now)
-		ret = fail(err, len, -EKEYEXPIRED,
-			   "%s: our certificate is not valid before %s", path,
-			   strtok(ctime(&t), "\n"));
+		ret = vxhs_tls_fail(
+			err, len, -EKEYEXPIRED,
+			"%s: our certificate is not valid before %s", path,
+			strtok(ctime(&t), "\n"));
 	for (unsigned int i = 0; i < n; i++)
 		gnutls_x509_crt_deinit(crts[i]);
 	gnutls_free(crts);
@@ -77,45 +79,46 @@ int vxhs_tls_creds_load(const char *dir, gnutls_certificate_credentials_t *out,
 
 	if (snprintf(key, sizeof(key), "%s/%s", dir, VXHS_TLS_KEY) >=
 	    (int)sizeof(key))
-		return fail(err, errlen, -ENAMETOOLONG, "%s: path too long",
-			    dir);
+		return vxhs_tls_fail(err, errlen, -ENAMETOOLONG,
+				     "%s: path too long", dir);
 	snprintf(ca, sizeof(ca), "%s/%s", dir, VXHS_TLS_CA);
 	snprintf(crl, sizeof(crl), "%s/%s", dir, VXHS_TLS_CRL);
 	snprintf(cert, sizeof(cert), "%s/%s", dir, VXHS_TLS_CERT);
 	if (stat(dir, &st) < 0)
-		return fail(err, errlen, -errno, "TLS directory %s: %s", dir,
-			    strerror(errno));
+		return vxhs_tls_fail(err, errlen, -errno,
+				     "TLS directory %s: %s", dir,
+				     strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return fail(err, errlen, -ENOTDIR,
-			    "TLS directory %s: not a directory", dir);
+		return vxhs_tls_fail(err, errlen, -ENOTDIR,
+				     "TLS directory %s: not a directory", dir);
 	ret = check_key_mode(key, err, errlen);
 	if (ret)
 		return ret;
 	if (gnutls_certificate_allocate_credentials(&creds) < 0)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return vxhs_tls_fail(err, errlen, -ENOMEM, "out of memory");
 
 	ret = gnutls_certificate_set_x509_trust_file(creds, ca,
 						     GNUTLS_X509_FMT_PEM);
 	if (ret <= 0) {
-		ret = fail(err, errlen, -EINVAL, "%s: %s", ca,
-			   ret == 0 ? "no CA certificate in it" :
-				      gnutls_strerror(ret));
+		ret = vxhs_tls_fail(err, errlen, -EINVAL, "%s: %s", ca,
+				    ret == 0 ? "no CA certificate in it" :
+					       gnutls_strerror(ret));
 		goto free_creds;
 	}
 	if (access(crl, F_OK) == 0) {
 		ret = gnutls_certificate_set_x509_crl_file(creds, crl,
 							   GNUTLS_X509_FMT_PEM);
 		if (ret < 0) {
-			ret = fail(err, errlen, -EINVAL, "%s: %s", crl,
-				   gnutls_strerror(ret));
+			ret = vxhs_tls_fail(err, errlen, -EINVAL, "%s: %s", crl,
+					    gnutls_strerror(ret));
 			goto free_creds;
 		}
 	}
 	ret = gnutls_certificate_set_x509_key_file(creds, cert, key,
 						   GNUTLS_X509_FMT_PEM);
 	if (ret < 0) {
-		ret = fail(err, errlen, -EINVAL, "%s, %s: %s", cert, key,
-			   gnutls_strerror(ret));
+		ret = vxhs_tls_fail(err, errlen, -EINVAL, "%s, %s: %s", cert,
+				    key, gnutls_strerror(ret));
 		goto free_creds;
 	}
 	ret = check_own_cert(creds, cert, err, errlen);

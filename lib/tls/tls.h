@@ -44,6 +44,10 @@
 int vxhs_tls_creds_load(const char *dir, gnutls_certificate_credentials_t *out,
 			char *err, size_t errlen);
 
+/* Formats the reason for a failure into err; returns ret. */
+int vxhs_tls_fail(char *err, size_t len, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /*
  * Why the peer's certificate was refused, for a session whose handshake
  * failed: "certificate expired", "signed by an unknown CA", ...
