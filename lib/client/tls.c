@@ -229,6 +229,13 @@ static ssize_t tls_recvv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 			gnutls_alert_get(conn->tls_session));
 		return -ECONNRESET;
 	}
+	/* With the kernel reading, an agent that refuses our certificate
+	 * says so in an alert it hands over (TLS 1.3 checks it late). */
+	if (conn->tls_io->ctl.alert >= 0) {
+		conn->tls_alert = gnutls_alert_get_name(
+			(gnutls_alert_description_t)conn->tls_io->ctl.alert);
+		return -ECONNRESET;
+	}
 	if (ret == -EPROTO)
 		loop_log(conn->loop, LOG_WARNING, "agent %s: TLS receive: %s",
 			 conn->agent->name,

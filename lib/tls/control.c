@@ -77,6 +77,7 @@ static int alert(struct vxhs_tls_ctl *c, const uint8_t *p, size_t n, char *why,
 	c->have = 0;
 	if (c->hdr[1] == GNUTLS_A_CLOSE_NOTIFY)
 		return 1;
+	c->alert = c->hdr[1];
 	name = gnutls_alert_get_strname((gnutls_alert_description_t)c->hdr[1]);
 	snprintf(why, whylen, "the peer sent alert %s (%u)",
 		 name ? name : "unknown", c->hdr[1]);

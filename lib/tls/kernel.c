@@ -185,6 +185,7 @@ int vxhs_tls_kernel_rx(gnutls_session_t session, struct vxhs_tls_io *io,
 	if (ret)
 		return ret;
 	memset(&io->ctl, 0, sizeof(io->ctl));
+	io->ctl.alert = -1;
 	io->ctl.server = io->server;
 	io->kernel_rx = true;
 	return 0;

@@ -114,6 +114,7 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	io->exact_reads = false;
 	io->server = false;
 	memset(&io->ctl, 0, sizeof(io->ctl));
+	io->ctl.alert = -1;
 	io->why[0] = '\0';
 	io->kernel_key_left = 0;
 	io->tx_gather = false;

@@ -78,6 +78,7 @@ struct vxhs_tls_ctl {
 	uint8_t hdr[4];	   /* a handshake message's header, or an alert */
 	unsigned int have; /* bytes of hdr received */
 	uint32_t skip;	   /* bytes of a message's body still to skip */
+	int alert;	   /* a fatal alert's description, else -1 */
 };
 
 struct vxhs_tls_io {

@@ -752,6 +752,7 @@ static void control_records_are_parsed(void **state)
 				       why),
 			 -EPROTO);
 	assert_non_null(strstr(why, "(40)"));
+	assert_int_equal(c.alert, 40); /* for the caller to name it */
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(vxhs_tls_ctl_feed(&c, 21, tickets, 3, why, 128),
 			 -EPROTO);
