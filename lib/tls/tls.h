@@ -64,10 +64,6 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
 #define VXHS_TLS_RECORD_ROOM  (VXHS_TLS_RECORD_MAX + 256)
 
 /*
- * The socket under one session, and the buffers of its record I/O. One
- * thread receives and one at a time sends, as with GnuTLS itself.
- */
-/*
  * What the kernel hands over of records that are not application data,
  * once it decrypts what a session receives: handshake messages (split
  * across records as the peer likes) and alerts, parsed as they come.
@@ -81,6 +77,10 @@ struct vxhs_tls_ctl {
 	int alert;	   /* a fatal alert's description, else -1 */
 };
 
+/*
+ * The socket under one session, and the buffers of its record I/O. One
+ * thread receives and one at a time sends, as with GnuTLS itself.
+ */
 struct vxhs_tls_io {
 	int fd;
 	bool kernel_tx; /* the kernel makes the records we send */
@@ -206,9 +206,9 @@ size_t vxhs_tls_kernel_state(gnutls_session_t session, bool rx, void *out,
  * Feeds n bytes of a record of the given type that is not application
  * data (or, with n 0, announces application data). Returns 0 (session
  * tickets from a server, which are ignored), 1 (close_notify: the stream
- * ends),
- * -EKEYEXPIRED (the peer updated its keys, which Linux 6.1 cannot follow),
- * or -EPROTO; the last two with the reason in why.
+ * ends), -EKEYEXPIRED (the peer updated its keys, which Linux 6.1 cannot
+ * follow), or -EPROTO; the last two with the reason in why, and a fatal
+ * alert's description in c->alert.
  */
 int vxhs_tls_ctl_feed(struct vxhs_tls_ctl *c, uint8_t type, const uint8_t *p,
 		      size_t n, char *why, size_t whylen);
