@@ -145,7 +145,7 @@ int session_tls_start(struct session *s)
 		return -ENOMEM;
 	}
 	s->tls_io->exact_reads = config.kernel_tls;
-	s->tls_io->server = true;
+	s->tls_io->ctl.server = true;
 	s->tls = t;
 	return 0;
 }

@@ -170,7 +170,6 @@ int vxhs_tls_kernel_rx(gnutls_session_t session, struct vxhs_tls_io *io,
 {
 	int ret;
 
-	io->exact_reads = false;
 	if (!io->kernel_tx) {
 		snprintf(why, whylen, "the kernel does not send either");
 		return -ENOTSUP;
@@ -184,9 +183,6 @@ int vxhs_tls_kernel_rx(gnutls_session_t session, struct vxhs_tls_io *io,
 	ret = hand_over(session, io, true, why, whylen);
 	if (ret)
 		return ret;
-	memset(&io->ctl, 0, sizeof(io->ctl));
-	io->ctl.alert = -1;
-	io->ctl.server = io->server;
 	io->kernel_rx = true;
 	return 0;
 }

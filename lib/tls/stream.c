@@ -112,7 +112,6 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	io->kernel_tx = false;
 	io->kernel_rx = false;
 	io->exact_reads = false;
-	io->server = false;
 	memset(&io->ctl, 0, sizeof(io->ctl));
 	io->ctl.alert = -1;
 	io->why[0] = '\0';

@@ -88,8 +88,7 @@ struct vxhs_tls_io {
 	/* No read-ahead: the handshake must leave every byte after it in
 	 * the socket, for the kernel to decrypt. */
 	bool exact_reads;
-	bool server; /* our end of the session is the server's */
-	struct vxhs_tls_ctl ctl;
+	struct vxhs_tls_ctl ctl; /* vxhs_tls_io_new sets it up */
 	char why[128]; /* what was wrong with a record the kernel read */
 	/* Bytes the kernel's key may still encrypt (below). */
 	uint64_t kernel_key_left;
