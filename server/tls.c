@@ -190,7 +190,7 @@ void session_tls_end(struct session *s)
 	if (s->tls)
 		gnutls_deinit(s->tls);
 	s->tls = NULL;
-	free(s->tls_io);
+	vxhs_tls_io_free(s->tls_io);
 	s->tls_io = NULL;
 	creds_put(s->tls_creds);
 	s->tls_creds = NULL;
@@ -279,26 +279,6 @@ deinit_crt:
  * With --kernel-tls, hands the session's records to the kernel; note gets
  * what its log line says of them ("" without the option).
  */
-static void kernel_tls_start(struct session *s, char *note, size_t len)
-{
-	char why[256];
-	int ret;
-
-	note[0] = '\0';
-	if (!config.kernel_tls)
-		return;
-	ret = vxhs_tls_kernel_start(s->tls, s->tls_io, why, sizeof(why));
-	if (ret == 0)
-		snprintf(note, len, ", records made and read by the kernel");
-	else if (ret > 0)
-		snprintf(note, len,
-			 ", records made by the kernel, read by vxhsd: %s",
-			 why);
-	else
-		snprintf(note, len,
-			 ", records made by vxhsd, not the kernel: %s", why);
-}
-
 int session_tls_handshake(struct session *s)
 {
 	char why[512];
@@ -338,8 +318,9 @@ int session_tls_handshake(struct session *s)
 	}
 	snprintf(s->ident.label, sizeof(s->ident.label), "%s",
 		 s->ident.nr_names ? s->ident.names[0] : "(no names)");
-	kernel_tls_start(s, why, sizeof(why));
-	slog(s, NULL, -1, LOG_INFO, "%s: %s, client %s%s", s->peer,
+	vxhs_tls_records_start(s->tls, s->tls_io, config.kernel_tls, "vxhsd",
+			       why, sizeof(why));
+	slog(s, NULL, -1, LOG_INFO, "%s: %s, client %s, %s", s->peer,
 	     gnutls_protocol_get_name(gnutls_protocol_get_version(s->tls)),
 	     s->ident.label, why);
 	return 1;

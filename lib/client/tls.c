@@ -130,7 +130,7 @@ static void tls_end(struct vxhs_conn *conn)
 		return;
 	gnutls_deinit(conn->tls_session);
 	conn->tls_session = NULL;
-	free(conn->tls_io);
+	vxhs_tls_io_free(conn->tls_io);
 	conn->tls_io = NULL;
 }
 
@@ -144,8 +144,7 @@ static bool tls_wants_write(const struct vxhs_conn *conn)
 static int tls_handshake(struct vxhs_conn *conn)
 {
 	struct vxhs_agent *agent = conn->agent;
-	const char *how;
-	char why[512];
+	char why[512], how[512];
 	int ret;
 
 	do {
@@ -172,21 +171,14 @@ static int tls_handshake(struct vxhs_conn *conn)
 		agent->notes->tls_error[0] = '\0';
 	}
 	conn->tls_up_at = vxhs_now_ns();
-	how = "records made by GnuTLS";
-	if (agent->kernel_tls) {
-		ret = vxhs_tls_kernel_start(conn->tls_session, conn->tls_io,
-					    why, sizeof(why));
-		if (ret == 0)
-			how = "records made and read by the kernel";
-		else if (ret > 0)
-			how = "records made by the kernel, read by GnuTLS";
-		/* Once per agent, not per connection. */
-		if (ret && !agent->notes->kernel_tls_warned)
-			loop_log(conn->loop, LOG_NOTICE,
-				 "agent %s: kernel_tls: %s: %s", agent->name,
-				 how, why);
-		agent->notes->kernel_tls_warned = ret != 0;
-	}
+	ret = vxhs_tls_records_start(conn->tls_session, conn->tls_io,
+				     agent->kernel_tls, "libvxhs", how,
+				     sizeof(how));
+	/* Once per agent, not per connection. */
+	if (ret && !agent->notes->kernel_tls_warned)
+		loop_log(conn->loop, LOG_NOTICE, "agent %s: kernel_tls: %s",
+			 agent->name, how);
+	agent->notes->kernel_tls_warned = ret != 0;
 	loop_log(conn->loop, LOG_DEBUG, "agent %s: TLS up (%s), %s",
 		 agent->name,
 		 gnutls_protocol_get_name(
@@ -229,8 +221,8 @@ static ssize_t tls_recvv(struct vxhs_conn *conn, const struct iovec *iov, int n)
 			gnutls_alert_get(conn->tls_session));
 		return -ECONNRESET;
 	}
-	/* With the kernel reading, an agent that refuses our certificate
-	 * says so in an alert it hands over (TLS 1.3 checks it late). */
+	/* Read by the kernel or by us, an agent's refusal of our certificate
+	 * comes in an alert handed over (TLS 1.3 checks it late). */
 	if (conn->tls_io->ctl.alert >= 0) {
 		conn->tls_alert = gnutls_alert_get_name(
 			(gnutls_alert_description_t)conn->tls_io->ctl.alert);

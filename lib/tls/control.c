@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
 /*
- * Records that are not application data, after the kernel took over
- * decrypting a session's records (kernel.c). GnuTLS no longer sees them,
- * so what it would have done is done here: a TLS 1.3 peer may send session
- * tickets (ignored: nothing is resumed), a key update (which Linux 6.1's
- * TLS cannot follow: the connection must end) and alerts. Bytes come as
- * the kernel returns them, a record or part of one at a time, and a
- * handshake message may span records: the parser keeps its place.
+ * Records that are not application data, once the kernel (kernel.c) or we
+ * (records.c) decrypt a session's records. GnuTLS no longer sees them, so
+ * what it would have done is done here: a TLS 1.3 peer may send session
+ * tickets (ignored: nothing is resumed), a key update (which neither
+ * Linux 6.1's TLS nor GnuTLS, its keys handed over, can follow: the
+ * connection must end) and alerts. Bytes come as the kernel returns them,
+ * a record or part of one at a time, and a handshake message may span
+ * records: the parser keeps its place.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,8 +50,8 @@ static int handshake_message(struct vxhs_tls_ctl *c, char *why, size_t whylen)
 	case HS_KEY_UPDATE:
 		return vxhs_tls_fail(
 			why, whylen, -EKEYEXPIRED,
-			"the peer updated its keys, which the kernel's "
-			"TLS cannot follow");
+			"the peer updated its keys, which a session whose "
+			"records left GnuTLS cannot follow");
 	default:
 		return vxhs_tls_fail(why, whylen, -EPROTO,
 				     "handshake message %u after the handshake",

@@ -79,9 +79,9 @@ static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 	};
 	size_t len = 0;
 
-	/* With the kernel's records, anything GnuTLS would still send
-	 * carries a stale sequence number: the peer could not read it. */
-	if (io->kernel_tx) {
+	/* With the kernel's records or ours, anything GnuTLS would still
+	 * send carries a stale sequence number: the peer could not read it. */
+	if (io->kernel_tx || io->user_tx) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -111,6 +111,8 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	io->fd = fd;
 	io->kernel_tx = false;
 	io->kernel_rx = false;
+	io->user_tx = io->user_rx = false;
+	io->tx.hd = io->rx.hd = NULL;
 	io->exact_reads = false;
 	memset(&io->ctl, 0, sizeof(io->ctl));
 	io->ctl.alert = -1;
@@ -120,6 +122,8 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	io->tx_start = io->tx_end = 0;
 	io->nr_recs = io->rec_next = 0;
 	io->rx_start = io->rx_end = 0;
+	io->rx_plain = io->rx_plain_end = 0;
+	io->rx_stop = 0;
 	io->rx_dry = false;
 	gnutls_transport_set_ptr(session, io);
 	gnutls_transport_set_pull_function(session, tls_pull);
@@ -128,12 +132,34 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	return io;
 }
 
+void vxhs_tls_io_free(struct vxhs_tls_io *io)
+{
+	if (!io)
+		return;
+	vxhs_tls_aead_deinit(&io->tx);
+	vxhs_tls_aead_deinit(&io->rx);
+	free(io);
+}
+
+/* A whole record waits in the read-ahead, not yet opened. */
+static bool whole_record(const struct vxhs_tls_io *io)
+{
+	size_t have = io->rx_end - io->rx_start;
+	const uint8_t *h = io->rx_ahead + io->rx_start;
+
+	return have >= VXHS_TLS_HEADER &&
+	       have >= VXHS_TLS_HEADER + ((size_t)h[3] << 8 | h[4]);
+}
+
 bool vxhs_tls_has_pending(gnutls_session_t session,
 			  const struct vxhs_tls_io *io)
 {
 	/* The kernel's records: the socket announces all there is. */
 	if (io->kernel_rx)
 		return false;
+	if (io->user_rx)
+		return io->rx_plain < io->rx_plain_end || whole_record(io) ||
+		       io->rx_stop;
 	return io->rx_end > io->rx_start ||
 	       gnutls_record_check_pending(session) > 0;
 }
@@ -143,14 +169,34 @@ bool vxhs_tls_drained(gnutls_session_t session, const struct vxhs_tls_io *io)
 	return io->rx_dry && !vxhs_tls_has_pending(session, io);
 }
 
+/* Copies up to max bytes of iov, from skip bytes into it, to dst. */
+static size_t gather(const struct iovec *iov, int n, size_t skip, uint8_t *dst,
+		     size_t max)
+{
+	size_t len = 0;
+	int i = 0;
+
+	while (i < n && skip >= iov[i].iov_len)
+		skip -= iov[i++].iov_len;
+	for (; i < n && len < max; i++, skip = 0) {
+		size_t take = iov[i].iov_len - skip;
+
+		if (take > max - len)
+			take = max - len;
+		memcpy(dst + len, (const uint8_t *)iov[i].iov_base + skip,
+		       take);
+		len += take;
+	}
+	return len;
+}
+
 /*
- * The next record's plaintext, from skip bytes into iov: in place when one
- * buffer holds a whole record, else gathered into tx_stage.
+ * The next record's plaintext for GnuTLS, from skip bytes into iov: in
+ * place when one buffer holds a whole record, else gathered into tx_stage.
  */
 static size_t next_record(struct vxhs_tls_io *io, const struct iovec *iov,
 			  int n, size_t skip, const void **data)
 {
-	size_t len = 0;
 	int i = 0;
 
 	while (i < n && skip >= iov[i].iov_len)
@@ -159,17 +205,48 @@ static size_t next_record(struct vxhs_tls_io *io, const struct iovec *iov,
 		*data = (const uint8_t *)iov[i].iov_base + skip;
 		return VXHS_TLS_RECORD_MAX;
 	}
-	for (; i < n && len < VXHS_TLS_RECORD_MAX; i++, skip = 0) {
-		size_t take = iov[i].iov_len - skip;
-
-		if (take > VXHS_TLS_RECORD_MAX - len)
-			take = VXHS_TLS_RECORD_MAX - len;
-		memcpy(io->tx_stage + len,
-		       (const uint8_t *)iov[i].iov_base + skip, take);
-		len += take;
-	}
 	*data = io->tx_stage;
-	return len;
+	return gather(iov + i, n - i, skip, io->tx_stage, VXHS_TLS_RECORD_MAX);
+}
+
+/*
+ * Our key has carried all it should: GnuTLS takes the records back from
+ * our sequence number on, and updates the keys itself.
+ */
+static int hand_back(gnutls_session_t session, struct vxhs_tls_io *io)
+{
+	uint8_t seq[8];
+
+	for (int i = 0; i < 8; i++)
+		seq[i] = (uint8_t)(io->tx.seq >> (56 - 8 * i));
+	vxhs_tls_aead_deinit(&io->tx);
+	io->user_tx = false;
+	return gnutls_record_set_state(session, 0, seq);
+}
+
+/* One record of up to VXHS_TLS_RECORD_MAX bytes of iov into tx_out. */
+static ssize_t make_record(gnutls_session_t session, struct vxhs_tls_io *io,
+			   const struct iovec *iov, int n, size_t done)
+{
+	const void *data;
+	size_t len;
+
+	if (io->user_tx) {
+		uint8_t *rec = io->tx_out + io->tx_end;
+		size_t size;
+
+		len = gather(iov, n, done, rec + VXHS_TLS_HEADER,
+			     VXHS_TLS_RECORD_MAX);
+		if (!len)
+			return 0;
+		size = vxhs_tls_seal(&io->tx, rec, len);
+		if (!size)
+			return GNUTLS_E_ENCRYPTION_FAILED;
+		io->tx_end += size;
+		return (ssize_t)len;
+	}
+	len = next_record(io, iov, n, done, &data);
+	return len ? gnutls_record_send(session, data, len) : 0;
 }
 
 /* Encrypts from iov into tx_out: as many records as fit. */
@@ -177,29 +254,31 @@ static int make_records(gnutls_session_t session, struct vxhs_tls_io *io,
 			const struct iovec *iov, int n)
 {
 	size_t done = 0;
+	int ret = 0;
 
 	io->tx_start = io->tx_end = 0;
 	io->nr_recs = io->rec_next = 0;
 	io->tx_gather = true;
 	while (io->nr_recs < VXHS_TLS_SEND_RECORDS &&
 	       sizeof(io->tx_out) - io->tx_end >= VXHS_TLS_RECORD_ROOM) {
-		const void *data;
-		size_t len = next_record(io, iov, n, done, &data);
-		ssize_t ret;
+		ssize_t made;
 
-		if (!len)
-			break;
-		ret = gnutls_record_send(session, data, len);
-		if (ret < 0) {
-			io->tx_gather = false;
-			return (int)ret;
+		if (io->user_tx && !io->tx.left) {
+			ret = hand_back(session, io);
+			if (ret < 0)
+				break;
 		}
-		done += (size_t)ret;
+		made = make_record(session, io, iov, n, done);
+		if (made <= 0) {
+			ret = (int)made;
+			break;
+		}
+		done += (size_t)made;
 		io->rec_end[io->nr_recs] = io->tx_end;
-		io->rec_plain[io->nr_recs++] = (size_t)ret;
+		io->rec_plain[io->nr_recs++] = (size_t)made;
 	}
 	io->tx_gather = false;
-	return 0;
+	return ret;
 }
 
 ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
@@ -326,6 +405,130 @@ static ssize_t kernel_recv(struct vxhs_tls_io *io, const struct iovec *iov,
 	return -EAGAIN;
 }
 
+/*
+ * Opens the next whole record in the read-ahead. Returns true when it
+ * holds data (from rx_plain). Else it held something else, or no whole
+ * record is there, or the stream stopped (rx_stop).
+ */
+static bool open_record(struct vxhs_tls_io *io)
+{
+	uint8_t *rec = io->rx_ahead + io->rx_start;
+	size_t have = io->rx_end - io->rx_start;
+	size_t len;
+	ssize_t size;
+	uint8_t type;
+	int ret;
+
+	if (have < VXHS_TLS_HEADER)
+		return false;
+	size = vxhs_tls_record_size(rec, io->why, sizeof(io->why));
+	if (size < 0) {
+		io->rx_stop = (int)size;
+		return false;
+	}
+	if (have < (size_t)size)
+		return false;
+	ret = vxhs_tls_open(&io->rx, rec, &len, &type, io->why,
+			    sizeof(io->why));
+	if (!ret) {
+		io->rx_start += (size_t)size;
+		/* Data is wrong only inside a handshake message. */
+		ret = vxhs_tls_ctl_feed(
+			&io->ctl, type,
+			type == TLS_RECORD_DATA ? NULL : rec + VXHS_TLS_HEADER,
+			type == TLS_RECORD_DATA ? 0 : len, io->why,
+			sizeof(io->why));
+	}
+	if (ret) {
+		io->rx_stop = ret;
+		return false;
+	}
+	if (type != TLS_RECORD_DATA)
+		return false;
+	io->rx_plain = (size_t)(rec + VXHS_TLS_HEADER - io->rx_ahead);
+	io->rx_plain_end = io->rx_plain + len;
+	return true;
+}
+
+/* Reads what the socket has behind the records already buffered. */
+static ssize_t read_records(struct vxhs_tls_io *io)
+{
+	size_t room;
+	ssize_t got;
+
+	/* Nothing opened is left to hand over: move a partial record to
+	 * the front when a whole one might not fit behind it. */
+	if (io->rx_start == io->rx_end) {
+		io->rx_start = io->rx_end = 0;
+	} else if (sizeof(io->rx_ahead) - io->rx_start <
+		   VXHS_TLS_RECORD_WIRE_MAX) {
+		memmove(io->rx_ahead, io->rx_ahead + io->rx_start,
+			io->rx_end - io->rx_start);
+		io->rx_end -= io->rx_start;
+		io->rx_start = 0;
+	}
+	room = sizeof(io->rx_ahead) - io->rx_end;
+	do {
+		got = read(io->fd, io->rx_ahead + io->rx_end, room);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return -errno;
+	io->rx_end += (size_t)got;
+	io->rx_dry = (size_t)got < room;
+	return got;
+}
+
+/*
+ * With our own records: one read takes all the socket has, up to the
+ * buffer's size, and each record is opened in place and copied out once.
+ */
+static ssize_t user_recv(struct vxhs_tls_io *io, const struct iovec *iov, int n)
+{
+	size_t got = 0, off = 0;
+	int i = 0, control = 0;
+
+	while (i < n) {
+		size_t left = io->rx_plain_end - io->rx_plain;
+		ssize_t ret;
+
+		if (left) {
+			size_t take = iov[i].iov_len - off;
+
+			if (take > left)
+				take = left;
+			memcpy((uint8_t *)iov[i].iov_base + off,
+			       io->rx_ahead + io->rx_plain, take);
+			io->rx_plain += take;
+			got += take;
+			off += take;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
+			continue;
+		}
+		if (io->rx_stop)
+			break;
+		if (open_record(io))
+			continue;
+		if (whole_record(io) || io->rx_stop) {
+			if (++control < CONTROL_RECORDS_PER_CALL)
+				continue;
+			break;
+		}
+		if (got)
+			break;
+		ret = read_records(io);
+		if (ret <= 0)
+			return ret == -EWOULDBLOCK ? -EAGAIN : ret;
+	}
+	if (got)
+		return (ssize_t)got;
+	if (io->rx_stop)
+		return io->rx_stop > 0 ? 0 : io->rx_stop;
+	return -EAGAIN;
+}
+
 ssize_t vxhs_tls_recvv(gnutls_session_t session, struct vxhs_tls_io *io,
 		       const struct iovec *iov, int n, int *gerr)
 {
@@ -336,6 +539,8 @@ ssize_t vxhs_tls_recvv(gnutls_session_t session, struct vxhs_tls_io *io,
 	*gerr = 0;
 	if (io->kernel_rx)
 		return kernel_recv(io, iov, n);
+	if (io->user_rx)
+		return user_recv(io, iov, n);
 	/* After a handshake message (an OpenSSL peer's TLS 1.3 session
 	 * tickets) GnuTLS answers EAGAIN even when more records wait in our
 	 * read-ahead, which no socket event will announce: go on with them.

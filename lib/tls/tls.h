@@ -8,6 +8,7 @@
 #ifndef VXHS_TLS_H
 #define VXHS_TLS_H
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,13 +56,36 @@ int vxhs_tls_fail(char *err, size_t len, int ret, const char *fmt, ...)
 void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
 			       char *buf, size_t len);
 
-/* The largest TLS record payload. */
+/* The largest TLS record payload, and a record's header. */
 #define VXHS_TLS_RECORD_MAX (16 * 1024)
-/* Ciphertext read past the record GnuTLS asked for (see stream.c). */
-#define VXHS_TLS_READ_AHEAD (16 * 1024)
+#define VXHS_TLS_HEADER	    5
 /* Records sent with one system call; each takes at most this much room. */
 #define VXHS_TLS_SEND_RECORDS 4
 #define VXHS_TLS_RECORD_ROOM  (VXHS_TLS_RECORD_MAX + 256)
+/* The largest record RFC 8446, 5.2 lets a peer send, header included. */
+#define VXHS_TLS_RECORD_WIRE_MAX (VXHS_TLS_HEADER + VXHS_TLS_RECORD_MAX + 256)
+/*
+ * Ciphertext read past the record GnuTLS asked for (see stream.c), or the
+ * records we read ourselves (records.c): one read takes several.
+ */
+#define VXHS_TLS_READ_AHEAD (4 * VXHS_TLS_RECORD_ROOM)
+
+/*
+ * What one AES-GCM key may encrypt: 2^24 full records (RFC 8446, 5.5,
+ * allows 2^24.5; GnuTLS updates its keys after 2^24 records).
+ */
+#define VXHS_TLS_KEY_BYTES ((uint64_t)VXHS_TLS_RECORD_MAX << 24)
+
+/*
+ * One direction of a TLS 1.3 session whose records we make or read
+ * ourselves (records.c), with the key GnuTLS's handshake agreed.
+ */
+struct vxhs_tls_aead {
+	gnutls_aead_cipher_hd_t hd;
+	uint8_t iv[12];
+	uint64_t seq;  /* the next record's sequence number */
+	uint64_t left; /* plaintext bytes the key may still protect */
+};
 
 /*
  * What the kernel hands over of records that are not application data,
@@ -85,6 +109,9 @@ struct vxhs_tls_io {
 	int fd;
 	bool kernel_tx; /* the kernel makes the records we send */
 	bool kernel_rx; /* the kernel reads the records we receive */
+	bool user_tx;	/* we make them, with tx (records.c) */
+	bool user_rx;	/* we read them, with rx */
+	struct vxhs_tls_aead tx, rx;
 	/* No read-ahead: the handshake must leave every byte after it in
 	 * the socket, for the kernel to decrypt. */
 	bool exact_reads;
@@ -100,9 +127,14 @@ struct vxhs_tls_io {
 	unsigned int nr_recs, rec_next;
 	size_t tx_start; /* tx_out bytes already sent... */
 	size_t tx_end;	 /* ...and written */
-	size_t rx_start; /* read-ahead not yet handed to GnuTLS */
-	size_t rx_end;
+	size_t rx_start; /* read-ahead not yet handed to GnuTLS, or */
+	size_t rx_end;	 /* records not yet opened (user_rx) */
+	/* With user_rx, the opened record's data not yet handed over. */
+	size_t rx_plain, rx_plain_end;
 	bool rx_dry; /* the last socket read took all the socket had */
+	/* user_rx: after what is left, the stream ended (1: close_notify)
+	 * or failed (a negative errno, the reason in why). */
+	int rx_stop;
 	uint8_t rx_ahead[VXHS_TLS_READ_AHEAD];
 	uint8_t tx_stage[VXHS_TLS_RECORD_MAX];
 	uint8_t tx_out[VXHS_TLS_SEND_RECORDS * VXHS_TLS_RECORD_ROOM];
@@ -110,9 +142,10 @@ struct vxhs_tls_io {
 
 /*
  * Makes session send and receive on fd through a new vxhs_tls_io (freed
- * with free() after gnutls_deinit). NULL when out of memory.
+ * with vxhs_tls_io_free after gnutls_deinit). NULL when out of memory.
  */
 struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd);
+void vxhs_tls_io_free(struct vxhs_tls_io *io);
 
 /*
  * Decrypted or received bytes that no socket event will announce: the
@@ -150,13 +183,11 @@ static inline bool vxhs_tls_send_held(const struct vxhs_tls_io *io)
 ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 		       const struct iovec *iov, int n, int *gerr);
 /*
- * What one AES-GCM key may encrypt: 2^24 full records (RFC 8446, 5.5,
- * allows 2^24.5; GnuTLS updates its keys after 2^24 records). The kernel
- * cannot take a new key for a session, so a session whose kernel key has
- * carried this much ends (-EKEYEXPIRED from vxhs_tls_sendv) and its
- * client reconnects, with a new key.
+ * The kernel cannot take a new key for a session, so a session whose
+ * kernel key has carried VXHS_TLS_KEY_BYTES ends (-EKEYEXPIRED from
+ * vxhs_tls_sendv) and its client reconnects, with a new key.
  */
-#define VXHS_TLS_KERNEL_KEY_BYTES ((uint64_t)VXHS_TLS_RECORD_MAX << 24)
+#define VXHS_TLS_KERNEL_KEY_BYTES VXHS_TLS_KEY_BYTES
 
 /*
  * Hands what session sends to the kernel's TLS (see kernel.c): right
@@ -200,6 +231,54 @@ int vxhs_tls_kernel_rx(gnutls_session_t session, struct vxhs_tls_io *io,
  */
 size_t vxhs_tls_kernel_state(gnutls_session_t session, bool rx, void *out,
 			     size_t outlen, char *why, size_t whylen);
+
+/*
+ * Makes and reads the records of session ourselves from now on (records.c),
+ * in each direction the kernel does not: right after the handshake, with
+ * nothing received that GnuTLS has not handed over. Returns 0, or a
+ * negative errno with the reason in why (TLS 1.2, a cipher without a
+ * 12-byte nonce): GnuTLS then goes on with the records.
+ */
+int vxhs_tls_user_start(gnutls_session_t session, struct vxhs_tls_io *io,
+			char *why, size_t whylen);
+
+/*
+ * Who makes and reads session's records from now on, right after its
+ * handshake: the kernel when asked (kernel) and able, else us (records.c,
+ * named us in how), else GnuTLS. Says so in how ("records made and read
+ * by the kernel", "records made by vxhsd, not the kernel: why", ...).
+ * Returns 0, or, when the kernel was asked, its refusal: 1 (it sends
+ * only) or a negative errno.
+ */
+int vxhs_tls_records_start(gnutls_session_t session, struct vxhs_tls_io *io,
+			   bool kernel, const char *us, char *how,
+			   size_t howlen);
+
+/* One direction's key and sequence number, from GnuTLS's state. */
+int vxhs_tls_aead_init(struct vxhs_tls_aead *a, gnutls_session_t session,
+		       bool rx, char *why, size_t whylen);
+void vxhs_tls_aead_deinit(struct vxhs_tls_aead *a);
+
+/*
+ * Makes the record whose len bytes of data are at rec + VXHS_TLS_HEADER,
+ * in place, with room after them for the content type and tag. Returns
+ * the record's size, or 0 if the cipher failed.
+ */
+size_t vxhs_tls_seal(struct vxhs_tls_aead *a, uint8_t *rec, size_t len);
+
+/*
+ * Opens the whole record at rec in place: its inner content type in type,
+ * its data's size in len (at rec + VXHS_TLS_HEADER). Returns 0 or -EPROTO
+ * with the reason in why.
+ */
+int vxhs_tls_open(struct vxhs_tls_aead *a, uint8_t *rec, size_t *len,
+		  uint8_t *type, char *why, size_t whylen);
+
+/*
+ * The size of the record whose header is at hdr, or -EPROTO with the
+ * reason in why (not a TLS 1.3 record, or longer than RFC 8446 allows).
+ */
+ssize_t vxhs_tls_record_size(const uint8_t *hdr, char *why, size_t whylen);
 
 /*
  * Feeds n bytes of a record of the given type that is not application

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -119,13 +120,34 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Side 0 makes and reads records itself (records.c), side 1 too if both. */
+static struct pair *pair_ours(bool both)
+{
+	struct pair *p = pair_new(false, NULL, 0);
+	char why[128];
+
+	for (int i = 0; i < (both ? 2 : 1); i++) {
+		assert_int_equal(vxhs_tls_user_start(p->s[i], p->io[i], why,
+						     sizeof(why)),
+				 0);
+		assert_true(p->io[i]->user_tx && p->io[i]->user_rx);
+	}
+	return p;
+}
+
+static int setup_ours(void **state)
+{
+	*state = pair_ours(true);
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct pair *p = *state;
 
 	for (int i = 0; i < 2; i++) {
 		gnutls_deinit(p->s[i]);
-		free(p->io[i]);
+		vxhs_tls_io_free(p->io[i]);
 		if (p->fd[i] >= 0)
 			close(p->fd[i]);
 	}
@@ -315,22 +337,28 @@ static void read_ahead_is_pending(void **state)
  * Records of several sizes, all sent before the first read: the stream
  * says it is drained (the caller may wait for the next socket event) only
  * when nothing is left to read, in the socket or held back, and it does
- * say so once all is read. The second record is sized so that the read
- * that finishes the first fills the read-ahead exactly, with the third
- * still in the socket: an empty read-ahead alone does not mean drained.
+ * say so once all is read. The fifth record is sized so that the read
+ * that takes the first header fills the read-ahead exactly, with the
+ * sixth still in the socket: an empty read-ahead alone does not mean
+ * drained.
  */
 static void drained_only_when_nothing_is_left(void **state)
 {
 	static const size_t sizes[] = {
 		VXHS_TLS_RECORD_MAX,
-		VXHS_TLS_READ_AHEAD - RECORD_WIRE_EXTRA,
+		VXHS_TLS_RECORD_MAX,
+		VXHS_TLS_RECORD_MAX,
+		VXHS_TLS_RECORD_MAX,
+		VXHS_TLS_READ_AHEAD + VXHS_TLS_HEADER -
+			4 * (VXHS_TLS_RECORD_MAX + RECORD_WIRE_EXTRA) -
+			RECORD_WIRE_EXTRA,
 		100,
 		VXHS_TLS_RECORD_MAX,
 		VXHS_TLS_RECORD_MAX,
 		100,
 		7,
 	};
-	static uint8_t out[5 * VXHS_TLS_RECORD_MAX], in[sizeof(out)];
+	static uint8_t out[9 * VXHS_TLS_RECORD_MAX], in[sizeof(out)];
 	struct pair *p = *state;
 	struct pollfd pfd = { .fd = p->fd[1], .events = POLLIN };
 	size_t done = 0, got = 0;
@@ -360,7 +388,11 @@ static void drained_only_when_nothing_is_left(void **state)
 		}
 	}
 	assert_memory_equal(in, out, done);
-	assert_int_equal(reads, sizeof(sizes) / sizeof(sizes[0]));
+	/* GnuTLS hands over one record per call; we fill what is asked. */
+	if (p->io[1]->user_rx)
+		assert_true(reads < 5);
+	else
+		assert_int_equal(reads, sizeof(sizes) / sizeof(sizes[0]));
 	assert_true(vxhs_tls_drained(p->s[1], p->io[1]));
 	assert_int_equal(vxhs_tls_recv(p->s[1], p->io[1], in, sizeof(in),
 				       &gerr),
@@ -763,6 +795,225 @@ static void control_records_are_parsed(void **state)
 	assert_non_null(strstr(why, "type 20"));
 }
 
+/*
+ * Our records against GnuTLS's, both ways: side 0 makes and reads its own,
+ * side 1 is GnuTLS alone. Scattered buffers of every size up to several
+ * records arrive whole and in order, read into scattered buffers: a wrong
+ * nonce, header, content type or sequence number fails GnuTLS's tag or
+ * ours.
+ */
+static void our_records_are_gnutls_records(void **state)
+{
+	struct pair *p = pair_ours(false);
+	size_t len = 3 * VXHS_TLS_RECORD_MAX + 777;
+	uint8_t *out = malloc(len), *in = malloc(len);
+
+	(void)state;
+	assert_non_null(out);
+	assert_non_null(in);
+	for (size_t i = 0; i < len; i++)
+		out[i] = (uint8_t)(i * 29 + (i >> 10));
+	for (int way = 0; way < 2; way++) {
+		int from = way, to = !way;
+
+		for (size_t size = 1; size <= len; size = size * 5 + 3) {
+			struct iovec iov[64], into[3];
+			size_t done = 0, got = 0;
+			int gerr = 0;
+
+			while (done < size) {
+				int n = pieces(out, size, done, iov, 64);
+				ssize_t sent = vxhs_tls_sendv(
+					p->s[from], p->io[from], iov, n, &gerr);
+
+				assert_true(sent > 0);
+				done += (size_t)sent;
+			}
+			while (got < size) {
+				size_t left = size - got;
+				ssize_t n;
+
+				into[0] = (struct iovec){ in + got, left };
+				if (left >= 3) {
+					into[0].iov_len = left / 3;
+					into[1] = (struct iovec){
+						in + got + left / 3, 1
+					};
+					into[2] = (struct iovec){
+						in + got + left / 3 + 1,
+						left - left / 3 - 1
+					};
+				}
+				n = vxhs_tls_recvv(p->s[to], p->io[to], into,
+						   left >= 3 ? 3 : 1, &gerr);
+				assert_true(n > 0);
+				got += (size_t)n;
+			}
+			assert_memory_equal(in, out, size);
+		}
+	}
+	free(out);
+	free(in);
+	teardown((void **)&p);
+}
+
+/*
+ * What the server read past its handshake (a client's first requests) is
+ * the first of the records it then reads itself.
+ */
+static void read_ahead_goes_to_our_records(void **state)
+{
+	static const char early[] = "the first requests";
+	struct pair *p = pair_new(false, early, sizeof(early));
+	char why[128], in[64];
+	int gerr;
+
+	(void)state;
+	assert_true(p->io[1]->rx_end > p->io[1]->rx_start);
+	assert_int_equal(
+		vxhs_tls_user_start(p->s[1], p->io[1], why, sizeof(why)), 0);
+	assert_true(vxhs_tls_has_pending(p->s[1], p->io[1]));
+	assert_int_equal(vxhs_tls_recv(p->s[1], p->io[1], in, sizeof(in),
+				       &gerr),
+			 (ssize_t)sizeof(early));
+	assert_string_equal(in, early);
+	teardown((void **)&p);
+}
+
+/*
+ * Once our key has carried its share, GnuTLS makes the records again from
+ * our sequence number on: the peer reads on without a break.
+ */
+static void our_key_goes_back_to_gnutls(void **state)
+{
+	struct pair *p = pair_ours(false);
+	uint8_t out[600], in[3 * sizeof(out)];
+	struct iovec iov = { out, sizeof(out) };
+	size_t got = 0;
+	int gerr;
+
+	(void)state;
+	memset(out, 0x5a, sizeof(out));
+	p->io[0]->tx.left = 1000;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1,
+						&gerr),
+				 (ssize_t)sizeof(out));
+	assert_false(p->io[0]->user_tx);
+	while (got < sizeof(in)) {
+		ssize_t n = vxhs_tls_recv(p->s[1], p->io[1], in + got,
+					  sizeof(in) - got, &gerr);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(in); i++)
+		assert_int_equal(in[i], 0x5a);
+	teardown((void **)&p);
+}
+
+/* What side 0 reads after bytes written raw to the socket by side 1. */
+static ssize_t read_after_raw(const void *raw, size_t len, char *why,
+			      size_t whylen)
+{
+	struct pair *p = pair_ours(false);
+	uint8_t in[64];
+	int gerr;
+	ssize_t ret;
+
+	assert_int_equal(write(p->fd[1], raw, len), (ssize_t)len);
+	ret = vxhs_tls_recv(p->s[0], p->io[0], in, sizeof(in), &gerr);
+	snprintf(why, whylen, "%s", vxhs_tls_strerror(p->io[0], gerr));
+	/* The stream stays stopped. */
+	assert_int_equal(
+		vxhs_tls_recv(p->s[0], p->io[0], in, sizeof(in), &gerr), ret);
+	teardown((void **)&p);
+	return ret;
+}
+
+/* A peer's bad record ends the stream with the reason. */
+static void bad_records_are_refused(void **state)
+{
+	static const uint8_t handshake[] = { 22, 3, 3, 0, 40 };
+	static const uint8_t old[] = { 23, 3, 1, 0, 40 };
+	static const uint8_t huge[] = { 23, 3, 3, 0x41, 0x11 };
+	static const uint8_t tiny[] = { 23, 3, 3, 0, 16 };
+	uint8_t forged[5 + 40] = { 23, 3, 3, 0, 40 };
+	char why[128];
+
+	(void)state;
+	assert_int_equal(read_after_raw(handshake, sizeof(handshake), why,
+					sizeof(why)),
+			 -EPROTO);
+	assert_string_equal(why, "a record of type 22 after the handshake");
+	assert_int_equal(read_after_raw(old, sizeof(old), why, sizeof(why)),
+			 -EPROTO);
+	assert_string_equal(why, "a record of version 3.1");
+	assert_int_equal(read_after_raw(huge, sizeof(huge), why, sizeof(why)),
+			 -EPROTO);
+	assert_string_equal(why, "a record of 16657 bytes (record_overflow)");
+	assert_int_equal(read_after_raw(tiny, sizeof(tiny), why, sizeof(why)),
+			 -EPROTO);
+	assert_string_equal(why, "a record of 16 bytes (record_overflow)");
+	memset(forged + 5, 0x77, 40);
+	assert_int_equal(read_after_raw(forged, sizeof(forged), why,
+					sizeof(why)),
+			 -EPROTO);
+	assert_string_equal(why,
+			    "a record that does not decrypt (bad_record_mac)");
+}
+
+/*
+ * What GnuTLS's peer sends that is not data reaches the parser: a key
+ * update ends the stream with the reason, a fatal alert with its name,
+ * close_notify as an end of stream after the data before it.
+ */
+static void gnutls_control_records_reach_the_parser(void **state)
+{
+	static const char data[] = "before close_notify";
+	struct pair *p = pair_ours(false);
+	struct iovec iov = { (void *)data, sizeof(data) };
+	char in[64];
+	int gerr;
+
+	(void)state;
+	assert_int_equal(gnutls_session_key_update(p->s[1], 0), 0);
+	assert_int_equal(vxhs_tls_recv(p->s[0], p->io[0], in, sizeof(in),
+				       &gerr),
+			 -EKEYEXPIRED);
+	assert_non_null(
+		strstr(vxhs_tls_strerror(p->io[0], gerr), "updated its keys"));
+	teardown((void **)&p);
+
+	p = pair_ours(false);
+	assert_int_equal(gnutls_alert_send(p->s[1], GNUTLS_AL_FATAL,
+					   GNUTLS_A_BAD_CERTIFICATE),
+			 0);
+	assert_int_equal(vxhs_tls_recv(p->s[0], p->io[0], in, sizeof(in),
+				       &gerr),
+			 -EPROTO);
+	assert_int_equal(p->io[0]->ctl.alert, GNUTLS_A_BAD_CERTIFICATE);
+	teardown((void **)&p);
+
+	p = pair_ours(false);
+	assert_int_equal(vxhs_tls_sendv(p->s[1], p->io[1], &iov, 1, &gerr),
+			 (ssize_t)sizeof(data));
+	assert_int_equal(gnutls_bye(p->s[1], GNUTLS_SHUT_WR), 0);
+	assert_int_equal(vxhs_tls_recv(p->s[0], p->io[0], in, sizeof(in),
+				       &gerr),
+			 (ssize_t)sizeof(data));
+	assert_false(vxhs_tls_drained(p->s[0], p->io[0]));
+	assert_int_equal(
+		vxhs_tls_recv(p->s[0], p->io[0], in, sizeof(in), &gerr), 0);
+	teardown((void **)&p);
+}
+
+/* The tests of the record I/O that hold for our records too. */
+#define OURS(f)                                                    \
+	{                                                          \
+#f " (our records)", f, setup_ours, teardown, NULL \
+	}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -793,6 +1044,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(kernel_reads_into_every_buffer,
 						setup, teardown),
 		cmocka_unit_test(control_records_are_parsed),
+		OURS(held_records_are_finished),
+		OURS(sent_counted_before_peer_reads),
+		OURS(read_ahead_is_pending),
+		OURS(drained_only_when_nothing_is_left),
+		OURS(peer_close_is_end_of_stream),
+		OURS(send_to_closed_peer),
+		cmocka_unit_test(our_records_are_gnutls_records),
+		cmocka_unit_test(read_ahead_goes_to_our_records),
+		cmocka_unit_test(our_key_goes_back_to_gnutls),
+		cmocka_unit_test(bad_records_are_refused),
+		cmocka_unit_test(gnutls_control_records_reach_the_parser),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
