@@ -137,8 +137,9 @@ struct vxhs_open_opts {
 	 * With TLS 1.3 and AES-GCM, let the kernel's TLS (where it has
 	 * one) make the records sent to the agent and read those it sends
 	 * once the handshake is done: no record layer or copy in user
-	 * space, and the NIC's TLS offload where there is one. false:
-	 * GnuTLS makes and reads them.
+	 * space, and the NIC's TLS offload where there is one. false: the
+	 * library makes and reads them itself, with GnuTLS's ciphers (with
+	 * TLS 1.2, GnuTLS does).
 	 */
 	bool kernel_tls;
 };
