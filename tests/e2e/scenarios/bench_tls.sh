@@ -4,16 +4,17 @@
 #
 # Benchmark (not a test; tools/bench/guest-tls.sh runs it): user:vxhs to
 # the guest's own vxhsd over plaintext TCP, over TLS with the records
-# made and read by GnuTLS at both ends (the default), and over TLS with
-# the records made and read by the kernel's TLS at both ends (kernel_tls=yes, and a
-# vxhsd started with --kernel-tls). Two LUNs of each kind in mirror order
-# (tcp ktls gtls gtls ktls tcp), 1 MiB commands as vxhs-export creates
+# made and read by vxhs itself at both ends after GnuTLS's handshake (the
+# default), and over TLS with the records made and read by the kernel's
+# TLS at both ends (kernel_tls=yes, and a vxhsd started with
+# --kernel-tls). Two LUNs of each kind in mirror order
+# (tcp ktls utls utls ktls tcp), 1 MiB commands as vxhs-export creates
 # LUNs; bench_fio's jobs and rounds. "job LUN round iops" lines go to
 # results.txt. Fails unless each TLS kind made its records where it says.
 
 # shellcheck source=tests/e2e/scenarios/bench_fio.sh
 . "$E2E_SRC/tests/e2e/scenarios/bench_fio.sh"
-BACKSTORES="tcp-a ktls-a gtls-a gtls-b ktls-b tcp-b"
+BACKSTORES="tcp-a ktls-a utls-a utls-b ktls-b tcp-b"
 
 setup_backstores() {
 	local size=${SIZE_MB}M b l=0 cfg cmds=() luns=()
@@ -26,7 +27,7 @@ setup_backstores() {
 		case $b in
 		tcp*) cfg="$b@127.0.0.1;plaintext" ;;
 		ktls*) cfg="$b@127.0.0.1/9997;tls=/tmp/pki/gw-a;kernel_tls=yes" ;;
-		gtls*) cfg="$b@127.0.0.1/9998;tls=/tmp/pki/gw-a" ;;
+		utls*) cfg="$b@127.0.0.1/9998;tls=/tmp/pki/gw-a" ;;
 		esac
 		"$VXHSADM" create --dir "$VDISKS" "$b" $size >/dev/null
 		dd if=/dev/zero of="$VDISKS/$b" bs=1M count=$SIZE_MB conv=notrunc status=none
@@ -43,6 +44,8 @@ setup_backstores() {
 	expect_not_in "--kernel-tls agent" \
 		"$(grep -v 'the peer already closed' "$E2E_WORK/vxhsd-ktls.log")" \
 		"records made by vxhsd"
+	expect_in "default agent" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
+		"records made and read by vxhsd"
 	expect_not_in "default agent" "$(cat "$E2E_WORK/vxhsd-tls.log")" \
 		"records made by the kernel"
 	cat /proc/net/tls_stat >"$E2E_WORK/tls_stat.txt"
