@@ -210,18 +210,29 @@ static size_t next_record(struct vxhs_tls_io *io, const struct iovec *iov,
 }
 
 /*
- * Our key has carried all it should: GnuTLS takes the records back from
- * our sequence number on, and updates the keys itself.
+ * Our key has protected all it should (RFC 8446, 5.5): GnuTLS, given our
+ * sequence number, sends a KeyUpdate (into tx_out, before the next record)
+ * and derives the next key, which we take over in turn. Should that fail,
+ * GnuTLS goes on making the records.
  */
-static int hand_back(gnutls_session_t session, struct vxhs_tls_io *io)
+static int update_key(gnutls_session_t session, struct vxhs_tls_io *io)
 {
 	uint8_t seq[8];
+	char why[128];
+	int ret;
 
 	for (int i = 0; i < 8; i++)
 		seq[i] = (uint8_t)(io->tx.seq >> (56 - 8 * i));
 	vxhs_tls_aead_deinit(&io->tx);
 	io->user_tx = false;
-	return gnutls_record_set_state(session, 0, seq);
+	ret = gnutls_record_set_state(session, 0, seq);
+	if (ret >= 0)
+		ret = gnutls_session_key_update(session, 0);
+	if (ret < 0)
+		return ret;
+	io->user_tx =
+		!vxhs_tls_aead_init(&io->tx, session, false, why, sizeof(why));
+	return 0;
 }
 
 /* One record of up to VXHS_TLS_RECORD_MAX bytes of iov into tx_out. */
@@ -264,7 +275,7 @@ static int make_records(gnutls_session_t session, struct vxhs_tls_io *io,
 		ssize_t made;
 
 		if (io->user_tx && !io->tx.left) {
-			ret = hand_back(session, io);
+			ret = update_key(session, io);
 			if (ret < 0)
 				break;
 		}

@@ -881,10 +881,11 @@ static void read_ahead_goes_to_our_records(void **state)
 }
 
 /*
- * Once our key has carried its share, GnuTLS makes the records again from
- * our sequence number on: the peer reads on without a break.
+ * Once our key has protected its share, GnuTLS sends a KeyUpdate from our
+ * sequence number on and we make the records with the next key: the peer
+ * reads on without a break, which it could not without the update.
  */
-static void our_key_goes_back_to_gnutls(void **state)
+static void our_key_is_updated(void **state)
 {
 	struct pair *p = pair_ours(false);
 	uint8_t out[600], in[3 * sizeof(out)];
@@ -899,7 +900,10 @@ static void our_key_goes_back_to_gnutls(void **state)
 		assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], &iov, 1,
 						&gerr),
 				 (ssize_t)sizeof(out));
-	assert_false(p->io[0]->user_tx);
+	/* Ours still, with a key that made one record since the update. */
+	assert_true(p->io[0]->user_tx);
+	assert_int_equal(p->io[0]->tx.seq, 1);
+	assert_int_equal(p->io[0]->tx.left, VXHS_TLS_KEY_BYTES - sizeof(out));
 	while (got < sizeof(in)) {
 		ssize_t n = vxhs_tls_recv(p->s[1], p->io[1], in + got,
 					  sizeof(in) - got, &gerr);
@@ -1052,7 +1056,7 @@ int main(void)
 		OURS(send_to_closed_peer),
 		cmocka_unit_test(our_records_are_gnutls_records),
 		cmocka_unit_test(read_ahead_goes_to_our_records),
-		cmocka_unit_test(our_key_goes_back_to_gnutls),
+		cmocka_unit_test(our_key_is_updated),
 		cmocka_unit_test(bad_records_are_refused),
 		cmocka_unit_test(gnutls_control_records_reach_the_parser),
 	};
