@@ -76,29 +76,53 @@ static void nonce(const struct vxhs_tls_aead *a, uint8_t out[12])
 		out[11 - i] ^= (uint8_t)(a->seq >> (8 * i));
 }
 
-size_t vxhs_tls_seal(struct vxhs_tls_aead *a, uint8_t *rec, size_t len)
-{
-	size_t inner = len + 1;
-	size_t body = inner + TAG_SIZE;
-	giovec_t ad = { rec, VXHS_TLS_HEADER };
-	giovec_t text = { rec + VXHS_TLS_HEADER, inner };
-	size_t tag_size = TAG_SIZE;
-	uint8_t n[12];
+/*
+ * The most buffers one record is encrypted from: a record of many small
+ * messages (a batch of write acknowledgements) ends early instead.
+ */
+#define SEAL_PARTS 64
 
+ssize_t vxhs_tls_seal(struct vxhs_tls_aead *a, const struct iovec *iov, int n,
+		      size_t skip, uint8_t *rec)
+{
+	static const uint8_t type = REC_DATA;
+	giovec_t parts[SEAL_PARTS + 1];
+	giovec_t ad = { rec, VXHS_TLS_HEADER };
+	size_t len = 0, clen;
+	uint8_t nc[12];
+	int cnt = 0, i = 0;
+
+	while (i < n && skip >= iov[i].iov_len)
+		skip -= iov[i++].iov_len;
+	for (; i < n && cnt < SEAL_PARTS && len < VXHS_TLS_RECORD_MAX;
+	     i++, skip = 0) {
+		size_t take = iov[i].iov_len - skip;
+
+		if (take > VXHS_TLS_RECORD_MAX - len)
+			take = VXHS_TLS_RECORD_MAX - len;
+		parts[cnt].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		parts[cnt++].iov_len = take;
+		len += take;
+	}
+	if (!len)
+		return 0;
+	/* The content type follows the data, inside the encryption. */
+	parts[cnt].iov_base = (void *)&type;
+	parts[cnt++].iov_len = 1;
+	clen = len + VXHS_TLS_SEALED_EXTRA;
 	rec[0] = REC_DATA;
 	rec[1] = 3;
 	rec[2] = 3;
-	rec[3] = (uint8_t)(body >> 8);
-	rec[4] = (uint8_t)body;
-	rec[VXHS_TLS_HEADER + len] = REC_DATA;
-	nonce(a, n);
-	if (gnutls_aead_cipher_encryptv2(a->hd, n, sizeof(n), &ad, 1, &text, 1,
-					 rec + VXHS_TLS_HEADER + inner,
-					 &tag_size) < 0)
-		return 0;
+	rec[3] = (uint8_t)(clen >> 8);
+	rec[4] = (uint8_t)clen;
+	nonce(a, nc);
+	if (gnutls_aead_cipher_encryptv(a->hd, nc, sizeof(nc), &ad, 1, TAG_SIZE,
+					parts, cnt, rec + VXHS_TLS_HEADER,
+					&clen) < 0)
+		return -1;
 	a->seq++;
 	a->left -= len < a->left ? len : a->left;
-	return VXHS_TLS_HEADER + body;
+	return (ssize_t)len;
 }
 
 int vxhs_tls_open(struct vxhs_tls_aead *a, uint8_t *rec, size_t *len,

@@ -169,27 +169,6 @@ bool vxhs_tls_drained(gnutls_session_t session, const struct vxhs_tls_io *io)
 	return io->rx_dry && !vxhs_tls_has_pending(session, io);
 }
 
-/* Copies up to max bytes of iov, from skip bytes into it, to dst. */
-static size_t gather(const struct iovec *iov, int n, size_t skip, uint8_t *dst,
-		     size_t max)
-{
-	size_t len = 0;
-	int i = 0;
-
-	while (i < n && skip >= iov[i].iov_len)
-		skip -= iov[i++].iov_len;
-	for (; i < n && len < max; i++, skip = 0) {
-		size_t take = iov[i].iov_len - skip;
-
-		if (take > max - len)
-			take = max - len;
-		memcpy(dst + len, (const uint8_t *)iov[i].iov_base + skip,
-		       take);
-		len += take;
-	}
-	return len;
-}
-
 /*
  * The next record's plaintext for GnuTLS, from skip bytes into iov: in
  * place when one buffer holds a whole record, else gathered into tx_stage.
@@ -197,6 +176,7 @@ static size_t gather(const struct iovec *iov, int n, size_t skip, uint8_t *dst,
 static size_t next_record(struct vxhs_tls_io *io, const struct iovec *iov,
 			  int n, size_t skip, const void **data)
 {
+	size_t len = 0;
 	int i = 0;
 
 	while (i < n && skip >= iov[i].iov_len)
@@ -205,8 +185,17 @@ static size_t next_record(struct vxhs_tls_io *io, const struct iovec *iov,
 		*data = (const uint8_t *)iov[i].iov_base + skip;
 		return VXHS_TLS_RECORD_MAX;
 	}
+	for (; i < n && len < VXHS_TLS_RECORD_MAX; i++, skip = 0) {
+		size_t take = iov[i].iov_len - skip;
+
+		if (take > VXHS_TLS_RECORD_MAX - len)
+			take = VXHS_TLS_RECORD_MAX - len;
+		memcpy(io->tx_stage + len,
+		       (const uint8_t *)iov[i].iov_base + skip, take);
+		len += take;
+	}
 	*data = io->tx_stage;
-	return gather(iov + i, n - i, skip, io->tx_stage, VXHS_TLS_RECORD_MAX);
+	return len;
 }
 
 /*
@@ -243,18 +232,15 @@ static ssize_t make_record(gnutls_session_t session, struct vxhs_tls_io *io,
 	size_t len;
 
 	if (io->user_tx) {
-		uint8_t *rec = io->tx_out + io->tx_end;
-		size_t size;
+		ssize_t made = vxhs_tls_seal(&io->tx, iov, n, done,
+					     io->tx_out + io->tx_end);
 
-		len = gather(iov, n, done, rec + VXHS_TLS_HEADER,
-			     VXHS_TLS_RECORD_MAX);
-		if (!len)
-			return 0;
-		size = vxhs_tls_seal(&io->tx, rec, len);
-		if (!size)
+		if (made < 0)
 			return GNUTLS_E_ENCRYPTION_FAILED;
-		io->tx_end += size;
-		return (ssize_t)len;
+		if (made)
+			io->tx_end += VXHS_TLS_HEADER + (size_t)made +
+				      VXHS_TLS_SEALED_EXTRA;
+		return made;
 	}
 	len = next_record(io, iov, n, done, &data);
 	return len ? gnutls_record_send(session, data, len) : 0;

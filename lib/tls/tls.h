@@ -59,6 +59,8 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
 /* The largest TLS record payload, and a record's header. */
 #define VXHS_TLS_RECORD_MAX (16 * 1024)
 #define VXHS_TLS_HEADER	    5
+/* What follows the data in a TLS 1.3 record: its content type, the tag. */
+#define VXHS_TLS_SEALED_EXTRA (1 + 16)
 /* Records sent with one system call; each takes at most this much room. */
 #define VXHS_TLS_SEND_RECORDS 4
 #define VXHS_TLS_RECORD_ROOM  (VXHS_TLS_RECORD_MAX + 256)
@@ -260,11 +262,14 @@ int vxhs_tls_aead_init(struct vxhs_tls_aead *a, gnutls_session_t session,
 void vxhs_tls_aead_deinit(struct vxhs_tls_aead *a);
 
 /*
- * Makes the record whose len bytes of data are at rec + VXHS_TLS_HEADER,
- * in place, with room after them for the content type and tag. Returns
- * the record's size, or 0 if the cipher failed.
+ * Makes one record at rec (VXHS_TLS_RECORD_ROOM bytes) of up to
+ * VXHS_TLS_RECORD_MAX bytes of iov, from skip bytes into it, encrypted
+ * straight from there. Returns the bytes of iov it carries (the record
+ * is that plus VXHS_TLS_HEADER and VXHS_TLS_SEALED_EXTRA), 0 when iov
+ * has none left, or -1 if the cipher failed.
  */
-size_t vxhs_tls_seal(struct vxhs_tls_aead *a, uint8_t *rec, size_t len);
+ssize_t vxhs_tls_seal(struct vxhs_tls_aead *a, const struct iovec *iov, int n,
+		      size_t skip, uint8_t *rec);
 
 /*
  * Opens the whole record at rec in place: its inner content type in type,

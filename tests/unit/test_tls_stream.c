@@ -858,6 +858,38 @@ static void our_records_are_gnutls_records(void **state)
 }
 
 /*
+ * Many small buffers (a batch of write acknowledgements): a record takes
+ * at most 64 of them and the next goes on from there; GnuTLS's peer reads
+ * every byte in order.
+ */
+static void many_buffers_make_more_records(void **state)
+{
+	struct pair *p = pair_ours(false);
+	uint8_t out[200][7], in[sizeof(out)];
+	struct iovec iov[200];
+	size_t got = 0;
+	int gerr;
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		memset(out[i], i, sizeof(out[i]));
+		iov[i] = (struct iovec){ out[i], sizeof(out[i]) };
+	}
+	assert_int_equal(vxhs_tls_sendv(p->s[0], p->io[0], iov, 200, &gerr),
+			 (ssize_t)sizeof(out));
+	assert_int_equal(p->io[0]->nr_recs, 4);
+	while (got < sizeof(in)) {
+		ssize_t n = vxhs_tls_recv(p->s[1], p->io[1], in + got,
+					  sizeof(in) - got, &gerr);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_memory_equal(in, out, sizeof(out));
+	teardown((void **)&p);
+}
+
+/*
  * What the server read past its handshake (a client's first requests) is
  * the first of the records it then reads itself.
  */
@@ -1055,6 +1087,7 @@ int main(void)
 		OURS(peer_close_is_end_of_stream),
 		OURS(send_to_closed_peer),
 		cmocka_unit_test(our_records_are_gnutls_records),
+		cmocka_unit_test(many_buffers_make_more_records),
 		cmocka_unit_test(read_ahead_goes_to_our_records),
 		cmocka_unit_test(our_key_is_updated),
 		cmocka_unit_test(bad_records_are_refused),
