@@ -4,9 +4,9 @@
  * make the records (kernel.c). GnuTLS still runs the handshake, derives
  * the keys and does the cipher; here we only frame records (RFC 8446,
  * 5.2 and 5.3) with the keys GnuTLS hands over, as the kernel would.
- * What that removes, at 4 KiB: GnuTLS's allocation and copy of each
- * record, the copy out of it into our send buffer, and on receiving, the
- * two reads per record and the copy through GnuTLS's buffer.
+ * What that removes: GnuTLS's allocation of each record and its copy
+ * into it, our gather before and copy after; on receiving, two reads per
+ * record and the copy through GnuTLS's buffer.
  *
  * Only TLS 1.3 AEAD ciphers with a 12-byte IV: anything else keeps
  * GnuTLS's records.
