@@ -153,7 +153,8 @@ int vxhs_tls_open(struct vxhs_tls_aead *a, uint8_t *rec, size_t *len,
 	*len = end - 1;
 	if (*len > VXHS_TLS_RECORD_MAX)
 		return vxhs_tls_fail(why, whylen, -EPROTO,
-				     "a record of %zu bytes", *len);
+				     "a record of %zu bytes (record_overflow)",
+				     *len);
 	return 0;
 }
 
@@ -223,7 +224,7 @@ int vxhs_tls_records_start(gnutls_session_t session, struct vxhs_tls_io *io,
 			   size_t howlen)
 {
 	char kwhy[256] = "", uwhy[256];
-	int kret = 0;
+	int kret = 0, uret;
 
 	if (kernel)
 		kret = vxhs_tls_kernel_start(session, io, kwhy, sizeof(kwhy));
@@ -231,13 +232,14 @@ int vxhs_tls_records_start(gnutls_session_t session, struct vxhs_tls_io *io,
 		snprintf(how, howlen, "records made and read by the kernel");
 		return 0;
 	}
-	if (vxhs_tls_user_start(session, io, uwhy, sizeof(uwhy)))
+	uret = vxhs_tls_user_start(session, io, uwhy, sizeof(uwhy));
+	if (kret > 0)
+		snprintf(how, howlen,
+			 "records made by the kernel, read by %s: %s",
+			 uret ? "GnuTLS" : us, kwhy);
+	else if (uret)
 		snprintf(how, howlen, "records made and read by GnuTLS: %s",
 			 uwhy);
-	else if (kret > 0)
-		snprintf(how, howlen,
-			 "records made by the kernel, read by %s: %s", us,
-			 kwhy);
 	else if (kret < 0)
 		snprintf(how, howlen, "records made by %s, not the kernel: %s",
 			 us, kwhy);
