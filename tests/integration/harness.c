@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -134,6 +135,9 @@ void agent_start_args(struct agent *a, const char *dir, unsigned int port,
 	a->pid = fork();
 	assert_true(a->pid >= 0);
 	if (a->pid == 0) {
+		/* A failed assertion skips the test's agent_kill: the agent
+		 * must not outlive the test binary (and hold ctest's pipe). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execv(VXHSD_PATH, (char *const *)argv);
 		_exit(127);
 	}
