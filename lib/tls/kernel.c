@@ -161,7 +161,7 @@ int vxhs_tls_kernel_tx(gnutls_session_t session, struct vxhs_tls_io *io,
 	if (ret)
 		return ret;
 	io->kernel_tx = true;
-	io->kernel_key_left = VXHS_TLS_KERNEL_KEY_BYTES;
+	io->kernel_key_left = VXHS_TLS_KEY_BYTES;
 	return 0;
 }
 

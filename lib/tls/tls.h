@@ -180,16 +180,11 @@ static inline bool vxhs_tls_send_held(const struct vxhs_tls_io *io)
  * call sends them first whatever iov says: the caller advances by what it
  * is told and passes the rest again. With the kernel's records, the bytes
  * the socket took, or -EKEYEXPIRED once its key has carried
- * VXHS_TLS_KERNEL_KEY_BYTES.
+ * VXHS_TLS_KEY_BYTES: the kernel cannot take a new key, so the session
+ * ends and its client reconnects, with a new one.
  */
 ssize_t vxhs_tls_sendv(gnutls_session_t session, struct vxhs_tls_io *io,
 		       const struct iovec *iov, int n, int *gerr);
-/*
- * The kernel cannot take a new key for a session, so a session whose
- * kernel key has carried VXHS_TLS_KEY_BYTES ends (-EKEYEXPIRED from
- * vxhs_tls_sendv) and its client reconnects, with a new key.
- */
-#define VXHS_TLS_KERNEL_KEY_BYTES VXHS_TLS_KEY_BYTES
 
 /*
  * Hands what session sends to the kernel's TLS (see kernel.c): right
