@@ -19,6 +19,7 @@ TCMU_DIR="$DEPS/tcmu-runner-$TCMU_VERSION"
 PACKAGES=(
 	cmake make gcc pkg-config python3 xz-utils clang-format
 	libcmocka-dev libsystemd-dev libglib2.0-dev libgnutls28-dev liburing-dev
+	libipsec-mb-dev
 	# TLS test certificates, the OpenSSL interoperability test, fuzzing
 	gnutls-bin openssl clang libclang-rt-dev
 	nbdkit qemu-utils binutils

@@ -113,6 +113,7 @@ struct vxhs_tls_io *vxhs_tls_io_new(gnutls_session_t session, int fd)
 	io->kernel_rx = false;
 	io->user_tx = io->user_rx = false;
 	io->tx.hd = io->rx.hd = NULL;
+	io->tx.gcm = io->rx.gcm = NULL;
 	io->exact_reads = false;
 	memset(&io->ctl, 0, sizeof(io->ctl));
 	io->ctl.alert = -1;

@@ -60,7 +60,8 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
 #define VXHS_TLS_RECORD_MAX (16 * 1024)
 #define VXHS_TLS_HEADER	    5
 /* What follows the data in a TLS 1.3 record: its content type, the tag. */
-#define VXHS_TLS_SEALED_EXTRA (1 + 16)
+#define VXHS_TLS_TAG	      16
+#define VXHS_TLS_SEALED_EXTRA (1 + VXHS_TLS_TAG)
 /* Records sent with one system call; each takes at most this much room. */
 #define VXHS_TLS_SEND_RECORDS 4
 #define VXHS_TLS_RECORD_ROOM  (VXHS_TLS_RECORD_MAX + 256)
@@ -84,6 +85,7 @@ void vxhs_tls_describe_failure(gnutls_session_t session, int gnutls_err,
  */
 struct vxhs_tls_aead {
 	gnutls_aead_cipher_hd_t hd;
+	struct vxhs_tls_gcm *gcm; /* AES-GCM not by GnuTLS (gcm.c), or NULL */
 	uint8_t iv[12];
 	uint64_t seq;  /* the next record's sequence number */
 	uint64_t left; /* plaintext bytes the key may still protect */
@@ -255,6 +257,25 @@ int vxhs_tls_records_start(gnutls_session_t session, struct vxhs_tls_io *io,
 int vxhs_tls_aead_init(struct vxhs_tls_aead *a, gnutls_session_t session,
 		       bool rx, char *why, size_t whylen);
 void vxhs_tls_aead_deinit(struct vxhs_tls_aead *a);
+
+/*
+ * AES-GCM by Intel's ipsec-mb (gcm.c): the name of the code it runs on
+ * this CPU ("AVX512"), or NULL when the build or the CPU has none, and
+ * GnuTLS's cipher is used. vxhs_tls_gcm_off (tests) keeps GnuTLS's.
+ */
+extern bool vxhs_tls_gcm_off;
+const char *vxhs_tls_gcm_name(void);
+/* An expanded 16- or 32-byte key, or NULL (errno ENOTSUP: use GnuTLS). */
+struct vxhs_tls_gcm *vxhs_tls_gcm_new(const uint8_t *key, size_t len);
+void vxhs_tls_gcm_free(struct vxhs_tls_gcm *g);
+/* Encrypts n buffers of in into out, one after the other. */
+void vxhs_tls_gcm_seal(const struct vxhs_tls_gcm *g, const uint8_t *nonce,
+		       const uint8_t *ad, size_t adlen, const struct iovec *in,
+		       int n, uint8_t *out, uint8_t *tag);
+/* Decrypts text in place; false if tag does not verify. */
+bool vxhs_tls_gcm_open(const struct vxhs_tls_gcm *g, const uint8_t *nonce,
+		       const uint8_t *ad, size_t adlen, uint8_t *text,
+		       size_t len, const uint8_t *tag);
 
 /*
  * Makes one record at rec (VXHS_TLS_RECORD_ROOM bytes) of up to

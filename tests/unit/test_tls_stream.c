@@ -816,6 +816,15 @@ static void our_records_are_gnutls_records(void **state)
 	(void)state;
 	assert_non_null(out);
 	assert_non_null(in);
+	/* AES-GCM by ipsec-mb wherever it runs, unless told not to. */
+	if (pair_cipher != GNUTLS_CIPHER_CHACHA20_POLY1305 &&
+	    vxhs_tls_gcm_name()) {
+		assert_non_null(p->io[0]->tx.gcm);
+		assert_non_null(p->io[0]->rx.gcm);
+	} else {
+		assert_null(p->io[0]->tx.gcm);
+		assert_null(p->io[0]->rx.gcm);
+	}
 	for (size_t i = 0; i < len; i++)
 		out[i] = (uint8_t)(i * 29 + (i >> 10));
 	for (int way = 0; way < 2; way++) {
@@ -871,6 +880,14 @@ static void chacha_records_are_gnutls_records(void **state)
 	pair_priority = TEST_PRIORITY ":-CIPHER-ALL:+CHACHA20-POLY1305";
 	our_records_are_gnutls_records(state);
 	assert_int_equal(pair_cipher, GNUTLS_CIPHER_CHACHA20_POLY1305);
+}
+
+/* The same with GnuTLS's AES-GCM, as on a host without ipsec-mb. */
+static void gnutls_gcm_records_are_gnutls_records(void **state)
+{
+	vxhs_tls_gcm_off = true;
+	our_records_are_gnutls_records(state);
+	vxhs_tls_gcm_off = false;
 }
 
 /*
@@ -1104,6 +1121,7 @@ int main(void)
 		OURS(send_to_closed_peer),
 		cmocka_unit_test(our_records_are_gnutls_records),
 		cmocka_unit_test(chacha_records_are_gnutls_records),
+		cmocka_unit_test(gnutls_gcm_records_are_gnutls_records),
 		cmocka_unit_test(many_buffers_make_more_records),
 		cmocka_unit_test(read_ahead_goes_to_our_records),
 		cmocka_unit_test(our_key_is_updated),
