@@ -478,6 +478,7 @@ struct session {
 	struct list_head ready;	      /* answered inline, not yet queued */
 	uint64_t ready_bytes;	      /* their answers' size on the wire */
 	uint64_t ring_bytes;	      /* reads in the loop's ring: their size */
+	unsigned int ready_count;     /* answers ready or in the ring */
 	struct list_head for_workers; /* parsed, not yet handed over */
 	struct request *rx_req;	      /* receiving its payload */
 	uint64_t rx_left;	      /* DISCARD: bytes still to drop */

@@ -134,6 +134,7 @@ def main():
             port = int(open(portfile).read())
             run_checks(port)
             large_writes(port, logfile)
+            answers_in_step(port, proc.pid)
             peer = flood_of_refusals(port)
             log = open(logfile).read()
             check(log.count(peer + ": rejecting UNKNOWN") == 16 and
@@ -423,6 +424,32 @@ def flood_of_refusals(port):
     check(errs == [95] * 60, "sixty refused requests answered EOPNOTSUPP")
     s.close()
     return peer
+
+
+def write_calls(pid):
+    with open(f"/proc/{pid}/io") as f:
+        return int(dict(line.split(": ") for line in f)["syscw"])
+
+
+def answers_in_step(port, pid):
+    """A batch of small cached reads is answered in steps of twelve, so
+    the client works on the first answers while vxhsd serves the rest; a
+    batch of fewer leaves in one writev (server/session.c)."""
+    s = connect(port)
+    data = os.urandom(32 * 4096)
+    s.sendall(header(WRITE, 70, "disk0", offset=0, size=len(data),
+                     payload=len(data)) + data)
+    check(answer(s)["err"] == 0, "a 128 KiB write for the batched reads")
+    for count, least, most in ((8, 1, 1), (32, 2, 4), (8, 1, 1)):
+        before = write_calls(pid)
+        s.sendall(b"".join(header(READ, 100 + i, "disk0", offset=4096 * i,
+                                  size=4096) for i in range(count)))
+        got = b"".join(answer(s)["data"] for _ in range(count))
+        sends = write_calls(pid) - before
+        check(got == data[:4096 * count] and least <= sends <= most,
+              f"{count} cached 4 KiB reads in one batch: answered in "
+              f"{sends} writes (want {least} to {most})")
+    s.close()
 
 
 def large_writes(port, logfile):
