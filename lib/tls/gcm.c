@@ -23,14 +23,22 @@ bool vxhs_tls_gcm_off;
 #include <intel-ipsec-mb.h>
 #include <pthread.h>
 
-struct vxhs_tls_gcm {
-	struct gcm_key_data key; /* aligned for the AVX-512 loads: below */
-	bool aes256;
+/* ipsec-mb's entry points for one key size. */
+struct gcm_ops {
+	aes_gcm_pre_t pre;
+	aes_gcm_init_t init;
+	aes_gcm_enc_dec_update_t enc, dec;
+	aes_gcm_enc_dec_finalize_t enc_tag, dec_tag;
 };
 
-/* Read only once set up: the direct GCM calls keep no state in it. */
-static IMB_MGR *mgr;
+struct vxhs_tls_gcm {
+	struct gcm_key_data key; /* aligned for the AVX-512 loads: below */
+	const struct gcm_ops *ops;
+};
+
+/* Set once (mgr_init), read only after: the code for this CPU. */
 static const char *mgr_name;
+static struct gcm_ops aes128, aes256;
 static pthread_once_t mgr_once = PTHREAD_ONCE_INIT;
 
 static void mgr_init(void)
@@ -48,12 +56,22 @@ static void mgr_init(void)
 		return;
 	init_mb_mgr_auto(m, &arch);
 	if (imb_get_errno(m) || arch <= IMB_ARCH_NOAESNI ||
-	    arch >= IMB_ARCH_NUM || !names[arch]) {
-		free_mb_mgr(m);
-		return;
-	}
+	    arch >= IMB_ARCH_NUM || !names[arch])
+		goto free_mgr;
+	/* The manager only picks the code; the direct calls need no more. */
+	aes128 = (struct gcm_ops){
+		m->gcm128_pre,		m->gcm128_init,
+		m->gcm128_enc_update,	m->gcm128_dec_update,
+		m->gcm128_enc_finalize, m->gcm128_dec_finalize
+	};
+	aes256 = (struct gcm_ops){
+		m->gcm256_pre,		m->gcm256_init,
+		m->gcm256_enc_update,	m->gcm256_dec_update,
+		m->gcm256_enc_finalize, m->gcm256_dec_finalize
+	};
 	mgr_name = names[arch];
-	mgr = m;
+free_mgr:
+	free_mb_mgr(m);
 }
 
 const char *vxhs_tls_gcm_name(void)
@@ -75,11 +93,8 @@ struct vxhs_tls_gcm *vxhs_tls_gcm_new(const uint8_t *key, size_t len)
 		errno = ENOMEM;
 		return NULL;
 	}
-	g->aes256 = len == 32;
-	if (g->aes256)
-		IMB_AES256_GCM_PRE(mgr, key, &g->key);
-	else
-		IMB_AES128_GCM_PRE(mgr, key, &g->key);
+	g->ops = len == 32 ? &aes256 : &aes128;
+	g->ops->pre(key, &g->key);
 	return g;
 }
 
@@ -91,39 +106,18 @@ void vxhs_tls_gcm_free(struct vxhs_tls_gcm *g)
 	free(g);
 }
 
-static void gcm_start(const struct vxhs_tls_gcm *g, struct gcm_context_data *c,
-		      const uint8_t *nonce, const uint8_t *ad, size_t adlen)
-{
-	if (g->aes256)
-		IMB_AES256_GCM_INIT(mgr, &g->key, c, nonce, ad, adlen);
-	else
-		IMB_AES128_GCM_INIT(mgr, &g->key, c, nonce, ad, adlen);
-}
-
 void vxhs_tls_gcm_seal(const struct vxhs_tls_gcm *g, const uint8_t *nonce,
 		       const uint8_t *ad, size_t adlen, const struct iovec *in,
 		       int n, uint8_t *out, uint8_t *tag)
 {
 	struct gcm_context_data c;
 
-	gcm_start(g, &c, nonce, ad, adlen);
+	g->ops->init(&g->key, &c, nonce, ad, adlen);
 	for (int i = 0; i < n; i++) {
-		if (g->aes256)
-			IMB_AES256_GCM_ENC_UPDATE(mgr, &g->key, &c, out,
-						  in[i].iov_base,
-						  in[i].iov_len);
-		else
-			IMB_AES128_GCM_ENC_UPDATE(mgr, &g->key, &c, out,
-						  in[i].iov_base,
-						  in[i].iov_len);
+		g->ops->enc(&g->key, &c, out, in[i].iov_base, in[i].iov_len);
 		out += in[i].iov_len;
 	}
-	if (g->aes256)
-		IMB_AES256_GCM_ENC_FINALIZE(mgr, &g->key, &c, tag,
-					    VXHS_TLS_TAG);
-	else
-		IMB_AES128_GCM_ENC_FINALIZE(mgr, &g->key, &c, tag,
-					    VXHS_TLS_TAG);
+	g->ops->enc_tag(&g->key, &c, tag, VXHS_TLS_TAG);
 }
 
 bool vxhs_tls_gcm_open(const struct vxhs_tls_gcm *g, const uint8_t *nonce,
@@ -133,16 +127,9 @@ bool vxhs_tls_gcm_open(const struct vxhs_tls_gcm *g, const uint8_t *nonce,
 	struct gcm_context_data c;
 	uint8_t want[VXHS_TLS_TAG], diff = 0;
 
-	gcm_start(g, &c, nonce, ad, adlen);
-	if (g->aes256) {
-		IMB_AES256_GCM_DEC_UPDATE(mgr, &g->key, &c, text, text, len);
-		IMB_AES256_GCM_DEC_FINALIZE(mgr, &g->key, &c, want,
-					    sizeof(want));
-	} else {
-		IMB_AES128_GCM_DEC_UPDATE(mgr, &g->key, &c, text, text, len);
-		IMB_AES128_GCM_DEC_FINALIZE(mgr, &g->key, &c, want,
-					    sizeof(want));
-	}
+	g->ops->init(&g->key, &c, nonce, ad, adlen);
+	g->ops->dec(&g->key, &c, text, text, len);
+	g->ops->dec_tag(&g->key, &c, want, sizeof(want));
 	/* In constant time: how much of a forged tag matched stays hidden. */
 	for (size_t i = 0; i < sizeof(want); i++)
 		diff |= want[i] ^ tag[i];
