@@ -94,6 +94,19 @@ static const struct opt_desc options[] = {
 	  .offset = offsetof(struct vxhs_cfg, cmd_time_out) },
 };
 
+/* The options a user may give, for the error naming an unknown one; the
+ * last is tcmu-runner's own. */
+static const char *known_options(char *list, size_t len)
+{
+	size_t n = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i + 1 < ARRAY_SIZE(options) && n < len; i++)
+		n += (size_t)snprintf(list + n, len - n, "%s%s", n ? ", " : "",
+				      options[i].name);
+	return list;
+}
+
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len,
 						      const char *fmt, ...)
 {
@@ -440,7 +453,7 @@ static int load_group(struct vxhs_cfg *cfg, const char *file, const bool *given,
 static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 			 char *err, size_t errlen)
 {
-	char *tok, *next, *eq;
+	char *tok, *next, *eq, known[512];
 
 	for (tok = opts; tok; tok = next) {
 		const struct opt_desc *o;
@@ -458,13 +471,8 @@ static int parse_options(char *opts, struct vxhs_cfg *cfg, bool *given,
 			if (eq)
 				*eq = '\0';
 			return fail(err, errlen,
-				    "unknown option '%s' (known: group, tls, "
-				    "plaintext, gateway, conns, "
-				    "connect_timeout, io_timeout, "
-				    "failover_timeout, no_agent, "
-				    "shared_memory, local_reads, "
-				    "local_writes, kernel_tls)",
-				    tok);
+				    "unknown option '%s' (known: %s)", tok,
+				    known_options(known, sizeof(known)));
 		}
 		if (!eq && o->kind != OPT_BOOL)
 			return fail(err, errlen, "option '%s' needs a value",

@@ -213,6 +213,10 @@ static const struct reject rejects[] = {
 	{ "vxhs/d;", "empty option" },
 	{ "vxhs/d;;conns=2", "empty option" },
 	{ "vxhs/d;colour=blue", "unknown option 'colour'" },
+	/* The list of known options comes from the table: all of them. */
+	{ "vxhs/d;colour=blue", "gateway, copy_domain, plaintext" },
+	{ "vxhs/d;colour=blue", "kernel_tls, conns" },
+	{ "vxhs/d;colour=blue", "no_agent)" },
 	{ "vxhs/d;conns", "option 'conns' needs a value" },
 	{ "vxhs/d;conns=", "conns=''" },
 	{ "vxhs/d;conns=0", "from 1 to 64" },
