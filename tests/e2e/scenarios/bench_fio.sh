@@ -110,6 +110,12 @@ scenario_target() {
 	start_tls_vxhsd
 	TCMU_DEBUG=no TCMU_HANDLER_PATH=$(both_handlers_dir) start_tcmu_runner
 	setup_backstores
+	run_rounds
+}
+
+# run_rounds: fio's JOBS on the LUNs of BACKSTORES (LUN i the i-th), in
+# ROUNDS rounds, into results.txt.
+run_rounds() {
 	local disks=() b i=0
 	for b in $BACKSTORES; do
 		disks+=("$(lun_disk $i)")

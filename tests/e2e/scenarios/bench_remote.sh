@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later
+# shellcheck shell=bash
+# e2e-roles: target remote
+#
+# Benchmark (not a test; tools/bench/guest-remote.sh runs it): user:vxhs
+# over TCP with the agent on another host, as TCP agents are deployed,
+# against tcmu-runner's own user:qcow on the gateway. The target guest
+# runs vxhsd only; the remote guest is the gateway: tcmu-runner (without
+# its debug log), two user:qcow LUNs on raw files and two user:vxhs LUNs
+# on vdisks of the target's vxhsd, over plaintext TCP, placed in mirror
+# order (q v v q), LIO's default 64 KiB commands. fio jobs, rounds and
+# rotation as bench_fio's; "job LUN round iops" lines go to results.txt.
+# Each guest has one vCPU here (rig.sh, two guests), and both are
+# emulated on the same host CPUs: the agent's host is not a free one.
+
+# shellcheck source=tests/e2e/scenarios/bench_fio.sh
+. "$E2E_SRC/tests/e2e/scenarios/bench_fio.sh"
+BACKSTORES="qcow-a tcp-a tcp-b qcow-b"
+
+setup_backstores() {
+	local size=${SIZE_MB}M b l=0 cmds=() luns=()
+	mkdir -p "$DIR"
+	for b in $BACKSTORES; do
+		case $b in
+		qcow-*)
+			dd if=/dev/zero of="$DIR/$b.raw" bs=1M count=$SIZE_MB status=none
+			cmds+=("/backstores/user:qcow create name=$b size=$size cfgstring=$DIR/$b.raw")
+			luns+=("/backstores/user:qcow/$b lun=$l")
+			;;
+		*)
+			cmds+=("/backstores/user:vxhs create name=$b size=$size cfgstring=$b@$TARGET_IP;plaintext")
+			luns+=("/backstores/user:vxhs/$b lun=$l")
+			;;
+		esac
+		l=$((l + 1))
+	done
+	make_luns
+}
+
+# The agent's host: vxhsd and the vdisks, until the gateway is done.
+scenario_target() {
+	local b
+	net_up "$TARGET_IP"
+	start_vxhsd
+	for b in $BACKSTORES; do
+		case $b in
+		tcp-*)
+			"$VXHSADM" create --dir "$VDISKS" "$b" ${SIZE_MB}M >/dev/null
+			dd if=/dev/zero of="$VDISKS/$b" bs=1M count=$SIZE_MB conv=notrunc status=none
+			;;
+		esac
+	done
+	signal target-ready
+	for _ in $(seq 7200); do
+		[ -e "$E2E_WORK/sync.remote-done" ] && return 0
+		[ -e "$E2E_WORK/sync.abort" ] && fail "the gateway failed"
+		sleep 0.5
+	done
+	fail "the gateway never finished"
+}
+
+# The gateway: the LUNs, and fio on each in turn.
+scenario_remote() {
+	net_up "$REMOTE_IP"
+	await target-ready
+	TCMU_DEBUG=no TCMU_HANDLER_PATH=$(both_handlers_dir) start_tcmu_runner
+	setup_backstores
+	run_rounds
+	signal remote-done
+}
