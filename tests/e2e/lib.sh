@@ -209,11 +209,11 @@ guest_setup() {
 	say "guest $E2E_ROLE up: $(uname -r), $(nproc) CPUs"
 }
 
-# Guests meet through files in the shared work directory.
+# Guests meet through files in the shared work directory; await waits
+# 300 s, or $2 seconds.
 signal() { touch "$E2E_WORK/sync.$1"; }
 await() {
-	local i
-	for i in $(seq 600); do
+	for _ in $(seq $((${2:-300} * 2))); do
 		[ -e "$E2E_WORK/sync.$1" ] && return 0
 		[ -e "$E2E_WORK/sync.abort" ] && fail "the other guest failed"
 		sleep 0.5

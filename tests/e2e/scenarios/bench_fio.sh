@@ -54,6 +54,14 @@ make_luns() {
 	sleep 2
 }
 
+# add_qcow NAME LUN [ATTRIBUTES]: a user:qcow backstore on a new raw file
+# and its LUN, added to the caller's cmds and luns for make_luns.
+add_qcow() {
+	dd if=/dev/zero of="$DIR/$1.raw" bs=1M count=$SIZE_MB status=none
+	cmds+=("/backstores/user:qcow create name=$1 size=${SIZE_MB}M cfgstring=$DIR/$1.raw${3:+ $3}")
+	luns+=("/backstores/user:qcow/$1 lun=$2")
+}
+
 setup_backstores() {
 	local size=${SIZE_MB}M
 	mkdir -p "$DIR"

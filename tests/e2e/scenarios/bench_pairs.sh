@@ -25,11 +25,7 @@ setup_backstores() {
 		*1m*) big="hw_max_sectors=2048 control=max_data_area_mb=64" ;;
 		esac
 		case $b in
-		q*)
-			dd if=/dev/zero of="$DIR/$b.raw" bs=1M count=$SIZE_MB status=none
-			cmds+=("/backstores/user:qcow create name=$b size=$size cfgstring=$DIR/$b.raw $big")
-			luns+=("/backstores/user:qcow/$b lun=$l")
-			;;
+		q*) add_qcow "$b" $l "$big" ;;
 		*)
 			"$VXHSADM" create --dir "$VDISKS" "$b" $size >/dev/null
 			dd if=/dev/zero of="$VDISKS/$b" bs=1M count=$SIZE_MB conv=notrunc status=none

@@ -23,11 +23,7 @@ setup_backstores() {
 	mkdir -p "$DIR"
 	for b in $BACKSTORES; do
 		case $b in
-		qcow-*)
-			dd if=/dev/zero of="$DIR/$b.raw" bs=1M count=$SIZE_MB status=none
-			cmds+=("/backstores/user:qcow create name=$b size=$size cfgstring=$DIR/$b.raw")
-			luns+=("/backstores/user:qcow/$b lun=$l")
-			;;
+		qcow-*) add_qcow "$b" $l ;;
 		*)
 			cmds+=("/backstores/user:vxhs create name=$b size=$size cfgstring=$b@$TARGET_IP;plaintext")
 			luns+=("/backstores/user:vxhs/$b lun=$l")
@@ -53,12 +49,7 @@ scenario_target() {
 		esac
 	done
 	signal target-ready
-	for _ in $(seq 7200); do
-		[ -e "$E2E_WORK/sync.remote-done" ] && return 0
-		[ -e "$E2E_WORK/sync.abort" ] && fail "the gateway failed"
-		sleep 0.5
-	done
-	fail "the gateway never finished"
+	await remote-done 3600
 }
 
 # The gateway: the LUNs, and fio on each in turn.
