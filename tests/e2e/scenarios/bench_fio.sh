@@ -62,6 +62,20 @@ add_qcow() {
 	luns+=("/backstores/user:qcow/$1 lun=$2")
 }
 
+# add_vxhs NAME LUN CFGSTRING [ATTRIBUTES]: a user:vxhs backstore and its
+# LUN, likewise.
+add_vxhs() {
+	cmds+=("/backstores/user:vxhs create name=$1 size=${SIZE_MB}M cfgstring=$3${4:+ $4}")
+	luns+=("/backstores/user:vxhs/$1 lun=$2")
+}
+
+# new_vdisk NAME: a vdisk of SIZE_MB in vxhsd's directory, every block
+# written, as the raw files are.
+new_vdisk() {
+	"$VXHSADM" create --dir "$VDISKS" "$1" ${SIZE_MB}M >/dev/null
+	dd if=/dev/zero of="$VDISKS/$1" bs=1M count=$SIZE_MB conv=notrunc status=none
+}
+
 setup_backstores() {
 	local size=${SIZE_MB}M
 	mkdir -p "$DIR"
@@ -69,8 +83,7 @@ setup_backstores() {
 		dd if=/dev/zero of="$DIR/$f.raw" bs=1M count=$SIZE_MB status=none
 	done
 	for v in vunix vtcp vtls v1m vsock vnol; do
-		"$VXHSADM" create --dir "$VDISKS" $v $size >/dev/null
-		dd if=/dev/zero of="$VDISKS/$v" bs=1M count=$SIZE_MB conv=notrunc status=none
+		new_vdisk $v
 	done
 	modprobe nbd nbds_max=1
 	nbdkit --port 10809 --ipaddr 127.0.0.1 file file="$DIR/nbd.raw"

@@ -17,7 +17,7 @@
 BACKSTORES="q64-a v64-a v1m-a q1m-a q1m-b v1m-b v64-b q64-b"
 
 setup_backstores() {
-	local size=${SIZE_MB}M b l=0 big cmds=() luns=()
+	local b l=0 big cmds=() luns=()
 	mkdir -p "$DIR"
 	for b in $BACKSTORES; do
 		big=
@@ -27,10 +27,8 @@ setup_backstores() {
 		case $b in
 		q*) add_qcow "$b" $l "$big" ;;
 		*)
-			"$VXHSADM" create --dir "$VDISKS" "$b" $size >/dev/null
-			dd if=/dev/zero of="$VDISKS/$b" bs=1M count=$SIZE_MB conv=notrunc status=none
-			cmds+=("/backstores/user:vxhs create name=$b size=$size cfgstring=$b $big")
-			luns+=("/backstores/user:vxhs/$b lun=$l")
+			new_vdisk "$b"
+			add_vxhs "$b" $l "$b" "$big"
 			;;
 		esac
 		l=$((l + 1))

@@ -19,15 +19,12 @@
 BACKSTORES="qcow-a tcp-a tcp-b qcow-b"
 
 setup_backstores() {
-	local size=${SIZE_MB}M b l=0 cmds=() luns=()
+	local b l=0 cmds=() luns=()
 	mkdir -p "$DIR"
 	for b in $BACKSTORES; do
 		case $b in
 		qcow-*) add_qcow "$b" $l ;;
-		*)
-			cmds+=("/backstores/user:vxhs create name=$b size=$size cfgstring=$b@$TARGET_IP;plaintext")
-			luns+=("/backstores/user:vxhs/$b lun=$l")
-			;;
+		*) add_vxhs "$b" $l "$b@$TARGET_IP;plaintext" ;;
 		esac
 		l=$((l + 1))
 	done
@@ -42,10 +39,7 @@ scenario_target() {
 	start_vxhsd
 	for b in $BACKSTORES; do
 		case $b in
-		tcp-*)
-			"$VXHSADM" create --dir "$VDISKS" "$b" ${SIZE_MB}M >/dev/null
-			dd if=/dev/zero of="$VDISKS/$b" bs=1M count=$SIZE_MB conv=notrunc status=none
-			;;
+		tcp-*) new_vdisk "$b" ;;
 		esac
 	done
 	signal target-ready

@@ -17,7 +17,7 @@
 BACKSTORES="tcp-a ktls-a utls-a utls-b ktls-b tcp-b"
 
 setup_backstores() {
-	local size=${SIZE_MB}M b l=0 cfg cmds=() luns=()
+	local b l=0 cfg cmds=() luns=()
 	"$VXHSD" --dir "$VDISKS" --port 9997 --tls-dir /tmp/pki/agent \
 		--kernel-tls --log-level info \
 		>>"$E2E_WORK/vxhsd-ktls.log" 2>&1 &
@@ -29,10 +29,9 @@ setup_backstores() {
 		ktls*) cfg="$b@127.0.0.1/9997;tls=/tmp/pki/gw-a;kernel_tls=yes" ;;
 		utls*) cfg="$b@127.0.0.1/9998;tls=/tmp/pki/gw-a" ;;
 		esac
-		"$VXHSADM" create --dir "$VDISKS" "$b" $size >/dev/null
-		dd if=/dev/zero of="$VDISKS/$b" bs=1M count=$SIZE_MB conv=notrunc status=none
-		cmds+=("/backstores/user:vxhs create name=$b size=$size cfgstring=$cfg hw_max_sectors=2048 control=max_data_area_mb=64")
-		luns+=("/backstores/user:vxhs/$b lun=$l")
+		new_vdisk "$b"
+		add_vxhs "$b" $l "$cfg" \
+			"hw_max_sectors=2048 control=max_data_area_mb=64"
 		l=$((l + 1))
 	done
 	make_luns
