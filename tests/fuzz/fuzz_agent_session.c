@@ -68,14 +68,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	if (!mkdtemp(dir))
-		abort();
+		fuzz_fail_sys("mkdtemp");
 	for (int i = 0; i < 2; i++) {
 		int fd;
 
 		snprintf(path, sizeof(path), "%s/disk-%c", dir, 'a' + i);
 		fd = open(path, O_CREAT | O_RDWR, 0600);
 		if (fd < 0 || ftruncate(fd, VDISK_SIZE))
-			abort();
+			fuzz_fail_sys("a vdisk file");
 		close(fd);
 	}
 	snprintf(path, sizeof(path), "%s.acl", dir);
@@ -85,7 +85,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fclose(f);
 	region_fd = memfd_create("fuzz-region", MFD_CLOEXEC);
 	if (region_fd < 0 || ftruncate(region_fd, REGION_LEN))
-		abort();
+		fuzz_fail_sys("the region memfd");
 	config.max_io = 64 * 1024;
 	config.max_conns = 16;
 	config.max_unauth = 16;
@@ -100,10 +100,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	config.log_level = LOG_CRIT;
 	log_init(LOG_CRIT);
 	if (store_open(dir) || acl_load(path))
-		abort();
+		fuzz_fail("the store or the ACL did not load");
 	loop.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop.epfd < 0)
-		abort();
+		fuzz_fail_sys("epoll_create1");
 	list_init(&loop.sessions);
 	list_init(&loop.inbox);
 	list_init(&loop.again);
@@ -170,10 +170,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 		       fds))
-		abort();
+		fuzz_fail_sys("socketpair");
 	s = session_new(fds[0], "fuzz", "fuzz", SESSION_UNIX);
 	if (!s || admit_register(s, &why))
-		abort();
+		fuzz_fail("a session could not be made or admitted");
 	/* Ours, so that s outlives its closing (the loop's is dropped). */
 	atomic_fetch_add(&s->refs, 1);
 	s->loop = &loop;
@@ -198,11 +198,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		drain(fds[1]);
 	}
 	if (s->state != RX_CLOSING) /* throttled for good: a bug */
-		abort();
+		fuzz_fail("a throttled session never closed");
 	session_put(s);
 	close(fds[1]);
 	/* Every request retired, every byte of memory given back. */
 	if (!loops_drained() || budget_in_use())
-		abort();
+		fuzz_fail("a request or its memory outlived the session");
 	return 0;
 }

@@ -121,11 +121,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (listen_fd < 0 ||
 	    bind(listen_fd, (struct sockaddr *)&sun, sizeof(sun)) ||
 	    listen(listen_fd, 64) || pthread_create(&t, NULL, acceptor, NULL))
-		abort();
+		fuzz_fail_sys("the fake agent's socket or thread");
 	vxhs_ctx_opts_init(&o);
 	o.log_level = LOG_CRIT;
 	if (vxhs_ctx_new(&o, &ctx))
-		abort();
+		fuzz_fail("vxhs_ctx_new");
 	return 0;
 }
 
@@ -170,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.failover_deadline_ms = 150;
 	o.max_attempts = 1;
 	if (vxhs_vdisk_open(ctx, "disk", &o, &vd))
-		abort(); /* the fake agent always answers the open */
+		fuzz_fail("the open the fake agent answers failed");
 	w.pending = 3;
 	if (vxhs_readv(vd, &riov, 1, 4096, done, &w))
 		w.pending--;

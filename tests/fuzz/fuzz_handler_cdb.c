@@ -53,7 +53,7 @@ int vxhs_lun_read_sync(struct vxhs_dev *vdev, void *buf, size_t len,
 {
 	(void)vdev;
 	if (off > sizeof(lun) || len > sizeof(lun) - off)
-		abort(); /* a range check missed */
+		fuzz_fail("an access past the LUN: a range check missed");
 	memcpy(buf, lun + off, len);
 	return 0;
 }
@@ -82,9 +82,10 @@ int handler_xcopy(struct tcmu_device *d, struct tcmulib_cmd *cmd)
 		for (unsigned int i = 0; i < list.nr_segments; i++)
 			if (list.segments[i].src >= list.nr_targets ||
 			    list.segments[i].dst >= list.nr_targets)
-				abort(); /* an index left unchecked */
+				fuzz_fail(
+					"a segment names a target past the list");
 	} else if (!what) {
-		abort(); /* a refusal must say why */
+		fuzz_fail("a refusal without a reason");
 	}
 	free(par);
 	return TCMU_STS_OK;
@@ -152,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lib.iov_cnt = 2;
 	cmd.lib_cmd = &lib;
 	if (!known_status(handler_handle_cmd(&dev, &cmd)))
-		abort();
+		fuzz_fail("a status the handler may not return");
 	free(out);
 	return 0;
 }

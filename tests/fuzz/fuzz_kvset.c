@@ -22,12 +22,12 @@ static int inside(const struct vxhs_kv *kv, void *opaque)
 
 	if ((const uint8_t *)kv->key < b->buf ||
 	    (const uint8_t *)kv->key + kv->key_len > end)
-		abort();
+		fuzz_fail("a key outside the buffer");
 	if (kv->value_len &&
 	    (kv->value < b->buf || kv->value + kv->value_len > end))
-		abort();
+		fuzz_fail("a value outside the buffer");
 	if (kv->depth > VXHS_KVSET_MAX_DEPTH)
-		abort();
+		fuzz_fail("nesting past the limit");
 	return 0;
 }
 

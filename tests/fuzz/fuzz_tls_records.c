@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <gnutls/crypto.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,7 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (gnutls_init(&session, GNUTLS_CLIENT) < 0 ||
 	    gnutls_aead_cipher_init(&sealer, GNUTLS_CIPHER_AES_128_GCM, &key) <
 		    0)
-		abort();
+		fuzz_fail("the GnuTLS session or the sealing key");
 	return 0;
 }
 
@@ -56,7 +57,7 @@ static size_t seal(uint64_t seq, const uint8_t *inner, size_t len, uint8_t *out)
 	out[4] = (uint8_t)clen;
 	if (gnutls_aead_cipher_encrypt(sealer, nonce, sizeof(nonce), out, 5, 16,
 				       inner, len, out + 5, &clen) < 0)
-		abort();
+		fuzz_fail("sealing a record");
 	return 5 + clen;
 }
 
@@ -100,14 +101,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	len = make_stream(data + 1, size - 1);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd) < 0)
-		abort();
+		fuzz_fail_sys("socketpair");
 	io = vxhs_tls_io_new(session, fd[1]);
 	if (!io)
-		abort();
+		fuzz_fail("vxhs_tls_io_new: out of memory");
 	io->ctl.server = data[0] & 1;
 	if (gnutls_aead_cipher_init(&io->rx.hd, GNUTLS_CIPHER_AES_128_GCM,
 				    &key) < 0)
-		abort();
+		fuzz_fail("the opening key");
 	memcpy(io->rx.iv, iv_bytes, sizeof(iv_bytes));
 	io->rx.seq = 0;
 	io->rx.left = VXHS_TLS_KEY_BYTES;
@@ -131,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				session, io, iov, data[0] & 2 ? 2 : 1, &gerr);
 
 			if (got > (ssize_t)(sizeof(small) + sizeof(large)))
-				abort();
+				fuzz_fail("a read longer than the buffers");
 			if (got <= 0 && !(got == -EAGAIN &&
 					  vxhs_tls_has_pending(session, io)))
 				break;
@@ -145,12 +146,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vxhs_tls_recv(session, io, buf, sizeof(buf), &gerr);
 
 		if (got > (ssize_t)sizeof(buf))
-			abort();
+			fuzz_fail("a read longer than the buffer");
 		/* The end: 0, or an error with its reason. */
 		if (got == 0 || (got < 0 && got != -EAGAIN))
 			break;
-		if (got == -EAGAIN && !vxhs_tls_has_pending(session, io))
-			abort();
+		/* A caller would now wait for the socket: it must wake, since
+		 * the peer has gone and its close is there to read. */
+		if (got == -EAGAIN && !vxhs_tls_has_pending(session, io) &&
+		    poll(&(struct pollfd){ .fd = fd[1], .events = POLLIN }, 1,
+			 1000) != 1)
+			fuzz_fail("EAGAIN, nothing pending, and a socket that "
+				  "never wakes");
 	}
 	vxhs_tls_io_free(io);
 	close(fd[1]);
