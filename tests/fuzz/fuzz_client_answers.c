@@ -110,6 +110,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct vxhs_ctx_opts o;
 	pthread_t t;
+	int err;
 
 	(void)argc;
 	(void)argv;
@@ -120,8 +121,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (listen_fd < 0 ||
 	    bind(listen_fd, (struct sockaddr *)&sun, sizeof(sun)) ||
-	    listen(listen_fd, 64) || pthread_create(&t, NULL, acceptor, NULL))
-		fuzz_fail_sys("the fake agent's socket or thread");
+	    listen(listen_fd, 64))
+		fuzz_fail_sys("the fake agent's socket");
+	err = pthread_create(&t, NULL, acceptor, NULL);
+	if (err)
+		fuzz_fail_at(__FILE__, __LINE__, "the fake agent's thread",
+			     err);
 	vxhs_ctx_opts_init(&o);
 	o.log_level = LOG_CRIT;
 	if (vxhs_ctx_new(&o, &ctx))
