@@ -12,21 +12,22 @@
 # rounds, each round starting at another backstore. Prints the medians
 # (IOPS) and
 # the ratios the goals are stated in. A TCG guest on a busy host: read the
-# ratios, not the figures.
+# ratios, not the figures. BENCH_RESULTS=FILE prints the table of an
+# earlier run's results.txt without booting a guest.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$ROOT/tools/bench/lib.sh"
-RES=$(guest_bench bench_fio)
+RES=${BENCH_RESULTS:-$(guest_bench bench_fio)}
 med() { awk -v j="$1" -v b="$2" '$1 == j && $2 == b { print $4 }' "$RES" | median; }
 
 printf 'fio IOPS, medians of %s rounds (tcm_loop, direct, libaio)\n\n' \
-	"$(awk '{ print $3 }' "$RES" | sort -u | wc -l)"
+	"$(result_rounds "$RES")"
 printf '%-18s %8s %8s %9s %9s %9s %9s %9s %9s %9s | %8s %8s %8s %8s %8s %8s\n' \
 	job fileio qcow vxhs-unix vxhs-tcp vxhs-tls iblk-nbd unix-1m unix-sock \
 	unix-agent "unix/qcow" "tcp/qcow" "unix/nbd" "1m/64k" "shm/sock" \
 	"local/agt"
-for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
+for job in $(result_jobs "$RES"); do
 	f=$(med "$job" fileio) q=$(med "$job" qcow) u=$(med "$job" vxhs-unix)
 	t=$(med "$job" vxhs-tcp) s=$(med "$job" vxhs-tls) n=$(med "$job" iblock-nbd)
 	m=$(med "$job" vxhs-unix-1m) k=$(med "$job" vxhs-unix-socket)

@@ -19,10 +19,10 @@ RES=${BENCH_RESULTS:-$(guest_bench bench_pairs)}
 med() { kind_median "$RES" "$@"; }
 
 printf 'fio IOPS, medians of 2 LUNs x %s rounds (tcm_loop, direct, libaio)\n\n' \
-	"$(awk '{ print $3 }' "$RES" | sort -u | wc -l)"
+	"$(result_rounds "$RES")"
 printf '%-18s %8s %8s %8s %8s | %9s %9s %9s\n' job qcow-64k vxhs-64k \
 	qcow-1m vxhs-1m "64k:v/q" "1m:v/q" "v1m/q64k"
-for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
+for job in $(result_jobs "$RES"); do
 	q=$(med "$job" q64) v=$(med "$job" v64)
 	Q=$(med "$job" q1m) V=$(med "$job" v1m)
 	printf '%-18s %8s %8s %8s %8s | %8sx %8sx %8sx\n' "$job" "$q" "$v" \

@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RES=$(guest_bench bench_profile)
 BACKSTORES="qcow vxhs-unix vxhs-unix-nolocal vxhs-tcp"
 
-for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
+for job in $(result_jobs "$RES"); do
 	printf '\n%s: CPU us per I/O by thread (IOPS in the first row)\n' "$job"
 	printf '%-34s' thread
 	for b in $BACKSTORES; do printf ' %18s' "$b"; done

@@ -17,9 +17,9 @@ RES=${BENCH_RESULTS:-$(guest_bench bench_remote)}
 med() { kind_median "$RES" "$@"; }
 
 printf 'fio IOPS on the gateway guest, medians of 2 LUNs x %s rounds (tcm_loop, direct, libaio)\n\n' \
-	"$(awk '{ print $3 }' "$RES" | sort -u | wc -l)"
+	"$(result_rounds "$RES")"
 printf '%-18s %8s %9s | %9s\n' job qcow vxhs-tcp "tcp/qcow"
-for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
+for job in $(result_jobs "$RES"); do
 	q=$(med "$job" qcow) t=$(med "$job" tcp)
 	printf '%-18s %8s %9s | %8sx\n' "$job" "$q" "$t" "$(ratio "$q" "$t")"
 done

@@ -18,10 +18,10 @@ RES=${BENCH_RESULTS:-$(guest_bench bench_tls)}
 med() { kind_median "$RES" "$@"; }
 
 printf 'fio IOPS, medians of 2 LUNs x %s rounds (tcm_loop, direct, libaio)\n\n' \
-	"$(awk '{ print $3 }' "$RES" | sort -u | wc -l)"
+	"$(result_rounds "$RES")"
 printf '%-18s %8s %9s %9s | %10s %10s %10s\n' job tcp tls-kern tls-ours \
 	"kern/ours" "kern/tcp" "ours/tcp"
-for job in $(awk '{ print $1 }' "$RES" | awk '!seen[$0]++'); do
+for job in $(result_jobs "$RES"); do
 	t=$(med "$job" tcp) k=$(med "$job" ktls) g=$(med "$job" utls)
 	printf '%-18s %8s %9s %9s | %9sx %9sx %9sx\n' "$job" "$t" "$k" "$g" \
 		"$(ratio "$g" "$k")" "$(ratio "$t" "$k")" "$(ratio "$t" "$g")"

@@ -40,6 +40,12 @@ kind_median() {
 	awk -v j="$2" -v k="$3" '$1 == j && $2 ~ "^" k "-" { print $4 }' "$1" | median
 }
 
+# result_jobs RESULTS: the jobs of a results.txt, in the order they ran.
+result_jobs() { awk '!seen[$1]++ { print $1 }' "$1"; }
+
+# result_rounds RESULTS: how many rounds a results.txt holds.
+result_rounds() { awk '{ print $3 }' "$1" | sort -u | wc -l; }
+
 # rounds "cmd-a args..." "cmd-b args..." -> the medians of each field of
 # both sides' outputs over $ROUNDS rounds, a's then b's, on one line. The
 # side that goes first alternates.
